@@ -1,0 +1,148 @@
+"""Drafters: anything that proposes tokens with draft probabilities q, and can roll back.
+
+Interface (duck-typed):
+    prefill(seq)                  see all but the last token of the prompt
+    propose(seq, gamma, params, u) -> (tokens [k], q [k, V]), k <= gamma
+    rollback(n_valid)             forget everything after the first n_valid tokens of seq
+Optional, for drafters that read the target's features (Medusa, EAGLE-style):
+    wants_hidden = True
+    observe(hidden [m, H], start) the target's last hidden states (after its final norm)
+                                  for sequence positions start .. start+m-1
+"""
+import copy
+
+import torch
+from transformers import DynamicCache
+
+from .errors import ModelError
+from .sampling import SamplingParams, choose, probs_from_logits
+
+
+class CachedLM:
+    """A causal LM plus its own KV cache, which can be cut back after a rejection."""
+
+    def __init__(self, model):
+        self.model = model
+        self.cache = DynamicCache(config=model.config)
+
+    @property
+    def length(self) -> int:
+        return self.cache.get_seq_length()
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        """Feed ids [1, n] after the cached tokens; return logits [n, V]."""
+        return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[0]
+
+    def forward_with_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like forward, plus the last hidden states [n, H] (after the final norm)."""
+        out = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True,
+                         output_hidden_states=True)
+        return out.logits[0], out.hidden_states[-1][0]
+
+    def truncate(self, length: int) -> None:
+        extra = self.length - length
+        if extra > 0:
+            self.cache.crop(-extra)
+
+
+def fit_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:
+    """Match a draft's logit width to the target's: pad with -inf (q = 0) or cut."""
+    extra = vocab_size - logits.shape[-1]
+    if extra > 0:
+        return torch.nn.functional.pad(logits, (0, extra), value=float("-inf"))
+    return logits[..., :vocab_size]
+
+
+class ModelDrafter:
+    """Autoregressive drafting with a small causal LM (a separate model or a truncated target)."""
+
+    def __init__(self, model, vocab_size: int, name: str):
+        self.lm, self.vocab_size, self.name = CachedLM(model), vocab_size, name
+
+    def prefill(self, seq: torch.Tensor) -> None:
+        if seq.shape[1] > 1:
+            self.lm.forward(seq[:, :-1])
+
+    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u: torch.Tensor):
+        tail = seq[:, self.lm.length:]  # tokens the draft has not seen yet (at least the last one)
+        tokens, qs = [], []
+        for i in range(gamma):
+            logits = fit_vocab(self.lm.forward(tail)[-1], self.vocab_size)
+            q = probs_from_logits(logits, params)
+            token = choose(q, u[i], params.greedy)
+            tokens.append(token)
+            qs.append(q)
+            tail = token.view(1, 1)
+        return torch.stack(tokens), torch.stack(qs)
+
+    def rollback(self, n_valid: int) -> None:
+        self.lm.truncate(n_valid)
+
+
+def truncated_model(target, k: int):
+    """The target's first k layers + its final norm + LM head, sharing the target's weights."""
+    inner = getattr(target, "model", None)
+    if inner is None or not hasattr(inner, "layers") or not hasattr(inner, "norm"):
+        raise ModelError(f"layers:K needs a Llama-style model (model.layers, model.norm); "
+                         f"{type(target).__name__} is not one. Use a draft model or lookup instead.")
+    n_layers = len(inner.layers)
+    if not 1 <= k < n_layers:
+        raise ModelError(f"layers:{k} is out of range: this target has {n_layers} layers, "
+                         f"so use layers:1 .. layers:{n_layers - 1}")
+    config = copy.deepcopy(target.config)
+    config.num_hidden_layers = k
+    if getattr(config, "layer_types", None):
+        config.layer_types = config.layer_types[:k]
+    with torch.device("meta"):
+        draft = type(target)(config)
+    draft.model.embed_tokens = inner.embed_tokens
+    draft.model.layers = torch.nn.ModuleList(inner.layers[:k])
+    draft.model.norm = inner.norm
+    draft.model.rotary_emb = inner.rotary_emb
+    draft.lm_head = target.lm_head
+    return draft.eval()
+
+
+class PromptLookupDrafter:
+    """Prompt lookup decoding: continue the latest earlier match of the last n-gram; q is one-hot."""
+
+    samples = False  # proposals are deterministic: no uniform draw is used
+
+    def __init__(self, vocab_size: int, max_ngram: int = 3, name: str = "lookup"):
+        if not 1 <= max_ngram <= 8:
+            raise ModelError(f"lookup:{max_ngram} is out of range: use an n-gram size of 1 .. 8")
+        self.vocab_size, self.max_ngram, self.name = vocab_size, max_ngram, name
+
+    def prefill(self, seq: torch.Tensor) -> None:
+        pass
+
+    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u: torch.Tensor):
+        found = self.lookup(seq[0].tolist(), gamma)
+        tokens = torch.tensor(found, dtype=torch.long, device=seq.device)
+        q = torch.zeros(len(found), self.vocab_size, device=seq.device)
+        q[torch.arange(len(found), device=seq.device), tokens] = 1.0
+        return tokens, q
+
+    def lookup(self, ids: list[int], gamma: int) -> list[int]:
+        """Tokens that followed the most recent earlier occurrence of the longest suffix n-gram."""
+        for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
+            suffix = ids[-n:]
+            for start in range(len(ids) - n - 1, -1, -1):
+                if ids[start:start + n] == suffix:
+                    return ids[start + n:start + n + gamma]
+        return []
+
+    def rollback(self, n_valid: int) -> None:
+        pass
+
+
+def parse_drafter_spec(spec: str) -> tuple[str, int | None]:
+    """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None)."""
+    kind, _, arg = spec.partition(":")
+    if kind in ("layers", "lookup"):
+        if arg and not arg.isdigit():
+            raise ModelError(f"bad drafter {spec!r}: use layers:K or lookup:N with a whole number")
+        if kind == "layers" and not arg:
+            raise ModelError("layers needs a layer count: layers:K, e.g. layers:4")
+        return kind, int(arg) if arg else None
+    return "model", None

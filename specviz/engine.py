@@ -1,0 +1,170 @@
+"""The draft -> verify loop with KV caches and rollback, and the plain decoding baseline.
+
+Both loops share CachedLM; both time decoding only (prefill is timed apart), so their
+per-token times can be compared as a speedup.
+"""
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from .drafters import CachedLM
+from .sampling import SamplingParams, choose, probs_from_logits, verify
+from .trace import Candidate, Correction, DraftToken, Round
+
+MAX_GAMMA = 16
+
+
+class TokenTexts:
+    """Token id -> its text, decoded once per id."""
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.cache = tokenizer, {}
+
+    def __call__(self, token: int) -> str:
+        if token not in self.cache:
+            self.cache[token] = self.tokenizer.decode([token])
+        return self.cache[token]
+
+    def candidates(self, probs: torch.Tensor, k: int) -> list[list[Candidate]]:
+        """Top-k of each row of probs [n, V] as Candidates."""
+        if k == 0 or probs.shape[0] == 0:
+            return [[] for _ in range(probs.shape[0])]
+        top = torch.topk(probs, k, dim=-1)
+        return [[Candidate(t, self(t), v) for t, v in zip(ids, vals)]
+                for ids, vals in zip(top.indices.tolist(), top.values.tolist())]
+
+
+@dataclass
+class Decoded:
+    output_ids: list[int]
+    decode_s: float
+    prefill_s: float
+    stop_reason: str
+    rounds: list[Round] = field(default_factory=list)
+
+
+def _prefill(lm: CachedLM, seq: torch.Tensor) -> None:
+    if seq.shape[1] > 1:
+        lm.forward(seq[:, :-1])
+
+
+def _stop(new: list[int], out: list[int], eos_ids: set[int]) -> bool:
+    """Append new tokens to out up to and including the first EOS; True if an EOS was hit."""
+    for token in new:
+        out.append(token)
+        if token in eos_ids:
+            return True
+    return False
+
+
+@torch.inference_mode()
+def plain_decode(target, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
+                 generator: torch.Generator, eos_ids: set[int],
+                 should_stop: Callable[[], bool] = lambda: False) -> Decoded:
+    """Target-only decoding, one token per forward pass: the baseline."""
+    lm = CachedLM(target)
+    seq = torch.tensor([prompt_ids], device=target.device)
+    start = time.perf_counter()
+    _prefill(lm, seq)
+    prefill_s, start = time.perf_counter() - start, time.perf_counter()
+    out, pending, reason = [], seq[:, -1:], "max_new_tokens"
+    while len(out) < max_new_tokens:
+        if should_stop():
+            reason = "cancelled"
+            break
+        p = probs_from_logits(lm.forward(pending)[-1], params)
+        u = None if params.greedy else torch.rand((), generator=generator).to(p.device)
+        token = choose(p, u, params.greedy)
+        if _stop([int(token)], out, eos_ids):
+            reason = "eos"
+            break
+        pending = token.view(1, 1)
+    return Decoded(out, time.perf_counter() - start, prefill_s, reason)
+
+
+@torch.inference_mode()
+def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingParams,
+                       gamma: int, max_new_tokens: int, generator: torch.Generator,
+                       eos_ids: set[int], texts: TokenTexts | None = None, topk: int = 8,
+                       on_round: Callable[[Round], None] = lambda r: None,
+                       should_stop: Callable[[], bool] = lambda: False) -> Decoded:
+    """Draft gamma tokens, verify them in one target pass, keep the accepted prefix + 1 token.
+
+    With texts=None no trace rounds are recorded (the lean path the benchmark times).
+    """
+    lm = CachedLM(target)
+    seq = torch.tensor([prompt_ids], device=target.device)
+    wants_hidden = getattr(drafter, "wants_hidden", False)
+    start = time.perf_counter()
+    if wants_hidden and seq.shape[1] > 1:
+        drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
+    else:
+        _prefill(lm, seq)
+    drafter.prefill(seq)
+    prefill_s = time.perf_counter() - start
+    out, rounds, decode_s, reason = [], [], 0.0, "max_new_tokens"
+    while len(out) < max_new_tokens:
+        if should_stop():
+            reason = "cancelled"
+            break
+        t0 = time.perf_counter()
+        g = min(gamma, max_new_tokens - len(out) - 1)  # never overshoot max_new_tokens
+        draws = None if params.greedy else torch.rand(2 * g + 1, generator=generator).to(seq.device)
+        u_draft = draws[:g] if draws is not None else [None] * g
+        drafted, q = (drafter.propose(seq, g, params, u_draft) if g > 0 else
+                      (seq.new_zeros(0), torch.zeros(0, 1, device=seq.device)))
+        k = drafted.shape[0]
+        t1 = time.perf_counter()
+        n_valid = seq.shape[1]
+        verify_ids = torch.cat([seq[:, -1], drafted]).view(1, -1)
+        if wants_hidden:
+            logits, hidden = lm.forward_with_hidden(verify_ids)
+        else:
+            logits = lm.forward(verify_ids)
+        p = probs_from_logits(logits, params)
+        if q.shape[-1] != p.shape[-1]:
+            q = q.new_zeros(k, p.shape[-1])
+        r = draws[g:g + k] if draws is not None else None
+        verdict = verify(p, q, drafted, r, draws[-1] if draws is not None else None, params.greedy)
+        n = verdict.n_accepted
+        lm.truncate(n_valid + n)
+        drafter.rollback(n_valid + n)
+        if wants_hidden:
+            drafter.observe(hidden[:n + 1], n_valid - 1)
+        new = drafted[:n].tolist() + [verdict.token]
+        seq = torch.cat([seq, torch.tensor([new], device=seq.device)], dim=1)
+        t2 = time.perf_counter()
+        hit_eos = _stop(new, out, eos_ids)
+        if texts is not None:
+            rnd = _record(verdict, drafted, p, q, draws, g, texts, topk, t1 - t0, t2 - t1,
+                          getattr(drafter, "samples", True))
+            rounds.append(rnd)
+        decode_s += time.perf_counter() - t0
+        if texts is not None:
+            on_round(rnd)
+        if hit_eos:
+            reason = "eos"
+            break
+    del out[max_new_tokens:]
+    return Decoded(out, decode_s, prefill_s, reason, rounds)
+
+
+def _record(verdict, drafted, p, q, draws, g, texts: TokenTexts, topk: int,
+            draft_s: float, verify_s: float, drafter_samples: bool) -> Round:
+    """One trace round from the tensors of a verify step."""
+    k = drafted.shape[0]
+    top_p, top_q = texts.candidates(p, topk), texts.candidates(q, topk)
+    u_draft = draws[:k].tolist() if draws is not None and drafter_samples else [None] * k
+    r = draws[g:g + k].tolist() if draws is not None else [None] * k
+    draft = [DraftToken(t, texts(t), qx, px, ri, ok, ui, tp, tq)
+             for t, qx, px, ri, ok, ui, tp, tq in zip(
+                 drafted.tolist(), verdict.q_drafted, verdict.p_drafted, r, verdict.accepted,
+                 u_draft, top_p, top_q)]
+    n = verdict.n_accepted
+    residual = texts.candidates(verdict.residual[None], topk)[0] if verdict.residual is not None else []
+    correction = Correction(verdict.token, texts(verdict.token), verdict.kind,
+                            float(p[n, verdict.token]),
+                            float(draws[-1]) if draws is not None else None, top_p[n], residual)
+    return Round(draft, correction, draft_s, verify_s)

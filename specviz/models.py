@@ -1,0 +1,183 @@
+"""Model registry (models.yaml) and loading by Hugging Face hub id, cached once per process."""
+import hashlib
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import yaml
+
+from .errors import ModelError
+
+ROOT = Path(__file__).resolve().parent.parent
+MODELS_YAML = ROOT / "models.yaml"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    key: str
+    hub_id: str
+    gguf_file: str | None = None
+    dtype: str = "float32"
+    chat: bool = True
+    offline: bool = False  # available in the offline cache these machines ship with
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Pair:
+    key: str
+    target: str  # a models.yaml model key
+    draft: str  # a drafter spec: model key, hub id, layers:K, lookup[:N], trained:NAME
+    gamma: int = 4
+    offline: bool = False
+    notes: str = ""
+
+
+@dataclass
+class Registry:
+    models: dict[str, ModelSpec]
+    pairs: dict[str, Pair]
+    default_pair: str
+    trained: dict[str, dict] = field(default_factory=dict)
+
+    def model(self, name: str) -> ModelSpec:
+        """A models.yaml key or any hub id (then with default settings)."""
+        if name in self.models:
+            return self.models[name]
+        for spec in self.models.values():
+            if spec.hub_id == name:
+                return spec
+        if "/" in name or name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            return ModelSpec(key=name, hub_id=name)
+        raise ModelError(f"unknown model {name!r}: use a key from models.yaml "
+                         f"({', '.join(self.models)}) or a Hugging Face hub id like org/name")
+
+
+def load_registry(path: Path = MODELS_YAML) -> Registry:
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f)
+    models = {k: ModelSpec(key=k, **v) for k, v in data["models"].items()}
+    pairs = {k: Pair(key=k, **v) for k, v in data["pairs"].items()}
+    return Registry(models, pairs, data["default_pair"], data.get("trained", {}) or {})
+
+
+def pick_device(device: str = "auto") -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError("--device cuda was asked for but no CUDA GPU is visible; use --device cpu")
+    return device
+
+
+@dataclass
+class LoadedModel:
+    spec: ModelSpec
+    model: object  # a transformers PreTrainedModel, in eval mode
+    tokenizer: object
+    device: str
+    dtype: str
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one generation at a time
+
+    @property
+    def name(self) -> str:
+        return self.spec.key
+
+
+_CACHE: dict[tuple, LoadedModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_model(spec: ModelSpec, device: str = "auto", dtype: str | None = None,
+               progress: Progress = lambda msg: None) -> LoadedModel:
+    """Load (once per process) a model and its tokenizer by hub id."""
+    device, dtype = pick_device(device), dtype or spec.dtype
+    key = (spec.hub_id, spec.gguf_file, device, dtype)
+    with _CACHE_LOCK:
+        if key not in _CACHE:
+            _CACHE[key] = _load(spec, device, dtype, progress)
+        return _CACHE[key]
+
+
+def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> LoadedModel:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    torch_dtype = getattr(torch, dtype, None)
+    if not isinstance(torch_dtype, torch.dtype):
+        raise ModelError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
+    start = time.perf_counter()
+    source, kwargs = _source(spec, progress)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype,
+                                                     trust_remote_code=False, **kwargs)
+    except OSError as e:
+        raise ModelError(_explain_oserror(spec, e)) from None
+    except ValueError as e:
+        raise ModelError(f"cannot load {spec.hub_id}: {str(e).splitlines()[0]}") from None
+    if spec.gguf_file and source == spec.hub_id:
+        _save_converted(spec, model, tokenizer, progress)
+    model.to(device).eval()
+    progress(f"loaded {spec.key} on {device} in {time.perf_counter() - start:.1f} s")
+    return LoadedModel(spec, model, tokenizer, device, dtype)
+
+
+def _converted_dir(spec: ModelSpec) -> Path:
+    base = Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
+    tag = hashlib.sha1(f"{spec.hub_id}|{spec.gguf_file}".encode()).hexdigest()[:12]
+    return base / "converted" / f"{spec.hub_id.replace('/', '--')}-{tag}"
+
+
+def _source(spec: ModelSpec, progress: Progress) -> tuple[str, dict]:
+    """Where to load from: a converted safetensors copy of a GGUF if we made one, else the hub id."""
+    if not spec.gguf_file:
+        progress(f"loading {spec.hub_id} ...")
+        return spec.hub_id, {}
+    converted = _converted_dir(spec)
+    if (converted / "model.safetensors").exists():
+        progress(f"loading {spec.key} (converted copy in {converted}) ...")
+        return str(converted), {}
+    progress(f"loading {spec.hub_id} [{spec.gguf_file}]: de-quantising the GGUF takes "
+             "15-30 s the first time; later loads use a converted copy and take about 1 s")
+    return spec.hub_id, {"gguf_file": spec.gguf_file}
+
+
+def _save_converted(spec: ModelSpec, model, tokenizer, progress: Progress) -> None:
+    """Keep a safetensors copy of the de-quantised GGUF so the next process loads in ~1 s."""
+    target = _converted_dir(spec)
+    tmp = target.with_name(f"{target.name}.tmp{os.getpid()}.{threading.get_ident()}")
+    try:
+        model.hf_quantizer = None  # the weights are already plain float tensors
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        tmp.replace(target) if not target.exists() else shutil.rmtree(tmp)
+        progress(f"saved a converted copy to {target}")
+    except OSError as e:  # a read-only home is fine: we just convert again next time
+        shutil.rmtree(tmp, ignore_errors=True)
+        progress(f"could not save a converted copy ({e.strerror}); continuing")
+
+
+def _explain_oserror(spec: ModelSpec, e: OSError) -> str:
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+    hint = (" You are offline (HF_HUB_OFFLINE=1): only models in HF_HUB_CACHE can load; "
+            f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}." if offline else
+            " Check the hub id, your network, and that the gguf_file name is right.")
+    return f"cannot load {spec.hub_id}{f' [{spec.gguf_file}]' if spec.gguf_file else ''}: {msg}.{hint}"
+
+
+def check_same_vocab(target: LoadedModel, draft: LoadedModel) -> None:
+    """Speculative decoding compares token ids, so both models must share one vocabulary."""
+    tv, dv = target.tokenizer.get_vocab(), draft.tokenizer.get_vocab()
+    if tv != dv:
+        diff = len(set(tv.items()) ^ set(dv.items()))
+        raise ModelError(f"{draft.name} and {target.name} use different tokenizers ({len(dv)} vs "
+                         f"{len(tv)} tokens, {diff} entries differ): pick a draft from the same "
+                         "model family, or use layers:K / lookup which need no second model")

@@ -1,0 +1,171 @@
+"""One recorded run: settings -> models -> speculative + baseline decoding -> Trace."""
+import platform
+import sys
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import torch
+
+from . import __version__
+from .drafters import ModelDrafter, PromptLookupDrafter, parse_drafter_spec, truncated_model
+from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
+from .errors import ModelError, RunError
+from .models import LoadedModel, Progress, check_same_vocab, load_model, load_registry
+from .sampling import SamplingParams
+from .trace import Baseline, Config, Round, Timing, Trace
+
+MAX_PROMPT_CHARS = 8000
+MAX_NEW_TOKENS = 512
+
+
+@dataclass
+class RunSettings:
+    prompt: str
+    target: str | None = None  # models.yaml key or hub id; None = the default pair's target
+    draft: str | None = None  # drafter spec; None = the default pair's draft
+    gamma: int = 4
+    temperature: float = 0.0
+    top_k: int = 0
+    top_p: float = 1.0
+    seed: int = 0
+    max_new_tokens: int = 64
+    device: str = "auto"
+    raw: bool = False  # skip the chat template
+    baseline: bool = True  # also run plain decoding to measure the speedup
+
+    @property
+    def params(self) -> SamplingParams:
+        return SamplingParams(self.temperature, self.top_k, self.top_p)
+
+    def resolved(self) -> "RunSettings":
+        """Fill target/draft from the default pair in models.yaml."""
+        registry = load_registry()
+        pair = registry.pairs[registry.default_pair]
+        return replace(self, target=self.target or pair.target, draft=self.draft or pair.draft)
+
+    def check(self) -> None:
+        if not self.prompt.strip():
+            raise RunError("the prompt is empty: type something for the model to answer")
+        if len(self.prompt) > MAX_PROMPT_CHARS:
+            raise RunError(f"the prompt is {len(self.prompt)} characters; the limit is "
+                           f"{MAX_PROMPT_CHARS}: shorten it")
+        if not 1 <= self.gamma <= MAX_GAMMA:
+            raise RunError(f"gamma must be 1 .. {MAX_GAMMA}, got {self.gamma}")
+        if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
+            raise RunError(f"max new tokens must be 1 .. {MAX_NEW_TOKENS}, got {self.max_new_tokens}")
+        if self.seed < 0:
+            raise RunError(f"seed must be >= 0, got {self.seed}")
+        try:
+            self.params.check()
+        except ValueError as e:
+            raise RunError(str(e)) from None
+
+
+def load_target(name: str, device: str = "auto", progress: Progress = lambda m: None) -> LoadedModel:
+    return load_model(load_registry().model(name), device, progress=progress)
+
+
+def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m: None):
+    """A drafter from its spec: layers:K, lookup[:N], trained:NAME, a models.yaml key or hub id."""
+    kind, arg = parse_drafter_spec(spec)
+    vocab = target.model.config.vocab_size
+    if kind == "layers":
+        return ModelDrafter(truncated_model(target.model, arg), vocab, spec)
+    if kind == "lookup":
+        return PromptLookupDrafter(vocab, arg or 3, spec)
+    if kind == "trained":
+        from .trained import load_trained_drafter
+        return load_trained_drafter(arg, target, progress)
+    draft = load_model(load_registry().model(spec), target.device, target.dtype, progress)
+    check_same_vocab(target, draft)
+    return ModelDrafter(draft.model, vocab, spec)
+
+
+def encode_prompt(tokenizer, prompt: str, chat: bool) -> list[int]:
+    """Token ids of the prompt, wrapped in the chat template for instruct models."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    return tokenizer(prompt).input_ids
+
+
+def eos_ids(target: LoadedModel) -> set[int]:
+    ids = target.model.generation_config.eos_token_id
+    ids = ids if isinstance(ids, list) else [ids]
+    return {i for i in ids + [target.tokenizer.eos_token_id] if i is not None}
+
+
+def env_info(device: str) -> dict[str, str]:
+    import transformers
+
+    info = {"specviz": __version__, "torch": torch.__version__,
+            "transformers": transformers.__version__, "python": sys.version.split()[0],
+            "platform": platform.platform(), "device": device}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def run(settings: RunSettings, progress: Progress = lambda m: None,
+        on_round: Callable[[Round], None] = lambda r: None,
+        should_stop: Callable[[], bool] = lambda: False) -> Trace:
+    """Run speculative decoding (and the plain baseline) once and record it as a Trace."""
+    s = settings.resolved()
+    s.check()
+    target = load_target(s.target, s.device, progress)
+    drafter = build_drafter(s.draft, target, progress)
+    chat = not s.raw and load_registry().model(s.target).chat
+    prompt_ids = encode_prompt(target.tokenizer, s.prompt, chat)
+    texts, eos = TokenTexts(target.tokenizer), eos_ids(target)
+    rounds: list[Round] = []
+
+    def record(rnd: Round) -> None:
+        rounds.append(rnd)
+        on_round(rnd)
+
+    with target.lock:
+        progress(f"speculative decoding with {s.draft}, gamma={s.gamma} ...")
+        try:
+            spec = speculative_decode(target.model, drafter, prompt_ids, s.params, s.gamma,
+                                      s.max_new_tokens, _generator(s.seed), eos, texts,
+                                      on_round=record, should_stop=should_stop)
+        except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
+            return _partial_trace(s, target, prompt_ids, rounds, texts, e)
+        base = None
+        if s.baseline and spec.stop_reason != "cancelled":
+            progress("plain decoding (the baseline) ...")
+            base = plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
+                                _generator(s.seed), eos, should_stop)
+    return _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
+                  spec.decode_s, spec.prefill_s, base)
+
+
+def _generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _trace(s: RunSettings, target: LoadedModel, prompt_ids, output_ids, rounds, texts,
+           stop_reason, spec_s, prefill_s, base) -> Trace:
+    base_ids = base.output_ids if base else []
+    base_s = base.decode_s if base else 0.0
+    config = Config(s.target, s.draft, s.gamma, s.temperature, s.top_p, s.seed, s.max_new_tokens,
+                    target.device, target.dtype, s.top_k, not s.raw)
+    decode = target.tokenizer.decode
+    return Trace(config, s.prompt, prompt_ids, output_ids, decode(output_ids, skip_special_tokens=True),
+                 rounds, Baseline(base_ids, base_s / max(len(base_ids), 1),
+                                  decode(base_ids, skip_special_tokens=True)),
+                 Timing(spec_s, base_s, prefill_s),
+                 complete=stop_reason in ("eos", "max_new_tokens"), stop_reason=stop_reason,
+                 env=env_info(target.device))
+
+
+def _partial_trace(s: RunSettings, target: LoadedModel, prompt_ids, rounds, texts,
+                   error: Exception) -> Trace:
+    """Keep what was decoded before a failure, marked incomplete."""
+    if target.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    output = [tok for r in rounds for tok in [t.token for t in r.draft if t.accepted] + [r.correction.token]]
+    spec_s = sum(r.draft_s + r.verify_s for r in rounds)
+    reason = f"error: {str(error).splitlines()[0][:200]}"
+    return _trace(s, target, prompt_ids, output, rounds, texts, reason, spec_s, 0.0, None)

@@ -1,0 +1,190 @@
+"""The trace: every draft->verify round of one run, as plain JSON-serialisable dataclasses.
+
+Version 1. Loading validates structure and types and never unpickles anything.
+"""
+import json
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any
+
+from .errors import TraceError
+
+TRACE_VERSION = 1
+MAX_TRACE_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class Candidate:
+    """One entry of a top-k list: a token and its probability."""
+
+    token: int
+    text: str
+    prob: float
+
+
+@dataclass
+class DraftToken:
+    token: int
+    text: str
+    q: float  # draft probability of this token
+    p: float  # target probability of this token
+    r: float | None  # uniform draw of the accept test (None in greedy mode)
+    accepted: bool
+    u: float | None = None  # uniform draw the drafter sampled this token with (None if greedy/lookup)
+    top_p: list[Candidate] = field(default_factory=list)
+    top_q: list[Candidate] = field(default_factory=list)
+
+
+@dataclass
+class Correction:
+    """The target's own token closing a round: resampled at the rejection, or the bonus."""
+
+    token: int
+    text: str
+    kind: str  # "resampled" | "bonus"
+    p: float  # target probability of this token
+    u: float | None = None  # uniform draw it was sampled with (None in greedy mode)
+    top_p: list[Candidate] = field(default_factory=list)
+    top_residual: list[Candidate] = field(default_factory=list)  # norm(max(0, p - q)), resampled only
+
+
+@dataclass
+class Round:
+    draft: list[DraftToken]
+    correction: Correction
+    draft_s: float
+    verify_s: float
+
+
+@dataclass
+class Config:
+    target: str
+    draft: str
+    gamma: int
+    temperature: float
+    top_p: float
+    seed: int
+    max_new_tokens: int
+    device: str
+    dtype: str
+    top_k: int = 0
+    chat: bool = True
+
+
+@dataclass
+class Baseline:
+    """Plain target-only decoding of the same prompt in the same run."""
+
+    output_ids: list[int]
+    s_per_token: float
+    text: str = ""
+
+
+@dataclass
+class Timing:
+    spec_s: float  # decode time of the speculative loop (prefill excluded)
+    baseline_s: float  # decode time of the plain loop (prefill excluded)
+    prefill_s: float = 0.0
+
+
+@dataclass
+class Trace:
+    config: Config
+    prompt: str
+    prompt_ids: list[int]
+    output_ids: list[int]
+    text: str
+    rounds: list[Round]
+    baseline: Baseline
+    timing: Timing
+    complete: bool = True
+    stop_reason: str = "max_new_tokens"  # "eos" | "max_new_tokens" | "cancelled" | "error: ..."
+    env: dict[str, str] = field(default_factory=dict)
+    version: int = TRACE_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        return {"version": d.pop("version"), **d}
+
+    def to_json(self, indent: int | None = None) -> str:
+        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "Trace":
+        if not isinstance(data, dict):
+            raise TraceError("not a SpecViz trace: expected a JSON object at the top level")
+        version = data.get("version")
+        if version != TRACE_VERSION:
+            raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads version "
+                             f"{TRACE_VERSION}; re-record it with `python -m specviz generate --trace`")
+        return _build(cls, data, "trace")
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> "Trace":
+        if len(text) > MAX_TRACE_BYTES:
+            raise TraceError(f"trace file is too large ({len(text) / 1e6:.1f} MB; "
+                             f"the limit is {MAX_TRACE_BYTES / 1e6:.0f} MB)")
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise TraceError(f"not valid JSON ({e}); is this a SpecViz trace file?") from None
+        return cls.from_dict(data)
+
+    def save(self, path: str) -> None:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.to_json())
+
+    @classmethod
+    def load(cls, path: str) -> "Trace":
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_TRACE_BYTES + 1)
+        except OSError as e:
+            raise TraceError(f"cannot read trace file {path}: {e.strerror}") from None
+        return cls.from_json(raw)
+
+
+_NESTED = {"config": Config, "baseline": Baseline, "timing": Timing, "correction": Correction}
+_LISTS = {"rounds": Round, "draft": DraftToken, "top_p": Candidate, "top_q": Candidate,
+          "top_residual": Candidate}
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+_CHECKS = {bool: lambda v: isinstance(v, bool), int: _is_int, float: _is_number,
+           str: lambda v: isinstance(v, str), float | None: lambda v: v is None or _is_number(v),
+           list[int]: lambda v: isinstance(v, list) and all(map(_is_int, v)),
+           dict[str, str]: lambda v: isinstance(v, dict)}
+
+
+def _build(cls, data: Any, where: str):
+    """Build dataclass cls from data, checking every field's presence and type."""
+    if not isinstance(data, dict):
+        raise TraceError(f"malformed trace: {where} should be an object")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name == "version":
+            continue
+        if f.name not in data:
+            if f.default is not MISSING or f.default_factory is not MISSING:
+                continue  # optional field: keep its default
+            raise TraceError(f"malformed trace: {where} is missing '{f.name}'")
+        kwargs[f.name] = _value(f, data[f.name], f"{where}.{f.name}")
+    return cls(**kwargs)
+
+
+def _value(f, value: Any, where: str):
+    if f.name in _NESTED:
+        return _build(_NESTED[f.name], value, where)
+    if f.name in _LISTS and f.type is not float:  # Config.top_p is a float, DraftToken.top_p a list
+        if not isinstance(value, list):
+            raise TraceError(f"malformed trace: {where} should be a list")
+        return [_build(_LISTS[f.name], v, f"{where}[{i}]") for i, v in enumerate(value)]
+    if not _CHECKS[f.type](value):
+        raise TraceError(f"malformed trace: {where} has the wrong type ({type(value).__name__})")
+    return value
