@@ -165,7 +165,7 @@ def _save_converted(spec: ModelSpec, model, tokenizer, progress: Progress) -> No
 
 
 def _explain_oserror(spec: ModelSpec, e: OSError) -> str:
-    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    msg = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(".")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     hint = (" You are offline (HF_HUB_OFFLINE=1): only models in HF_HUB_CACHE can load; "
             f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}." if offline else

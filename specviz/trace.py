@@ -3,8 +3,8 @@
 Version 1. Loading validates structure and types and never unpickles anything.
 """
 import json
-from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
+from typing import Any, get_args, get_origin
 
 from .errors import TraceError
 
@@ -116,7 +116,7 @@ class Trace:
         if version != TRACE_VERSION:
             raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads version "
                              f"{TRACE_VERSION}; re-record it with `python -m specviz generate --trace`")
-        return _build(cls, data, "trace")
+        return _check_meaning(_build(cls, data, "trace"))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trace":
@@ -143,9 +143,18 @@ class Trace:
         return cls.from_json(raw)
 
 
-_NESTED = {"config": Config, "baseline": Baseline, "timing": Timing, "correction": Correction}
-_LISTS = {"rounds": Round, "draft": DraftToken, "top_p": Candidate, "top_q": Candidate,
-          "top_residual": Candidate}
+def _check_meaning(trace: Trace) -> Trace:
+    """Checks a type check cannot make: kinds, probability ranges, draft lengths."""
+    for i, rnd in enumerate(trace.rounds):
+        where = f"trace.rounds[{i}]"
+        if rnd.correction.kind not in ("resampled", "bonus"):
+            raise TraceError(f"malformed trace: {where}.correction.kind must be resampled or bonus")
+        if len(rnd.draft) > trace.config.gamma:
+            raise TraceError(f"malformed trace: {where} drafts more tokens than gamma")
+        for t in rnd.draft:
+            if not (0 <= t.p <= 1 and 0 <= t.q <= 1):
+                raise TraceError(f"malformed trace: {where} has a probability outside [0, 1]")
+    return trace
 
 
 def _is_number(v: Any) -> bool:
@@ -179,12 +188,13 @@ def _build(cls, data: Any, where: str):
 
 
 def _value(f, value: Any, where: str):
-    if f.name in _NESTED:
-        return _build(_NESTED[f.name], value, where)
-    if f.name in _LISTS and f.type is not float:  # Config.top_p is a float, DraftToken.top_p a list
+    if is_dataclass(f.type):
+        return _build(f.type, value, where)
+    item = get_args(f.type)[0] if get_origin(f.type) is list else None
+    if is_dataclass(item):
         if not isinstance(value, list):
             raise TraceError(f"malformed trace: {where} should be a list")
-        return [_build(_LISTS[f.name], v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_build(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
     if not _CHECKS[f.type](value):
         raise TraceError(f"malformed trace: {where} has the wrong type ({type(value).__name__})")
     return value

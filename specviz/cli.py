@@ -1,0 +1,201 @@
+"""Command line: generate | show | models (+ distill | bench when those modules are present).
+
+Exit codes: 0 ok; 2 bad arguments or input (empty prompt, gamma out of range, ...);
+3 model problem (unknown id, mismatched tokenizers, out of memory); 4 bad trace file;
+130 interrupted (a partial trace is still written).
+"""
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+
+from .errors import ModelError, RunError, SpecVizError, TraceError
+
+EXIT_CODES = {RunError: 2, ModelError: 3, TraceError: 4}
+FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are colour-blind safe)
+    "accepted": ("\033[34m", "{}", "accepted draft"),
+    "rejected": ("\033[9;31m", "[x:{}]", "rejected draft"),
+    "resampled": ("\033[1;33m", "[r:{}]", "resampled by target"),
+    "bonus": ("\033[1;36m", "[+:{}]", "bonus from target"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except SpecVizError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_CODES.get(type(e), 1)
+    except MemoryError:
+        print("error: out of memory: try a smaller model, fewer new tokens or --device cpu",
+              file=sys.stderr)
+        return 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m specviz",
+        description="Run real speculative decoding and record every draft->verify round.",
+        epilog=__doc__.split("\n\n", 1)[1], formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(metavar="COMMAND")
+    _add_generate(sub)
+    _add_show(sub)
+    _add_models(sub)
+    for name in ("distill", "bench"):
+        try:
+            importlib.import_module(f"specviz.{name}").add_parser(sub)
+        except ModuleNotFoundError as e:
+            if e.name != f"specviz.{name}":
+                raise
+    return parser
+
+
+def _add_generate(sub) -> None:
+    p = sub.add_parser("generate", help="generate with speculative decoding and record a trace",
+                       description="Generate with speculative decoding on real models, stream "
+                       "each round's tokens coloured by fate, and measure plain decoding of the "
+                       "same prompt in the same run.")
+    p.add_argument("--prompt", required=True, help="the user message (or raw text with --raw)")
+    p.add_argument("--target", help="target: models.yaml key or hub id (default: the default pair's)")
+    p.add_argument("--draft", help="drafter: models.yaml key or hub id of a draft model, layers:K "
+                   "(target's first K layers), lookup[:N] (prompt lookup, n-grams up to N), "
+                   "trained:NAME (default: the default pair's)")
+    p.add_argument("--gamma", type=int, default=4, help="tokens drafted per round (default 4)")
+    p.add_argument("--max-new-tokens", type=int, default=64, help="default 64")
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
+    p.add_argument("--top-p", type=float, default=1.0, help="1 = off (default)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the run's torch.Generator")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--raw", action="store_true", help="do not apply the chat template")
+    p.add_argument("--no-baseline", action="store_true", help="skip the plain-decoding baseline")
+    p.add_argument("--trace", metavar="OUT.json", help="write the trace here")
+    p.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
+    p.set_defaults(func=cmd_generate)
+
+
+def _add_show(sub) -> None:
+    p = sub.add_parser("show", help="replay a saved trace in the terminal (no model needed)")
+    p.add_argument("trace", metavar="TRACE.json")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_show)
+
+
+def _add_models(sub) -> None:
+    p = sub.add_parser("models", help="list the model pairs in models.yaml")
+    p.set_defaults(func=cmd_models)
+
+
+def cmd_generate(args) -> int:
+    from .metrics import summarize
+    from .runner import RunSettings, run
+
+    _quiet_transformers()
+    settings = RunSettings(args.prompt, args.target, args.draft, args.gamma, args.temperature,
+                           args.top_k, args.top_p, args.seed, args.max_new_tokens, args.device,
+                           args.raw, not args.no_baseline)
+    settings.resolved().check()  # fail fast, before loading any model
+    out = sys.stderr if args.json else sys.stdout
+    color = _use_color(out)
+    cancelled = []
+    signal.signal(signal.SIGINT, lambda *a: cancelled.append(True))
+    trace = run(settings, progress=lambda m: print(f"· {m}", file=sys.stderr, flush=True),
+                on_round=lambda r: print(_round_text(r, color), end="", file=out, flush=True),
+                should_stop=lambda: bool(cancelled))
+    print(file=out)
+    if args.trace:
+        trace.save(args.trace)
+        print(f"· trace written to {args.trace}", file=sys.stderr)
+    summary = summarize(trace)
+    if args.json:
+        print(json.dumps({"prompt_ids": trace.prompt_ids, "output_ids": trace.output_ids,
+                          "text": trace.text, "complete": trace.complete,
+                          "stop_reason": trace.stop_reason, **summary.to_dict()}))
+    else:
+        print(_summary_text(trace, summary), file=out)
+    if not trace.complete:
+        print(f"· incomplete run ({trace.stop_reason}); the partial trace was kept", file=sys.stderr)
+        return 130 if trace.stop_reason == "cancelled" else 1
+    return 0
+
+
+def cmd_show(args) -> int:
+    from .metrics import summarize
+    from .trace import Trace
+
+    trace = Trace.load(args.trace)
+    summary = summarize(trace)
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+        return 0
+    color = _use_color(sys.stdout)
+    c = trace.config
+    print(f"target {c.target} · draft {c.draft} · gamma {c.gamma} · temperature {c.temperature}"
+          f" · seed {c.seed} · {c.device}/{c.dtype}")
+    print(f"prompt: {trace.prompt}\n")
+    print("".join(_round_text(r, color) for r in trace.rounds) + "\n")
+    print(_legend(color) + "\n")
+    print(f"{'round':>5} {'drafted':>7} {'accepted':>8} {'closing token':<24} {'draft ms':>8} {'verify ms':>9}")
+    for i, r in enumerate(trace.rounds, 1):
+        closing = f"{r.correction.kind}: {r.correction.text!r}"
+        print(f"{i:>5} {len(r.draft):>7} {sum(t.accepted for t in r.draft):>8} {closing:<24} "
+              f"{r.draft_s * 1e3:>8.1f} {r.verify_s * 1e3:>9.1f}")
+    print("\n" + _summary_text(trace, summary))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from .models import load_registry
+
+    reg = load_registry()
+    for key, pair in reg.pairs.items():
+        mark = "*" if key == reg.default_pair else " "
+        where = "offline" if pair.offline else "online only"
+        print(f"{mark} {key:<28} target={pair.target:<24} draft={pair.draft:<26} ({where})")
+    return 0
+
+
+def _round_text(rnd, color: bool) -> str:
+    parts = [_styled(t.text, "accepted" if t.accepted else "rejected", color) for t in rnd.draft]
+    return "".join(parts) + _styled(rnd.correction.text, rnd.correction.kind, color)
+
+
+def _styled(text: str, fate: str, color: bool) -> str:
+    style, marker, _ = FATES[fate]
+    return f"{style}{text}\033[0m" if color else marker.format(text) if fate != "accepted" else text
+
+
+def _legend(color: bool) -> str:
+    return "  ".join(_styled(label, fate, color) + ("" if color else f"={fate}")
+                     for fate, (_, _, label) in FATES.items())
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "n/a" if x is None else format(x, spec)
+
+
+def _summary_text(trace, s) -> str:
+    same = {True: "yes", False: "NO", None: "n/a (sampled)"}[s.same_as_baseline]
+    return (f"alpha (acceptance) {s.alpha:.2f} · tokens per target pass {s.mean_accepted:.2f} · "
+            f"rounds {s.rounds} · tokens {s.tokens}\n"
+            f"cost ratio c {_fmt(s.cost_ratio, '.2f')} · speedup measured "
+            f"{_fmt(s.speedup_measured, '.2f')}x · theoretical {_fmt(s.speedup_theoretical, '.2f')}x · "
+            f"spec {s.spec_s_per_token * 1e3:.1f} ms/token vs plain "
+            f"{s.baseline_s_per_token * 1e3:.1f} ms/token · identical to plain greedy: {same}")
+
+
+def _use_color(stream) -> bool:
+    return stream.isatty() and "NO_COLOR" not in os.environ
+
+
+def _quiet_transformers() -> None:
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
