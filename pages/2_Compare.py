@@ -1,0 +1,23 @@
+"""Compare: two traces (two drafters, two gammas, ...) side by side with their metrics."""
+import streamlit as st
+
+from specviz.ui import library, page, state, views
+
+page.setup("Compare")
+
+with st.sidebar:
+    st.header("Load a trace")
+    library.uploader("cmp_a")
+
+st.title("Compare two runs")
+state.show_error("cmp_a")
+left, right = st.columns(2, gap="large")
+with left:
+    a = library.picker("cmp_a", "left", preferred="code-edit · lookup · greedy")
+with right:
+    b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy")
+if a and b:
+    views.compare_table({"left": a[1], "right": b[1]})
+    for col, (label, trace), key in ((left, a, "cmp_a"), (right, b, "cmp_b")):
+        with col:
+            views.side(trace, key)

@@ -1,0 +1,63 @@
+"""Record the example traces shipped in data/traces from the real default model.
+
+    HF_HUB_CACHE=../shared/hf-cache HF_HUB_OFFLINE=1 python scripts/record_examples.py
+
+Every trace is a real run of SmolLM2-135M-Instruct (the offline default target) on CPU,
+with gamma 4 and seed 0: the example prompts (chat, summarise, code edit) with the early-exit
+(layers:4) and prompt-lookup drafters, greedy and sampled (temperature 1). A `trained:NAME`
+drafter listed in models.yaml is recorded on every prompt too. Timings are wall-clock on
+whatever machine records them. --only SUBSTRING re-records a subset; --missing skips files
+that exist.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from specviz.metrics import summarize  # noqa: E402
+from specviz.models import load_registry  # noqa: E402
+from specviz.runner import RunSettings, run  # noqa: E402
+from specviz.ui.examples import PROMPTS, TRACES_DIR  # noqa: E402
+
+TARGET = "smollm2-135m-instruct"
+MAX_NEW_TOKENS = 40
+
+
+# (prompt, drafter, mode): every prompt, both drafters and both modes, kept short to record
+EXAMPLES = [("chat", "layers:4", "greedy"), ("chat", "layers:4", "sampled"), ("chat", "lookup", "greedy"),
+            ("summarise", "lookup", "greedy"), ("summarise", "layers:4", "sampled"),
+            ("code edit", "lookup", "greedy"), ("code edit", "lookup", "sampled"),
+            ("code edit", "layers:4", "greedy")]
+
+
+def jobs():
+    """(file stem, settings) for every example, plus every prompt with each trained drafter."""
+    trained = [(kind, f"trained:{name}", mode) for name in load_registry().trained
+               for kind in PROMPTS for mode in ("greedy", "sampled")]
+    for kind, draft, mode in EXAMPLES + trained:
+        stem = f"{kind.replace(' ', '-')}__{draft.replace(':', '-')}__{mode}"
+        yield stem, RunSettings(PROMPTS[kind], TARGET, draft, gamma=4,
+                                temperature=0.0 if mode == "greedy" else 1.0, seed=0,
+                                max_new_tokens=MAX_NEW_TOKENS, device="cpu")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help="record only stems containing this")
+    parser.add_argument("--missing", action="store_true", help="skip traces that already exist")
+    args = parser.parse_args()
+    TRACES_DIR.mkdir(parents=True, exist_ok=True)
+    for stem, settings in jobs():
+        path = TRACES_DIR / f"{stem}.json"
+        if args.only not in stem or (args.missing and path.exists()):
+            continue
+        trace = run(settings, progress=lambda m: print(f"  · {m}", file=sys.stderr))
+        trace.save(str(path))
+        s = summarize(trace)
+        print(f"{stem:<40} alpha {s.alpha:.2f}  tokens/pass {s.mean_accepted:.2f}  "
+              f"speedup {s.speedup_measured or 0:.2f}x  ({trace.stop_reason})", flush=True)
+
+
+if __name__ == "__main__":
+    main()

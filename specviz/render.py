@@ -1,0 +1,222 @@
+"""HTML for the token strip and the staged round view, built from a Trace (pure, no Streamlit).
+
+Every number shown comes from the trace. Colours are the Okabe-Ito palette (safe for the
+common colour-vision deficiencies) and every fate also carries a glyph and a word.
+"""
+import html
+from dataclasses import dataclass
+
+from .trace import Round, Trace
+
+# fate -> (colour, glyph, label)
+FATES = {
+    "accepted": ("#0072B2", "✓", "accepted draft"),
+    "rejected": ("#D55E00", "✗", "rejected draft"),
+    "resampled": ("#E69F00", "↻", "resampled by target"),
+    "bonus": ("#009E73", "+", "bonus from target"),
+    "discarded": ("#8C8C8C", "·", "never checked (after a rejection)"),
+}
+
+
+@dataclass
+class Tok:
+    """One token as the views show it: its text, fate and the numbers of its accept test."""
+
+    text: str
+    fate: str
+    round: int  # 0-based round index
+    pos: int  # 0-based position in the round (len(draft) = the closing token)
+    p: float | None
+    q: float | None
+    r: float | None
+    decision: str
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    """A probability-like number; tiny ones in scientific notation so they never read as 0."""
+    if x is None:
+        return "n/a"
+    return f"{x:.1e}" if 0 < abs(x) < 10 ** -digits else f"{x:.{digits}f}"
+
+
+def ratio(p: float, q: float) -> float:
+    """p/q of a drafted token (q is never 0 for a token the draft proposed, but be safe)."""
+    return p / q if q > 0 else float("inf")
+
+
+def decision(p: float, q: float, r: float | None, accepted: bool, checked: bool) -> str:
+    """Why a drafted token was kept or not, in words and the trace's numbers."""
+    if not checked:
+        return "never checked: an earlier token in this round was rejected"
+    if r is None:  # greedy: accept iff the draft token is the target's argmax
+        return ("accepted: it is the target's top token" if accepted
+                else "rejected: the target's top token is a different one")
+    pq = ratio(p, q)
+    if accepted:
+        return f"accepted because r = {r:.3f} < p/q = {min(pq, 1):.3f}"
+    return f"rejected because r = {r:.3f} ≥ p/q = {pq:.3f}"
+
+
+def round_tokens(rnd: Round, index: int) -> list[Tok]:
+    """The drafted tokens (accepted / rejected / discarded) and the closing token of one round."""
+    toks, rejected = [], False
+    for j, t in enumerate(rnd.draft):
+        fate = "accepted" if t.accepted else "discarded" if rejected else "rejected"
+        toks.append(Tok(t.text, fate, index, j, t.p, t.q, t.r,
+                        decision(t.p, t.q, t.r, t.accepted, not rejected)))
+        rejected = rejected or not t.accepted
+    c = rnd.correction
+    why = ("sampled from norm(max(0, p − q)) at the rejected position" if c.kind == "resampled"
+           else "all drafts accepted, so the target's pass yields one more token for free")
+    if c.kind == "resampled" and c.u is None:
+        why = "the target's top token at the rejected position (greedy)"
+    toks.append(Tok(c.text, c.kind, index, len(rnd.draft), c.p, None, c.u, why))
+    return toks
+
+
+def strip_tokens(rounds: list[Round]) -> list[Tok]:
+    """Kept tokens of these rounds plus each round's first rejection."""
+    return [t for i, rnd in enumerate(rounds) for t in round_tokens(rnd, i) if t.fate != "discarded"]
+
+
+def tooltip(t: Tok) -> str:
+    label = FATES[t.fate][2]
+    if t.q is None:  # a closing token: the target's own
+        return f"{label} · round {t.round + 1} · p = {fmt(t.p)} · {t.decision}"
+    return (f"{label} · round {t.round + 1}, draft position {t.pos + 1} · p = {fmt(t.p)} · "
+            f"q = {fmt(t.q)} · p/q = {fmt(ratio(t.p, t.q))} · r = {fmt(t.r)} · {t.decision}")
+
+
+def show_text(text: str) -> str:
+    """Escape a token's text and make whitespace visible."""
+    text = html.escape(text)
+    return text.replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+def chip(t: Tok, current: bool = False) -> str:
+    glyph = FATES[t.fate][1]
+    cls = f"tok tok-{t.fate}" + (" tok-current" if current else "")
+    return (f'<span class="{cls}" title="{html.escape(tooltip(t), quote=True)}">'
+            f'{show_text(t.text)}<sup>{glyph}</sup></span>')
+
+
+def legend_html() -> str:
+    items = "".join(f'<span class="tok tok-{fate}">{label}<sup>{FATES[fate][1]}</sup></span>'
+                    for fate, (_, _, label) in FATES.items() if fate != "discarded")
+    return f'<div class="sv-legend">{items}</div>'
+
+
+def rounds_strip_html(rounds: list[Round]) -> str:
+    """The generation of these rounds as coloured chips; the newest round is outlined."""
+    chips = "".join(chip(t, current=t.round == len(rounds) - 1) for t in strip_tokens(rounds))
+    chips = chips or '<span class="sv-prompt">nothing yet: the first round is still in progress</span>'
+    return f'<div class="sv-strip">{chips}</div>'
+
+
+def strip_html(trace: Trace, upto: int) -> str:
+    """The text after `upto` rounds as coloured chips."""
+    return rounds_strip_html(trace.rounds[:upto])
+
+
+def n_stages(rnd: Round) -> int:
+    """Stages of a round: drafted, scored, one per checked token, closing token."""
+    n = sum(t.accepted for t in rnd.draft)
+    return 3 + n + (n < len(rnd.draft))
+
+
+def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
+    """What happens at this stage of the round, in words and the trace's numbers."""
+    k, last = len(rnd.draft), n_stages(rnd) - 1
+    if stage == 0:
+        if k == 0:
+            return "① The drafter found nothing to propose this round."
+        return (f"① The draft proposes {k} token{'s' * (k != 1)} (γ = {gamma}) "
+                f"in {rnd.draft_s * 1e3:.1f} ms.")
+    if stage == 1:
+        return (f"② The target scores all {k} draft{'s' * (k != 1)} plus one extra position in "
+                f"ONE forward pass ({rnd.verify_s * 1e3:.1f} ms).")
+    if stage < last:
+        t = round_tokens(rnd, 0)[stage - 2]
+        return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}."
+    c = rnd.correction
+    if c.kind == "bonus":
+        return f"④ All {k} accepted: the target's pass gives a bonus token “{show_text(c.text)}”."
+    return f"④ The target replaces the rejected token with its own: “{show_text(c.text)}”."
+
+
+def round_html(trace: Trace, index: int, stage: int) -> str:
+    """One round as cards revealed in stages: drafted, scored, checked one by one, closed."""
+    rnd = trace.rounds[index]
+    toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
+    stage = max(0, min(stage, last))
+    checked = stage - 1  # tokens whose decision is revealed
+    cards = []
+    for t in toks[:-1]:
+        revealed = t.pos < checked or (t.fate == "discarded" and stage == last)
+        fate = t.fate if revealed else "pending"
+        rows = [f'<div class="num">q {fmt(t.q)}</div>']
+        if stage >= 1:
+            rows.append(f'<div class="num">p {fmt(t.p)}</div>')
+        if revealed:
+            rows.append(f'<div class="verdict">{FATES[t.fate][1]} {t.fate}</div>')
+        cards.append(_card(t, fate, rows, new=stage <= 1 or t.pos == checked - 1))
+    if stage == last:
+        c = toks[-1]
+        cards.append(_card(c, c.fate, [f'<div class="num">p {fmt(c.p)}</div>',
+                                       f'<div class="verdict">{FATES[c.fate][1]} {c.fate}</div>'],
+                           new=True))
+    caption = stage_caption(rnd, stage, trace.config.gamma)
+    return (f'<div class="sv-round"><div class="sv-cards">{"".join(cards)}</div>'
+            f'<div class="sv-caption">{caption}</div></div>')
+
+
+def _card(t: Tok, fate: str, rows: list[str], new: bool) -> str:
+    title = html.escape(tooltip(t), quote=True)
+    return (f'<div class="card card-{fate}{" new" * new}" title="{title}"><div class="word">{show_text(t.text)}'
+            f'</div>{"".join(rows)}</div>')
+
+
+CSS = """
+<style>
+.sv-strip{font-size:1.35rem;line-height:2.5rem;padding:.6rem .8rem;border-radius:.6rem;
+  background:rgba(127,127,127,.06);border:1px solid rgba(127,127,127,.18)}
+.sv-prompt{color:#8C8C8C;font-style:italic;margin-right:.4rem;white-space:pre-wrap}
+.tok{white-space:pre;padding:.1rem .2rem;margin:0 .08rem;border-radius:.3rem;
+  border-bottom:3px solid;cursor:help}
+.tok sup{font-size:.7em;margin-left:.1em;font-weight:700}
+.tok-accepted{border-color:#0072B2;background:rgba(0,114,178,.12)}
+.tok-accepted sup{color:#0072B2}
+.tok-rejected{border-color:#D55E00;background:rgba(213,94,0,.12);text-decoration:line-through;
+  text-decoration-thickness:2px;text-decoration-color:#D55E00}
+.tok-rejected sup{color:#D55E00}
+.tok-resampled{border-color:#E69F00;background:rgba(230,159,0,.22);font-weight:700}
+.tok-resampled sup{color:#B07A00}
+.tok-bonus{border-color:#009E73;background:rgba(0,158,115,.16);font-weight:700}
+.tok-bonus sup{color:#009E73}
+.tok-current{outline:2px dashed rgba(127,127,127,.7);outline-offset:1px}
+.sv-legend{display:flex;flex-wrap:wrap;gap:.8rem;font-size:1rem;margin:.4rem 0 .2rem}
+.sv-round{padding:.4rem 0}
+.sv-cards{display:flex;flex-wrap:wrap;gap:.6rem;align-items:stretch}
+.card{min-width:6.5rem;padding:.5rem .7rem;border-radius:.6rem;border:2px solid;
+  text-align:center}
+.card.new{animation:sv-pop .35s ease-out}
+.card .word{font-size:1.6rem;font-weight:600;white-space:pre;margin-bottom:.2rem}
+.card .num{font-family:ui-monospace,monospace;font-size:1rem;opacity:.85}
+.card .verdict{font-weight:700;font-size:1rem;margin-top:.2rem;text-transform:uppercase;
+  letter-spacing:.04em}
+.card-pending{border-style:dashed;border-color:#8C8C8C}
+.card-accepted{border-color:#0072B2;background:rgba(0,114,178,.12)}
+.card-accepted .verdict{color:#0072B2}
+.card-rejected{border-color:#D55E00;background:rgba(213,94,0,.12)}
+.card-rejected .word{text-decoration:line-through;text-decoration-color:#D55E00}
+.card-rejected .verdict{color:#D55E00}
+.card-discarded{border-color:#8C8C8C;opacity:.5}
+.card-discarded .word{text-decoration:line-through}
+.card-resampled{border-color:#E69F00;background:rgba(230,159,0,.2)}
+.card-resampled .verdict{color:#B07A00}
+.card-bonus{border-color:#009E73;background:rgba(0,158,115,.16)}
+.card-bonus .verdict{color:#009E73}
+.sv-caption{font-size:1.2rem;margin-top:.7rem}
+@keyframes sv-pop{from{transform:scale(.85);opacity:.2}to{transform:scale(1);opacity:1}}
+</style>
+"""

@@ -1,0 +1,23 @@
+"""Example prompts and the shipped example traces (no Streamlit here: scripts import it too)."""
+from pathlib import Path
+
+TRACES_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "traces"
+
+PROMPTS = {
+    "chat": "What is the capital of France, and what is it famous for?",
+    "summarise": ("Summarise in one sentence: The city council met on Tuesday to discuss the new "
+                  "bike lanes. After a long debate, members voted 7 to 2 to build protected bike "
+                  "lanes on Main Street, with construction starting in the spring."),
+    "code edit": ("Rename the variable x to total in this Python function and return the code:\n\n"
+                  "def add_all(items):\n    x = 0\n    for item in items:\n        x = x + item\n"
+                  "    return x"),
+}
+
+
+def shipped_traces() -> dict[str, Path]:
+    """Label -> path of every example trace in data/traces, sorted by file name."""
+    return {_label(p): p for p in sorted(TRACES_DIR.glob("*.json"))}
+
+
+def _label(path: Path) -> str:
+    return path.stem.replace("__", " · ").replace("_", " ")

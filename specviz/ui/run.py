@@ -1,0 +1,168 @@
+"""Run controls and live runs: a run decodes in a background thread and streams its rounds.
+
+The page polls the job in a fragment, so the view updates while the model works and Cancel
+stays clickable. Models are shared by every session of the server process (st.cache_resource);
+runner.run holds the model's lock, so concurrent runs queue up instead of clashing.
+"""
+import threading
+import time
+from dataclasses import dataclass, field
+
+import streamlit as st
+
+from .. import render
+from ..errors import SpecVizError
+from ..models import load_registry
+from ..trace import Round, Trace
+from . import state
+from .examples import PROMPTS
+
+DRAFTERS = ["layers:4", "layers:8", "layers:16", "lookup", "lookup:2"]
+MAX_NEW_TOKENS = 512  # runner.MAX_NEW_TOKENS; the runner checks it again (imported lazily: torch is slow)
+
+
+@dataclass
+class Job:
+    settings: object  # a runner.RunSettings, already resolved and checked
+    rounds: list[Round] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    stop: bool = False
+    trace: Trace | None = None
+    error: str | None = None
+    done: bool = False
+    started: float = field(default_factory=time.monotonic)
+
+
+@st.cache_resource(show_spinner=False)
+def shared_model(name: str, device: str):
+    """Load a target once per server process; every session shares it."""
+    from ..runner import load_target
+
+    return load_target(name, device)
+
+
+def _work(job: Job) -> None:
+    """The background thread: load, decode, record; errors become one-line messages."""
+    from ..runner import run
+
+    s = job.settings
+    try:
+        job.messages.append("loading the model (about 1 s once converted; the first GGUF "
+                            "load de-quantises for 15-30 s) ...")
+        shared_model(s.target, s.device)
+        job.trace = run(s, progress=job.messages.append, on_round=job.rounds.append,
+                        should_stop=lambda: job.stop)
+    except SpecVizError as e:
+        job.error = str(e)
+    except MemoryError:
+        job.error = "out of memory: try fewer new tokens, a smaller γ or a smaller model"
+    except Exception as e:  # noqa: BLE001 - the app shows every failure as one line, never a traceback
+        first = (str(e).splitlines() or [""])[0][:300]
+        job.error = (f"out of memory: {first}" if "out of memory" in first.lower()
+                     else f"the run failed: {type(e).__name__}: {first}")
+    finally:
+        job.done = True
+
+
+def start(key: str, prompt: str, **settings) -> None:
+    """Check settings (errors show at once, no model loaded) and start a background run."""
+    from ..runner import RunSettings
+
+    try:
+        s = RunSettings(prompt, **settings).resolved()
+        s.check()
+        load_registry().model(s.target)
+    except SpecVizError as e:
+        state.set_error(key, str(e))
+        return
+    job = Job(s)
+    st.session_state[f"{key}_job"] = job
+    state.clear_error(key)
+    threading.Thread(target=_work, args=(job,), daemon=True, name="specviz-run").start()
+
+
+def _drafters(pair_draft: str) -> list[str]:
+    trained = [f"trained:{name}" for name in load_registry().trained]
+    return list(dict.fromkeys([pair_draft, *DRAFTERS, *trained]))
+
+
+def _fill_prompt(key: str) -> None:
+    example = st.session_state[f"{key}_example"]
+    if example in PROMPTS:
+        st.session_state[f"{key}_prompt"] = PROMPTS[example]
+
+
+def controls(key: str) -> None:
+    """The run form: pair, drafter, γ, sampling, seed, length, prompt, Run."""
+    reg = load_registry()
+    pairs = reg.pairs
+    pair_key = st.selectbox(
+        "model pair", list(pairs), index=list(pairs).index(reg.default_pair), key=f"{key}_pair",
+        format_func=lambda k: k + ("" if pairs[k].offline else "  (needs internet)"),
+        help="from models.yaml; only the offline pairs work without a network")
+    pair = pairs[pair_key]
+    draft = st.selectbox("drafter", _drafters(pair.draft), key=f"{key}_draft_{pair_key}",
+                         accept_new_options=True,
+                         help="layers:K = the target's first K layers (early exit); lookup[:N] = "
+                              "prompt lookup; or type a models.yaml key / hub id of a draft model")
+    gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma")
+    temperature = st.slider("temperature (0 = greedy)", 0.0, 2.0, 0.0, 0.1, key=f"{key}_temp")
+    top_p = st.slider("top-p", 0.05, 1.0, 1.0, 0.05, key=f"{key}_top_p",
+                      disabled=temperature == 0)
+    a, b = st.columns(2)
+    seed = a.number_input("seed", 0, 2**31 - 1, 0, key=f"{key}_seed")
+    max_new = b.number_input("max new tokens", 1, MAX_NEW_TOKENS, 48, key=f"{key}_max_new")
+    st.selectbox("example prompt", [*PROMPTS, "(your own)"], key=f"{key}_example",
+                 on_change=_fill_prompt, args=(key,))
+    if f"{key}_prompt" not in st.session_state:
+        st.session_state[f"{key}_prompt"] = PROMPTS["chat"]
+    prompt = st.text_area("prompt", key=f"{key}_prompt", height=120)
+    job = st.session_state.get(f"{key}_job")
+    busy = job is not None and not job.done
+    if st.button("Run on the real model", type="primary", key=f"{key}_run", disabled=busy,
+                 width="stretch"):
+        start(key, prompt, target=pair.target, draft=draft, gamma=int(gamma),
+              temperature=float(temperature), top_p=float(top_p), seed=int(seed),
+              max_new_tokens=int(max_new))
+        st.rerun()
+
+
+def collect(key: str) -> None:
+    """Take in a finished job (call before the trace picker is drawn)."""
+    job: Job | None = st.session_state.get(f"{key}_job")
+    if job is not None and job.done:
+        _finish(key, job)
+
+
+def live(key: str) -> None:
+    """The running job, polled every half second."""
+    job: Job | None = st.session_state.get(f"{key}_job")
+    if job is not None and not job.done:
+        st.fragment(run_every=0.5)(_live_body)(key, job)
+
+
+def _live_body(key: str, job: Job) -> None:
+    if job.done:
+        st.rerun()  # the result replaces the live view
+    s = job.settings
+    tokens = sum(sum(t.accepted for t in r.draft) + 1 for r in job.rounds)
+    with st.container(border=True):
+        st.markdown(f"#### Live run · {s.target} · draft {s.draft} · γ = {s.gamma}")
+        st.progress(min(tokens / s.max_new_tokens, 1.0),
+                    text=f"{len(job.rounds)} rounds · {tokens} of {s.max_new_tokens} tokens · "
+                         f"{time.monotonic() - job.started:.0f} s · {job.messages[-1] if job.messages else ''}")
+        if job.rounds:
+            st.html(render.rounds_strip_html(job.rounds))
+        st.button("Cancel", key=f"{key}_cancel", on_click=setattr, args=(job, "stop", True),
+                  disabled=job.stop)
+
+
+def _finish(key: str, job: Job) -> None:
+    """Show the finished run as the current trace, or its error above the old one."""
+    del st.session_state[f"{key}_job"]
+    if job.error:
+        state.set_error(key, job.error)
+        return
+    t = job.trace
+    label = f"live: {t.config.draft}, γ={t.config.gamma}, T={t.config.temperature:g} · {t.prompt[:30]}"
+    state.add(key, label, t)

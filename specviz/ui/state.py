@@ -1,0 +1,99 @@
+"""Traces in session state: a per-session library (shipped, uploaded, live runs) and errors.
+
+A page (or an embedded widget) owns a key prefix; `current(key)` is the trace it shows.
+A failed load or run only sets an error message, so the last good trace stays on screen.
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from ..errors import SpecVizError
+from ..trace import Trace
+from .examples import shipped_traces
+
+LIBRARY = "sv_library"
+
+
+@st.cache_resource(show_spinner=False)
+def load_shipped(path: str, mtime: float) -> Trace:
+    """A shipped example trace, parsed once per server process (mtime busts the cache)."""
+    return Trace.load(path)
+
+
+def library() -> dict[str, Trace]:
+    """Uploaded traces and live runs of this browser session, newest last."""
+    return st.session_state.setdefault(LIBRARY, {})
+
+
+def labels() -> list[str]:
+    """Every trace a picker can offer: this session's own first, then the shipped examples."""
+    return list(reversed(library())) + list(shipped_traces())
+
+
+def get(label: str) -> Trace:
+    if label in library():
+        return library()[label]
+    path: Path = shipped_traces()[label]
+    return load_shipped(str(path), path.stat().st_mtime)
+
+
+def default_label(preferred: str = "") -> str | None:
+    """The first label containing `preferred`, else the first label there is."""
+    options = labels()
+    return next((o for o in options if preferred in o), options[0] if options else None)
+
+
+def current(key: str, preferred: str = "") -> tuple[str, Trace] | None:
+    """(label, trace) that the widget `key` shows; falls back to a default that loads."""
+    ss = st.session_state
+    label = ss.get(f"{key}_current")
+    if label not in labels():
+        label = ss[f"{key}_current"] = default_label(preferred)
+    if label is None:
+        return None
+    try:
+        return label, get(label)
+    except SpecVizError as e:
+        set_error(key, f"cannot load {label}: {e}")
+        return None
+
+
+def select(key: str, label: str) -> None:
+    """Show `label` in widget `key` (call from a callback or before its picker is drawn)."""
+    st.session_state[f"{key}_current"] = label
+    clear_error(key)
+
+
+def add(key: str, label: str, trace: Trace) -> str:
+    """Put a trace in the library under a unique label and show it in widget `key`."""
+    lib, base, n = library(), label, 2
+    while label in lib or label in shipped_traces():
+        label, n = f"{base} ({n})", n + 1
+    lib[label] = trace
+    select(key, label)
+    return label
+
+
+def set_error(key: str, message: str) -> None:
+    st.session_state[f"{key}_error"] = message
+
+
+def clear_error(key: str) -> None:
+    st.session_state.pop(f"{key}_error", None)
+
+
+def show_error(key: str) -> None:
+    """The latest user error of widget `key`, above the (unchanged) last good trace."""
+    message = st.session_state.get(f"{key}_error")
+    if message:
+        st.error(message, icon="⚠️")
+
+
+def load_upload(key: str, name: str, data: bytes) -> None:
+    """Parse an uploaded trace: add it, or report why it cannot be read."""
+    try:
+        trace = Trace.from_json(data)
+    except SpecVizError as e:
+        set_error(key, f"{name}: {e}. The trace on screen was kept.")
+        return
+    add(key, f"uploaded: {name}", trace)

@@ -1,0 +1,137 @@
+"""Views of one trace: header metrics, staged round, token strip, anatomy, progress charts."""
+import streamlit as st
+
+from .. import charts, metrics, render
+from ..trace import Trace
+
+PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+
+def css() -> None:
+    """The token/card styles (once per page run)."""
+    st.html(render.CSS)
+
+
+def describe(trace: Trace) -> str:
+    c = trace.config
+    mode = "greedy" if c.temperature == 0 else f"sampled, T = {c.temperature:g}, top-p = {c.top_p:g}"
+    return (f"target **{c.target}** · draft **{c.draft}** · γ = {c.gamma} · {mode} · "
+            f"seed {c.seed} · {c.device}/{c.dtype}")
+
+
+def header(trace: Trace) -> None:
+    """What was run, and the whole run's measured numbers."""
+    s = metrics.summarize(trace)
+    st.markdown(describe(trace))
+    with st.expander("prompt and full output", expanded=False):
+        st.markdown(f"**Prompt** ({len(trace.prompt_ids)} tokens with the chat template)")
+        st.code(trace.prompt, language=None, wrap_lines=True)
+        st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {trace.stop_reason})")
+        st.code(trace.text, language=None, wrap_lines=True)
+    if not trace.complete:
+        st.warning(f"This run did not finish ({trace.stop_reason}); it shows the rounds recorded "
+                   "before it stopped.")
+    cols = st.columns(5)
+    fmt = lambda x, f: "n/a" if x is None else format(x, f)  # noqa: E731
+    cols[0].metric("α acceptance", f"{s.alpha:.2f}", help="accepted drafts / drafted tokens",
+                   border=True)
+    cols[1].metric("tokens / target pass", f"{s.mean_accepted:.2f}",
+                   help="1 + accepted / rounds (vLLM's mean acceptance length)", border=True)
+    cols[2].metric("measured speedup", fmt(s.speedup_measured, ".2f") + "×",
+                   help="plain decoding s/token ÷ speculative s/token, both measured in this run",
+                   border=True)
+    cols[3].metric("theoretical speedup", fmt(s.speedup_theoretical, ".2f") + "×",
+                   help="(1 − α^(γ+1)) / ((1 − α)(γc + 1)) with this run's α, γ and c",
+                   border=True)
+    cols[4].metric("cost ratio c", fmt(s.cost_ratio, ".2f"),
+                   help="draft time per drafted token ÷ one plain target step", border=True)
+    if s.same_as_baseline is not None:
+        same = "identical to" if s.same_as_baseline else "DIFFERENT from"
+        st.caption(f"Greedy run: the speculative output is {same} plain greedy decoding of the "
+                   "same prompt (checked token by token).")
+
+
+def round_view(trace: Trace, rnd: int, stage: int) -> None:
+    last = render.n_stages(trace.rounds[rnd]) - 1
+    st.markdown(f"#### Round {rnd + 1} of {len(trace.rounds)} · step {stage + 1} of {last + 1}")
+    st.html(render.round_html(trace, rnd, stage))
+
+
+def strip(trace: Trace, done: int) -> None:
+    st.markdown(f"#### The text so far · {done} round{'s' * (done != 1)}, "
+                f"{_kept(trace, done)} tokens")
+    st.html(render.strip_html(trace, done) + render.legend_html())
+
+
+def _kept(trace: Trace, done: int) -> int:
+    return sum(sum(t.accepted for t in r.draft) + 1 for r in trace.rounds[:done])
+
+
+def _token_label(toks: list[render.Tok]):
+    return lambda j: f"{j + 1} “{render.show_text(toks[j].text)}” {render.FATES[toks[j].fate][1]}"
+
+
+def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
+    """Why one token of the current round was accepted, rejected, resampled or a bonus."""
+    st.markdown("#### Anatomy of a token")
+    toks = render.round_tokens(trace.rounds[rnd], rnd)
+    last = render.n_stages(trace.rounds[rnd]) - 1
+    if stage < last:
+        st.caption("Finish the round (Next ▶) to inspect its tokens; showing the drafts so far.")
+    first_bad = next((t.pos for t in toks if t.fate in ("rejected", "resampled", "bonus")), 0)
+    options = list(range(len(toks)))
+    j = st.segmented_control("token", options, default=first_bad, format_func=_token_label(toks),
+                             key=f"{key}_tok_{rnd}", required=True, label_visibility="collapsed")
+    tok = toks[j if j is not None else first_bad]
+    st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
+    rec = trace.rounds[rnd]
+    if tok.q is None:  # the closing token: the target's own
+        c = rec.correction
+        if c.kind == "resampled" and c.u is not None and c.top_residual:
+            st.plotly_chart(charts.residual(c), key=f"{key}_res", config=PLOTLY)
+        else:
+            st.plotly_chart(charts.target_only(c), key=f"{key}_tgt", config=PLOTLY)
+        return
+    d = rec.draft[tok.pos]
+    st.plotly_chart(charts.anatomy(d), key=f"{key}_pq", config=PLOTLY)
+    if tok.fate == "discarded":
+        st.info("This draft came after a rejection, so the target never tested it: it is thrown "
+                "away with the rest of the draft.")
+        return
+    st.plotly_chart(charts.accept_test(d), key=f"{key}_test", config=PLOTLY)
+
+
+def progress_charts(trace: Trace, done: int, key: str) -> None:
+    """The cumulative charts up to the rounds completed so far."""
+    a, b = st.columns(2)
+    a.plotly_chart(charts.speedup(trace, done), key=f"{key}_speedup", config=PLOTLY)
+    b.plotly_chart(charts.tokens_per_pass(trace, done), key=f"{key}_tpp", config=PLOTLY)
+    a.plotly_chart(charts.running_alpha(trace, done), key=f"{key}_alpha", config=PLOTLY)
+    b.plotly_chart(charts.position_acceptance(trace, done), key=f"{key}_pos", config=PLOTLY)
+
+
+def compare_table(traces: dict[str, Trace]) -> None:
+    """The headline numbers of several traces as one table and one grouped bar chart."""
+    rows = []
+    for name, t in traces.items():
+        s = metrics.summarize(t)
+        rows.append({"trace": name, "draft": t.config.draft, "γ": t.config.gamma, "T": t.config.temperature,
+                      "α": s.alpha, "tokens / pass": s.mean_accepted, "rounds": s.rounds,
+                      "tokens": s.tokens, "c": s.cost_ratio, "speedup": s.speedup_measured,
+                      "theory": s.speedup_theoretical,
+                      "ms / token": s.spec_s_per_token * 1e3,
+                      "plain ms / token": s.baseline_s_per_token * 1e3})
+    st.dataframe(rows, width="stretch", hide_index=True,
+                 column_config={k: st.column_config.NumberColumn(format="%.2f")
+                                for k in ("α", "tokens / pass", "c", "speedup", "theory",
+                                          "ms / token", "plain ms / token")})
+    st.plotly_chart(charts.compare_bars(traces), key="cmp_bars", config=PLOTLY)
+
+
+def side(trace: Trace, key: str) -> None:
+    """One trace of a comparison: what ran, its text and its progress charts."""
+    st.markdown(describe(trace))
+    st.html(render.strip_html(trace, len(trace.rounds)))
+    st.plotly_chart(charts.speedup(trace), key=f"{key}_speedup", config=PLOTLY)
+    st.plotly_chart(charts.tokens_per_pass(trace), key=f"{key}_tpp", config=PLOTLY)
+    st.plotly_chart(charts.position_acceptance(trace), key=f"{key}_pos", config=PLOTLY)
