@@ -1,0 +1,119 @@
+"""What a target pass costs: time vs number of tokens scored, and the draft/target cost ratio c.
+
+Decoding is memory-bound: each pass streams all weights once, so scoring a few more tokens in
+the same pass costs little. These timings, taken on the user's own device, give every later
+lesson its c (draft step / target step) and the slope of the verify cost.
+"""
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+
+from .drafters import CachedLM
+from .sampling import SamplingParams
+
+Progress = Callable[[float, str], None]
+
+
+@dataclass
+class CostCurve:
+    n_tokens: list[int]  # tokens scored in one cached target pass
+    seconds: list[float]  # median wall time of that pass
+    context: int  # tokens already in the KV cache
+    repeats: int
+    device: str
+
+    @property
+    def one_token_s(self) -> float:
+        return self.seconds[0]
+
+    def fit(self) -> tuple[float, float]:
+        """Least-squares line seconds = intercept + slope * n_tokens."""
+        n, t = self.n_tokens, self.seconds
+        mean_n, mean_t = sum(n) / len(n), sum(t) / len(t)
+        var = sum((x - mean_n) ** 2 for x in n)
+        slope = sum((x - mean_n) * (y - mean_t) for x, y in zip(n, t)) / var if var else 0.0
+        return mean_t - slope * mean_n, slope
+
+    @property
+    def slope_fraction(self) -> float:
+        """Extra cost of one more scored token, as a fraction of a one-token pass."""
+        return self.fit()[1] / self.one_token_s
+
+    def ratio(self, n: int) -> float:
+        """Cost of scoring n tokens in one pass / cost of scoring one (from the fitted line)."""
+        intercept, slope = self.fit()
+        return (intercept + slope * n) / (intercept + slope)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CostCurve":
+        return cls(**d)
+
+
+def _timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+@torch.inference_mode()
+def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repeats: int = 5,
+                       progress: Progress = lambda f, m: None) -> CostCurve:
+    """Median time of one cached target pass scoring 1..max_tokens tokens after prompt_ids."""
+    lm = CachedLM(model)
+    seq = torch.tensor([prompt_ids], device=model.device)
+    lm.forward(seq)
+    context = lm.length
+    tokens = seq[:, -1:].repeat(1, max_tokens)  # content does not matter for the cost
+    sizes = list(range(1, max_tokens + 1))
+    times = {n: [] for n in sizes}
+    for rep in range(repeats + 1):  # repeat 0 warms up caches and allocators, not recorded
+        # sweep up on even repeats and down on odd ones, so a slow drift of a shared CPU
+        # does not masquerade as a slope
+        for n in sizes if rep % 2 == 0 else sizes[::-1]:
+            t = _timed(lambda: lm.forward(tokens[:, :n]))
+            lm.truncate(context)
+            if rep:
+                times[n].append(t)
+        progress((rep + 1) / (repeats + 1), f"repeat {rep}/{repeats}: timed 1..{max_tokens} tokens")
+    return CostCurve(sizes, [statistics.median(times[n]) for n in sizes], context, repeats,
+                     str(model.device))
+
+
+@torch.inference_mode()
+def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7) -> dict:
+    """c = one draft proposal step / one target decoding step, medians of repeats."""
+    seq = torch.tensor([prompt_ids], device=target.device)
+    lm = CachedLM(target)
+    lm.forward(seq[:, :-1])
+    drafter.rollback(0)
+    drafter.prefill(seq)
+    target_s, draft_s = [], []
+    u = torch.rand(1)
+    for _ in range(repeats + 1):
+        target_s.append(_timed(lambda: lm.forward(seq[:, -1:])))
+        lm.truncate(seq.shape[1] - 1)
+        draft_s.append(_timed(lambda: drafter.propose(seq, 1, SamplingParams(), u)))
+        drafter.rollback(seq.shape[1] - 1)
+    t, d = statistics.median(target_s[1:]), statistics.median(draft_s[1:])
+    return {"target_step_s": t, "draft_step_s": d, "c": d / t}
+
+
+def draft_memory(target, drafter) -> dict:
+    """Extra memory the draft needs: parameters it does not share with the target, KV per token."""
+    shared = {p.data_ptr() for p in target.parameters()}
+    model = getattr(getattr(drafter, "lm", None), "model", None)
+    if model is None:  # prompt lookup: no weights at all
+        return {"extra_param_bytes": 0, "kv_bytes_per_token": 0}
+    extra = sum(p.numel() * p.element_size() for p in model.parameters() if p.data_ptr() not in shared)
+    cfg = model.config
+    heads = getattr(cfg, "num_key_value_heads", cfg.num_attention_heads)
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    elem = next(model.parameters()).element_size()
+    return {"extra_param_bytes": extra,
+            "kv_bytes_per_token": 2 * cfg.num_hidden_layers * heads * head_dim * elem}
