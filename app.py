@@ -21,7 +21,7 @@ with right:
     st.caption("Every token and number here comes from a real run of SmolLM2-135M-Instruct "
                "recorded on CPU; the Step through page can run it live.")
 with left:
-    shown = state.current("home", preferred="code-edit · lookup · greedy")
+    shown = state.current("home", preferred="summarise · lookup · greedy")
     if shown:
         label, trace = shown
         st.markdown(f"#### Live demo · {views.describe(trace)}")

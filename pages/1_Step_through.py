@@ -12,7 +12,7 @@ with st.sidebar:
     run.controls(KEY)
     st.divider()
     st.header("Replay a trace")
-    shown = library.picker(KEY, preferred="code-edit · lookup · greedy")
+    shown = library.picker(KEY, preferred="summarise · lookup · greedy")
     library.uploader(KEY)
     if shown:
         library.download(KEY, *shown)

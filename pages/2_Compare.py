@@ -13,9 +13,9 @@ st.title("Compare two runs")
 state.show_error("cmp_a")
 left, right = st.columns(2, gap="large")
 with left:
-    a = library.picker("cmp_a", "left", preferred="code-edit · lookup · greedy")
+    a = library.picker("cmp_a", "left", preferred="summarise · lookup · greedy")
 with right:
-    b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy")
+    b = library.picker("cmp_b", "right", preferred="summarise · layers-4 · sampled")
 if a and b:
     views.compare_table({"left": a[1], "right": b[1]})
     for col, (label, trace), key in ((left, a, "cmp_a"), (right, b, "cmp_b")):

@@ -17,7 +17,7 @@ FONT = dict(size=16)
 
 def _layout(fig: go.Figure, title: str, height: int = 320, **kw) -> go.Figure:
     kw = dict(margin=dict(l=10, r=10, t=50, b=10), template="plotly_white",
-              legend=dict(orientation="h", yanchor="bottom", y=1.0, x=1, xanchor="right")) | kw
+              legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left")) | kw
     fig.update_layout(title=dict(text=title, font=dict(size=18)), font=FONT, height=height, **kw)
     return fig
 
@@ -30,14 +30,13 @@ def upto_trace(trace: Trace, upto: int) -> Trace:
 def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
     """Bar per round: tokens produced by that target pass (accepted drafts + 1)."""
     s = metrics.cumulative(upto_trace(trace, len(trace.rounds) if upto is None else upto))
-    colors = [GREEN if n == len(r.draft) + 1 else BLUE
-              for n, r in zip(s["tokens_per_pass"], trace.rounds)]
+    colors = [FATES[r.correction.kind][0] for r in trace.rounds[:len(s["round"])]]
     fig = go.Figure(go.Bar(x=s["round"], y=s["tokens_per_pass"], marker_color=colors,
-                           name="tokens this pass",
+                           name="tokens this pass", showlegend=False,
                            hovertemplate="round %{x}: %{y} tokens from one target pass<extra></extra>"))
     fig.add_hline(y=1, line_dash="dot", line_color=GREY, annotation_text="plain decoding: 1",
                   annotation_position="top left")
-    return _layout(fig, "Tokens per target pass", xaxis_title="round",
+    return _layout(fig, "Tokens per target pass (colour: how the round ended)", xaxis=dict(title="round", tickformat="d"),
                    yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1))
 
 
@@ -45,7 +44,7 @@ def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
     s = metrics.cumulative(upto_trace(trace, len(trace.rounds) if upto is None else upto))
     fig = go.Figure(go.Scatter(x=s["round"], y=s["alpha"], mode="lines+markers", line_color=BLUE,
                                name="α so far", hovertemplate="after round %{x}: α = %{y:.2f}<extra></extra>"))
-    return _layout(fig, "Running acceptance rate α", xaxis_title="round",
+    return _layout(fig, "Running acceptance rate α", xaxis=dict(title="round", tickformat="d"),
                    yaxis=dict(range=[0, 1.05], title="accepted / drafted"))
 
 
@@ -79,10 +78,11 @@ def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
             fig.add_scatter(x=s["tokens"], y=theory, name="theory (α, γ, c)", yaxis="y2",
                             line=dict(color=ORANGE, dash="dot"),
                             hovertemplate="%{y:.2f}x<extra>Leviathan's formula, measured α and c</extra>")
-    return _layout(fig, "Time: speculative vs plain decoding", height=340,
+    return _layout(fig, "Time: speculative vs plain decoding", height=400,
+                   margin=dict(l=10, r=10, t=50, b=110),
                    xaxis_title="tokens generated", yaxis=dict(title="seconds", rangemode="tozero"),
                    yaxis2=dict(title="speedup ×", overlaying="y", side="right", rangemode="tozero",
-                               showgrid=False))
+                               showgrid=False, tickformat=".2f", ticksuffix="×"))
 
 
 def theory_series(trace: Trace) -> list[float]:
@@ -160,9 +160,9 @@ def target_only(corr: Correction) -> go.Figure:
 def compare_bars(traces: dict[str, Trace]) -> go.Figure:
     """Side-by-side α, tokens per pass and measured speedup for several traces."""
     fig = go.Figure()
-    for name, t in traces.items():
+    for (name, t), color in zip(traces.items(), [BLUE, ORANGE, GREEN, VERMILLION, SKY]):
         s = metrics.summarize(t)
-        fig.add_bar(x=["α", "tokens / pass", "speedup ×"], name=name,
+        fig.add_bar(x=["α", "tokens / pass", "speedup ×"], name=name, marker_color=color,
                     y=[s.alpha, s.mean_accepted, s.speedup_measured],
                     texttemplate="%{y:.2f}", textposition="outside")
     return _layout(fig, "Side by side", height=360, barmode="group",

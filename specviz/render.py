@@ -139,6 +139,8 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
         t = round_tokens(rnd, 0)[stage - 2]
         return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}."
     c = rnd.correction
+    if c.kind == "bonus" and k == 0:
+        return f"④ With nothing to check, the target's pass gives its own next token “{show_text(c.text)}”."
     if c.kind == "bonus":
         return f"④ All {k} accepted: the target's pass gives a bonus token “{show_text(c.text)}”."
     return f"④ The target replaces the rejected token with its own: “{show_text(c.text)}”."
@@ -159,29 +161,31 @@ def round_html(trace: Trace, index: int, stage: int) -> str:
             rows.append(f'<div class="num">p {fmt(t.p)}</div>')
         if revealed:
             rows.append(f'<div class="verdict">{FATES[t.fate][1]} {t.fate}</div>')
-        cards.append(_card(t, fate, rows, new=stage <= 1 or t.pos == checked - 1))
+        title = tooltip(t) if revealed else (f"draft position {t.pos + 1} · q = {fmt(t.q)}" +
+                                             (f" · p = {fmt(t.p)}" if stage >= 1 else ""))
+        cards.append(_card(t, fate, rows, title, new=stage <= 1 or t.pos == checked - 1))
     if stage == last:
         c = toks[-1]
         cards.append(_card(c, c.fate, [f'<div class="num">p {fmt(c.p)}</div>',
                                        f'<div class="verdict">{FATES[c.fate][1]} {c.fate}</div>'],
-                           new=True))
+                           tooltip(c), new=True))
     caption = stage_caption(rnd, stage, trace.config.gamma)
     return (f'<div class="sv-round"><div class="sv-cards">{"".join(cards)}</div>'
             f'<div class="sv-caption">{caption}</div></div>')
 
 
-def _card(t: Tok, fate: str, rows: list[str], new: bool) -> str:
-    title = html.escape(tooltip(t), quote=True)
-    return (f'<div class="card card-{fate}{" new" * new}" title="{title}"><div class="word">{show_text(t.text)}'
-            f'</div>{"".join(rows)}</div>')
+def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool) -> str:
+    return (f'<div class="card card-{fate}{" new" * new}" title="{html.escape(title, quote=True)}">'
+            f'<div class="word">{show_text(t.text)}</div>{"".join(rows)}</div>')
 
 
 CSS = """
 <style>
-.sv-strip{font-size:1.35rem;line-height:2.5rem;padding:.6rem .8rem;border-radius:.6rem;
+.sv-strip{font-size:1.35rem;line-height:2.2rem;padding:.6rem .8rem;border-radius:.6rem;
   background:rgba(127,127,127,.06);border:1px solid rgba(127,127,127,.18)}
 .sv-prompt{color:#8C8C8C;font-style:italic;margin-right:.4rem;white-space:pre-wrap}
-.tok{white-space:pre;padding:.1rem .2rem;margin:0 .08rem;border-radius:.3rem;
+.tok{display:inline-block;white-space:pre;line-height:1.7rem;padding:.1rem .2rem;margin:.15rem .08rem;
+  border-radius:.3rem;
   border-bottom:3px solid;cursor:help}
 .tok sup{font-size:.7em;margin-left:.1em;font-weight:700}
 .tok-accepted{border-color:#0072B2;background:rgba(0,114,178,.12)}

@@ -8,9 +8,9 @@ PROMPTS = {
     "summarise": ("Summarise in one sentence: The city council met on Tuesday to discuss the new "
                   "bike lanes. After a long debate, members voted 7 to 2 to build protected bike "
                   "lanes on Main Street, with construction starting in the spring."),
-    "code edit": ("Rename the variable x to total in this Python function and return the code:\n\n"
-                  "def add_all(items):\n    x = 0\n    for item in items:\n        x = x + item\n"
-                  "    return x"),
+    "code edit": ("Rewrite this Python function with the variable x renamed to total. Reply with "
+                  "only the code.\n\n```python\ndef add_all(items):\n    x = 0\n    for item in items:\n"
+                  "        x = x + item\n    return x\n```"),
 }
 
 

@@ -32,6 +32,10 @@ class Job:
     done: bool = False
     started: float = field(default_factory=time.monotonic)
 
+    def add_round(self, rnd: Round) -> None:
+        """Called by the runner (in the worker thread) as each round finishes."""
+        self.rounds.append(rnd)
+
 
 @st.cache_resource(show_spinner=False)
 def shared_model(name: str, device: str):
@@ -50,7 +54,7 @@ def _work(job: Job) -> None:
         job.messages.append("loading the model (about 1 s once converted; the first GGUF "
                             "load de-quantises for 15-30 s) ...")
         shared_model(s.target, s.device)
-        job.trace = run(s, progress=job.messages.append, on_round=job.rounds.append,
+        job.trace = run(s, progress=job.messages.append, on_round=job.add_round,
                         should_stop=lambda: job.stop)
     except SpecVizError as e:
         job.error = str(e)

@@ -1,0 +1,179 @@
+"""Every page under streamlit.testing.v1.AppTest: renders with shipped traces, steps, errors."""
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from specviz.ui import run as run_ui
+from specviz.ui.examples import shipped_traces
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = ["app.py", "pages/1_Step_through.py", "pages/2_Compare.py"]
+STEP = "pages/1_Step_through.py"
+
+
+def app(page: str) -> AppTest:
+    at = AppTest.from_file(str(ROOT / page), default_timeout=120)
+    return at.run()
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def headings(at: AppTest) -> list[str]:
+    return [m.value for m in at.markdown]
+
+
+def round_heading(at: AppTest) -> str:
+    return next(h for h in headings(at) if h.startswith("#### Round "))
+
+
+def html(at: AppTest) -> str:
+    return "".join(h.proto.body for h in at.get("html"))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_renders_a_shipped_trace(page):
+    at = ok(app(page))
+    assert not at.error
+    if page != "pages/2_Compare.py":
+        assert "sv-cards" in html(at)  # the staged round view of a real trace
+    else:
+        assert html(at).count('class="sv-strip"') == 2
+
+
+def test_player_steps_through_stages_and_rounds():
+    at = ok(app(STEP))
+    assert round_heading(at).startswith("#### Round 1 of ") and "step 1 of" in round_heading(at)
+    at.button(key="step_next").click().run()
+    assert "step 2 of" in round_heading(ok(at))
+    at.button(key="step_back").click().run()
+    assert "step 1 of" in round_heading(ok(at))
+    at.button(key="step_last").click().run()
+    n = len(ok(at).session_state["step_current"] and at.slider(key="step_slider").options or [])
+    last = round_heading(at)
+    total = last.split(" of ")[1].split(" ")[0]
+    assert last.startswith(f"#### Round {total} of {total}")
+    assert "tok-accepted" in html(at) or "tok-rejected" in html(at)
+    at.slider(key="step_slider").set_value(2).run()
+    assert round_heading(ok(at)).startswith("#### Round 2 of ")
+    at.button(key="step_first").click().run()
+    assert round_heading(ok(at)).startswith("#### Round 1 of ") and n >= 0
+
+
+def test_play_advances_and_pause_stops():
+    at = ok(app(STEP))
+    at.button(key="step_play").click().run()
+    assert at.session_state["step_playing"]
+    time.sleep(0.9)
+    at.run()
+    assert at.session_state["step_round"] > 0 or at.session_state["step_stage"] > 0
+    at.button(key="step_play").click().run()
+    assert not ok(at).session_state["step_playing"]
+
+
+def test_choosing_another_shipped_trace():
+    at = ok(app(STEP))
+    other = list(shipped_traces())[-1]
+    at.selectbox(key="step_current").set_value(other).run()
+    assert ok(at).session_state["step_current"] == other
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"{not json", "not valid JSON"),
+    (b'{"version": 99}', "unsupported trace version 99"),
+    (b'{"version": 1, "config": {}}', "malformed trace"),
+])
+def test_bad_upload_shows_an_error_and_keeps_the_trace(content, message):
+    at = ok(app(STEP))
+    before = at.session_state["step_current"]
+    shown = [m for m in headings(at) if m.startswith("target ")]
+    at.file_uploader(key="step_upload").set_value(("bad.json", content, "application/json")).run()
+    ok(at)
+    assert at.error and message in at.error[0].value
+    assert at.session_state["step_current"] == before
+    assert [m for m in headings(at) if m.startswith("target ")] == shown
+    assert "sv-cards" in html(at)
+
+
+def test_good_upload_replays_without_a_model():
+    at = ok(app(STEP))
+    path = list(shipped_traces().values())[0]
+    at.file_uploader(key="step_upload").set_value((path.name, path.read_bytes(), "application/json")).run()
+    ok(at)
+    assert not at.error
+    assert at.session_state["step_current"] == f"uploaded: {path.name}"
+    assert "sv-cards" in html(at)
+
+
+def test_compare_uploads_corrupt_trace_keeps_both():
+    at = ok(app("pages/2_Compare.py"))
+    at.file_uploader(key="cmp_a_upload").set_value(("x.json", b"[]", "application/json")).run()
+    assert ok(at).error and "not a SpecViz trace" in at.error[0].value
+    assert html(at).count('class="sv-strip"') == 2
+
+
+def test_empty_prompt_is_refused_before_any_model_loads():
+    at = ok(app(STEP))
+    at.text_area(key="step_prompt").set_value("   ").run()
+    at.button(key="step_run").click().run()
+    ok(at)
+    assert at.error and "prompt is empty" in at.error[0].value
+    assert "step_job" not in at.session_state
+    assert "sv-cards" in html(at)  # the last good trace is still on screen
+
+
+def _wait_for_job(at: AppTest, seen: list, timeout: float = 240) -> None:
+    end = time.monotonic() + timeout
+    while "step_job" in at.session_state and time.monotonic() < end:
+        time.sleep(0.3)
+        at.run()
+        ok(at)
+        seen.append(html(at))
+
+
+def test_a_model_that_is_not_available_shows_an_error():
+    """An online-only pair on this offline machine: a clear error, the trace stays."""
+    at = ok(app(STEP))
+    before = at.session_state["step_current"]
+    at.selectbox(key="step_pair").set_value("gpt2-large-with-distilgpt2").run()
+    at.number_input(key="step_max_new").set_value(2).run()
+    at.button(key="step_run").click().run()
+    _wait_for_job(at, [])
+    assert at.error and "cannot load openai-community/gpt2-large" in at.error[0].value
+    assert at.session_state["step_current"] == before
+    assert "sv-cards" in html(at)
+
+
+def test_live_run_streams_rounds_into_the_view(monkeypatch):
+    """A real run of the default model; the first round is held until the view has shown it."""
+    shown = threading.Event()
+    add = run_ui.Job.add_round
+
+    def gated(job, rnd):
+        add(job, rnd)
+        if len(job.rounds) == 1:
+            shown.wait(60)
+
+    monkeypatch.setattr(run_ui.Job, "add_round", gated)
+    at = ok(app(STEP))
+    at.number_input(key="step_max_new").set_value(4).run()
+    at.button(key="step_run").click().run()
+    end = time.monotonic() + 240
+    while time.monotonic() < end and not shown.is_set():
+        time.sleep(0.3)
+        at.run()
+        job = at.session_state["step_job"] if "step_job" in at.session_state else None
+        if job is not None and job.rounds and "sv-strip" in html(ok(at)):
+            assert any("Live run" in h for h in headings(at))
+            assert at.get("progress")
+            shown.set()
+    assert shown.is_set(), "the live view never showed a streamed round"
+    _wait_for_job(at, [])
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["step_current"].startswith("live: layers:4")
+    assert "sv-cards" in html(at) and round_heading(at).startswith("#### Round 1 of ")
