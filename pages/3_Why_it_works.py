@@ -1,0 +1,7 @@
+"""Lesson: why it works (text and quiz in specviz/lessons/1_why_it_works.yaml)."""
+from specviz.ui import instruments, lesson
+
+lesson.render("1_why_it_works", {
+    "cost_curve": instruments.cost_curve,
+    "draft_cost": instruments.draft_cost,
+})

@@ -1,0 +1,223 @@
+"""The decision brief: should we enable speculative decoding for this workload? (markdown)
+
+Everything in the evidence table is computed from measured traces; the recommendation is a
+plain rule on those numbers, stated in the brief so a reader can disagree with it.
+"""
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from . import metrics
+from .replay import replay_all
+from .trace import Trace
+
+ENABLE_AT = 1.10  # enable only if the measured speedup clears plain decoding by 10 %
+GAMMAS = range(1, 9)
+
+
+@dataclass
+class Row:
+    workload: str
+    runs: int
+    tokens: int
+    alpha: float
+    tokens_per_pass: float
+    c: float | None
+    speedup: float | None  # measured: total baseline time / total speculative time
+    theory: float | None  # Leviathan with the measured alpha, gamma, c
+    identical: bool | None  # greedy runs: output == plain greedy output
+    best_gamma: int | None  # from counterfactual replay (an estimate)
+    best_gamma_speedup: float | None
+
+
+def workload_row(name: str, traces: list[Trace]) -> Row:
+    """Pool the runs of one workload: token-weighted, so long runs count more."""
+    drafted = sum(metrics.drafted(t) for t in traces)
+    accepted = sum(metrics.accepted(t) for t in traces)
+    rounds = sum(len(t.rounds) for t in traces)
+    tokens = sum(len(t.output_ids) for t in traces)
+    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in traces if t.baseline.output_ids)
+    spec_s = sum(t.timing.spec_s for t in traces if t.baseline.output_ids)
+    draft_s = sum(r.draft_s for t in traces for r in t.rounds)
+    step_s = base_s / tokens if tokens else 0
+    alpha = accepted / drafted if drafted else 0.0
+    c = draft_s / drafted / step_s if drafted and step_s else None
+    gamma = traces[0].config.gamma
+    theory = metrics.theoretical_speedup(alpha, gamma, c) if c is not None else None
+    greedy = [t.output_ids == t.baseline.output_ids for t in traces
+              if t.config.temperature == 0 and t.baseline.output_ids]
+    best = _best_gamma(traces)
+    return Row(name, len(traces), tokens, alpha, 1 + accepted / max(rounds, 1), c,
+               base_s / spec_s if spec_s else None, theory, all(greedy) if greedy else None,
+               best[0], best[1])
+
+
+def _best_gamma(traces: list[Trace]) -> tuple[int | None, float | None]:
+    """The gamma whose replayed speedup, pooled over the runs, is highest (an estimate)."""
+    totals = {}
+    for t in traces:
+        for point in replay_all(t, GAMMAS):
+            if point.speedup:
+                base = t.baseline.s_per_token * len(t.output_ids)
+                spec, b = totals.get(point.gamma, (0.0, 0.0))
+                totals[point.gamma] = (spec + base / point.speedup, b + base)
+    if not totals:
+        return None, None
+    g = max(totals, key=lambda k: totals[k][1] / totals[k][0])
+    return g, totals[g][1] / totals[g][0]
+
+
+@dataclass
+class Decision:
+    enable: bool
+    gamma: int | None
+    headline: str
+    where: list[str]  # workloads where it pays off
+
+
+def decide(rows: list[Row]) -> Decision:
+    """Enable if every workload clears ENABLE_AT measured; else name the ones that do."""
+    measured = [r for r in rows if r.speedup is not None]
+    if not measured:
+        return Decision(False, None, "No decision: the runs have no plain-decoding baseline to "
+                        "compare against. Re-run with the baseline on.", [])
+    wins = [r for r in measured if r.speedup >= ENABLE_AT]
+    broken = [r for r in rows if r.identical is False]
+    gamma = max(wins, key=lambda r: r.speedup).best_gamma if wins else None
+    if broken:
+        return Decision(False, None, "Do not enable: greedy speculative output differed from plain "
+                        f"decoding on {', '.join(r.workload for r in broken)}. Fix verification first.", [])
+    if len(wins) == len(measured):
+        return Decision(True, gamma, f"Enable speculative decoding (γ = {gamma}): every workload "
+                        f"measured at least {ENABLE_AT:.2f}× faster than plain decoding.",
+                        [r.workload for r in wins])
+    if wins:
+        names = ", ".join(r.workload for r in wins)
+        return Decision(False, gamma, f"Do not enable globally. Enable it only for: {names} "
+                        f"(γ = {gamma}); the other workloads were not {ENABLE_AT:.2f}× faster.",
+                        [r.workload for r in wins])
+    slowest = min(measured, key=lambda r: r.speedup)
+    return Decision(False, None, "Do not enable: no workload measured "
+                    f"{ENABLE_AT:.2f}× faster than plain decoding (worst: {slowest.workload} at "
+                    f"{slowest.speedup:.2f}×, α = {slowest.alpha:.2f}).", [])
+
+
+def _fmt(x, spec: str, suffix: str = "") -> str:
+    return "n/a" if x is None else format(x, spec) + suffix
+
+
+def evidence_table(rows: list[Row]) -> str:
+    head = ("| workload | runs | tokens | α | tokens / pass | c | measured speedup | "
+            "theory (Leviathan) | greedy output identical | best γ (replay estimate) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|\n")
+    body = "".join(
+        f"| {r.workload} | {r.runs} | {r.tokens} | {r.alpha:.2f} | {r.tokens_per_pass:.2f} | "
+        f"{_fmt(r.c, '.3f')} | {_fmt(r.speedup, '.2f', '×')} | {_fmt(r.theory, '.2f', '×')} | "
+        f"{'n/a' if r.identical is None else ('yes' if r.identical else '**NO**')} | "
+        f"{_fmt(r.best_gamma, 'd')} ({_fmt(r.best_gamma_speedup, '.2f', '×')}) |\n" for r in rows)
+    return head + body
+
+
+def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative decoding",
+                   memory: dict | None = None, cost: dict | None = None) -> str:
+    """The one-page brief from measured traces grouped by workload."""
+    rows = [workload_row(name, ts) for name, ts in workloads.items() if ts]
+    if not rows:
+        raise ValueError("the brief needs at least one measured run")
+    first = next(t for ts in workloads.values() for t in ts)
+    d = decide(rows)
+    cfg, env = first.config, first.env
+    hw = env.get("gpu") or f"{env.get('platform', 'unknown platform')}"
+    lines = [
+        f"# Decision brief: {title}",
+        f"*Generated by SpecViz on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from "
+        f"{sum(r.runs for r in rows)} measured runs.*",
+        "",
+        f"## Recommendation\n**{d.headline}**",
+        "",
+        f"Rule: enable where the measured speedup over plain decoding (same prompts, same "
+        f"machine, same run) is at least {ENABLE_AT:.2f}× and greedy output is token-identical.",
+        "",
+        "## Setup",
+        f"- target **{cfg.target}**, draft **{cfg.draft}**, γ = {cfg.gamma}, "
+        f"temperature {cfg.temperature:g}, top-p {cfg.top_p:g}",
+        f"- hardware: {cfg.device} / {cfg.dtype}; {hw}; torch {env.get('torch', '?')}, "
+        f"transformers {env.get('transformers', '?')}",
+    ]
+    if cost:
+        lines.append(f"- one target pass over 1 token: {cost['one_token_ms']:.1f} ms; each extra "
+                     f"scored token adds {100 * cost['slope_fraction']:.1f} % (measured on this device)")
+    if memory is not None:
+        lines.append(f"- draft memory overhead: {memory['extra_param_bytes'] / 2**20:.1f} MiB of "
+                     f"weights + {memory['kv_bytes_per_token'] / 1024:.1f} KiB KV cache per token")
+    lines += ["", "## Evidence (measured)", evidence_table(rows),
+              "α = accepted ÷ drafted tokens; tokens/pass = 1 + accepted ÷ target passes; c = draft "
+              "time per drafted token ÷ one plain target step; measured speedup = plain decoding "
+              "time ÷ speculative time for the same tokens. 'Best γ' replays each recorded run "
+              "with other γ (prefix-consistent counterfactual replay): an estimate, not a "
+              "measurement.", "",
+              "## Risks", *_risks(rows, memory), "",
+              "## Measurement plan for production", *_plan(d), ""]
+    return "\n".join(lines)
+
+
+def _risks(rows: list[Row], memory: dict | None) -> list[str]:
+    worst = min(rows, key=lambda r: r.alpha)
+    risks = [
+        f"- **Draft/target disagreement.** α ranged {min(r.alpha for r in rows):.2f}–"
+        f"{max(r.alpha for r in rows):.2f} across workloads (lowest: {worst.workload}). When "
+        "traffic shifts toward low-α prompts, every rejected draft is wasted work and "
+        "speculative decoding becomes slower than plain decoding.",
+        "- **Quality.** With strict verification the output distribution is the target's; a "
+        "'loose' acceptance rule (top-k match, ratio threshold, skipping the residual) silently "
+        "changes it. Keep the strict rule and test it (greedy output must be identical).",
+        "- **Memory.** The draft's weights and its own KV cache compete with the target's KV "
+        "cache for accelerator memory, which lowers the maximum batch size."
+        + (f" Here: {memory['extra_param_bytes'] / 2**20:.1f} MiB extra weights." if memory else ""),
+        "- **Batching.** Speculation converts spare compute into lower latency. Under continuous "
+        "batching with paged attention at high load the GPU is already compute-bound, so the "
+        "extra verified tokens cost real time: gains shrink or invert at high QPS. Measure at "
+        "your production concurrency, and prefer per-request or load-aware enabling.",
+        "- **Drift over time.** A model or prompt-template update can change α; re-evaluate the "
+        "draft periodically, per workload.",
+    ]
+    return risks
+
+
+def _plan(d: Decision) -> list[str]:
+    return [
+        "1. Shadow or A/B the change: same traffic with speculation on and off; compare "
+        "time-to-first-token, inter-token latency (p50/p95/p99) and throughput at real load.",
+        "2. Log acceptance continuously. In vLLM: the Prometheus counters "
+        "`vllm:spec_decode_num_drafts_total`, `vllm:spec_decode_num_draft_tokens_total` and "
+        "`vllm:spec_decode_num_accepted_tokens_total` (plus the per-position accepted counts); "
+        "α = accepted ÷ draft tokens, mean acceptance length = 1 + accepted ÷ drafts; "
+        "`--per-request-spec-decode-metrics` gives them per request.",
+        "3. Break α down per workload (route or tenant) and alert when it drops below the "
+        "break-even α for your γ and c.",
+        "4. Track accelerator memory and maximum batch size with the draft loaded.",
+        "5. Keep a correctness canary: a fixed greedy prompt set whose output must stay "
+        "token-identical with speculation on and off.",
+        "6. Re-run this brief after every model, draft or template change."
+        + (f" Start with γ = {d.gamma} and re-tune from the per-position acceptance." if d.gamma else ""),
+    ]
+
+
+def workshop_pack(traces: dict[str, Trace], texts: dict[str, str]) -> bytes:
+    """A zip of traces (JSON, replayable in SpecViz without a model) and text files (brief, notes)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, trace in traces.items():
+            z.writestr(f"traces/{_safe(name)}.json", trace.to_json(indent=1))
+        for name, text in texts.items():
+            z.writestr(name, text)
+        z.writestr("README.txt", "SpecViz workshop pack. Open SpecViz (streamlit run app.py), go to "
+                   "Step through and upload any file in traces/ to replay it without a model.\n"
+                   + json.dumps({"traces": list(traces), "files": list(texts)}, indent=1))
+    return buf.getvalue()
+
+
+def _safe(name: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80]

@@ -1,0 +1,117 @@
+"""End-of-lesson check: multiple choice with immediate feedback, and predict-before-reveal.
+
+The score lives in st.session_state only (per browser session; nothing is stored server-side).
+Only the first answer to a question counts, so changing your mind after the reveal does not.
+"""
+import random
+import zlib
+
+import streamlit as st
+
+from ..trace import Trace
+from . import state, views
+
+SCORES = "sv_quiz_scores"
+
+
+def _scores(lesson: str) -> dict[str, bool]:
+    """question id -> was the first answer right."""
+    return st.session_state.setdefault(SCORES, {}).setdefault(lesson, {})
+
+
+def score(lesson: str) -> tuple[int, int]:
+    """(correct, answered) for this session."""
+    s = _scores(lesson)
+    return sum(s.values()), len(s)
+
+
+def _shuffled(options: list[str], answer: int, seed_text: str) -> tuple[list[str], int]:
+    """Options in a fixed per-question order (the data lists the right one first)."""
+    order = list(range(len(options)))
+    random.Random(zlib.crc32(seed_text.encode())).shuffle(order)
+    return [options[i] for i in order], order.index(answer)
+
+
+def find_round(trace: Trace, pick: str) -> tuple[int, int] | None:
+    """(round, draft position) of the first rejected / first accepted drafted token."""
+    want = pick == "first_accepted"
+    for i, rnd in enumerate(trace.rounds):
+        for j, tok in enumerate(rnd.draft):
+            if tok.accepted == want and (want or all(t.accepted for t in rnd.draft[:j])):
+                return i, j
+    return None
+
+
+def explain_token(trace: Trace, rnd: int, pos: int) -> str:
+    """Why this drafted token was accepted or rejected, in the trace's own numbers."""
+    tok = trace.rounds[rnd].draft[pos]
+    fate = "accepted" if tok.accepted else "rejected"
+    if tok.r is None:  # greedy: argmax test
+        top = tok.top_p[0].text if tok.top_p else "?"
+        return (f"**{fate}**: greedy verification keeps a drafted token only if it is the target's "
+                f"argmax. The target's top token here was “{top}” (p(x) = {tok.p:.3f} for the "
+                f"drafted “{tok.text}”).")
+    ratio = tok.p / tok.q if tok.q > 0 else float("inf")
+    sign = "<" if tok.accepted else "≥"
+    return (f"**{fate}**: p(x) = {tok.p:.3f}, q(x) = {tok.q:.3f}, so p/q = {ratio:.3f}; the uniform "
+            f"draw was r = {tok.r:.3f} {sign} p/q.")
+
+
+def _predict_setup(item: dict):
+    """Trace and token for a predict item: its named trace, else any trace with such a token."""
+    pick = item.get("pick", "first_rejected")
+    labels = state.labels()
+    named = [lb for lb in labels if item["trace"] in lb]
+    for label in named + [lb for lb in labels if lb not in named]:
+        trace = state.get(label)
+        found = find_round(trace, pick)
+        if found:
+            return (label, trace, *found)
+    return None
+
+
+def question(lesson: str, i: int, item: dict) -> None:
+    """One question with immediate feedback and its explanation."""
+    qid, key = f"q{i}", f"quiz_{lesson}_{i}"
+    predict = item.get("kind") == "predict"
+    if predict:
+        setup = _predict_setup(item)
+        if setup is None:
+            st.caption("(Predict question skipped: no recorded trace is available.)")
+            return
+        label, trace, rnd, pos = setup
+        tok = trace.rounds[rnd].draft[pos]
+        st.markdown(f"**{i + 1}. {item['question']}**")
+        st.caption(f"Real run: {label} · round {rnd + 1}, draft token {pos + 1} “{tok.text}”")
+        options, answer = ["accepted", "rejected"], 0 if tok.accepted else 1
+    else:
+        st.markdown(f"**{i + 1}. {item['question']}**")
+        options, answer = _shuffled(item["options"], item["answer"], item["question"])
+    answered = st.session_state.get(key) is not None
+    if predict:
+        views.round_view(trace, rnd, 2 + pos if answered else 1)  # reveal up to this token's check
+    choice = st.radio("your answer", options, index=None, key=key, label_visibility="collapsed")
+    if choice is None:
+        return
+    right = options.index(choice) == answer
+    _scores(lesson).setdefault(qid, right)
+    (st.success if right else st.error)(("Correct. " if right else f"Not quite: the answer is "
+                                         f"“{options[answer]}”. ") + item.get("explain", ""))
+    if predict:
+        st.markdown(explain_token(trace, rnd, pos))
+
+
+def quiz(lesson: str, items: list[dict]) -> None:
+    """The whole end-of-lesson check with a running score."""
+    st.subheader("End-of-lesson check")
+    st.caption("Immediate feedback; your score is kept in this browser session only.")
+    for i, item in enumerate(items):
+        with st.container(border=True):
+            question(lesson, i, item)
+    correct, answered = score(lesson)
+    st.metric("score", f"{correct} / {len(items)}", help=f"{answered} answered; first answers count")
+    if answered and st.button("Reset this quiz", key=f"quiz_{lesson}_reset"):
+        for i in range(len(items)):
+            st.session_state.pop(f"quiz_{lesson}_{i}", None)
+        _scores(lesson).clear()
+        st.rerun()
