@@ -291,7 +291,7 @@ def lab() -> None:
         d1, d2 = st.columns(2)
         k = d1.slider("loose top-k match: k", 1, 50, 10, key="lab_k")
         threshold = d2.slider("loose ratio rule: accept if p/q >", 0.05, 1.0, 0.5, 0.05, key="lab_thr")
-        go = st.form_submit_button("Run the lab on the real model", type="primary")
+        go = st.form_submit_button("Run the lab on the real model", type="primary", key="lab_go")
     if go:
         bar = st.progress(0.0, text="computing p and q ...")
 
