@@ -77,7 +77,7 @@ def _residual(p, q):
 def _loose_accept_set(variant, p, q, k, threshold):
     if variant == "topk":
         ok = torch.zeros_like(p, dtype=torch.bool)
-        ok[torch.topk(p, k).indices] = True
+        ok[torch.topk(p, min(k, p.shape[0])).indices] = True
         return ok
     return (p > threshold * q) & (q > 0)  # p/q > threshold without dividing by q = 0
 

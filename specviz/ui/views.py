@@ -1,10 +1,25 @@
 """Views of one trace: header metrics, staged round, token strip, anatomy, progress charts."""
+from collections import OrderedDict
+
 import streamlit as st
 
 from .. import charts, metrics, render
 from ..trace import Trace
 
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+_FIGS: OrderedDict = OrderedDict()  # (id(trace), chart, args) -> (trace, figure), per process
+
+
+def figure(make, trace: Trace, *args):
+    """make(*args) memoised per trace: stepping through stages redraws the same charts."""
+    key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
+    if key not in _FIGS:
+        # the entry keeps `trace` alive, so its id cannot be reused while the entry exists
+        _FIGS[key] = (trace, make(*args))
+        while len(_FIGS) > 512:
+            _FIGS.popitem(last=False)
+    _FIGS.move_to_end(key)
+    return _FIGS[key][1]
 
 
 def css() -> None:
@@ -88,26 +103,27 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     if tok.q is None:  # the closing token: the target's own
         c = rec.correction
         if c.kind == "resampled" and c.u is not None and c.top_residual:
-            st.plotly_chart(charts.residual(c), key=f"{key}_res", config=PLOTLY)
+            st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
         else:
-            st.plotly_chart(charts.target_only(c), key=f"{key}_tgt", config=PLOTLY)
+            st.plotly_chart(figure(charts.target_only, trace, c), key=f"{key}_tgt", config=PLOTLY)
         return
     d = rec.draft[tok.pos]
-    st.plotly_chart(charts.anatomy(d), key=f"{key}_pq", config=PLOTLY)
+    st.plotly_chart(figure(charts.anatomy, trace, d), key=f"{key}_pq", config=PLOTLY)
     if tok.fate == "discarded":
         st.info("This draft came after a rejection, so the target never tested it: it is thrown "
                 "away with the rest of the draft.")
         return
-    st.plotly_chart(charts.accept_test(d), key=f"{key}_test", config=PLOTLY)
+    st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
 
 
 def progress_charts(trace: Trace, done: int, key: str) -> None:
     """The cumulative charts up to the rounds completed so far."""
     a, b = st.columns(2)
-    a.plotly_chart(charts.speedup(trace, done), key=f"{key}_speedup", config=PLOTLY)
-    b.plotly_chart(charts.tokens_per_pass(trace, done), key=f"{key}_tpp", config=PLOTLY)
-    a.plotly_chart(charts.running_alpha(trace, done), key=f"{key}_alpha", config=PLOTLY)
-    b.plotly_chart(charts.position_acceptance(trace, done), key=f"{key}_pos", config=PLOTLY)
+    a.plotly_chart(figure(charts.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
+    b.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
+    a.plotly_chart(figure(charts.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
+    b.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
+                   config=PLOTLY)
 
 
 def compare_table(traces: dict[str, Trace]) -> None:

@@ -1,0 +1,82 @@
+"""Server-side time of one player step (no model runs when stepping through a trace).
+
+    python scripts/bench_step.py [--steps 60]
+
+Two measurements on the shipped example traces:
+  1. the pure parts of a step (round cards, token strip, the six plotly figures and their
+     JSON) per step, and
+  2. a whole Step-through page rerun after clicking Next, under streamlit's AppTest (it
+     re-runs the full script, so it is an upper bound on the server time of a real step,
+     where only the player fragment re-runs).
+"""
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from specviz import charts, render  # noqa: E402
+from specviz.trace import Trace  # noqa: E402
+from specviz.ui.examples import shipped_traces  # noqa: E402
+
+
+def pure_step(trace: Trace, rnd: int, stage: int) -> None:
+    """Everything the player computes for one step, down to the JSON sent to the browser."""
+    done = rnd + 1
+    render.round_html(trace, rnd, stage)
+    render.strip_html(trace, done)
+    figs = [charts.speedup(trace, done), charts.tokens_per_pass(trace, done),
+            charts.running_alpha(trace, done), charts.position_acceptance(trace, done)]
+    if trace.rounds[rnd].draft:
+        d = trace.rounds[rnd].draft[0]
+        figs += [charts.anatomy(d), charts.accept_test(d)]
+    for f in figs:
+        f.to_json()
+
+
+def summary(name: str, ms: list[float]) -> None:
+    ms = sorted(ms)
+    print(f"{name:<44} median {statistics.median(ms):6.1f} ms   p90 {ms[int(0.9 * (len(ms) - 1))]:6.1f} ms"
+          f"   max {ms[-1]:6.1f} ms   ({len(ms)} steps)")
+
+
+def bench_pure(steps: int) -> None:
+    for label, path in shipped_traces().items():
+        trace = Trace.load(str(path))
+        ms = []
+        for i in range(steps):
+            rnd = i % len(trace.rounds)
+            t0 = time.perf_counter()
+            pure_step(trace, rnd, render.n_stages(trace.rounds[rnd]) - 1)
+            ms.append((time.perf_counter() - t0) * 1e3)
+        summary(f"pure step · {label}", ms)
+
+
+def bench_apptest(steps: int) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Step_through.py"), default_timeout=120).run()
+    ms = []
+    for _ in range(steps):
+        if at.session_state["step_round"] == len(at.slider(key="step_slider").options) - 1:
+            at.button(key="step_first").click().run()
+        t0 = time.perf_counter()
+        at.button(key="step_next").click().run()
+        ms.append((time.perf_counter() - t0) * 1e3)
+        assert not at.exception, at.exception
+    summary(f"AppTest page rerun after Next · {at.session_state['step_current']}", ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=60)
+    args = parser.parse_args()
+    bench_pure(args.steps)
+    bench_apptest(args.steps)
+
+
+if __name__ == "__main__":
+    main()
