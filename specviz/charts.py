@@ -43,8 +43,10 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
     s = metrics.cumulative(t)
     bars = dict(type="bar", x=s["round"], y=s["tokens_per_pass"], name="tokens this pass",
                 marker_color=[FATES[r.correction.kind][0] for r in t.rounds], showlegend=False,
-                hovertemplate="round %{x}: %{y} tokens from one target pass<extra></extra>")
-    return _fig([bars], "Tokens per target pass (colour: how the round ended)",
+                customdata=[r.correction.kind for r in t.rounds],
+                hovertemplate="round %{x}: %{y} tokens from one target pass, ended by a "
+                              "%{customdata} token<extra></extra>")
+    return _fig([bars], "Tokens per target pass",
                 xaxis=dict(title="round", tickformat="d"),
                 yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1),
                 **_hline(1, "plain decoding: 1"))

@@ -83,7 +83,12 @@ def _kept(trace: Trace, done: int) -> int:
 
 
 def _token_label(toks: list[render.Tok]):
-    return lambda j: f"{j + 1} “{render.show_text(toks[j].text)}” {render.FATES[toks[j].fate][1]}"
+    """Pill label: position, the token (escaped, shortened) and its fate glyph."""
+    def label(j: int) -> str:
+        text = render.show_text(toks[j].text).replace("&lt;", "<").replace("&gt;", ">")
+        text = text if len(text) <= 12 else text[:11] + "…"
+        return f"{j + 1} · {text.strip() or '␣'} {render.FATES[toks[j].fate][1]}"
+    return label
 
 
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
@@ -91,13 +96,17 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     st.markdown("#### Anatomy of a token")
     toks = render.round_tokens(trace.rounds[rnd], rnd)
     last = render.n_stages(trace.rounds[rnd]) - 1
-    if stage < last:
-        st.caption("Finish the round (Next ▶) to inspect its tokens; showing the drafts so far.")
-    first_bad = next((t.pos for t in toks if t.fate in ("rejected", "resampled", "bonus")), 0)
-    options = list(range(len(toks)))
-    j = st.segmented_control("token", options, default=first_bad, format_func=_token_label(toks),
-                             key=f"{key}_tok_{rnd}", required=True, label_visibility="collapsed")
-    tok = toks[j if j is not None else first_bad]
+    # only tokens whose decision is already on screen: the panel must not spoil the animation
+    shown = list(range(len(toks))) if stage == last else list(range(max(0, stage - 1)))
+    if not shown:
+        st.caption("Each drafted token's anatomy appears here as the target checks it (Next ▶).")
+        return
+    pick = shown[-1]
+    if stage == last:
+        pick = next((t.pos for t in toks if t.fate in ("rejected", "resampled", "bonus")), pick)
+    j = st.pills("token", shown, default=pick, format_func=_token_label(toks), required=True,
+                 key=f"{key}_tok_{rnd}_{len(shown)}", label_visibility="collapsed")
+    tok = toks[pick if j is None else j]
     st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
     rec = trace.rounds[rnd]
     if tok.q is None:  # the closing token: the target's own

@@ -1,0 +1,149 @@
+"""The real app in a real browser: `streamlit run app.py` + headless Debian Chromium (playwright).
+
+Flow: landing -> Step through -> play a shipped trace to the end -> the token strip shows
+accepted and rejected tokens and the speedup chart is drawn -> upload a trace (and a corrupt
+one). Screenshots go to tests/artifacts/. Never downloads a browser: without /usr/bin/chromium
+the test skips.
+"""
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from specviz.trace import Trace
+from specviz.ui.examples import shipped_traces
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason=f"{CHROMIUM} is missing (apt install chromium); "
+                                       "this test never downloads a browser")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    env = dict(os.environ, HF_HUB_OFFLINE="1")
+    log = open(ARTIFACTS.mkdir(parents=True, exist_ok=True) or ARTIFACTS / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.address", "127.0.0.1", "--server.headless", "true",
+         "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert proc.poll() is None, (ARTIFACTS / "server.log").read_text()
+                time.sleep(0.3)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+
+
+@pytest.fixture()
+def page(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        pg = browser.new_page(viewport={"width": 1600, "height": 2200})
+        pg.problems = []
+        pg.on("console", lambda m: m.type == "error" and pg.problems.append(f"console: {m.text}"))
+        pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
+        pg.set_default_timeout(90_000)
+        yield pg
+        browser.close()
+
+
+def _shot(pg, name: str) -> None:
+    pg.wait_for_timeout(800)  # let charts and animations settle
+    pg.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+def _round_heading(pg) -> str:
+    return pg.locator("h4", has_text=re.compile(r"^Round \d+ of \d+")).first.inner_text()
+
+
+def test_landing_step_through_play_upload(page, server):
+    pg = page
+    pg.goto(server)
+    pg.wait_for_selector(".sv-cards")
+    assert "watch speculative decoding" in pg.locator("h1").first.inner_text()
+    _shot(pg, "1_landing")
+
+    pg.get_by_role("link", name="Step through").first.click()
+    pg.wait_for_selector("h1:has-text('Step through speculative decoding')")
+    pg.wait_for_selector(".sv-cards")
+    _shot(pg, "2_step_start")
+
+    pg.get_by_role("button", name="Next").click()
+    pg.wait_for_function("() => /step 2 of/.test(document.body.innerText)")
+    pg.keyboard.press("ArrowLeft")  # the ← shortcut steps back
+    pg.wait_for_function("() => /Round 1 of \\d+ · step 1 of/.test(document.body.innerText)")
+
+    pg.get_by_text("4×", exact=True).click()
+    pg.get_by_role("button", name="Play").click()
+    pg.wait_for_selector("button:has-text('Pause')")
+    # played to the end: the last round at its last step, and the player paused itself
+    pg.wait_for_function(
+        "() => { const m = document.body.innerText.match(/Round (\\d+) of (\\d+) · step (\\d+) of (\\d+)/);"
+        " return m && m[1] === m[2] && m[3] === m[4]; }", timeout=180_000)
+    pg.wait_for_selector("button:has-text('Play')")
+    heading = _round_heading(pg)
+
+    strip = pg.locator(".sv-strip").first
+    assert strip.locator(".tok-accepted").count() > 0
+    assert strip.locator(".tok-rejected").count() > 0
+    tip = strip.locator(".tok-accepted").first.get_attribute("title")
+    assert all(s in tip for s in ("p = ", "q = ", "p/q = ", "r = ")), tip
+    chart = pg.locator(".js-plotly-plot", has=pg.locator(".gtitle", has_text="speculative vs plain"))
+    chart.first.wait_for()
+    assert chart.first.locator(".scatterlayer .trace").count() >= 3  # spec, plain, speedup (+theory)
+    anatomy = re.compile("p vs q|Target p at this position|Residual")  # per the selected token
+    assert pg.locator(".js-plotly-plot .gtitle", has_text=anatomy).count() == 1
+    _shot(pg, "3_step_played_to_end")
+
+    upload = pg.locator("input[type=file]").first
+    bad = ARTIFACTS / "corrupt.json"
+    bad.write_text('{"version": 1, "rounds": "nope"')
+    upload.set_input_files(str(bad))
+    alert = pg.locator("[data-testid=stAlertContentError]")
+    alert.wait_for()
+    assert "not valid JSON" in alert.inner_text()
+    assert _round_heading(pg) == heading  # the last good trace stays on screen
+    _shot(pg, "4_corrupt_upload_kept_trace")
+
+    other = next(p for p in shipped_traces().values()
+                 if len(Trace.load(str(p)).rounds) != int(heading.split()[3]))
+    upload.set_input_files(str(other))
+    n = len(Trace.load(str(other)).rounds)
+    pg.wait_for_function(f"() => document.body.innerText.includes('Round 1 of {n} ·')")
+    assert pg.locator("[data-testid=stAlertContentError]").count() == 0
+    _shot(pg, "5_uploaded_trace")
+
+    pg.get_by_role("link", name="Compare").first.click()
+    pg.wait_for_selector("h1:has-text('Compare two runs')")
+    pg.wait_for_function("() => document.querySelectorAll('.sv-strip').length === 2")
+    _shot(pg, "6_compare")
+    assert not pg.problems, pg.problems
