@@ -43,6 +43,10 @@ class Decoded:
     prefill_s: float
     stop_reason: str
     rounds: list[Round] = field(default_factory=list)
+    passes: int = 0  # target verify passes (rounds), counted on the lean path too
+    drafted: int = 0
+    accepted: int = 0
+    draft_s: float = 0.0  # time inside drafter.propose
 
 
 def _prefill(lm: CachedLM, seq: torch.Tensor) -> None:
@@ -93,7 +97,12 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
     """Draft gamma tokens, verify them in one target pass, keep the accepted prefix + 1 token.
 
     With texts=None no trace rounds are recorded (the lean path the benchmark times).
+    gamma is an int, or a policy with a .gamma attribute and update(drafted, accepted) that
+    sets the next round's gamma (adaptive gamma, see specviz.adaptive).
     """
+    adaptive = not isinstance(gamma, int)
+    passes = n_drafted = n_accepted = 0
+    draft_total = 0.0
     lm = CachedLM(target)
     seq = torch.tensor([prompt_ids], device=target.device)
     wants_hidden = getattr(drafter, "wants_hidden", False)
@@ -110,7 +119,7 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
             reason = "cancelled"
             break
         t0 = time.perf_counter()
-        g = min(gamma, max_new_tokens - len(out) - 1)  # never overshoot max_new_tokens
+        g = min(gamma.gamma if adaptive else gamma, max_new_tokens - len(out) - 1)  # never overshoot
         draws = None if params.greedy else torch.rand(2 * g + 1, generator=generator).to(seq.device)
         u_draft = draws[:g] if draws is not None else [None] * g
         drafted, q = (drafter.propose(seq, g, params, u_draft) if g > 0 else
@@ -129,6 +138,9 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
         r = draws[g:g + k] if draws is not None else None
         verdict = verify(p, q, drafted, r, draws[-1] if draws is not None else None, params.greedy)
         n = verdict.n_accepted
+        passes, n_drafted, n_accepted, draft_total = passes + 1, n_drafted + k, n_accepted + n, draft_total + t1 - t0
+        if adaptive:
+            gamma.update(k, n)
         lm.truncate(n_valid + n)
         drafter.rollback(n_valid + n)
         if wants_hidden:
@@ -148,7 +160,7 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
             reason = "eos"
             break
     del out[max_new_tokens:]
-    return Decoded(out, decode_s, prefill_s, reason, rounds)
+    return Decoded(out, decode_s, prefill_s, reason, rounds, passes, n_drafted, n_accepted, draft_total)
 
 
 def _record(verdict, drafted, p, q, draws, g, texts: TokenTexts, topk: int,

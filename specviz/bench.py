@@ -1,0 +1,280 @@
+"""Benchmark: plain decoding vs our speculative engine vs Hugging Face assisted generation.
+
+Every method runs on the same prompts with the same settings, interleaved (method order
+rotates each repeat) so a noisy shared machine slows all of them alike; times are medians
+over repeats. Greedy outputs of all methods are compared token for token: a mismatch is
+reported with the target's top-2 logit gap at the first differing position (a near-tie
+that batched verification may flip), never hidden.
+"""
+import argparse
+import cProfile
+import json
+import pstats
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+
+import torch
+from tqdm import tqdm
+
+from .adaptive import HeuristicGamma
+from .engine import MAX_GAMMA, plain_decode, speculative_decode
+from .errors import RunError
+from .metrics import theoretical_speedup
+from .models import load_model, load_registry
+from .sampling import SamplingParams
+
+COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
+    "Fix the typos in this sentence and return it: 'The quick brown fox jumpd over the lazzy dog "
+    "and then it runned into the forrest to find it's friends.'",
+]
+
+
+@dataclass
+class Method:
+    """One row of the benchmark: who decodes (plain/ours/hf), with which drafter and gamma."""
+
+    engine: str  # "plain" | "ours" | "hf"
+    drafter: str = ""  # drafter spec ("" for plain)
+    gamma: int | str = 0  # an int, or "heuristic"
+    times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
+    decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
+    outputs: dict = field(default_factory=dict)  # prompt index -> output ids
+    counts: dict = field(default_factory=dict)  # prompt index -> (passes, drafted, accepted, draft_s)
+
+    @property
+    def label(self) -> str:
+        return "plain" if self.engine == "plain" else f"{self.engine} {self.drafter} γ={self.gamma}"
+
+
+def hf_assistant(spec: str, target, drafter):
+    """generate() kwargs for Hugging Face's own assisted decoding with this drafter, or None."""
+    from .drafters import ModelDrafter, PromptLookupDrafter
+
+    if isinstance(drafter, PromptLookupDrafter):
+        return {"prompt_lookup_num_tokens": None, "max_matching_ngram_size": drafter.max_ngram}
+    if isinstance(drafter, ModelDrafter):
+        return {"assistant_model": drafter.lm.model}
+    return None  # trained EAGLE/Medusa drafts read the target's hidden states: HF cannot run them
+
+
+def run_hf(model, ids: list[int], method: Method, kwargs: dict | None, max_new: int, eos: set[int]):
+    """Hugging Face generate(): plain greedy, assisted with a draft model, or prompt lookup."""
+    args = {"do_sample": False, "max_new_tokens": max_new, "eos_token_id": sorted(eos),
+            "pad_token_id": min(eos)}
+    if kwargs and "assistant_model" in kwargs:
+        gc = kwargs["assistant_model"].generation_config
+        gc.num_assistant_tokens = 4 if method.gamma == "heuristic" else method.gamma
+        gc.num_assistant_tokens_schedule = "heuristic" if method.gamma == "heuristic" else "constant"
+        gc.assistant_confidence_threshold = 0.0  # draft exactly gamma tokens, like our engine
+        args["assistant_model"] = kwargs["assistant_model"]
+    elif kwargs:
+        args.update(prompt_lookup_num_tokens=method.gamma, max_matching_ngram_size=kwargs["max_matching_ngram_size"])
+    x = torch.tensor([ids], device=model.device)
+    start = time.perf_counter()
+    out = model.generate(x, attention_mask=torch.ones_like(x), **args)
+    return out[0, len(ids):].tolist(), time.perf_counter() - start
+
+
+def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[int], max_new: int,
+             eos: set[int], i: int) -> None:
+    """Decode prompt i once with method and record its time and output."""
+    params, gen = SamplingParams(), torch.Generator().manual_seed(0)
+    if method.engine == "hf":
+        out, wall = run_hf(target.model, ids, method, hf_kwargs.get(method.drafter), max_new, eos)
+        decode_s = None
+    elif method.engine == "plain":
+        start = time.perf_counter()
+        res = plain_decode(target.model, ids, params, max_new, gen, eos)
+        wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
+    else:
+        gamma = HeuristicGamma(4, 1, MAX_GAMMA) if method.gamma == "heuristic" else method.gamma
+        start = time.perf_counter()
+        drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
+        res = speculative_decode(target.model, drafter, ids, params, gamma, max_new, gen, eos)
+        wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
+        method.counts[i] = (res.passes, res.drafted, res.accepted, res.draft_s)
+    method.times.setdefault(i, []).append(wall)
+    if decode_s is not None:
+        method.decode.setdefault(i, []).append(decode_s)
+    method.outputs[i] = out
+
+
+def tie_gap(model, ids: list[int], a: list[int], b: list[int]) -> str:
+    """Where two greedy outputs first differ, and the target's top-2 logit gap there."""
+    j = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    with torch.inference_mode():
+        logits = model(input_ids=torch.tensor([ids + a[:j]], device=model.device)).logits[0, -1].float()
+    top = torch.topk(logits, 2)
+    gap = float(top.values[0] - top.values[1])
+    return f"first difference at token {j}: top-2 logit gap {gap:.4f} ({'near-tie' if gap < 0.05 else 'NOT a tie'})"
+
+
+def medians(per_prompt: dict) -> float:
+    """Sum over prompts of the median time over repeats."""
+    return sum(statistics.median(v) for v in per_prompt.values())
+
+
+def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kwargs: dict) -> list[dict]:
+    """One dict per method: tokens/s, alpha, tokens/pass, c, speedups, ratio to HF, output check."""
+    plain = next(m for m in methods if m.engine == "plain")
+    plain_tokens = sum(len(plain.outputs[i]) for i in plain.outputs)
+    plain_step = medians(plain.decode) / max(plain_tokens, 1)
+    rows = []
+    for m in methods:
+        tokens = sum(len(o) for o in m.outputs.values())
+        wall = medians(m.times)
+        row = {"method": m.engine, "drafter": m.drafter, "gamma": m.gamma, "tokens": tokens,
+               "tok_s": tokens / wall, "wall_s": wall}
+        mismatches = [f"prompt {i}: " + tie_gap(target.model, prompts_ids[i], plain.outputs[i], out)
+                      for i, out in m.outputs.items() if out != plain.outputs[i]]
+        row["identical"] = not mismatches
+        row["mismatches"] = mismatches
+        if m.engine == "ours":
+            passes, drafted, accepted, draft_s = (sum(c[k] for c in m.counts.values()) for k in range(4))
+            alpha = accepted / max(drafted, 1)
+            c = draft_s / max(drafted, 1) / plain_step
+            gamma = drafted / max(passes, 1)  # mean drafted per pass (= gamma unless capped/adaptive)
+            measured = plain_step / (medians(m.decode) / max(tokens, 1))
+            theory = theoretical_speedup(alpha, max(round(gamma), 1), c)
+            row.update(alpha=alpha, tokens_per_pass=tokens / max(passes, 1), c=c, mean_gamma=gamma,
+                       speedup=measured, theory=theory, vs_theory=measured / theory)
+            hf = next((h for h in methods if h.engine == "hf" and h.drafter == m.drafter and h.gamma == m.gamma), None)
+            row["ours_over_hf"] = wall / medians(hf.times) if hf else None
+        elif m.engine == "plain":
+            row.update(speedup=1.0)
+        rows.append(row)
+    return rows
+
+
+def table(rows: list[dict]) -> str:
+    """The results as a markdown table."""
+    head = ("| method | drafter | γ | tok/s | α | tokens/pass | c | speedup (decode) | theory | "
+            "measured/theory | our time / HF time | greedy output = plain |")
+    lines = [head, "|" + "---|" * 12]
+    f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    for r in rows:
+        lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {r['gamma'] or '–'} | {r['tok_s']:.1f} | "
+                     f"{f(r.get('alpha'))} | {f(r.get('tokens_per_pass'))} | {f(r.get('c'), 3)} | "
+                     f"{f(r.get('speedup'))}{'x' if r.get('speedup') else ''} | {f(r.get('theory'))}{'x' if r.get('theory') else ''} | "
+                     f"{f(r.get('vs_theory'))} | "
+                     f"{f(r.get('ours_over_hf'))} | {'yes' if r['identical'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12) -> str:
+    """cProfile one lean speculative run: where the time goes (forwards vs drafting vs the rest)."""
+    prof = cProfile.Profile()
+    gen = torch.Generator().manual_seed(0)
+    prof.enable()
+    speculative_decode(target.model, drafter, ids, SamplingParams(), gamma, max_new, gen, eos)
+    prof.disable()
+    stats = pstats.Stats(prof)
+    total = max(stats.total_tt, 1e-9)
+
+    def cum(names: tuple, caller_file: str | None = None) -> float:
+        """Cumulative time in functions named names (only calls made from caller_file, if given)."""
+        total_s = 0.0
+        for (file, _, name), (_, _, _, ct, callers) in stats.stats.items():
+            if name in names and "specviz" in file:
+                total_s += ct if caller_file is None else sum(
+                    c[3] for k, c in callers.items() if k[0].endswith(caller_file))
+        return total_s
+
+    target_s = cum(("forward", "forward_with_hidden"), "engine.py")  # CachedLM calls of the loop
+    propose_s = cum(("propose",))
+    lines = [f"profile of one run ({total:.2f} s): target forwards {target_s / total:.0%}, "
+             f"drafter.propose {propose_s / total:.0%}, everything else {1 - (target_s + propose_s) / total:.0%}",
+             "top functions by own time:"]
+    for (file, line, name), v in sorted(stats.stats.items(), key=lambda kv: -kv[1][2])[:top]:
+        lines.append(f"  {v[2]:7.3f} s  {v[1]:6d} calls  {name}  ({file.split('/')[-1]}:{line})")
+    return "\n".join(lines)
+
+
+def bench_prompts(n_chat: int, n_copy: int) -> list[str]:
+    """Held-out chat prompts (topics no trained draft has seen) + copy-heavy prompts."""
+    from .distill import prompt_sets
+
+    return prompt_sets(0, n_chat, 0)[1] + COPY_PROMPTS[:n_copy]
+
+
+def main(args) -> int:
+    from .runner import build_drafter, encode_prompt, eos_ids
+
+    gammas = parse_gammas(args.gammas)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    registry = load_registry()
+    spec = registry.model(args.target)
+    target = load_model(spec, args.device, args.dtype, lambda m: print(m, file=sys.stderr))
+    specs = [d.strip() for d in args.drafters.split(",") if d.strip()]
+    drafters = {d: (lambda d=d: build_drafter(d, target)) for d in specs}
+    hf_kwargs = {d: hf_assistant(d, target, build_drafter(d, target, lambda m: print(m, file=sys.stderr)))
+                 for d in specs}
+    eos = eos_ids(target)
+    prompts = bench_prompts(args.prompts, args.copy_prompts)
+    prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
+    methods = [Method("plain"), Method("hf", "", 0)] if args.hf_plain else [Method("plain")]
+    for d in drafters:
+        for g in gammas + (["heuristic"] if args.adaptive else []):
+            methods.append(Method("ours", d, g))
+            if hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
+                methods.append(Method("hf", d, g))
+    runs = [(r, i) for r in range(args.repeats) for i in range(len(prompts))]
+    with torch.inference_mode(), tqdm(total=len(runs) * len(methods), desc="bench", unit="run", file=sys.stderr) as bar:
+        for r, i in runs:
+            order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate the order per repeat
+            for m in order:
+                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i)
+                bar.update()
+    rows = summarize(methods, prompts_ids, target, hf_kwargs)
+    import platform
+    import transformers
+    env = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
+           f"torch {torch.__version__}, transformers {transformers.__version__}, device {target.device}, "
+           f"{target.dtype}")
+    print(f"\n{len(prompts)} prompts x {args.repeats} repeats, greedy, {args.max_new_tokens} new tokens; {env}")
+    print(table(rows))
+    for r in rows:
+        for mm in r["mismatches"]:
+            print(f"mismatch in {r['method']} {r['drafter']} γ={r['gamma']}: {mm}")
+    if args.profile:
+        first = next(iter(drafters))
+        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump({"env": env, "prompts": prompts, "rows": rows}, f, indent=2)
+    return 0 if all(r["identical"] for r in rows) else 1
+
+
+def parse_gammas(text: str) -> list[int]:
+    try:
+        gammas = [int(g) for g in text.split(",") if g.strip()]
+    except ValueError:
+        raise RunError(f"--gammas must be whole numbers separated by commas, got {text!r}") from None
+    if not gammas or not all(1 <= g <= MAX_GAMMA for g in gammas):
+        raise RunError(f"--gammas must be 1 .. {MAX_GAMMA}, got {text!r}")
+    return gammas
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser("bench", help="benchmark plain vs our speculative engine vs Hugging Face assisted generation",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--target", default="smollm2-135m-instruct", help="models.yaml key or hub id")
+    p.add_argument("--drafters", default="trained:smollm2-135m-eagle,layers:4,lookup",
+                   help="comma-separated drafter specs")
+    p.add_argument("--gammas", default="2,3,4,5", help="comma-separated fixed gammas")
+    p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
+                   help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
+    p.add_argument("--hf-plain", action="store_true", help="also time Hugging Face's plain greedy generate")
+    p.add_argument("--prompts", type=int, default=3, help="held-out chat prompts")
+    p.add_argument("--copy-prompts", type=int, default=1, help="copy-heavy prompts (0 or 1)")
+    p.add_argument("--max-new-tokens", type=int, default=64)
+    p.add_argument("--repeats", type=int, default=3, help="repeats per method (median)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
+    p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the model's)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--profile", action="store_true", help="cProfile one run of the first drafter")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.set_defaults(func=main)

@@ -1,0 +1,30 @@
+"""A tiny benchmark run: plain, our engine and Hugging Face agree token for token (no timing asserts)."""
+import argparse
+
+from specviz import bench
+
+
+def test_tiny_bench_outputs_agree(target, capsys):
+    parser = argparse.ArgumentParser()
+    bench.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--drafters", "layers:2,lookup", "--gammas", "2",
+                              "--prompts", "1", "--copy-prompts", "1", "--max-new-tokens", "10",
+                              "--repeats", "1", "--device", "cpu", "--hf-plain"])
+    assert args.func(args) == 0  # non-zero when any greedy output differs from plain decoding
+    out = capsys.readouterr().out
+    assert "| ours | layers:2 | 2 |" in out and "| hf | lookup | 2 |" in out
+    assert "| ours | lookup | heuristic |" in out  # the adaptive policy ran
+    assert "| NO |" not in out
+
+
+def test_adaptive_policy_follows_hf_heuristic():
+    from specviz.adaptive import HeuristicGamma
+
+    policy = HeuristicGamma(4, 1, 6)
+    policy.update(4, 4)
+    assert policy.gamma == 6
+    policy.update(6, 6)
+    assert policy.gamma == 6  # capped
+    for _ in range(10):
+        policy.update(policy.gamma, 0)
+    assert policy.gamma == 1
