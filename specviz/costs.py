@@ -4,6 +4,7 @@ Decoding is memory-bound: each pass streams all weights once, so scoring a few m
 the same pass costs little. These timings, taken on the user's own device, give every later
 lesson its c (draft step / target step) and the slope of the verify cost.
 """
+import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -24,6 +25,9 @@ class CostCurve:
     context: int  # tokens already in the KV cache
     repeats: int
     device: str
+    fastest: list[float] | None = None  # min over repeats: other processes only ever add time
+    slowest: list[float] | None = None
+    load: float | None = None  # 1-minute load average while measuring (a shared CPU is noisy)
 
     @property
     def one_token_s(self) -> float:
@@ -82,7 +86,15 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
                 times[n].append(t)
         progress((rep + 1) / (repeats + 1), f"repeat {rep}/{repeats}: timed 1..{max_tokens} tokens")
     return CostCurve(sizes, [statistics.median(times[n]) for n in sizes], context, repeats,
-                     str(model.device))
+                     str(model.device), [min(times[n]) for n in sizes], [max(times[n]) for n in sizes],
+                     _load())
+
+
+def _load() -> float | None:
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return None
 
 
 @torch.inference_mode()

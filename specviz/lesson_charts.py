@@ -21,7 +21,13 @@ def cost_curve(curve: CostCurve) -> go.Figure:
     """Median pass time vs tokens scored, with the fitted line (measured)."""
     ms = [1000 * s for s in curve.seconds]
     intercept, slope = curve.fit()
-    fig = go.Figure(go.Bar(x=curve.n_tokens, y=ms, name="measured (median)", marker_color=PALETTE[0],
+    spread = None
+    if curve.fastest and curve.slowest:  # whiskers: fastest and slowest repeat
+        spread = dict(type="data", symmetric=False, color="#555",
+                      array=[1000 * s - m for s, m in zip(curve.slowest, ms)],
+                      arrayminus=[m - 1000 * f for f, m in zip(curve.fastest, ms)])
+    fig = go.Figure(go.Bar(x=curve.n_tokens, y=ms, name="measured (median; whiskers: min–max)",
+                           marker_color=PALETTE[0], error_y=spread,
                            hovertemplate="%{x} tokens: %{y:.1f} ms<extra></extra>"))
     fig.add_scatter(x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
                     mode="lines", name=f"fit: +{1000 * slope:.2f} ms per extra token",
@@ -46,20 +52,23 @@ def theory_curves(alphas: list[float], c: float, max_gamma: int = 16,
                         row=1, col=1)
         fig.add_scatter(x=gammas, y=[theoretical_speedup(a, g, c) for g in gammas], mode="lines",
                         line=dict(color=color), legendgroup=str(a), showlegend=False, row=1, col=2)
-    for m in measured or []:
-        fig.add_scatter(x=[m["gamma"]], y=[m["tokens_per_pass"]], mode="markers+text",
-                        text=[m["label"]], textposition="top center", name=m["label"],
-                        marker=dict(size=11, symbol="diamond", color="#000"), showlegend=False,
-                        hovertemplate=f"{m['label']}: measured α = {m['alpha']:.2f}<extra></extra>",
-                        row=1, col=1)
+    symbols = ["diamond", "square", "triangle-up", "x", "star", "circle"]
+    for i, m in enumerate(measured or []):
+        marker = dict(size=12, symbol=symbols[i % len(symbols)], color="#000")
+        fig.add_scatter(x=[m["gamma"]], y=[m["tokens_per_pass"]], mode="markers", marker=marker,
+                        name=f"{m['label']} (measured α = {m['alpha']:.2f})", legendgroup=m["label"],
+                        hovertemplate=f"{m['label']}: measured α = {m['alpha']:.2f}, "
+                                      "%{y:.2f} tokens/pass<extra></extra>", row=1, col=1)
         if m.get("speedup"):
             fig.add_scatter(x=[m["gamma"]], y=[m["speedup"]], mode="markers", showlegend=False,
-                            marker=dict(size=11, symbol="diamond", color="#000"),
+                            marker=marker, legendgroup=m["label"],
                             hovertemplate=f"{m['label']}: measured speedup %{{y:.2f}}×<extra></extra>",
                             row=1, col=2)
     fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
     fig.update_xaxes(title_text="γ (drafted tokens per round)")
-    return _layout(fig, "Theory (Leviathan et al. 2023) with measured runs as ◆", height=400)
+    _layout(fig, "Theory (Leviathan et al. 2023): lines; measured runs: black markers", height=460)
+    fig.update_layout(margin=dict(t=80))
+    return fig
 
 
 def replay_chart(points, measured_alpha: float) -> go.Figure:
@@ -76,8 +85,10 @@ def replay_chart(points, measured_alpha: float) -> go.Figure:
                 hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>", row=1, col=2)
     fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
     fig.update_xaxes(title_text="γ")
-    return _layout(fig, f"Counterfactual replay of one recorded run (orange = the γ it really "
-                        f"used; measured α = {measured_alpha:.2f})", height=340)
+    _layout(fig, f"Counterfactual replay of one recorded run (orange = the γ it really "
+                 f"used; measured α = {measured_alpha:.2f})", height=360)
+    fig.update_layout(margin=dict(t=80))
+    return fig
 
 
 def workload_bars(rows: list[dict]) -> go.Figure:
@@ -90,7 +101,9 @@ def workload_bars(rows: list[dict]) -> go.Figure:
     fig.add_bar(x=names, y=[r["speedup"] or 0 for r in rows], marker_color=PALETTE[0], showlegend=False,
                 text=[f"{(r['speedup'] or 0):.2f}×" for r in rows], row=1, col=2)
     fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
-    return _layout(fig, "Same pair, different workloads", height=320)
+    _layout(fig, "Same pair, different workloads", height=340)
+    fig.update_layout(margin=dict(t=80))
+    return fig
 
 
 def break_even(c_values: list[float], max_gamma: int = 8) -> go.Figure:

@@ -69,7 +69,7 @@ def test_cost_curve_measures_on_the_real_model():
     at.slider(key="cost_repeats").set_value(1)
     ok(at.button(key="cost_go").click().run())
     labels = [m.label for m in at.metric]
-    assert "one-token pass" in labels and "slope" in labels
+    assert "one-token pass" in labels and "slope (ms / extra token)" in labels
     assert at.session_state["sv_cost"]["n_tokens"] == [1, 2, 3, 4]
 
 

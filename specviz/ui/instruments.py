@@ -3,6 +3,8 @@
 Every number shown comes from a real run on this machine (the session's own measurements or
 the shipped example traces) or is labelled theory / estimate / published.
 """
+import os
+
 import streamlit as st
 
 from .. import lesson_charts as charts
@@ -57,7 +59,7 @@ def cost_curve() -> None:
     """Measure the time of a target pass vs tokens scored, plot it, keep it for later lessons."""
     a, b, c = st.columns([2, 2, 3], vertical_alignment="bottom")
     max_tokens = a.slider("tokens scored, up to", 4, 16, 16, key="cost_max")
-    repeats = b.slider("repeats (median)", 1, 9, 3, key="cost_repeats")
+    repeats = b.slider("repeats (median)", 1, 9, 5, key="cost_repeats")
     if c.button("Measure on this device", type="primary", key="cost_go"):
         bar = st.progress(0.0, text="timing target passes ...")
 
@@ -82,12 +84,17 @@ def cost_curve() -> None:
     intercept, slope = curve.fit()
     m = st.columns(4)
     m[0].metric("one-token pass", f"{1000 * curve.one_token_s:.1f} ms", border=True)
-    m[1].metric("slope", f"{1000 * slope:+.2f} ms / token", border=True,
-                help="least-squares fit over all sizes")
-    m[2].metric("extra token costs", f"{100 * curve.slope_fraction:.1f} % of a pass", border=True)
-    m[3].metric("5 tokens (γ = 4) cost", f"{curve.ratio(5):.2f}× one token", border=True,
-                help="from the fitted line: 16 separate passes would cost 16×")
+    m[1].metric("slope (ms / extra token)", f"{1000 * slope:+.1f}", border=True,
+                help="least-squares fit of the medians over all sizes")
+    m[2].metric("extra token / one pass", f"{100 * curve.slope_fraction:.0f} %", border=True)
+    m[3].metric("5-token pass (γ = 4)", f"{curve.ratio(5):.2f}×", border=True,
+                help="cost of scoring 5 tokens in one pass ÷ scoring 1, from the fitted line; "
+                     "5 separate passes would cost 5×")
     st.plotly_chart(charts.cost_curve(curve), config=PLOTLY, key="cost_chart")
+    if curve.load is not None:
+        st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores. "
+                   "Above the core count, other processes compete for the CPU and the times "
+                   "(especially the larger passes) are noisy: compare the whiskers.")
 
 
 def cost_of_pass() -> CostCurve | None:
@@ -159,7 +166,9 @@ def theory() -> None:
     best = {al: metrics.best_gamma(al, c) for al in sorted(alphas)}
     st.caption("Best γ by the formula at this c: " + ", ".join(
         f"α = {al:.2f} → γ = {g} ({metrics.theoretical_speedup(al, g, c):.2f}×)" for al, g in best.items())
-        + ". Curves are theory; ◆ are measured runs (their own α and c, not the slider's).")
+        + ". Lines are theory; black markers are measured runs at their own α and c (not the "
+        "slider's). A measured speedup below its theory line means the verify pass cost more than "
+        "one plain step (see lesson 1's cost curve).")
 
 
 def replay() -> None:
@@ -211,6 +220,7 @@ def workloads() -> None:
     st.plotly_chart(charts.workload_bars(rows), config=PLOTLY, key="wl_chart")
     st.dataframe([{"workload": r["workload"], "α": round(r["alpha"], 3),
                    "tokens / pass": round(r["tokens_per_pass"], 2), "c": r["c"] and round(r["c"], 3),
+                   "verify pass ÷ plain step": r["verify_cost"] and round(r["verify_cost"], 2),
                    "measured speedup": r["speedup"] and round(r["speedup"], 2),
                    "greedy output identical": r["identical"]} for r in rows], hide_index=True)
     st.caption(("Measured now in this session" if live else "Shipped example runs (real, recorded on "
@@ -322,9 +332,9 @@ def lab() -> None:
     res = saved["result"]
     st.caption(f"Setup: {saved['setup']} · β = Σ min(p, q) = {float((res.p.clip(max=res.q)).sum()):.3f} "
                "(the acceptance probability of one drafted token)")
-    rows = [{"method": name, "what it does": VARIANTS[name], "TV measured": round(v.tv, 4),
-             "TV exact law": round(v.tv_exact, 4), "chi-square p-value": float(f"{v.chi2_p:.3g}"),
-             "verdict": "matches p" if v.chi2_p >= 0.01 else "DRIFTS from p"}
+    rows = [{"method": name, "verdict": "matches p" if v.chi2_p >= 0.01 else "DRIFTS from p",
+             "TV measured": round(v.tv, 4), "TV exact law": round(v.tv_exact, 4),
+             "chi-square p-value": f"{v.chi2_p:.2g}", "what it does": VARIANTS[name]}
             for name, v in res.variants.items()]
     st.dataframe(rows, hide_index=True)
     st.plotly_chart(charts.lab_tv(res), config=PLOTLY, key="lab_tv")
