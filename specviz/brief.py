@@ -153,8 +153,9 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
         lines.append(f"- one target pass over 1 token: {cost['one_token_ms']:.1f} ms; each extra "
                      f"scored token adds {100 * cost['slope_fraction']:.1f} % (measured on this device)")
     if memory is not None:
-        lines.append(f"- draft memory overhead: {memory['extra_param_bytes'] / 2**20:.1f} MiB of "
-                     f"weights + {memory['kv_bytes_per_token'] / 1024:.1f} KiB KV cache per token")
+        kv = memory.get("kv_bytes_per_token")
+        lines.append(f"- draft memory overhead: {memory['extra_param_bytes'] / 2**20:.1f} MiB of weights"
+                     + (f" + {kv / 1024:.1f} KiB KV cache per token" if kv is not None else ""))
     lines += ["", "## Evidence (measured)", evidence_table(rows),
               "α = accepted ÷ drafted tokens; tokens/pass = 1 + accepted ÷ target passes; c = draft "
               "time per drafted token ÷ one plain target step; verify ÷ step = one verify pass ÷ one "

@@ -102,8 +102,11 @@ def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7)
     """c = one draft proposal step / one target decoding step, medians of repeats."""
     seq = torch.tensor([prompt_ids], device=target.device)
     lm = CachedLM(target)
-    lm.forward(seq[:, :-1])
     drafter.rollback(0)
+    if getattr(drafter, "wants_hidden", False):  # EAGLE / Medusa drafts read the target's features
+        drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
+    else:
+        lm.forward(seq[:, :-1])
     drafter.prefill(seq)
     target_s, draft_s = [], []
     u = torch.rand(1)
@@ -119,11 +122,13 @@ def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7)
 def draft_memory(target, drafter) -> dict:
     """Extra memory the draft needs: parameters it does not share with the target, KV per token."""
     shared = {p.data_ptr() for p in target.parameters()}
-    model = getattr(getattr(drafter, "lm", None), "model", None)
+    model = getattr(getattr(drafter, "lm", None), "model", None) or getattr(drafter, "draft", None)
     if model is None:  # prompt lookup: no weights at all
         return {"extra_param_bytes": 0, "kv_bytes_per_token": 0}
     extra = sum(p.numel() * p.element_size() for p in model.parameters() if p.data_ptr() not in shared)
-    cfg = model.config
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(cfg, "num_hidden_layers"):  # a trained draft module: weights only
+        return {"extra_param_bytes": extra, "kv_bytes_per_token": None}
     heads = getattr(cfg, "num_key_value_heads", cfg.num_attention_heads)
     head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
     elem = next(model.parameters()).element_size()
