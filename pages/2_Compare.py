@@ -18,6 +18,6 @@ with right:
     b = library.picker("cmp_b", "right", preferred="summarise · layers-4 · sampled")
 if a and b:
     views.compare_table({"left": a[1], "right": b[1]})
-    for col, (label, trace), key in ((left, a, "cmp_a"), (right, b, "cmp_b")):
+    for col, (label, trace), key in zip(st.columns(2, gap="large"), (a, b), ("cmp_a", "cmp_b")):
         with col:
             views.side(trace, key)

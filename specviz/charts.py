@@ -24,12 +24,10 @@ def _fig(data: list[dict], title: str, height: int = 320, **layout) -> go.Figure
                                             height=height, **layout))
 
 
-def _hline(y: float, text: str) -> dict:
-    """A dotted reference line across the plot, as a layout shape plus its label."""
+def _hline(y: float) -> dict:
+    """A dotted reference line across the plot, as a layout shape."""
     return dict(shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y,
-                             line=dict(color=GREY, dash="dot"))],
-                annotations=[dict(xref="paper", x=0, y=y, text=text, showarrow=False,
-                                  xanchor="left", yanchor="bottom", font=dict(color=GREY))])
+                             line=dict(color=GREY, dash="dot", width=2))])
 
 
 def upto_trace(trace: Trace, upto: int | None) -> Trace:
@@ -46,10 +44,9 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
                 customdata=[r.correction.kind for r in t.rounds],
                 hovertemplate="round %{x}: %{y} tokens from one target pass, ended by a "
                               "%{customdata} token<extra></extra>")
-    return _fig([bars], "Tokens per target pass",
+    return _fig([bars], "Tokens per target pass (plain decoding: 1)",
                 xaxis=dict(title="round", tickformat="d"),
-                yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1),
-                **_hline(1, "plain decoding: 1"))
+                yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1), **_hline(1))
 
 
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:

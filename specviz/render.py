@@ -87,10 +87,14 @@ def tooltip(t: Tok) -> str:
             f"q = {fmt(t.q)} · p/q = {fmt(ratio(t.p, t.q))} · r = {fmt(t.r)} · {t.decision}")
 
 
-def show_text(text: str) -> str:
-    """Escape a token's text and make whitespace visible."""
-    text = html.escape(text)
+def visible(text: str) -> str:
+    """A token's text with its whitespace made visible (plain text, not HTML)."""
     return text.replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+def show_text(text: str) -> str:
+    """visible() escaped for HTML."""
+    return html.escape(visible(text))
 
 
 def chip(t: Tok, current: bool = False) -> str:

@@ -85,7 +85,7 @@ def _kept(trace: Trace, done: int) -> int:
 def _token_label(toks: list[render.Tok]):
     """Pill label: position, the token (escaped, shortened) and its fate glyph."""
     def label(j: int) -> str:
-        text = render.show_text(toks[j].text).replace("&lt;", "<").replace("&gt;", ">")
+        text = render.visible(toks[j].text)
         text = text if len(text) <= 12 else text[:11] + "…"
         return f"{j + 1} · {text.strip() or '␣'} {render.FATES[toks[j].fate][1]}"
     return label
