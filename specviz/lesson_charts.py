@@ -166,6 +166,8 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
                         textposition="middle right", name=p["label"],
                         marker=dict(size=13, color=PALETTE[(i + 3) % len(PALETTE)],
                                     line=dict(color="#000", width=1)))
-    return _layout(fig, f"Cost vs acceptance of measured runs (contours: theoretical speedup at γ = {gamma})",
-                   height=420, xaxis_title="cost ratio c (measured)", yaxis_title="α (measured)",
-                   xaxis_range=[-0.02, 0.6], yaxis_range=[0, 1])
+    _layout(fig, f"Cost vs acceptance of measured runs (contours: theoretical speedup at γ = {gamma})",
+            height=440, xaxis_title="cost ratio c (measured)", yaxis_title="α (measured)",
+            xaxis_range=[-0.02, 0.6], yaxis_range=[-0.02, 1])
+    fig.update_layout(margin=dict(t=70))
+    return fig

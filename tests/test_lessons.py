@@ -117,3 +117,17 @@ def test_presenter_mode_steps_sections():
     ok(at.button(key=f"{name}_slide_next").click().run())
     assert [s.value for s in at.subheader] == [sections[1]["heading"]]
     assert not [n for n in at.number_input if n.key == "sv_seed"]
+
+
+def test_decision_brief_measures_a_workload_live():
+    at = app("pages/7_Decision_brief.py")
+    ok(at.radio(key="br_source").set_value("measure my workload now").run())
+    for key, prompt in (("br_chat", "Say hi."), ("br_summarise", "Repeat: red green blue red green blue"),
+                        ("br_code edit", "Rename x to y: x = 1")):
+        at.text_area(key=key).set_value(prompt)
+    at.number_input(key="br_max").set_value(8)
+    ok(at.button(key="br_go").click().run())
+    md = at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
+    assert "| chat | 1 |" in md and "| code edit | 1 |" in md
+    assert "MiB of weights" in md  # the draft's memory overhead was measured
+    assert len(at.session_state["sv_lesson_traces"]["5_decision_brief"]) == 3

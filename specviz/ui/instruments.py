@@ -388,9 +388,8 @@ def medusa() -> None:
                 "this app*):")
     st.dataframe(PUBLISHED, hide_index=True)
     if not _trained():
-        st.caption("This project cannot run Medusa heads yet on this machine; when a trained "
-                   "drafter (`trained:NAME`) is listed in models.yaml it appears in the profiles "
-                   "below as a measured point.")
+        st.caption("No trained Medusa / EAGLE draft is registered in models.yaml yet; when one is "
+                   "(`trained:NAME`), it appears in the profiles below as a measured point.")
 
 
 def profiles() -> None:
@@ -470,5 +469,5 @@ def brief() -> None:
             lesson.keep_trace("5_decision_brief", f"{w}-{i + 1}", t)
     st.download_button("Download the brief (markdown)", md, file_name="decision_brief.md",
                        mime="text/markdown", key="br_download", type="primary")
-    with st.container(border=True):
-        st.markdown(md)
+    with st.container(border=True):  # headings two levels down: the brief sits inside a lesson
+        st.markdown(md.replace("\n## ", "\n#### ").replace("# Decision brief", "### Decision brief", 1))

@@ -124,10 +124,11 @@ def _presenter(name: str, sections: list[dict], instruments, data: dict) -> None
     key = f"{name}_slide"
     n = len(sections) + 1  # the quiz is the last slide
     at = min(st.session_state.get(key, 0), n - 1)
-    row = st.columns([1, 1, 6])
-    if row[0].button("◀ back", key=f"{key}_prev", shortcut="PageUp", disabled=at == 0):
+    row = st.columns([2, 2, 5], vertical_alignment="center")
+    if row[0].button("◀ back", key=f"{key}_prev", shortcut="PageUp", disabled=at == 0, width="stretch"):
         at -= 1
-    if row[1].button("next ▶", key=f"{key}_next", shortcut="PageDown", disabled=at == n - 1):
+    if row[1].button("next ▶", key=f"{key}_next", shortcut="PageDown", disabled=at == n - 1,
+                     type="primary", width="stretch"):
         at += 1
     st.session_state[key] = at
     row[2].progress((at + 1) / n, text=f"section {at + 1} of {n} · PageDown / PageUp to step")
