@@ -25,4 +25,5 @@ with left:
     if shown:
         label, trace = shown
         st.markdown(f"#### Live demo · {views.describe(trace)}")
+        st.caption(views.headline(trace))
         player.player(trace, "home", label, anatomy=False, charts=False, autoplay=True)

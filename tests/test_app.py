@@ -177,3 +177,39 @@ def test_live_run_streams_rounds_into_the_view(monkeypatch):
     assert not at.error, [e.value for e in at.error]
     assert at.session_state["step_current"].startswith("live: layers:4")
     assert "sv-cards" in html(at) and round_heading(at).startswith("#### Round 1 of ")
+
+
+def test_gamma_out_of_range_is_refused():
+    """The slider cannot leave 1..16, but the widgets' run call is checked all the same."""
+    def page():
+        from specviz.ui import run, state
+
+        run.start("t", "hello", gamma=99)
+        state.show_error("t")
+
+    at = ok(AppTest.from_function(page).run())
+    assert at.error and "gamma must be 1 .. 16" in at.error[0].value
+
+
+def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch):
+    """The engine's OOM path (a RuntimeError after one round) on the real model."""
+    import specviz.runner as runner
+
+    real = runner.speculative_decode
+
+    def oom_after_one_round(*args, on_round, **kw):
+        def boom(rnd):
+            on_round(rnd)
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(*args, on_round=boom, **kw)
+
+    monkeypatch.setattr(runner, "speculative_decode", oom_after_one_round)
+    at = ok(app(STEP))
+    before = at.session_state["step_current"]
+    at.number_input(key="step_max_new").set_value(4).run()
+    at.button(key="step_run").click().run()
+    _wait_for_job(at, [])
+    assert at.error and "out of memory" in at.error[0].value and "after 1 round:" in at.error[0].value
+    assert at.session_state["step_current"] == before
+    assert any(label.startswith("live: ") for label in at.session_state["sv_library"])
+    assert "sv-cards" in html(at)

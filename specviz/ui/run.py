@@ -169,4 +169,11 @@ def _finish(key: str, job: Job) -> None:
         return
     t = job.trace
     label = f"live: {t.config.draft}, γ={t.config.gamma}, T={t.config.temperature:g} · {t.prompt[:30]}"
+    if t.stop_reason.startswith("error"):  # e.g. out of memory mid-run: keep the good trace up
+        label = state.add(key, label, t, show=False)
+        reason = t.stop_reason.removeprefix("error: ")
+        n = len(t.rounds)
+        state.set_error(key, f"The run failed after {n} round{'s' * (n != 1)}: {reason}. Its rounds are "
+                             f"kept as “{label}” in the trace list; the trace on screen was kept.")
+        return
     state.add(key, label, t)

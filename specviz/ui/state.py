@@ -64,13 +64,14 @@ def select(key: str, label: str) -> None:
     clear_error(key)
 
 
-def add(key: str, label: str, trace: Trace) -> str:
-    """Put a trace in the library under a unique label and show it in widget `key`."""
+def add(key: str, label: str, trace: Trace, show: bool = True) -> str:
+    """Put a trace in the library under a unique label (and show it in widget `key`)."""
     lib, base, n = library(), label, 2
     while label in lib or label in shipped_traces():
         label, n = f"{base} ({n})", n + 1
     lib[label] = trace
-    select(key, label)
+    if show:
+        select(key, label)
     return label
 
 

@@ -1,4 +1,5 @@
 """Views of one trace: header metrics, staged round, token strip, anatomy, progress charts."""
+import re
 from collections import OrderedDict
 
 import streamlit as st
@@ -32,6 +33,21 @@ def describe(trace: Trace) -> str:
     mode = "greedy" if c.temperature == 0 else f"sampled, T = {c.temperature:g}, top-p = {c.top_p:g}"
     return (f"target **{c.target}** · draft **{c.draft}** · γ = {c.gamma} · {mode} · "
             f"seed {c.seed} · {c.device}/{c.dtype}")
+
+
+def headline(trace: Trace) -> str:
+    """One line of the run's measured numbers."""
+    s = metrics.summarize(trace)
+    speed = "n/a" if s.speedup_measured is None else f"{s.speedup_measured:.2f}×"
+    return (f"Measured in this run: α = {s.alpha:.2f} · {s.mean_accepted:.2f} tokens per target "
+            f"pass · speedup {speed} on a shared CPU. The prompt: “{plain(trace.prompt, 90)}”")
+
+
+def plain(text: str, limit: int) -> str:
+    """User text inside markdown: one line, shortened, markdown characters escaped."""
+    text = " ".join(text.split())
+    text = text if len(text) <= limit else text[:limit - 1] + "…"
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
 
 
 def header(trace: Trace) -> None:
