@@ -25,7 +25,7 @@ def data_dir(tmp_path_factory):
 
 
 def tiny(out, data, kind: str, steps: int = 24) -> list[str]:
-    return ["--kind", kind, "--prompts", "6", "--held-out", "2", "--max-new-tokens", "16",
+    return ["--kind", kind, "--prompts", "6", "--held-out", "1", "--max-new-tokens", "12",
             "--gen-batch", "6", "--steps", str(steps), "--batch", "4", "--save-every", str(steps),
             "--draft-vocab", "2048", "--heads", "2", "--ttt", "2", "--eval-prompts", "0",
             "--out", str(out), "--data", str(data), "--device", "cpu"]
@@ -45,8 +45,8 @@ def test_smoke_training_lowers_the_loss_and_drafts_losslessly(target, data_dir, 
     drafter = load_trained_drafter(str(out), target)
     ids = encode_prompt(target.tokenizer, "Name three uses of a paperclip.", True)
     eos, params = eos_ids(target), SamplingParams()
-    plain = plain_decode(target.model, ids, params, 20, torch.Generator(), eos)
-    spec = speculative_decode(target.model, drafter, ids, params, 3, 20, torch.Generator(), eos)
+    plain = plain_decode(target.model, ids, params, 12, torch.Generator(), eos)
+    spec = speculative_decode(target.model, drafter, ids, params, 3, 12, torch.Generator(), eos)
     assert spec.output_ids == plain.output_ids
     assert spec.drafted > 0
 
