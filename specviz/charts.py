@@ -30,6 +30,11 @@ def _hline(y: float) -> dict:
                              line=dict(color=GREY, dash="dot", width=2))])
 
 
+def _rounds_axis(n: int) -> dict:
+    """Whole-number round ticks, about ten of them at most."""
+    return dict(title="round", tick0=1, dtick=max(1, math.ceil(n / 10)))
+
+
 def upto_trace(trace: Trace, upto: int | None) -> Trace:
     """The trace as it stood after `upto` rounds (all of them if None)."""
     return trace if upto is None else replace(trace, rounds=trace.rounds[:upto])
@@ -44,16 +49,16 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
                 customdata=[r.correction.kind for r in t.rounds],
                 hovertemplate="round %{x}: %{y} tokens from one target pass, ended by a "
                               "%{customdata} token<extra></extra>")
-    return _fig([bars], "Tokens per target pass (plain decoding: 1)",
-                xaxis=dict(title="round", tickformat="d"),
-                yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1), **_hline(1))
+    return _fig([bars], "Tokens per target pass", xaxis=_rounds_axis(len(t.rounds)),
+                yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1,
+                           title="tokens (dotted: plain = 1)"), **_hline(1))
 
 
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
     s = metrics.cumulative(upto_trace(trace, upto))
     line = dict(type="scatter", x=s["round"], y=s["alpha"], mode="lines+markers", line_color=BLUE,
                 name="α so far", hovertemplate="after round %{x}: α = %{y:.2f}<extra></extra>")
-    return _fig([line], "Running acceptance rate α", xaxis=dict(title="round", tickformat="d"),
+    return _fig([line], "Running acceptance rate α", xaxis=_rounds_axis(len(s["round"])),
                 yaxis=dict(range=[0, 1.05], title="accepted / drafted"))
 
 
@@ -122,7 +127,8 @@ def anatomy(tok: DraftToken) -> go.Figure:
                  marker=dict(color="rgba(0,158,115,.25)", line=dict(color=GREEN, width=2),
                              pattern=dict(shape="/", fgcolor=GREEN, solidity=0.3)),
                  hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>")]
-    return _fig(data, "p vs q over the top tokens (▶ = drafted)", height=330, barmode="overlay",
+    return _fig(data, "p vs q over the top tokens (▶ = drafted)", height=360, barmode="overlay",
+                xaxis=dict(tickangle=-35),
                 yaxis=dict(title="probability", rangemode="tozero"))
 
 

@@ -102,6 +102,13 @@ def test_landing_step_through_play_upload(page, server):
     pg.keyboard.press("ArrowLeft")  # the ← shortcut steps back
     pg.wait_for_function("() => /Round 1 of \\d+ · step 1 of/.test(document.body.innerText)")
 
+    for _ in range(10):  # → ten steps: into round 3, the first drafts checked one by one
+        before = _round_heading(pg)
+        pg.keyboard.press("ArrowRight")
+        pg.wait_for_function(f"() => !document.body.innerText.includes({before!r})")
+    pg.wait_for_selector(".card-accepted")
+    _shot(pg, "2b_step_mid_round")
+
     pg.get_by_text("4×", exact=True).click()
     pg.get_by_role("button", name="Play").click()
     pg.wait_for_selector("button:has-text('Pause')")

@@ -1,5 +1,6 @@
 """Views of one trace: header metrics, staged round, token strip, anatomy, progress charts."""
 import re
+import threading
 from collections import OrderedDict
 
 import streamlit as st
@@ -9,18 +10,23 @@ from ..trace import Trace
 
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 _FIGS: OrderedDict = OrderedDict()  # (id(trace), chart, args) -> (trace, figure), per process
+_FIGS_LOCK = threading.Lock()  # sessions run their scripts in parallel threads
 
 
 def figure(make, trace: Trace, *args):
     """make(*args) memoised per trace: stepping through stages redraws the same charts."""
     key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
-    if key not in _FIGS:
+    with _FIGS_LOCK:
+        if key in _FIGS:
+            _FIGS.move_to_end(key)
+            return _FIGS[key][1]
+    fig = make(*args)
+    with _FIGS_LOCK:
         # the entry keeps `trace` alive, so its id cannot be reused while the entry exists
-        _FIGS[key] = (trace, make(*args))
+        _FIGS[key] = (trace, fig)
         while len(_FIGS) > 512:
             _FIGS.popitem(last=False)
-    _FIGS.move_to_end(key)
-    return _FIGS[key][1]
+    return fig
 
 
 def css() -> None:
@@ -137,6 +143,14 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     if tok.fate == "discarded":
         st.info("This draft came after a rejection, so the target never tested it: it is thrown "
                 "away with the rest of the draft.")
+        return
+    if d.r is None:  # greedy: no draw, no ratio; the test is "is it the target's top token?"
+        top = d.top_p[0] if d.top_p else None
+        if top is not None:
+            st.markdown(f"Greedy decoding draws nothing: the target's top token here is "
+                        f"**“{plain(render.visible(top.text), 24)}”** (p = {render.fmt(top.prob)}); "
+                        f"the draft proposed **“{plain(render.visible(d.text), 24)}”** "
+                        f"(p = {render.fmt(d.p)}).")
         return
     st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
 
