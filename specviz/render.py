@@ -52,9 +52,11 @@ def decision(p: float, q: float, r: float | None, accepted: bool, checked: bool)
         return ("accepted: it is the target's top token" if accepted
                 else "rejected: the target's top token is a different one")
     pq = ratio(p, q)
+    if accepted and pq >= 1:
+        return f"accepted: p/q = {fmt(pq)} ≥ 1, so it is kept whatever r (r = {fmt(r)})"
     if accepted:
-        return f"accepted because r = {r:.3f} < p/q = {min(pq, 1):.3f}"
-    return f"rejected because r = {r:.3f} ≥ p/q = {pq:.3f}"
+        return f"accepted because r = {fmt(r)} < p/q = {fmt(pq)}"
+    return f"rejected because r = {fmt(r)} ≥ p/q = {fmt(pq)}"
 
 
 def round_tokens(rnd: Round, index: int) -> list[Tok]:
