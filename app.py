@@ -16,8 +16,7 @@ st.markdown(
 left, right = st.columns([3, 1], gap="large")
 with right:
     st.markdown("#### Explore")
-    st.page_link("pages/1_Step_through.py", label="Step through a run", icon=":material/play_circle:")
-    st.page_link("pages/2_Compare.py", label="Compare two runs", icon=":material/compare_arrows:")
+    page.page_links()
     st.caption("Every token and number here comes from a real run of SmolLM2-135M-Instruct "
                "recorded on CPU; the Step through page can run it live.")
 with left:

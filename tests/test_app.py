@@ -221,3 +221,31 @@ def test_without_stage_animation_next_steps_whole_rounds():
     heading = round_heading(ok(at))
     steps = heading.split("step ")[1]
     assert heading.startswith("#### Round 2 of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
+
+
+def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
+    """Cancel a real run after its first round: the partial trace is shown, marked unfinished."""
+    first = threading.Event()
+    release = threading.Event()
+    add = run_ui.Job.add_round
+
+    def gated(job, rnd):
+        add(job, rnd)
+        if len(job.rounds) == 1:
+            first.set()
+            release.wait(60)
+
+    monkeypatch.setattr(run_ui.Job, "add_round", gated)
+    at = ok(app(STEP))
+    at.number_input(key="step_max_new").set_value(64).run()
+    at.button(key="step_run").click().run()
+    assert first.wait(240), "the run never finished a round"
+    at.run()
+    at.button(key="step_cancel").click().run()
+    release.set()
+    _wait_for_job(at, [])
+    ok(at)
+    assert at.session_state["step_current"].startswith("live: ")
+    trace = at.session_state["sv_library"][at.session_state["step_current"]]
+    assert trace.stop_reason == "cancelled" and len(trace.rounds) <= 2
+    assert any("did not finish (cancelled)" in w.value for w in at.warning)

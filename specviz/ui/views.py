@@ -153,6 +153,11 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
                         f"(p = {render.fmt(d.p)}).")
         return
     st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
+    c = rec.correction
+    if tok.fate == "rejected" and c.top_residual:
+        st.markdown(f"So the target draws its own token from the residual: "
+                    f"**“{plain(render.visible(c.text), 24)}”**.")
+        st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
 
 
 def progress_charts(trace: Trace, done: int, key: str) -> None:
