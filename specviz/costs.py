@@ -28,6 +28,7 @@ class CostCurve:
     fastest: list[float] | None = None  # min over repeats: other processes only ever add time
     slowest: list[float] | None = None
     load: float | None = None  # 1-minute load average while measuring (a shared CPU is noisy)
+    threads: int | None = None  # torch intra-op threads used
 
     @property
     def one_token_s(self) -> float:
@@ -65,10 +66,26 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-@torch.inference_mode()
 def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repeats: int = 5,
-                       progress: Progress = lambda f, m: None) -> CostCurve:
-    """Median time of one cached target pass scoring 1..max_tokens tokens after prompt_ids."""
+                       progress: Progress = lambda f, m: None, threads: int | None = None) -> CostCurve:
+    """Median time of one cached target pass scoring 1..max_tokens tokens after prompt_ids.
+
+    threads: torch intra-op threads for the measurement (restored afterwards). On a CPU that
+    other processes keep busy, more threads than free cores can make multi-token passes far
+    slower, so it is worth comparing.
+    """
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads or old)
+    try:
+        curve = _measure(model, prompt_ids, max_tokens, repeats, progress)
+    finally:
+        torch.set_num_threads(old)
+    curve.threads = threads or old
+    return curve
+
+
+@torch.inference_mode()
+def _measure(model, prompt_ids, max_tokens, repeats, progress) -> CostCurve:
     lm = CachedLM(model)
     seq = torch.tensor([prompt_ids], device=model.device)
     lm.forward(seq)

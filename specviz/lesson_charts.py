@@ -34,7 +34,8 @@ def cost_curve(curve: CostCurve) -> go.Figure:
                     line=dict(color=PALETTE[3], dash="dash"))
     fig.add_hline(y=ms[0] * curve.n_tokens[-1], line=dict(color="#999", dash="dot"),
                   annotation_text=f"{curve.n_tokens[-1]} separate one-token passes", annotation_position="top left")
-    return _layout(fig, f"One target pass vs tokens scored (measured on {curve.device}, "
+    threads = f", {curve.threads} thread{'s' * (curve.threads != 1)}" if curve.threads else ""
+    return _layout(fig, f"One target pass vs tokens scored (measured on {curve.device}{threads}, "
                         f"median of {curve.repeats})", xaxis_title="tokens scored in one pass",
                    yaxis_title="ms per pass")
 

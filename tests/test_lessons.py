@@ -64,13 +64,19 @@ def test_predict_before_reveal_uses_a_real_round():
 
 
 def test_cost_curve_measures_on_the_real_model():
+    import torch
+
+    before = torch.get_num_threads()
     at = app("pages/3_Why_it_works.py")
     at.slider(key="cost_max").set_value(4)
     at.slider(key="cost_repeats").set_value(1)
+    at.selectbox(key="cost_threads").set_value(1)
     ok(at.button(key="cost_go").click().run())
     labels = [m.label for m in at.metric]
     assert "one-token pass" in labels and "slope (ms / extra token)" in labels
     assert at.session_state["sv_cost"]["n_tokens"] == [1, 2, 3, 4]
+    assert at.session_state["sv_cost"]["threads"] == 1
+    assert torch.get_num_threads() == before  # the thread count is restored after measuring
 
 
 def test_theory_and_replay_respond_to_inputs():
@@ -93,6 +99,7 @@ def test_lab_strict_matches_loose_drifts():
     verdict = dict(zip(rows["method"], rows["verdict"]))
     assert verdict["strict"] == "matches p"
     assert "DRIFTS from p" in [verdict[v] for v in ("topk", "ratio", "no_residual", "greedy_draft")]
+    assert "distribution_lab.json" in at.session_state["sv_lesson_texts"]["3_lossless"]  # in the pack
 
 
 def test_beyond_draft_models_shows_diagram_and_published_figures():

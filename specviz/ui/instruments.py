@@ -3,6 +3,7 @@
 Every number shown comes from a real run on this machine (the session's own measurements or
 the shipped example traces) or is labelled theory / estimate / published.
 """
+import json
 import os
 
 import streamlit as st
@@ -57,9 +58,13 @@ def _errors(fn):
 
 def cost_curve() -> None:
     """Measure the time of a target pass vs tokens scored, plot it, keep it for later lessons."""
-    a, b, c = st.columns([2, 2, 3], vertical_alignment="bottom")
+    a, b, t, c = st.columns([3, 3, 2, 3], vertical_alignment="bottom")
     max_tokens = a.slider("tokens scored, up to", 4, 16, 16, key="cost_max")
     repeats = b.slider("repeats (median)", 1, 9, 5, key="cost_repeats")
+    default_threads = torch_threads()
+    threads = t.selectbox("CPU threads", sorted({default_threads, 1}, reverse=True), key="cost_threads",
+                          help=f"torch uses {default_threads} by default; on a CPU other processes "
+                               "keep busy, fewer threads can be much faster for multi-token passes")
     if c.button("Measure on this device", type="primary", key="cost_go"):
         bar = st.progress(0.0, text="timing target passes ...")
 
@@ -71,11 +76,12 @@ def cost_curve() -> None:
             ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
             with target.lock:
                 return measure_pass_costs(target.model, ids, max_tokens, repeats,
-                                          lambda f, m: bar.progress(min(f, 1.0), text=m))
+                                          lambda f, m: bar.progress(min(f, 1.0), text=m), int(threads))
         curve = _errors(measure)
         bar.empty()
         if curve:
             st.session_state["sv_cost"] = curve.to_dict()
+            lesson.texts("1_why_it_works")["cost_curve.json"] = json.dumps(curve.to_dict(), indent=1)
     curve = cost_of_pass()
     if curve is None:
         st.info("Not measured yet in this session: press the button (a few seconds on a quiet CPU). "
@@ -92,9 +98,16 @@ def cost_curve() -> None:
                      "5 separate passes would cost 5×")
     st.plotly_chart(charts.cost_curve(curve), config=PLOTLY, key="cost_chart")
     if curve.load is not None:
-        st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores. "
-                   "Above the core count, other processes compete for the CPU and the times "
-                   "(especially the larger passes) are noisy: compare the whiskers.")
+        st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores, "
+                   f"{curve.threads} torch thread(s). Above the core count, other processes compete "
+                   "for the CPU and the times are noisy (compare the whiskers); multi-threaded "
+                   "passes suffer most, so try 1 thread.")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def cost_of_pass() -> CostCurve | None:
@@ -128,6 +141,7 @@ def draft_cost() -> None:
         rows = _errors(measure)
         if rows:
             st.session_state["sv_c"] = rows
+            lesson.texts("1_why_it_works")["draft_cost.json"] = json.dumps(rows, indent=1)
     if st.session_state.get("sv_c"):
         st.dataframe(st.session_state["sv_c"], hide_index=True)
         st.caption("Medians of 7 single-token steps each, measured now on this machine.")
@@ -202,7 +216,7 @@ def replay() -> None:
 def workloads() -> None:
     """Alpha and speedup of one pair on chat, summarise/rewrite and code-edit prompts."""
     a, b, c, d = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
-    draft = a.selectbox("drafter", ["lookup", "layers:4", *_trained()], key="wl_draft")
+    draft = a.selectbox("drafter", [*_trained(), "lookup", "layers:4"], key="wl_draft")
     gamma = b.number_input("γ", 1, 16, 4, key="wl_gamma")
     max_new = c.number_input("new tokens", 8, 128, 40, key="wl_max")
     if d.button("Measure all three workloads", type="primary", key="wl_go"):
@@ -337,6 +351,8 @@ def lab() -> None:
              "chi-square p-value": f"{v.chi2_p:.2g}", "what it does": VARIANTS[name]}
             for name, v in res.variants.items()]
     st.dataframe(rows, hide_index=True)
+    lesson.texts("3_lossless")["distribution_lab.json"] = json.dumps(
+        {"setup": saved["setup"], "n": res.n, "results": rows}, indent=1)
     st.plotly_chart(charts.lab_tv(res), config=PLOTLY, key="lab_tv")
     shown = st.multiselect("methods on the distribution chart", list(res.variants)[1:],
                            default=["strict", *LOOSE[:2]], key="lab_shown")
@@ -439,7 +455,7 @@ def brief_inputs() -> None:
         text = upload.getvalue().decode("utf-8", errors="replace")
         groups[upload.name] = [p.strip() for p in text.split("\n---\n") if p.strip()][:20]
     a, b, c = st.columns(3, vertical_alignment="bottom")
-    draft = a.selectbox("drafter", ["lookup", "layers:4", *_trained()], key="br_draft")
+    draft = a.selectbox("drafter", [*_trained(), "lookup", "layers:4"], key="br_draft")
     gamma = b.number_input("γ", 1, 16, 4, key="br_gamma")
     max_new = c.number_input("new tokens per prompt", 8, 256, 40, key="br_max")
     if st.button("Measure and write the brief", type="primary", key="br_go"):
