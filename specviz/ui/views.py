@@ -162,6 +162,10 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
 
 def progress_charts(trace: Trace, done: int, key: str) -> None:
     """The cumulative charts up to the rounds completed so far."""
+    if done == 0:
+        st.markdown("#### Progress")
+        st.caption("Speedup, tokens per pass and acceptance charts fill in as rounds complete.")
+        return
     a, b = st.columns(2)
     a.plotly_chart(figure(charts.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
     b.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
