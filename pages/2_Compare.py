@@ -13,9 +13,9 @@ st.title("Compare two runs")
 state.show_error("cmp_a")
 left, right = st.columns(2, gap="large")
 with left:
-    a = library.picker("cmp_a", "left", preferred="summarise · lookup · greedy")
+    a = library.picker("cmp_a", "left", preferred="code-edit · lookup · greedy")
 with right:
-    b = library.picker("cmp_b", "right", preferred="summarise · layers-4 · sampled")
+    b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy")
 if a and b:
     views.compare_table({"left": a[1], "right": b[1]})
     for col, (label, trace), key in zip(st.columns(2, gap="large"), (a, b), ("cmp_a", "cmp_b")):

@@ -168,7 +168,8 @@ def _finish(key: str, job: Job) -> None:
         state.set_error(key, job.error)
         return
     t = job.trace
-    label = f"live: {t.config.draft}, γ={t.config.gamma}, T={t.config.temperature:g} · {t.prompt[:30]}"
+    prompt = " ".join(t.prompt.split())
+    label = f"live: {t.config.draft}, γ={t.config.gamma}, T={t.config.temperature:g} · {prompt[:30]}"
     if t.stop_reason.startswith("error"):  # e.g. out of memory mid-run: keep the good trace up
         label = state.add(key, label, t, show=False)
         reason = t.stop_reason.removeprefix("error: ")
