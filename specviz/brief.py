@@ -124,7 +124,7 @@ def evidence_table(rows: list[Row]) -> str:
 
 
 def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative decoding",
-                   memory: dict | None = None, cost: dict | None = None) -> str:
+                   memory: dict | None = None, cost: dict | None = None, notes: str = "") -> str:
     """The one-page brief from measured traces grouped by workload."""
     rows = [workload_row(name, ts) for name, ts in workloads.items() if ts]
     if not rows:
@@ -149,6 +149,8 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
         f"- hardware: {cfg.device} / {cfg.dtype}; {hw}; torch {env.get('torch', '?')}, "
         f"transformers {env.get('transformers', '?')}",
     ]
+    if notes.strip():
+        lines.append(f"- deployment notes: {notes.strip()}")
     if cost:
         lines.append(f"- one target pass over 1 token: {cost['one_token_ms']:.1f} ms; each extra "
                      f"scored token adds {100 * cost['slope_fraction']:.1f} % (measured on this device)")

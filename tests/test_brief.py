@@ -40,11 +40,11 @@ def test_decisions():
 def test_brief_markdown_has_every_part():
     md = brief.brief_markdown({"code edit": [fast()], "chat": [slow()]},
                               memory={"extra_param_bytes": 2**20, "kv_bytes_per_token": 6144},
-                              cost={"one_token_ms": 31.0, "slope_fraction": 0.02})
+                              cost={"one_token_ms": 31.0, "slope_fraction": 0.02}, notes="1x L4, vLLM")
     for part in ("## Recommendation", "Enable it only for: code edit", "## Evidence (measured)",
                  "| code edit | 1 | 40 | 1.00 |", "## Risks", "continuous batching", "paged attention",
                  "Memory", "## Measurement plan", "vllm:spec_decode_num_accepted_tokens_total",
-                 "1.0 MiB", "31.0 ms", "estimate"):
+                 "1.0 MiB", "31.0 ms", "estimate", "1x L4, vLLM"):
         assert part in md, part
 
 

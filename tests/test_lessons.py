@@ -133,8 +133,10 @@ def test_decision_brief_measures_a_workload_live():
                         ("br_code edit", "Rename x to y: x = 1")):
         at.text_area(key=key).set_value(prompt)
     at.number_input(key="br_max").set_value(8)
+    at.text_input(key="br_notes").set_value("workshop laptop")
     ok(at.button(key="br_go").click().run())
     md = at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
     assert "| chat | 1 |" in md and "| code edit | 1 |" in md
     assert "MiB of weights" in md  # the draft's memory overhead was measured
+    assert "workshop laptop" in md and "smollm2-135m-instruct" in md
     assert len(at.session_state["sv_lesson_traces"]["5_decision_brief"]) == 3

@@ -242,20 +242,21 @@ def workloads() -> None:
 
 
 def _run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int,
-                 temperature: float = 0.0) -> dict[str, list[Trace]] | None:
+                 temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
     """Run every prompt of every group (speculative + plain baseline) with a progress bar."""
     from ..runner import RunSettings, run
 
     total = sum(len(v) for v in groups.values())
     bar, done, out = st.progress(0.0, text="loading the model ..."), 0, {}
     try:
-        _target()
+        with st.spinner(f"loading {target} ..."):
+            shared_model(target, "auto")
         for name, prompts in groups.items():
             for prompt in prompts:
                 bar.progress(done / total, text=f"{name}: run {done + 1} of {total} (speculative, "
                                                 f"then plain decoding) ...")
                 out.setdefault(name, []).append(run(RunSettings(
-                    prompt, TARGET, draft, gamma, temperature, seed=lesson.seed(),
+                    prompt, target, draft, gamma, temperature, seed=lesson.seed(),
                     max_new_tokens=max_new)))
                 done += 1
     except SpecVizError as e:
@@ -454,19 +455,29 @@ def brief_inputs() -> None:
     if upload is not None:
         text = upload.getvalue().decode("utf-8", errors="replace")
         groups[upload.name] = [p.strip() for p in text.split("\n---\n") if p.strip()][:20]
-    a, b, c = st.columns(3, vertical_alignment="bottom")
-    draft = a.selectbox("drafter", [*_trained(), "lookup", "layers:4"], key="br_draft")
-    gamma = b.number_input("γ", 1, 16, 4, key="br_gamma")
-    max_new = c.number_input("new tokens per prompt", 8, 256, 40, key="br_max")
+    reg = load_registry()
+    pairs = [k for k, p in reg.pairs.items() if p.offline] + [k for k, p in reg.pairs.items() if not p.offline]
+    a, b, c, d = st.columns([3, 3, 1, 2], vertical_alignment="bottom")
+    pair_key = a.selectbox("model pair (models.yaml)", pairs, key="br_pair",
+                           format_func=lambda k: k + ("" if reg.pairs[k].offline else "  (needs internet)"))
+    pair = reg.pairs[pair_key]
+    draft = b.selectbox("drafter", list(dict.fromkeys([*_trained(), pair.draft, "lookup", "layers:4"])),
+                        key=f"br_draft_{pair_key}")
+    gamma = c.number_input("γ", 1, 16, pair.gamma, key="br_gamma")
+    max_new = d.number_input("new tokens per prompt", 8, 256, 40, key="br_max")
+    st.text_input("hardware / deployment notes for the brief (optional)", key="br_notes",
+                  placeholder="e.g. production: 1× L4 GPU, vLLM, 20 concurrent requests")
     if st.button("Measure and write the brief", type="primary", key="br_go"):
-        runs = _run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new))
+        runs = _run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
+                            target=pair.target)
         if runs:
             from ..costs import draft_memory
             from ..runner import build_drafter
 
-            target = _target()
+            target = shared_model(pair.target, "auto")
             st.session_state["sv_brief_runs"] = runs
-            st.session_state["sv_brief_memory"] = draft_memory(target.model, build_drafter(draft, target))
+            st.session_state["sv_brief_memory"] = _errors(
+                lambda: draft_memory(target.model, build_drafter(draft, target)))
 
 
 def brief() -> None:
@@ -477,8 +488,10 @@ def brief() -> None:
         return
     curve = cost_of_pass()
     cost = {"one_token_ms": 1000 * curve.one_token_s, "slope_fraction": curve.slope_fraction} if curve else None
-    md = brief_markdown(runs, "speculative decoding for SmolLM2-135M-Instruct",
-                        st.session_state.get("sv_brief_memory"), cost)
+    first = next(t for ts in runs.values() for t in ts)
+    md = brief_markdown(runs, f"speculative decoding for {first.config.target}",
+                        st.session_state.get("sv_brief_memory"), cost,
+                        st.session_state.get("br_notes", ""))
     lesson.texts("5_decision_brief")["decision_brief.md"] = md
     for w, ts in runs.items():
         for i, t in enumerate(ts):
