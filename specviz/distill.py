@@ -256,10 +256,16 @@ def ttt_mask(T: int, s: int, device) -> torch.Tensor:
     return torch.cat(blocks, 1)
 
 
-def eagle_loss(draft: Draft, embed, head, batch: dict, steps: int):
-    """Unrolled EAGLE loss; input j = (feature j, token j+1) predicts token j+2 (teacher row j+1)."""
+def eagle_loss(draft: Draft, embed, head, batch: dict, steps: int, noise: float = 0.0):
+    """Unrolled EAGLE loss; input j = (feature j, token j+1) predicts token j+2 (teacher row j+1).
+
+    noise: uniform noise of this half-width on the target features while training (as in
+    EAGLE), so the draft copes with its own imperfect features at later draft steps.
+    """
     emb = embed(batch["tokens"][:, 1:-1])  # tokens 1 .. T-2
     feats = batch["hidden"][:, :-1]  # target features 0 .. T-3
+    if noise and draft.training:
+        feats = feats + (torch.rand_like(feats) - 0.5) * 2 * noise
     T = emb.shape[1]
     positions = torch.arange(T, device=emb.device)
     labels = {k: batch[k][:, 1:] for k in ("top_ids", "top_p", "learn")}
@@ -279,7 +285,7 @@ def eagle_loss(draft: Draft, embed, head, batch: dict, steps: int):
     return total, [int(h) / max(int(c), 1) for h, c in zip(hits, counts)]
 
 
-def layers_loss(draft: Draft, embed, head, batch: dict, steps: int):
+def layers_loss(draft: Draft, embed, head, batch: dict, steps: int, noise: float = 0.0):
     """Plain next-token loss: input token j predicts token j+1 (teacher row j)."""
     x = embed(batch["tokens"][:, :-1])
     out, _ = draft.run_layers(x, torch.arange(x.shape[1], device=x.device))
@@ -287,7 +293,7 @@ def layers_loss(draft: Draft, embed, head, batch: dict, steps: int):
     return loss, [int(hit) / max(int(count), 1)]
 
 
-def medusa_loss(draft: Draft, embed, head, batch: dict, steps: int):
+def medusa_loss(draft: Draft, embed, head, batch: dict, steps: int, noise: float = 0.0):
     """Head k on the target feature j predicts token j+k+1 (teacher row j+k)."""
     losses, accs = [], []
     for k, block in enumerate(draft.heads, 1):
@@ -378,7 +384,7 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
         batch = make_batch(data, rng.sample(range(n_seq), min(args.batch, n_seq)), remap, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr)
-        loss, accs = loss_fn(draft, frozen_embed, head, batch, args.ttt)
+        loss, accs = loss_fn(draft, frozen_embed, head, batch, args.ttt, args.noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
@@ -449,6 +455,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch", type=int, default=16, help="sequences per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
     p.add_argument("--ttt", type=int, default=3, help="EAGLE draft steps unrolled in training")
+    p.add_argument("--noise", type=float, default=0.0, help="EAGLE: uniform feature noise half-width in training")
     p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (e.g. drafts/NAME)")
@@ -515,7 +522,7 @@ def main(args) -> int:
                      "generated_tokens": n_tokens, "max_new_tokens": args.max_new_tokens,
                      "temperature": args.temperature, "greedy_fraction": args.greedy_fraction,
                      "teacher_topk": args.topk, "held_out_topics": HELD_OUT_TOPICS},
-            "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ttt": args.ttt,
+            "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ttt": args.ttt, "noise": args.noise,
                          "seed": args.seed, "device": target.device, "minutes": round(train_min, 1),
                          "final": draft.history[-1] if draft.history else None},
             "held_out_eval": result,

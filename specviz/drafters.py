@@ -136,9 +136,12 @@ class PromptLookupDrafter:
         pass
 
 
-def parse_drafter_spec(spec: str) -> tuple[str, int | None]:
-    """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None)."""
+def parse_drafter_spec(spec: str) -> tuple[str, int | str | None]:
+    """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None);
+    'trained:NAME' -> ('trained', 'NAME')."""
     kind, _, arg = spec.partition(":")
+    if kind == "trained":
+        return kind, arg
     if kind in ("layers", "lookup"):
         if arg and not arg.isdigit():
             raise ModelError(f"bad drafter {spec!r}: use layers:K or lookup:N with a whole number")

@@ -255,13 +255,15 @@ class TrainedDrafter:
             (vocab_ids == torch.arange(self.vocab_size, device=vocab_ids.device)).all())
 
     def q_from(self, feature: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-        """feature [H] -> q [V]: the head over the draft vocabulary, -inf (q = 0) elsewhere."""
-        small = feature @ self.head.T
+        """feature [H] -> q [V]: the sampling distribution over the draft vocabulary, 0 elsewhere.
+
+        Temperature, top-k and top-p over the draft vocabulary equal the same over the full
+        vocabulary with -inf outside it, so the small softmax is scattered, not recomputed.
+        """
+        small = probs_from_logits(feature @ self.head.T, params)
         if self.full:
-            logits = small
-        else:
-            logits = small.new_full((self.vocab_size,), float("-inf")).index_copy_(0, self.vocab_ids, small)
-        return probs_from_logits(logits, params)
+            return small
+        return small.new_zeros(self.vocab_size).index_copy_(0, self.vocab_ids, small)
 
 
 class AutoregressiveDrafter(TrainedDrafter):
@@ -311,6 +313,10 @@ class AutoregressiveDrafter(TrainedDrafter):
     def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u):
         self.truncate(self.n_cached)
         feature = self.catch_up(seq)
+        if feature is None:  # nothing new since the last round (a re-proposal): redo the last input
+            self.n_cached -= 1
+            self.truncate(self.n_cached)
+            feature = self.catch_up(seq)
         tokens, qs = [], []
         for i in range(gamma):
             q = self.q_from(feature, params)
