@@ -62,9 +62,12 @@ def cost_curve() -> None:
     max_tokens = a.slider("tokens scored, up to", 4, 16, 16, key="cost_max")
     repeats = b.slider("repeats (median)", 1, 9, 5, key="cost_repeats")
     default_threads = torch_threads()
-    threads = t.selectbox("CPU threads", sorted({default_threads, 1}, reverse=True), key="cost_threads",
+    options = sorted({default_threads, 1}, reverse=True)
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1) if hasattr(os, "getloadavg") else False
+    threads = t.selectbox("CPU threads", options, index=options.index(1) if busy else 0, key="cost_threads",
                           help=f"torch uses {default_threads} by default; on a CPU other processes "
-                               "keep busy, fewer threads can be much faster for multi-token passes")
+                               "keep busy (preselected when the load is above the core count), one "
+                               "thread can be much faster for multi-token passes")
     if c.button("Measure on this device", type="primary", key="cost_go"):
         bar = st.progress(0.0, text="timing target passes ...")
 
@@ -206,7 +209,8 @@ def replay() -> None:
     st.markdown(
         f"Recorded at γ = {trace.config.gamma}: measured α = {s.alpha:.2f}, {s.mean_accepted:.2f} "
         f"tokens/pass, speedup {s.speedup_measured or 0:.2f}×; the replay at that γ gives "
-        f"α = {rec.alpha:.2f}, {rec.tokens_per_pass:.2f} tokens/pass (it reproduces the run). "
+        f"α = {rec.alpha:.2f}, {rec.tokens_per_pass:.2f} tokens/pass "
+        f"({'it reproduces the run' if abs(rec.alpha - s.alpha) < 1e-9 else 'close to the run'}). "
         f"**Estimate:** the best γ for this run would have been {best.gamma} "
         f"({best.speedup or 0:.2f}×, α ≈ {best.alpha:.2f}).")
     st.caption("Estimate, not a measurement: positions the draft never saw use the run's mean α; "
