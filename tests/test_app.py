@@ -78,7 +78,7 @@ def test_play_advances_and_pause_stops():
 def test_choosing_another_shipped_trace():
     at = ok(app(STEP))
     other = list(shipped_traces())[-1]
-    at.selectbox(key="step_current").set_value(other).run()
+    at.selectbox(key="step_pick").set_value(other).run()
     assert ok(at).session_state["step_current"] == other
 
 
@@ -249,3 +249,14 @@ def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
     trace = at.session_state["sv_library"][at.session_state["step_current"]]
     assert trace.stop_reason == "cancelled" and len(trace.rounds) <= 2
     assert any("did not finish (cancelled)" in w.value for w in at.warning)
+
+
+def test_the_chosen_trace_survives_a_page_switch():
+    at = ok(app("app.py"))
+    at.switch_page(STEP).run()
+    other = list(shipped_traces())[-1]
+    at.selectbox(key="step_pick").set_value(other).run()
+    at.switch_page("pages/2_Compare.py").run()
+    at.switch_page("pages/1_Step_through.py").run()
+    assert ok(at).session_state["step_current"] == other
+    assert at.selectbox(key="step_pick").value == other

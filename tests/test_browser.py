@@ -125,9 +125,11 @@ def test_landing_step_through_play_upload(page, server):
     assert strip.locator(".tok-rejected").count() > 0
     tip = strip.locator(".tok-accepted").first.get_attribute("title")
     assert all(s in tip for s in ("p = ", "q = ", "p/q = ", "r = ")), tip
-    chart = pg.locator(".js-plotly-plot", has=pg.locator(".gtitle", has_text="speculative vs plain"))
-    chart.first.wait_for()
-    assert chart.first.locator(".scatterlayer .trace").count() >= 3  # spec, plain, speedup (+theory)
+    # the speedup chart is drawn: speculative, plain and speedup lines (+ theory)
+    pg.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
+        "/speculative vs plain/.test(p.querySelector('.gtitle')?.textContent || '') && "
+        "p.querySelectorAll('.scatterlayer .trace').length >= 3)")
     anatomy = re.compile("p vs q|Target p at this position|Residual")  # per the selected token
     assert pg.locator(".js-plotly-plot .gtitle", has_text=anatomy).count() == 1
     _shot(pg, "3_step_played_to_end")

@@ -7,11 +7,20 @@ from ..trace import Trace
 from . import state
 
 
+def _on_pick(key: str) -> None:
+    state.select(key, st.session_state[f"{key}_pick"])
+
+
 def picker(key: str, label: str = "trace", preferred: str = "") -> tuple[str, Trace] | None:
-    """Select box over this session's traces and the shipped examples; returns the shown one."""
+    """Select box over this session's traces and the shipped examples; returns the shown one.
+
+    The choice lives in `{key}_current`, not in the widget's own key: Streamlit forgets a
+    widget's state on pages that do not draw it, and the choice must survive page switches.
+    """
     shown = state.current(key, preferred)
-    st.selectbox(label, state.labels(), key=f"{key}_current", on_change=state.clear_error,
-                 args=(key,), help="your live runs and uploads, then the shipped real examples")
+    st.session_state[f"{key}_pick"] = shown[0] if shown else None
+    st.selectbox(label, state.labels(), key=f"{key}_pick", on_change=_on_pick, args=(key,),
+                 help="your live runs and uploads, then the shipped real examples")
     return shown
 
 
