@@ -131,7 +131,7 @@ def test_landing_step_through_play_upload(page, server):
         "/speculative vs plain/.test(p.querySelector('.gtitle')?.textContent || '') && "
         "p.querySelectorAll('.scatterlayer .trace').length >= 3)")
     anatomy = re.compile("p vs q|Target p at this position|Residual")  # per the selected token
-    assert pg.locator(".js-plotly-plot .gtitle", has_text=anatomy).count() == 1
+    pg.locator(".js-plotly-plot .gtitle", has_text=anatomy).first.wait_for()
     _shot(pg, "3_step_played_to_end")
 
     upload = pg.locator("input[type=file]").first
