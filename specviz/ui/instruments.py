@@ -309,9 +309,10 @@ def lab() -> None:
         prompt = a.text_input("prompt", LAB_PROMPT, key="lab_prompt")
         prefix = b.text_input("answer so far (the fixed prefix)", LAB_PREFIX, key="lab_prefix")
         c1, c2, c3, c4 = st.columns(4)
-        draft = c1.selectbox("draft", ["layers:28", "layers:24", "layers:16", *_trained()], key="lab_draft",
-                             help="a deep early exit agrees with the target often enough to make "
-                                  "loose rules visibly wrong; its cost does not matter here")
+        draft = c1.selectbox("draft", [*_trained(), "layers:28", "layers:24", "layers:16"], key="lab_draft",
+                             help="a draft that agrees with the target often (the trained EAGLE draft, "
+                                  "or a deep early exit) makes loose rules visibly wrong; cost does "
+                                  "not matter here")
         temperature = c2.slider("temperature", 0.3, 1.5, 1.0, 0.1, key="lab_t")
         top_k = c3.number_input("top-k (0 = off)", 0, 1000, 50, key="lab_topk",
                                 help="applied to p and q alike, as the engine does; 0 samples over "
@@ -408,7 +409,12 @@ def medusa() -> None:
     st.markdown("**Published figures** (from the papers, on large GPU models; *not measured by "
                 "this app*):")
     st.dataframe(PUBLISHED, hide_index=True)
-    if not _trained():
+    trained = _trained()
+    if trained:
+        st.caption(f"This project's own trained draft ({', '.join(trained)}; see models.yaml) reads the "
+                   "target's hidden state like Medusa and EAGLE do: it appears in the profiles below "
+                   "as a measured point once it has a run (press Measure, or see the shipped runs).")
+    else:
         st.caption("No trained Medusa / EAGLE draft is registered in models.yaml yet; when one is "
                    "(`trained:NAME`), it appears in the profiles below as a measured point.")
 
