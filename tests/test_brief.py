@@ -32,6 +32,10 @@ def test_decisions():
     assert not d.enable and "Do not enable" in d.headline and d.where == []
     mixed = brief.decide([brief.workload_row("edit", [fast()]), brief.workload_row("chat", [slow()])])
     assert not mixed.enable and mixed.where == ["edit"] and "only for: edit" in mixed.headline
+    # a fast timing with a low alpha is noise, not a win: theory must agree
+    lucky = slow()
+    lucky.timing.spec_s = lucky.baseline.s_per_token * 20 / 1.5
+    assert not brief.decide([brief.workload_row("lucky", [lucky])]).enable
     broken = fast()
     broken.baseline.output_ids = broken.baseline.output_ids[::-1]  # greedy output differs
     assert "differed" in brief.decide([brief.workload_row("x", [broken])]).headline
