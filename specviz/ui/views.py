@@ -126,8 +126,9 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     pick = shown[-1]
     if stage == last:
         pick = next((t.pos for t in toks if t.fate in ("rejected", "resampled", "bonus")), pick)
-    j = st.pills("token", shown, default=pick, format_func=_token_label(toks), required=True,
-                 key=f"{key}_tok_{rnd}_{len(shown)}", label_visibility="collapsed")
+    # a radio wraps onto more lines when a round has many tokens (pills scroll sideways)
+    j = st.radio("token", shown, index=shown.index(pick), format_func=_token_label(toks),
+                 horizontal=True, key=f"{key}_tok_{rnd}_{len(shown)}", label_visibility="collapsed")
     tok = toks[pick if j is None else j]
     st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
     rec = trace.rounds[rnd]
