@@ -1,8 +1,10 @@
 """Command line: generate | show | models (+ distill | bench when those modules are present).
 
-Exit codes: 0 ok; 2 bad arguments or input (empty prompt, gamma out of range, ...);
-3 model problem (unknown id, mismatched tokenizers, out of memory); 4 bad trace file;
-130 interrupted (a partial trace is still written).
+Exit codes: 0 ok; 2 bad arguments or input (empty or too long prompt, gamma, temperature or
+top-p out of range, ...); 3 model problem (unknown id, missing gguf_file, mismatched tokenizers,
+out of memory, a model that fails mid-run: the partial trace is still written, marked
+incomplete); 4 bad trace file (corrupt, truncated, wrong version, too large); 130 interrupted
+(a partial trace is still written); 1 an unexpected failure (a bug: please report it).
 """
 import argparse
 import importlib
@@ -22,8 +24,13 @@ FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are co
 }
 
 
+CORE = ("generate", "show", "models")  # the commands that need no optional module
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(optional=command not in CORE)  # `show` starts without importing torch
     args = parser.parse_args(argv)
     if not hasattr(args, "func"):
         parser.print_help()
@@ -37,9 +44,20 @@ def main(argv: list[str] | None = None) -> int:
         print("error: out of memory: try a smaller model, fewer new tokens or --device cpu",
               file=sys.stderr)
         return 3
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - a user never sees a traceback (SPECVIZ_DEBUG=1 does)
+        if os.environ.get("SPECVIZ_DEBUG"):
+            raise
+        first = (str(e).splitlines() or [""])[0][:300]
+        print(f"error: unexpected failure ({type(e).__name__}: {first}); this is a SpecViz bug: "
+              "please report it with the command line (SPECVIZ_DEBUG=1 shows the traceback)",
+              file=sys.stderr)
+        return 1
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(optional: bool = True) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m specviz",
         description="Run real speculative decoding and record every draft->verify round.",
@@ -48,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_show(sub)
     _add_models(sub)
-    for name in ("distill", "bench"):
+    for name in ("distill", "bench") if optional else ():
         try:
             importlib.import_module(f"specviz.{name}").add_parser(sub)
         except ModuleNotFoundError as e:
@@ -121,8 +139,14 @@ def cmd_generate(args) -> int:
     else:
         print(_summary_text(trace, summary), file=out)
     if not trace.complete:
-        print(f"· incomplete run ({trace.stop_reason}); the partial trace was kept", file=sys.stderr)
-        return 130 if trace.stop_reason == "cancelled" else 1
+        kept = (f"the partial trace, marked incomplete, is in {args.trace}" if args.trace else
+                "add --trace OUT.json to keep the partial trace")
+        if trace.stop_reason == "cancelled":
+            print(f"· interrupted after {len(trace.rounds)} rounds; {kept}", file=sys.stderr)
+            return 130
+        print(f"error: {trace.stop_reason.removeprefix('error: ')}. {len(trace.rounds)} rounds were "
+              f"decoded before the failure; {kept}", file=sys.stderr)
+        return 3
     return 0
 
 
@@ -199,3 +223,4 @@ def _quiet_transformers() -> None:
     from transformers.utils import logging
 
     logging.set_verbosity_error()
+    logging.disable_progress_bar()  # "Loading weights" bars would bury the one-line messages

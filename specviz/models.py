@@ -58,12 +58,23 @@ class Registry:
                          f"({', '.join(self.models)}) or a Hugging Face hub id like org/name")
 
 
-def load_registry(path: Path = MODELS_YAML) -> Registry:
-    with open(path, encoding="utf-8") as f:
-        data = yaml.safe_load(f)
-    models = {k: ModelSpec(key=k, **v) for k, v in data["models"].items()}
-    pairs = {k: Pair(key=k, **v) for k, v in data["pairs"].items()}
-    return Registry(models, pairs, data["default_pair"], data.get("trained", {}) or {})
+def load_registry(path: Path | None = None) -> Registry:
+    """models.yaml (or the file named by SPECVIZ_MODELS), checked enough to fail in one line."""
+    path = Path(path or os.environ.get("SPECVIZ_MODELS") or MODELS_YAML)
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+        models = {k: ModelSpec(key=k, **v) for k, v in data["models"].items()}
+        pairs = {k: Pair(key=k, **v) for k, v in data["pairs"].items()}
+        registry = Registry(models, pairs, data["default_pair"], data.get("trained", {}) or {})
+    except OSError as e:
+        raise ModelError(f"cannot read the model registry {path}: {e.strerror}") from None
+    except (yaml.YAMLError, TypeError, KeyError, AttributeError) as e:
+        raise ModelError(f"{path} is malformed ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+                         "compare it with the models.yaml that ships with SpecViz") from None
+    if registry.default_pair not in pairs:
+        raise ModelError(f"{path}: default_pair {registry.default_pair!r} is not one of its pairs")
+    return registry
 
 
 def pick_device(device: str = "auto") -> str:
@@ -122,9 +133,22 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
         raise ModelError(_explain_oserror(spec, e)) from None
     except ValueError as e:
         raise ModelError(f"cannot load {spec.hub_id}: {str(e).splitlines()[0]}") from None
+    except (torch.OutOfMemoryError, MemoryError):
+        _free(device)
+        raise ModelError(f"out of memory loading {spec.key}: use a smaller model") from None
+    except Exception as e:  # noqa: BLE001 - e.g. an architecture this transformers cannot build
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise ModelError(f"cannot load {spec.hub_id}: {type(e).__name__}: {first}. Check that it "
+                         "is a causal language model this transformers version supports") from None
     if spec.gguf_file and source == spec.hub_id:
         _save_converted(spec, model, tokenizer, progress)
-    model.to(device).eval()
+    try:
+        model.to(device).eval()
+    except (torch.OutOfMemoryError, MemoryError):
+        del model
+        _free(device)
+        raise ModelError(f"out of memory moving {spec.key} to {device}: use --device cpu or a "
+                         "smaller model") from None
     progress(f"loaded {spec.key} on {device} in {time.perf_counter() - start:.1f} s")
     return LoadedModel(spec, model, tokenizer, device, dtype)
 
@@ -164,8 +188,38 @@ def _save_converted(spec: ModelSpec, model, tokenizer, progress: Progress) -> No
         progress(f"could not save a converted copy ({e.strerror}); continuing")
 
 
+def _free(device: str) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _cached_ggufs(hub_id: str) -> list[str] | None:
+    """The .gguf files of a hub repo: from the local cache offline, else from the hub."""
+    try:
+        if os.environ.get("HF_HUB_OFFLINE") == "1":
+            from huggingface_hub.constants import HF_HUB_CACHE
+
+            snaps = Path(HF_HUB_CACHE) / f"models--{hub_id.replace('/', '--')}" / "snapshots"
+            found = sorted({p.name for p in snaps.glob("*/*.gguf")}) if snaps.is_dir() else []
+            return found or None
+        from huggingface_hub import list_repo_files
+
+        return sorted(f for f in list_repo_files(hub_id) if f.endswith(".gguf")) or None
+    except Exception:  # noqa: BLE001 - only a hint: no list is fine
+        return None
+
+
 def _explain_oserror(spec: ModelSpec, e: OSError) -> str:
     msg = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(".")
+    ggufs = _cached_ggufs(spec.hub_id) if spec.gguf_file else None
+    if ggufs and spec.gguf_file not in ggufs:
+        return (f"cannot load {spec.hub_id}: it has no file {spec.gguf_file!r}. Set gguf_file of "
+                f"{spec.key} in models.yaml to one of: {', '.join(ggufs)}")
     offline = os.environ.get("HF_HUB_OFFLINE") == "1"
     hint = (" You are offline (HF_HUB_OFFLINE=1): only models in HF_HUB_CACHE can load; "
             f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}." if offline else

@@ -1,4 +1,5 @@
 """One recorded run: settings -> models -> speculative + baseline decoding -> Trace."""
+import gc
 import platform
 import sys
 from dataclasses import dataclass, replace
@@ -117,6 +118,7 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
     drafter = build_drafter(s.draft, target, progress)
     chat = not s.raw and load_registry().model(s.target).chat
     prompt_ids = encode_prompt(target.tokenizer, s.prompt, chat)
+    check_context(target, len(prompt_ids), s.max_new_tokens)
     texts, eos = TokenTexts(target.tokenizer), eos_ids(target)
     rounds: list[Round] = []
 
@@ -130,15 +132,53 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
             spec = speculative_decode(target.model, drafter, prompt_ids, s.params, s.gamma,
                                       s.max_new_tokens, _generator(s.seed), eos, texts,
                                       on_round=record, should_stop=should_stop)
-        except (RuntimeError, torch.cuda.OutOfMemoryError) as e:
-            return _partial_trace(s, target, prompt_ids, rounds, texts, e)
+        except Exception as e:  # noqa: BLE001 - a model failing mid-run keeps its rounds
+            failure = failure_text(e)
+        else:
+            failure = None
+        if failure is not None:  # outside the except: the traceback no longer pins the caches
+            free_memory(target.device)
+            return _partial_trace(s, target, prompt_ids, rounds, texts, failure)
         base = None
         if s.baseline and spec.stop_reason != "cancelled":
             progress("plain decoding (the baseline) ...")
-            base = plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
-                                _generator(s.seed), eos, should_stop)
+            try:
+                base = plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
+                                    _generator(s.seed), eos, should_stop)
+            except Exception as e:  # noqa: BLE001 - the speculative run is complete and kept
+                failure = failure_text(e)
+            if failure is not None:
+                free_memory(target.device)
+                progress(f"the plain-decoding baseline failed ({failure}); the run is kept "
+                         "without a measured speedup")
     return _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
                   spec.decode_s, spec.prefill_s, base)
+
+
+def check_context(target: LoadedModel, n_prompt: int, max_new_tokens: int) -> None:
+    """Prompt tokens + new tokens must fit the target's context window."""
+    config = target.model.config
+    context = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if context and n_prompt + max_new_tokens > context:
+        raise RunError(f"the prompt is {n_prompt} tokens and {max_new_tokens} new tokens were asked "
+                       f"for, but {target.name} reads at most {context} tokens: shorten the prompt "
+                       "or lower max new tokens")
+
+
+def failure_text(error: BaseException) -> str:
+    """One line for a model that failed mid-run, naming the fix for out of memory."""
+    first = (str(error).splitlines() or [""])[0][:200] or type(error).__name__
+    if isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in first.lower():
+        return (f"out of memory ({first}): try fewer new tokens, a smaller gamma, a smaller "
+                "model or the CPU (--device cpu)")
+    return f"the model failed mid-run ({type(error).__name__}: {first})"
+
+
+def free_memory(device: str) -> None:
+    """Give back what a failed run held (its KV caches) before anything else runs."""
+    gc.collect()
+    if device.startswith("cuda") and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _generator(seed: int) -> torch.Generator:
@@ -161,11 +201,9 @@ def _trace(s: RunSettings, target: LoadedModel, prompt_ids, output_ids, rounds, 
 
 
 def _partial_trace(s: RunSettings, target: LoadedModel, prompt_ids, rounds, texts,
-                   error: Exception) -> Trace:
+                   failure: str) -> Trace:
     """Keep what was decoded before a failure, marked incomplete."""
-    if target.device.startswith("cuda"):
-        torch.cuda.empty_cache()
     output = [tok for r in rounds for tok in [t.token for t in r.draft if t.accepted] + [r.correction.token]]
     spec_s = sum(r.draft_s + r.verify_s for r in rounds)
-    reason = f"error: {str(error).splitlines()[0][:200]}"
-    return _trace(s, target, prompt_ids, output, rounds, texts, reason, spec_s, 0.0, None)
+    return _trace(s, target, prompt_ids, output[:s.max_new_tokens], rounds, texts,
+                  f"error: {failure}", spec_s, 0.0, None)

@@ -3,6 +3,7 @@
 Version 1. Loading validates structure and types and never unpickles anything.
 """
 import json
+import os
 from dataclasses import MISSING, asdict, dataclass, field, fields, is_dataclass
 from typing import Any, get_args, get_origin
 
@@ -121,12 +122,13 @@ class Trace:
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trace":
         if len(text) > MAX_TRACE_BYTES:
-            raise TraceError(f"trace file is too large ({len(text) / 1e6:.1f} MB; "
-                             f"the limit is {MAX_TRACE_BYTES / 1e6:.0f} MB)")
+            raise TraceError(_too_large(len(text)))
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise TraceError(f"not valid JSON ({e}); is this a SpecViz trace file?") from None
+        except RecursionError:
+            raise TraceError("not a SpecViz trace: the JSON is nested far too deeply") from None
         return cls.from_dict(data)
 
     def save(self, path: str) -> None:
@@ -137,10 +139,18 @@ class Trace:
     def load(cls, path: str) -> "Trace":
         try:
             with open(path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size > MAX_TRACE_BYTES:
+                    raise TraceError(_too_large(size))
                 raw = f.read(MAX_TRACE_BYTES + 1)
         except OSError as e:
             raise TraceError(f"cannot read trace file {path}: {e.strerror}") from None
         return cls.from_json(raw)
+
+
+def _too_large(size: int) -> str:
+    return (f"trace file is too large ({size / 2**20:.1f} MiB; the limit is "
+            f"{MAX_TRACE_BYTES / 2**20:.0f} MiB): is this a SpecViz trace?")
 
 
 def _check_meaning(trace: Trace) -> Trace:

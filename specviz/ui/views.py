@@ -41,6 +41,17 @@ def describe(trace: Trace) -> str:
             f"seed {c.seed} · {c.device}/{c.dtype}")
 
 
+def recorded_with(trace: Trace) -> str:
+    """Where a trace came from: library versions, device and platform (a replay says so)."""
+    env = {k: str(v) for k, v in trace.env.items()}
+    if not env:
+        return "Recorded with: unknown (this trace has no environment record)."
+    libs = " · ".join(f"{k} {env[k]}" for k in ("specviz", "torch", "transformers", "python") if k in env)
+    where = env.get("gpu") or env.get("device", trace.config.device)
+    return (f"Recorded with {libs} on {where}" + (f" ({env['platform']})" if "platform" in env else "")
+            + ". Same seed, settings and versions on the same device give the same tokens.")
+
+
 def headline(trace: Trace) -> str:
     """One line of the run's measured numbers."""
     s = metrics.summarize(trace)
@@ -65,6 +76,7 @@ def header(trace: Trace) -> None:
         st.code(trace.prompt, language=None, wrap_lines=True)
         st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {trace.stop_reason})")
         st.code(trace.text, language=None, wrap_lines=True)
+    st.caption(plain(recorded_with(trace), 400))
     if not trace.complete:
         st.warning(f"This run did not finish ({trace.stop_reason}); it shows the rounds recorded "
                    "before it stopped.")
