@@ -63,13 +63,17 @@ HELD_OUT_TOPICS = ["lighthouses", "penguins", "the violin", "deserts", "origami"
 
 
 def prompt_sets(n_train: int, n_held_out: int, seed: int) -> tuple[list[str], list[str]]:
-    """Training prompts (instruction x topic, shuffled) and held-out prompts on unseen topics."""
+    """Training prompts (instruction x topic, shuffled) and held-out prompts on unseen topics.
+
+    Beyond the len(INSTRUCTIONS) x len(TOPICS) combinations the list repeats (the repeats get
+    other sampled answers: keep --greedy-fraction x --prompts within the unique ones).
+    """
     rng = random.Random(seed)
     train = [i.format(t=t) for i in INSTRUCTIONS for t in TOPICS]
     rng.shuffle(train)
     held = [i.format(t=t) for i in INSTRUCTIONS for t in HELD_OUT_TOPICS]
     random.Random(1234).shuffle(held)  # fixed: the held-out set does not move with --seed
-    return train[:n_train], held[:n_held_out]
+    return [train[i % len(train)] for i in range(n_train)], held[:n_held_out]
 
 
 # ----------------------------------------------------------------------------- data
@@ -120,31 +124,56 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
     return rows
 
 
+def generation_model(target: LoadedModel, dtype: str):
+    """The target itself, or a copy in dtype (bfloat16 generates ~2.4x faster on an AVX-512 CPU)."""
+    import copy
+
+    want = getattr(torch, dtype)
+    if target.model.dtype == want:
+        return target.model
+    return copy.deepcopy(target.model).to(want)
+
+
 def build_data(target: LoadedModel, prompts: list[str], args, path: Path, temperature: float,
-               greedy_fraction: float) -> dict:
-    """Generate (or load from path) the distillation data for prompts."""
+               greedy_fraction: float, model=None) -> dict:
+    """Generate (or load from path) the distillation data for prompts.
+
+    Rows are saved to <path>.partial every few minutes, so a killed run resumes generating
+    where it stopped (the resumed part samples with a fresh generator state).
+    """
     from .runner import encode_prompt, eos_ids
 
     if path.exists():
         return load_data(path)
+    model = target.model if model is None else model
     tok = target.tokenizer
     encoded = [encode_prompt(tok, p, True) for p in prompts]
     gen = torch.Generator().manual_seed(args.seed)
     eos, pad = eos_ids(target), tok.pad_token_id if tok.pad_token_id is not None else min(eos_ids(target))
     rows, n_greedy = [], int(round(greedy_fraction * len(prompts)))
-    order = sorted(range(len(prompts)), key=lambda i: len(encoded[i]))  # similar lengths pad less
+    partial = path.with_suffix(".partial")
+    if partial.exists():
+        rows = load_rows(partial)
+        print(f"resuming data generation: {len(rows)} of {len(prompts)} prompts done", file=sys.stderr)
+    done = {r["index"] for r in rows}
+    order = sorted((i for i in range(len(prompts)) if i not in done), key=lambda i: len(encoded[i]))
     batches = [order[i:i + args.gen_batch] for i in range(0, len(order), args.gen_batch)]
     bar = tqdm(batches, desc=f"generating {path.stem}", unit="batch", file=sys.stderr)
+    saved = time.time()
     for batch in bar:
         for temp, idx in ((0.0, [i for i in batch if i < n_greedy]),
                           (temperature, [i for i in batch if i >= n_greedy])):
             if idx:
-                got = generate_batch(target.model, [encoded[i] for i in idx], args.max_new_tokens,
+                got = generate_batch(model, [encoded[i] for i in idx], args.max_new_tokens,
                                      temp, gen, args.topk, eos, pad)
                 rows += [dict(r, index=i) for i, r in zip(idx, got)]
         bar.set_postfix(tokens=sum(len(r["tokens"]) - r["prompt_len"] for r in rows))
+        if time.time() - saved > 300 and batch is not batches[-1]:
+            save_data(partial, rows)
+            saved = time.time()
     rows.sort(key=lambda r: r["index"])
     save_data(path, rows)
+    partial.unlink(missing_ok=True)
     return load_data(path)
 
 
@@ -158,10 +187,24 @@ def save_data(path: Path, rows: list[dict]) -> None:
                "lengths": lengths, "prompt_lens": torch.tensor([r["prompt_len"] for r in rows]),
                "hidden": torch.cat([r["hidden"] for r in rows]),
                "top_ids": torch.cat([r["top_ids"] for r in rows]),
-               "top_logp": torch.cat([r["top_logp"] for r in rows])}
+               "top_logp": torch.cat([r["top_logp"] for r in rows]),
+               "index": torch.tensor([r.get("index", i) for i, r in enumerate(rows)])}
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
     tmp.replace(path)
+
+
+def load_rows(path: Path) -> list[dict]:
+    """The per-prompt rows of a saved data file (to resume a partial generation)."""
+    d = load_data(path)
+    index = d["index"].tolist() if "index" in d else list(range(len(d["lengths"])))
+    rows = []
+    for i, ix in enumerate(index):
+        s, ps, n = d["starts"][i], d["pos_starts"][i], int(d["lengths"][i])
+        rows.append({"tokens": d["tokens"][s:s + n], "prompt_len": int(d["prompt_lens"][i]),
+                     "hidden": d["hidden"][ps:ps + n - 1], "top_ids": d["top_ids"][ps:ps + n - 1],
+                     "top_logp": d["top_logp"][ps:ps + n - 1], "index": ix})
+    return rows
 
 
 def load_data(path: Path) -> dict:
@@ -384,7 +427,9 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
         batch = make_batch(data, rng.sample(range(n_seq), min(args.batch, n_seq)), remap, device)
         for group in opt.param_groups:
             group["lr"] = lr_at(step, args.steps, args.lr)
-        loss, accs = loss_fn(draft, frozen_embed, head, batch, args.ttt, args.noise)
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16,
+                            enabled=args.train_dtype == "bfloat16"):
+            loss, accs = loss_fn(draft, frozen_embed, head, batch, args.ttt, args.noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(draft.parameters(), 1.0)
@@ -466,6 +511,12 @@ def add_parser(subparsers) -> None:
     p.add_argument("--eval-tokens", type=int, default=64)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--gen-dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="dtype of the target copy that generates the training data (bfloat16: ~2.4x "
+                        "faster on an AVX-512 CPU, slightly noisier features and labels; the held-out "
+                        "data and the eval always use the target as loaded)")
+    p.add_argument("--train-dtype", choices=("float32", "bfloat16"), default="float32",
+                   help="bfloat16 = mixed-precision training (autocast; fp32 weights and optimizer)")
     p.set_defaults(func=main)
 
 
@@ -486,7 +537,8 @@ def data_dir(args) -> Path:
     if args.data:
         return Path(args.data).expanduser()
     tag = (f"{args.target.replace('/', '--')}-p{args.prompts}-h{args.held_out}-n{args.max_new_tokens}"
-           f"-t{args.temperature}-g{args.greedy_fraction}-k{args.topk}-s{args.seed}")
+           f"-t{args.temperature}-g{args.greedy_fraction}-k{args.topk}-s{args.seed}"
+           + ("" if args.gen_dtype == "float32" else f"-{args.gen_dtype}"))
     return CACHE / tag
 
 
@@ -501,14 +553,18 @@ def main(args) -> int:
     target = load_target(args.target, args.device, lambda m: print(m, file=sys.stderr))
     train_prompts, held_prompts = prompt_sets(args.prompts, args.held_out, args.seed)
     folder = data_dir(args)
-    data = build_data(target, train_prompts, args, folder / "train.safetensors", args.temperature,
-                      args.greedy_fraction)
+    train_path = folder / "train.safetensors"
+    gen_model = None if train_path.exists() else generation_model(target, args.gen_dtype)
+    data = build_data(target, train_prompts, args, train_path, args.temperature,
+                      args.greedy_fraction, gen_model)
+    del gen_model
     held = build_data(target, held_prompts, args, folder / "held_out.safetensors", args.temperature, 1.0)
     vocab_ids = draft_vocabulary(data, args.draft_vocab, target.model.config.vocab_size)
     cover = coverage(held, vocab_ids)
     n_tokens = int(sum(data["lengths"]) - sum(data["prompt_lens"]))
     print(f"data: {len(data['lengths'])} prompts, {n_tokens} generated tokens in {folder}; draft "
           f"vocabulary {len(vocab_ids)} tokens covers {cover:.1%} of held-out greedy tokens", file=sys.stderr)
+    data_min = (time.time() - start) / 60
     draft = train(target, data, held, vocab_ids, args, out)
     train_min = (time.time() - start) / 60
     drafter = make_drafter(draft, vocab_ids.to(target.device), target.model, f"trained:{out.name}")
@@ -521,9 +577,11 @@ def main(args) -> int:
             "data": {"train_prompts": len(train_prompts), "held_out_prompts": len(held_prompts),
                      "generated_tokens": n_tokens, "max_new_tokens": args.max_new_tokens,
                      "temperature": args.temperature, "greedy_fraction": args.greedy_fraction,
-                     "teacher_topk": args.topk, "held_out_topics": HELD_OUT_TOPICS},
+                     "teacher_topk": args.topk, "held_out_topics": HELD_OUT_TOPICS,
+                     "gen_dtype": args.gen_dtype, "minutes": round(data_min, 1)},
             "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ttt": args.ttt, "noise": args.noise,
-                         "seed": args.seed, "device": target.device, "minutes": round(train_min, 1),
+                         "seed": args.seed, "device": target.device, "dtype": args.train_dtype,
+                         "minutes": round(train_min, 1),
                          "final": draft.history[-1] if draft.history else None},
             "held_out_eval": result,
             "command": "python -m specviz distill " + " ".join(shlex.quote(a) for a in sys.argv[2:])}
