@@ -250,6 +250,7 @@ class TrainedDrafter:
         self.draft, self.vocab_ids, self.name = draft, vocab_ids, name
         self.embed = target.get_input_embeddings()
         self.head = frozen_head(target, vocab_ids).to(next(draft.parameters()).dtype)
+        self.head_t = self.head.T.contiguous()  # [H, Nd]: the faster GEMV layout for one row on CPU
         self.vocab_size = target.config.vocab_size
         self.full = len(vocab_ids) == self.vocab_size and bool(
             (vocab_ids == torch.arange(self.vocab_size, device=vocab_ids.device)).all())
@@ -260,7 +261,7 @@ class TrainedDrafter:
         Temperature, top-k and top-p over the draft vocabulary equal the same over the full
         vocabulary with -inf outside it, so the small softmax is scattered, not recomputed.
         """
-        small = probs_from_logits(feature @ self.head.T, params)
+        small = probs_from_logits(feature @ self.head_t, params)
         if self.full:
             return small
         return small.new_zeros(self.vocab_size).index_copy_(0, self.vocab_ids, small)
@@ -368,8 +369,13 @@ class MedusaDrafter(TrainedDrafter):
 
 
 def make_drafter(draft: Draft, vocab_ids: torch.Tensor, target_model, name: str):
+    """A drafter over a copy of draft whose linears pick their CPU kernel by row count."""
+    import copy
+
+    from .fastlinear import relayout
+
     cls = MedusaDrafter if draft.cfg["kind"] == "medusa" else AutoregressiveDrafter
-    return cls(draft, vocab_ids, target_model, name)
+    return cls(relayout(copy.deepcopy(draft)).eval(), vocab_ids, target_model, name)
 
 
 def load_trained_drafter(name: str, target: LoadedModel, progress: Progress = lambda m: None):
