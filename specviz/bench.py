@@ -78,21 +78,25 @@ def run_hf(model, ids: list[int], method: Method, kwargs: dict | None, max_new: 
 
 
 def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[int], max_new: int,
-             eos: set[int], i: int) -> None:
-    """Decode prompt i once with method and record its time and output."""
+             eos: set[int], i: int, models: dict | None = None) -> None:
+    """Decode prompt i once with method and record its time and output.
+
+    models: engine ("plain", "ours", "hf") -> the target module it runs (default target.model).
+    """
     params, gen = SamplingParams(), torch.Generator().manual_seed(0)
+    model = (models or {}).get(method.engine, target.model)
     if method.engine == "hf":
-        out, wall = run_hf(target.model, ids, method, hf_kwargs.get(method.drafter), max_new, eos)
+        out, wall = run_hf(model, ids, method, hf_kwargs.get(method.drafter), max_new, eos)
         decode_s = None
     elif method.engine == "plain":
         start = time.perf_counter()
-        res = plain_decode(target.model, ids, params, max_new, gen, eos)
+        res = plain_decode(model, ids, params, max_new, gen, eos)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
     else:
         gamma = HeuristicGamma(4, 1, MAX_GAMMA) if method.gamma == "heuristic" else method.gamma
         start = time.perf_counter()
         drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
-        res = speculative_decode(target.model, drafter, ids, params, gamma, max_new, gen, eos)
+        res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
         method.counts[i] = (res.passes, res.drafted, res.accepted, res.draft_s)
     method.times.setdefault(i, []).append(wall)
@@ -163,12 +167,13 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12) -> str:
+def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12,
+            model=None) -> str:
     """cProfile one lean speculative run: where the time goes (forwards vs drafting vs the rest)."""
     prof = cProfile.Profile()
     gen = torch.Generator().manual_seed(0)
     prof.enable()
-    speculative_decode(target.model, drafter, ids, SamplingParams(), gamma, max_new, gen, eos)
+    speculative_decode(model or target.model, drafter, ids, SamplingParams(), gamma, max_new, gen, eos)
     prof.disable()
     stats = pstats.Stats(prof)
     total = max(stats.total_tt, 1e-9)
@@ -213,6 +218,7 @@ def main(args) -> int:
     hf_kwargs = {d: hf_assistant(d, target, build_drafter(d, target, lambda m: print(m, file=sys.stderr)))
                  for d in specs}
     eos = eos_ids(target)
+    models = relaid_models(target, args.relayout)
     prompts = bench_prompts(args.prompts, args.copy_prompts)
     prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
     methods = [Method("plain"), Method("hf", "", 0)] if args.hf_plain else [Method("plain")]
@@ -226,14 +232,14 @@ def main(args) -> int:
         for r, i in runs:
             order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate the order per repeat
             for m in order:
-                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i)
+                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i, models)
                 bar.update()
     rows = summarize(methods, prompts_ids, target, hf_kwargs)
     import platform
     import transformers
     env = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
            f"torch {torch.__version__}, transformers {transformers.__version__}, device {target.device}, "
-           f"{target.dtype}")
+           f"{target.dtype}, target linears: {RELAYOUT_NOTE[args.relayout]}")
     print(f"\n{len(prompts)} prompts x {args.repeats} repeats, greedy, {args.max_new_tokens} new tokens; {env}")
     print(table(rows))
     for r in rows:
@@ -241,11 +247,29 @@ def main(args) -> int:
             print(f"mismatch in {r['method']} {r['drafter']} γ={r['gamma']}: {mm}")
     if args.profile:
         first = next(iter(drafters))
-        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos))
+        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos,
+                              model=models.get("ours")))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"env": env, "prompts": prompts, "rows": rows}, f, indent=2)
     return 0 if all(r["identical"] for r in rows) else 1
+
+
+RELAYOUT_NOTE = {"none": "nn.Linear for every method",
+                 "ours": "row-count-aware kernels (specviz.fastlinear) for plain and ours, nn.Linear for HF",
+                 "all": "row-count-aware kernels (specviz.fastlinear) for every method"}
+
+
+def relaid_models(target, mode: str) -> dict:
+    """engine -> target module: a copy of the target with FastLinear layers where mode asks for it."""
+    if mode == "none":
+        return {}
+    import copy
+
+    from .fastlinear import relayout
+
+    fast = relayout(copy.deepcopy(target.model))
+    return {"plain": fast, "ours": fast} | ({"hf": fast} if mode == "all" else {})
 
 
 def parse_gammas(text: str) -> list[int]:
@@ -276,5 +300,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the model's)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--profile", action="store_true", help="cProfile one run of the first drafter")
+    p.add_argument("--relayout", choices=tuple(RELAYOUT_NOTE), default="none",
+                   help="prototype engine change: run the target's linears with row-count-aware CPU "
+                        "kernels (specviz.fastlinear) for our loops (ours), for every method (all), "
+                        "or not at all (none, the default)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.set_defaults(func=main)
