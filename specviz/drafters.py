@@ -60,6 +60,7 @@ class ModelDrafter:
         self.lm, self.vocab_size, self.name = CachedLM(model), vocab_size, name
 
     def prefill(self, seq: torch.Tensor) -> None:
+        self.lm = CachedLM(self.lm.model)  # a fresh cache: the same drafter can serve many runs
         if seq.shape[1] > 1:
             self.lm.forward(seq[:, :-1])
 
