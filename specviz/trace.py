@@ -153,6 +153,17 @@ def _too_large(size: int) -> str:
             f"{MAX_TRACE_BYTES / 2**20:.0f} MiB): is this a SpecViz trace?")
 
 
+def without_timings(trace: Trace) -> dict[str, Any]:
+    """The trace as a dict with every wall-clock field zeroed: what a seeded re-run on the same
+    device must reproduce byte for byte (tokens, probabilities, draws, texts, settings, env)."""
+    d = trace.to_dict()
+    d["timing"] = {k: 0.0 for k in d["timing"]}
+    d["baseline"]["s_per_token"] = 0.0
+    for rnd in d["rounds"]:
+        rnd["draft_s"] = rnd["verify_s"] = 0.0
+    return d
+
+
 def _check_meaning(trace: Trace) -> Trace:
     """Checks a type check cannot make: kinds, probability ranges, draft lengths."""
     for i, rnd in enumerate(trace.rounds):
