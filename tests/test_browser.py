@@ -5,76 +5,13 @@ accepted and rejected tokens and the speedup chart is drawn -> upload a trace (a
 one). Screenshots go to tests/artifacts/. Never downloads a browser: without /usr/bin/chromium
 the test skips.
 """
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
-
-import pytest
 
 from specviz.trace import Trace
 from specviz.ui.examples import shipped_traces
 
-ROOT = Path(__file__).resolve().parent.parent
-ARTIFACTS = ROOT / "tests" / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason=f"{CHROMIUM} is missing (apt install chromium); "
-                                       "this test never downloads a browser")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server():
-    port = _free_port()
-    env = dict(os.environ, HF_HUB_OFFLINE="1")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true",
-         "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert proc.poll() is None, (ARTIFACTS / "server.log").read_text()
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
-
-
-@pytest.fixture()
-def page(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1600, "height": 2200})
-        pg.problems = []
-        pg.on("console", lambda m: m.type == "error" and pg.problems.append(f"console: {m.text}"))
-        pg.on("pageerror", lambda e: pg.problems.append(f"page error: {e}"))
-        pg.set_default_timeout(90_000)
-        yield pg
-        browser.close()
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # the server and page fixtures: conftest.py
 
 
 def _shot(pg, name: str) -> None:

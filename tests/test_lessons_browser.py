@@ -1,15 +1,13 @@
 """Each lesson in a real browser (headless Debian Chromium): renders, quiz answers, presenter keys.
 
-Screenshots go to tests/artifacts/lessons/. Reuses test_browser's server and page fixtures, so
-it skips the same way when /usr/bin/chromium is missing and never downloads a browser.
+Screenshots go to tests/artifacts/lessons/. Uses the server and page fixtures of conftest.py, so it
+skips when /usr/bin/chromium is missing and never downloads a browser.
 """
-import pytest
-from test_browser import ARTIFACTS, CHROMIUM, page, server  # noqa: F401 - pytest fixtures
+from pathlib import Path
 
 from specviz.ui import lesson
 
-pytestmark = pytest.mark.skipif(not __import__("pathlib").Path(CHROMIUM).exists(),
-                                reason=f"{CHROMIUM} is missing; this test never downloads a browser")
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # the server and page fixtures: conftest.py
 LESSONS = {"Why_it_works": "1_why_it_works", "Acceptance_rate": "2_acceptance_rate",
            "Lossless": "3_lossless", "Beyond_draft_models": "4_beyond_draft_models",
            "Decision_brief": "5_decision_brief"}
@@ -22,7 +20,7 @@ def _shot(pg, name: str) -> None:
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
 
 
-def test_every_lesson_renders_and_its_quiz_answers(page, server):  # noqa: F811
+def test_every_lesson_renders_and_its_quiz_answers(page, server):
     pg = page
     for path, name in LESSONS.items():
         data = lesson.load(name)
@@ -36,7 +34,7 @@ def test_every_lesson_renders_and_its_quiz_answers(page, server):  # noqa: F811
         assert not [p for p in pg.problems if "page error" in p], pg.problems
 
 
-def test_presenter_mode_steps_with_the_keyboard(page, server):  # noqa: F811
+def test_presenter_mode_steps_with_the_keyboard(page, server):
     pg = page
     pg.goto(f"{server}/Why_it_works")
     pg.wait_for_selector("text=End-of-lesson check")
