@@ -152,8 +152,10 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
     return f"④ The target replaces the rejected token with its own: “{show_text(c.text)}”."
 
 
-def round_html(trace: Trace, index: int, stage: int) -> str:
-    """One round as cards revealed in stages: drafted, scored, checked one by one, closed."""
+def round_html(trace: Trace, index: int, stage: int, focus: int | None = None) -> str:
+    """One round as cards revealed in stages: drafted, scored, checked one by one, closed.
+
+    focus: the draft position to outline (a quiz asks about that token)."""
     rnd = trace.rounds[index]
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
@@ -169,7 +171,8 @@ def round_html(trace: Trace, index: int, stage: int) -> str:
             rows.append(f'<div class="verdict">{FATES[t.fate][1]} {t.fate}</div>')
         title = tooltip(t) if revealed else (f"draft position {t.pos + 1} · q = {fmt(t.q)}" +
                                              (f" · p = {fmt(t.p)}" if stage >= 1 else ""))
-        cards.append(_card(t, fate, rows, title, new=stage <= 1 or t.pos == checked - 1))
+        cards.append(_card(t, fate, rows, title, new=stage <= 1 or t.pos == checked - 1,
+                           focus=t.pos == focus))
     if stage == last:
         c = toks[-1]
         cards.append(_card(c, c.fate, [f'<div class="num">p {fmt(c.p)}</div>',
@@ -180,8 +183,9 @@ def round_html(trace: Trace, index: int, stage: int) -> str:
             f'<div class="sv-caption">{caption}</div></div>')
 
 
-def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool) -> str:
-    return (f'<div class="card card-{fate}{" new" * new}" title="{html.escape(title, quote=True)}">'
+def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool, focus: bool = False) -> str:
+    return (f'<div class="card card-{fate}{" new" * new}{" focus" * focus}" '
+            f'title="{html.escape(title, quote=True)}">'
             f'<div class="word">{show_text(t.text)}</div>{"".join(rows)}</div>')
 
 
@@ -210,6 +214,7 @@ CSS = """
 .card{min-width:6.5rem;padding:.5rem .7rem;border-radius:.6rem;border:2px solid;
   text-align:center}
 .card.new{animation:sv-pop .35s ease-out}
+.card.focus{outline:3px solid #CC79A7;outline-offset:3px}
 .card .word{font-size:1.6rem;font-weight:600;white-space:pre;margin-bottom:.2rem}
 .card .num{font-family:ui-monospace,monospace;font-size:1rem;opacity:.85}
 .card .verdict{font-weight:700;font-size:1rem;margin-top:.2rem;text-transform:uppercase;

@@ -89,7 +89,7 @@ def question(lesson: str, i: int, item: dict) -> None:
         options, answer = _shuffled(item["options"], item["answer"], item["question"])
     answered = st.session_state.get(key) is not None
     if predict:
-        views.round_view(trace, rnd, 2 + pos if answered else 1)  # reveal up to this token's check
+        views.round_view(trace, rnd, 2 + pos if answered else 1, focus=pos)  # reveal up to its check
     choice = st.radio("your answer", options, index=None, key=key, label_visibility="collapsed")
     if choice is None:
         return

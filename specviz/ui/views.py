@@ -100,10 +100,10 @@ def header(trace: Trace) -> None:
                    "same prompt (checked token by token).")
 
 
-def round_view(trace: Trace, rnd: int, stage: int) -> None:
+def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None) -> None:
     last = render.n_stages(trace.rounds[rnd]) - 1
     st.markdown(f"#### Round {rnd + 1} of {len(trace.rounds)} · step {stage + 1} of {last + 1}")
-    st.html(render.round_html(trace, rnd, stage))
+    st.html(render.round_html(trace, rnd, stage, focus))
 
 
 def strip(trace: Trace, done: int) -> None:
