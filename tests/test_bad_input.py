@@ -384,6 +384,18 @@ def test_ui_bad_upload_keeps_the_screen(name, message, page, key, files):
     assert html(at) == before
 
 
+def test_ui_lab_refuses_a_huge_prompt():
+    """The lesson 3 lab takes free text too: same cap, one st.error, nothing else lost."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "pages" / "5_Lossless.py"), default_timeout=120).run()
+    at.text_input(key="lab_prompt").set_value("z" * 9000)
+    at.button(key="lab_go").click().run()
+    assert not at.exception
+    assert at.error and "the limit is 8000: shorten them" in at.error[0].value
+    assert at.text_input(key="lab_prompt").value == "z" * 9000
+
+
 def test_replay_says_where_a_trace_came_from():
     """trace.env records versions and device; the Step through header shows them."""
     from specviz.trace import Trace

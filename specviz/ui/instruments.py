@@ -336,10 +336,14 @@ def lab() -> None:
         bar = st.progress(0.0, text="computing p and q ...")
 
         def work():
+            from ..errors import RunError
             from ..lab import next_token_distributions, run_lab
-            from ..runner import build_drafter, encode_prompt
+            from ..runner import MAX_PROMPT_CHARS, build_drafter, encode_prompt
             from ..sampling import SamplingParams
 
+            if len(prompt) + len(prefix) > MAX_PROMPT_CHARS:
+                raise RunError(f"the prompt and prefix are {len(prompt) + len(prefix)} characters; "
+                               f"the limit is {MAX_PROMPT_CHARS}: shorten them")
             target = _target()
             tok = target.tokenizer
             ids = encode_prompt(tok, prompt, True) + tok(prefix, add_special_tokens=False).input_ids
