@@ -217,6 +217,27 @@ def test_cli_bad_input(name, fault, code, message, cli_runs):
         assert "1 rounds were decoded before the failure; the partial trace, marked incomplete" in done.stderr
 
 
+def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path):
+    """Ctrl-C mid-run: exit 130, the rounds so far are written, marked incomplete."""
+    import signal
+
+    from specviz.trace import Trace
+
+    out = tmp_path / "partial.json"
+    proc = subprocess.Popen([sys.executable, "-m", "specviz", *GEN[:3], "--draft", "lookup",
+                             "--max-new-tokens", "400", "--no-baseline", "--trace", str(out)],
+                            cwd=ROOT, env=dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.read(1)  # the first round's text is out: the model is decoding
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err and proc.returncode == 130, err
+    assert "interrupted after" in err and "the partial trace, marked incomplete, is in" in err
+    trace = Trace.load(str(out))
+    assert not trace.complete and trace.stop_reason == "cancelled" and trace.rounds
+    assert len(trace.output_ids) < 400
+
+
 def test_cli_help_documents_the_exit_codes():
     done = subprocess.run([sys.executable, "-m", "specviz", "--help"], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
