@@ -206,8 +206,9 @@ def compare_table(traces: dict[str, Trace]) -> None:
 
 
 def side(trace: Trace, key: str) -> None:
-    """One trace of a comparison: what ran, its text and its progress charts."""
+    """One trace of a comparison: what ran, where, its text and its progress charts."""
     st.markdown(describe(trace))
+    st.caption(plain(recorded_with(trace), 400))
     st.html(render.strip_html(trace, len(trace.rounds)))
     st.plotly_chart(charts.speedup(trace), key=f"{key}_speedup", config=PLOTLY)
     st.plotly_chart(charts.tokens_per_pass(trace), key=f"{key}_tpp", config=PLOTLY)
