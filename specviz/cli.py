@@ -141,11 +141,13 @@ def cmd_generate(args) -> int:
     if not trace.complete:
         kept = (f"the partial trace, marked incomplete, is in {args.trace}" if args.trace else
                 "add --trace OUT.json to keep the partial trace")
+        n = len(trace.rounds)
+        rounds = f"{n} round{'s' * (n != 1)}"
         if trace.stop_reason == "cancelled":
-            print(f"· interrupted after {len(trace.rounds)} rounds; {kept}", file=sys.stderr)
+            print(f"· interrupted after {rounds}; {kept}", file=sys.stderr)
             return 130
-        print(f"error: {trace.stop_reason.removeprefix('error: ')}. {len(trace.rounds)} rounds were "
-              f"decoded before the failure; {kept}", file=sys.stderr)
+        print(f"error: {trace.stop_reason.removeprefix('error: ')}. {rounds} "
+              f"{'was' if n == 1 else 'were'} decoded before the failure; {kept}", file=sys.stderr)
         return 3
     return 0
 

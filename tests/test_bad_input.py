@@ -214,7 +214,7 @@ def test_cli_bad_input(name, fault, code, message, cli_runs):
         trace = Trace.load(str(partial))
         assert not trace.complete and trace.stop_reason.startswith("error: ")
         assert len(trace.rounds) == 1 and trace.output_ids
-        assert "1 rounds were decoded before the failure; the partial trace, marked incomplete" in done.stderr
+        assert "1 round was decoded before the failure; the partial trace, marked incomplete" in done.stderr
 
 
 def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path):
