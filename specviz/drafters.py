@@ -109,10 +109,12 @@ class PromptLookupDrafter:
 
     samples = False  # proposals are deterministic: no uniform draw is used
 
-    def __init__(self, vocab_size: int, max_ngram: int = 3, name: str = "lookup"):
+    def __init__(self, vocab_size: int, max_ngram: int = 3, name: str = "lookup",
+                 stop_ids: set[int] = frozenset()):
         if not 1 <= max_ngram <= 8:
             raise ModelError(f"lookup:{max_ngram} is out of range: use an n-gram size of 1 .. 8")
         self.vocab_size, self.max_ngram, self.name = vocab_size, max_ngram, name
+        self.stop_ids = stop_ids  # chat-template tokens: copying them out of the prompt never pays
 
     def prefill(self, seq: torch.Tensor) -> None:
         pass
@@ -130,8 +132,11 @@ class PromptLookupDrafter:
             suffix = ids[-n:]
             for start in range(len(ids) - n - 1, -1, -1):
                 if ids[start:start + n] == suffix:
-                    return ids[start + n:start + n + gamma]
+                    return self._until_stop(ids[start + n:start + n + gamma])
         return []
+
+    def _until_stop(self, tokens: list[int]) -> list[int]:
+        return next((tokens[:i] for i, t in enumerate(tokens) if t in self.stop_ids), tokens)
 
     def rollback(self, n_valid: int) -> None:
         pass

@@ -73,7 +73,7 @@ def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m:
     if kind == "layers":
         return ModelDrafter(truncated_model(target.model, arg), vocab, spec)
     if kind == "lookup":
-        return PromptLookupDrafter(vocab, arg or 3, spec)
+        return PromptLookupDrafter(vocab, arg or 3, spec, set(target.tokenizer.all_special_ids))
     if kind == "trained":
         from .trained import load_trained_drafter
         return load_trained_drafter(arg, target, progress)

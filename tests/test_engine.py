@@ -129,6 +129,15 @@ def test_prompt_lookup_continues_the_latest_match():
     d = PromptLookupDrafter(100, max_ngram=2)
     assert d.lookup([1, 2, 3, 9, 1, 2, 4, 5, 1, 2], 3) == [4, 5, 1]
     assert d.lookup([7, 8, 9], 3) == []
+    stops = PromptLookupDrafter(100, max_ngram=2, stop_ids={0})
+    assert stops.lookup([1, 2, 3, 0, 5, 1, 2], 4) == [3]  # never copies a template token
+
+
+def test_prompt_lookup_skips_the_chat_template(target):
+    """Round 1 of a chat used to propose '<|im_start|>assistant', always rejected."""
+    ids = encode_prompt(target.tokenizer, PROMPTS[1], chat=True)
+    proposal = build_drafter("lookup", target).lookup(ids, 4)
+    assert not set(proposal) & set(target.tokenizer.all_special_ids)
 
 
 def test_early_exit_draft_shares_the_target_weights(target):
