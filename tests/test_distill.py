@@ -67,3 +67,37 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         args.func(args)
     with pytest.raises(SpecVizError, match="no trained draft"):
         load_trained_drafter(str(tmp_path / "nothing-here"), None)
+
+
+def test_prompts_beyond_the_unique_combinations_repeat():
+    unique = len(distill.INSTRUCTIONS) * len(distill.TOPICS)
+    train, held = distill.prompt_sets(unique + 5, 3, 0)
+    assert len(train) == unique + 5 and len(set(train)) == unique
+    assert train[unique:] == train[:5]
+    assert not set(held) & set(train)
+
+
+def test_data_generation_resumes_from_its_partial_file(target, tmp_path, monkeypatch):
+    """A killed generation keeps the prompts it finished; the rerun generates only the rest."""
+    asked = []
+
+    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad):
+        asked.extend(map(tuple, prompts))
+        return [{"tokens": torch.tensor(p + [7, 8], dtype=torch.int32), "prompt_len": len(p),
+                 "hidden": torch.zeros(len(p) + 1, 4, dtype=torch.float16),
+                 "top_ids": torch.zeros(len(p) + 1, 2, dtype=torch.int32),
+                 "top_logp": torch.zeros(len(p) + 1, 2, dtype=torch.float16)} for p in prompts]
+
+    monkeypatch.setattr(distill, "generate_batch", fake_generate)
+    args = parse(["--out", str(tmp_path / "o"), "--gen-batch", "2", "--max-new-tokens", "2", "--topk", "2"])
+    prompts = distill.prompt_sets(5, 1, 0)[0]
+    full = distill.build_data(target, prompts, args, tmp_path / "a" / "train.safetensors", 0.7, 0.5)
+    rows = distill.load_rows(tmp_path / "a" / "train.safetensors")
+    assert [r["index"] for r in rows] == list(range(5)) and len(asked) == 5
+    distill.save_data(tmp_path / "b" / "train.partial", rows[:3])  # as if killed after 3 prompts
+    asked.clear()
+    again = distill.build_data(target, prompts, args, tmp_path / "b" / "train.safetensors", 0.7, 0.5)
+    assert len(asked) == 2  # only the two missing prompts
+    assert not (tmp_path / "b" / "train.partial").exists()
+    for key in ("tokens", "lengths", "prompt_lens", "hidden", "top_ids", "index"):
+        assert torch.equal(full[key], again[key]), key
