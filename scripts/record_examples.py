@@ -13,6 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import torch
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from specviz.metrics import summarize  # noqa: E402
@@ -46,7 +48,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="record only stems containing this")
     parser.add_argument("--missing", action="store_true", help="skip traces that already exist")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default); 1 is steadier on a busy machine")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     TRACES_DIR.mkdir(parents=True, exist_ok=True)
     for stem, settings in jobs():
         path = TRACES_DIR / f"{stem}.json"

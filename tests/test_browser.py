@@ -26,13 +26,13 @@ def _round_heading(pg) -> str:
 def test_landing_step_through_play_upload(page, server):
     pg = page
     pg.goto(server)
-    pg.wait_for_selector(".sv-cards")
+    pg.wait_for_selector(".sv-cards", state="attached")
     assert "watch speculative decoding" in pg.locator("h1").first.inner_text()
     _shot(pg, "1_landing")
 
     pg.get_by_role("link", name="Step through").first.click()
     pg.wait_for_selector("h1:has-text('Step through speculative decoding')")
-    pg.wait_for_selector(".sv-cards")
+    pg.wait_for_selector(".sv-cards", state="attached")
     _shot(pg, "2_step_start")
 
     pg.get_by_role("button", name="Next").click()
