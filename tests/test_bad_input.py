@@ -34,7 +34,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("bad")
     good = TRACE.read_text()
     wrong_p = json.loads(good)
-    wrong_p["rounds"][0]["draft"][0]["p"] = 3.0
+    next(r for r in wrong_p["rounds"] if r["draft"])["draft"][0]["p"] = 3.0
     written = {
         "corrupt.json": "{this is not json",
         "truncated.json": good[: len(good) // 2],
