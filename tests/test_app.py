@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from specviz.models import load_registry
 from specviz.ui import run as run_ui
 from specviz.ui.examples import shipped_traces
 
@@ -174,7 +175,8 @@ def test_live_run_streams_rounds_into_the_view(monkeypatch):
     assert shown.is_set(), "the live view never showed a streamed round"
     _wait_for_job(at, [])
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state["step_current"].startswith("live: layers:4")
+    default = load_registry().pairs[load_registry().default_pair].draft
+    assert at.session_state["step_current"].startswith(f"live: {default}")
     assert "sv-cards" in html(at) and round_heading(at).startswith("#### Round 1 of ")
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from specviz.models import load_registry
+
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = ROOT / "data" / "traces" / "chat__lookup__greedy.json"
 STEP = "pages/1_Step_through.py"
@@ -282,15 +284,16 @@ def _set(at, key: str, value) -> None:
     at.run()
 
 
+DRAFT = f"step_draft_{load_registry().default_pair}"  # the drafter box of the default pair
 RUN_CASES = [  # id, widget values, message in st.error (the run button is pressed after)
     ("empty prompt", {"step_prompt": "  \n "}, "the prompt is empty"),
     ("huge prompt", {"step_prompt": "y" * 9000}, "the prompt is 9000 characters; the limit is 8000"),
     ("prompt over the context", {"step_prompt": CJK}, "reads at most 8192 tokens"),
-    ("unknown draft hub id", {"step_draft_smollm2-135m-early-exit": "nobody/no-such-draft"},
+    ("unknown draft hub id", {DRAFT: "nobody/no-such-draft"},
      "cannot load nobody/no-such-draft"),
-    ("mismatched tokenizer", {"step_draft_smollm2-135m-early-exit": "{tinydraft}"},
+    ("mismatched tokenizer", {DRAFT: "{tinydraft}"},
      "use different tokenizers"),
-    ("bad drafter spec", {"step_draft_smollm2-135m-early-exit": "layers:0"}, "layers:0 is out of range"),
+    ("bad drafter spec", {DRAFT: "layers:0"}, "layers:0 is out of range"),
     ("online-only pair offline", {"step_pair": "smollm2-360m-with-135m"},
      "You are offline (HF_HUB_OFFLINE=1)"),
 ]
