@@ -13,7 +13,7 @@ import os
 import signal
 import sys
 
-from .errors import ModelError, RunError, SpecVizError, TraceError
+from .errors import ModelError, RunError, SpecVizError, TraceError, first_line
 
 EXIT_CODES = {RunError: 2, ModelError: 3, TraceError: 4}
 FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are colour-blind safe)
@@ -50,8 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - a user never sees a traceback (SPECVIZ_DEBUG=1 does)
         if os.environ.get("SPECVIZ_DEBUG"):
             raise
-        first = (str(e).splitlines() or [""])[0][:300]
-        print(f"error: unexpected failure ({type(e).__name__}: {first}); this is a SpecViz bug: "
+        print(f"error: unexpected failure ({type(e).__name__}: {first_line(e, 300)}); this is a SpecViz bug: "
               "please report it with the command line (SPECVIZ_DEBUG=1 shows the traceback)",
               file=sys.stderr)
         return 1

@@ -1,6 +1,11 @@
 """User-facing errors: each message says what went wrong and how to fix it."""
 
 
+def first_line(error: BaseException, limit: int | None = 200) -> str:
+    """The first line of an exception's message, cut to limit (None: whole); "" if it has none."""
+    return (str(error).splitlines() or [""])[0][:limit]
+
+
 class SpecVizError(Exception):
     """Base of every error shown to a user as one clear line (never a traceback)."""
 

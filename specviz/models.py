@@ -10,7 +10,7 @@ from typing import Callable
 
 import yaml
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS_YAML = ROOT / "models.yaml"
@@ -70,7 +70,7 @@ def load_registry(path: Path | None = None) -> Registry:
     except OSError as e:
         raise ModelError(f"cannot read the model registry {path}: {e.strerror}") from None
     except (yaml.YAMLError, TypeError, KeyError, AttributeError) as e:
-        raise ModelError(f"{path} is malformed ({type(e).__name__}: {str(e).splitlines()[0][:200]}): "
+        raise ModelError(f"{path} is malformed ({type(e).__name__}: {first_line(e)}): "
                          "compare it with the models.yaml that ships with SpecViz") from None
     if registry.default_pair not in pairs:
         raise ModelError(f"{path}: default_pair {registry.default_pair!r} is not one of its pairs")
@@ -132,13 +132,12 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
     except OSError as e:
         raise ModelError(_explain_oserror(spec, e)) from None
     except ValueError as e:
-        raise ModelError(f"cannot load {spec.hub_id}: {str(e).splitlines()[0]}") from None
+        raise ModelError(f"cannot load {spec.hub_id}: {first_line(e, None)}") from None
     except (torch.OutOfMemoryError, MemoryError):
-        _free(device)
+        free_memory(device)
         raise ModelError(f"out of memory loading {spec.key}: use a smaller model") from None
     except Exception as e:  # noqa: BLE001 - e.g. an architecture this transformers cannot build
-        first = (str(e).splitlines() or [""])[0][:200]
-        raise ModelError(f"cannot load {spec.hub_id}: {type(e).__name__}: {first}. Check that it "
+        raise ModelError(f"cannot load {spec.hub_id}: {type(e).__name__}: {first_line(e)}. Check that it "
                          "is a causal language model this transformers version supports") from None
     if spec.gguf_file and source == spec.hub_id:
         _save_converted(spec, model, tokenizer, progress)
@@ -146,7 +145,7 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
         model.to(device).eval()
     except (torch.OutOfMemoryError, MemoryError):
         del model
-        _free(device)
+        free_memory(device)
         raise ModelError(f"out of memory moving {spec.key} to {device}: use --device cpu or a "
                          "smaller model") from None
     progress(f"loaded {spec.key} on {device} in {time.perf_counter() - start:.1f} s")
@@ -188,7 +187,8 @@ def _save_converted(spec: ModelSpec, model, tokenizer, progress: Progress) -> No
         progress(f"could not save a converted copy ({e.strerror}); continuing")
 
 
-def _free(device: str) -> None:
+def free_memory(device: str) -> None:
+    """Give back what a failed load or run held (weights, KV caches) before anything else runs."""
     import gc
 
     import torch
@@ -215,7 +215,7 @@ def _cached_ggufs(hub_id: str) -> list[str] | None:
 
 
 def _explain_oserror(spec: ModelSpec, e: OSError) -> str:
-    msg = (str(e).splitlines()[0] if str(e) else type(e).__name__).rstrip(".")
+    msg = (first_line(e, None) or type(e).__name__).rstrip(".")
     ggufs = _cached_ggufs(spec.hub_id) if spec.gguf_file else None
     if ggufs and spec.gguf_file not in ggufs:
         return (f"cannot load {spec.hub_id}: it has no file {spec.gguf_file!r}. Set gguf_file of "

@@ -1,5 +1,4 @@
 """One recorded run: settings -> models -> speculative + baseline decoding -> Trace."""
-import gc
 import platform
 import sys
 from dataclasses import dataclass, replace
@@ -10,8 +9,9 @@ import torch
 from . import __version__
 from .drafters import ModelDrafter, PromptLookupDrafter, parse_drafter_spec, truncated_model
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
-from .errors import ModelError, RunError
-from .models import LoadedModel, Progress, check_same_vocab, load_model, load_registry
+from .errors import ModelError, RunError, first_line
+from .models import (LoadedModel, Progress, check_same_vocab, free_memory, load_model,
+                     load_registry)
 from .sampling import SamplingParams
 from .trace import Baseline, Config, Round, Timing, Trace
 
@@ -167,18 +167,11 @@ def check_context(target: LoadedModel, n_prompt: int, max_new_tokens: int) -> No
 
 def failure_text(error: BaseException) -> str:
     """One line for a model that failed mid-run, naming the fix for out of memory."""
-    first = (str(error).splitlines() or [""])[0][:200] or type(error).__name__
+    first = first_line(error) or type(error).__name__
     if isinstance(error, (torch.OutOfMemoryError, MemoryError)) or "out of memory" in first.lower():
         return (f"out of memory ({first}): try fewer new tokens, a smaller gamma, a smaller "
                 "model or the CPU (--device cpu)")
     return f"the model failed mid-run ({type(error).__name__}: {first})"
-
-
-def free_memory(device: str) -> None:
-    """Give back what a failed run held (its KV caches) before anything else runs."""
-    gc.collect()
-    if device.startswith("cuda") and torch.cuda.is_available():
-        torch.cuda.empty_cache()
 
 
 def _generator(seed: int) -> torch.Generator:

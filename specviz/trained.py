@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ModelError
+from .errors import ModelError, first_line
 from .models import ROOT, LoadedModel, Progress
 from .sampling import SamplingParams, choose, probs_from_logits
 
@@ -218,7 +218,7 @@ def read_draft(path: Path, device: str, dtype: torch.dtype) -> tuple[Draft, torc
             cfg = json.loads(f.metadata()["config"])
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # a corrupt or foreign file: say so in one line
-        raise ModelError(f"cannot read trained draft {weights}: {str(e).splitlines()[0][:200]}") from None
+        raise ModelError(f"cannot read trained draft {weights}: {first_line(e)}") from None
     if cfg.get("kind") not in KINDS:
         raise ModelError(f"{weights} has an unknown draft kind {cfg.get('kind')!r}")
     vocab_ids = tensors.pop("vocab_ids").to(device)

@@ -12,7 +12,7 @@ from .. import lesson_charts as charts
 from .. import metrics
 from ..brief import brief_markdown, workload_row
 from ..costs import CostCurve
-from ..errors import SpecVizError
+from ..errors import SpecVizError, first_line
 from ..models import load_registry
 from ..replay import replay_all
 from ..trace import Trace
@@ -50,7 +50,7 @@ def _errors(fn):
     except SpecVizError as e:
         st.error(str(e))
     except (RuntimeError, MemoryError) as e:
-        st.error(f"the measurement failed: {str(e).splitlines()[0][:300]}")
+        st.error(f"the measurement failed: {first_line(e, 300)}")
     return None
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from .. import render
-from ..errors import SpecVizError
+from ..errors import SpecVizError, first_line
 from ..models import load_registry
 from ..trace import Round, Trace
 from . import state
@@ -61,7 +61,7 @@ def _work(job: Job) -> None:
     except MemoryError:
         job.error = "out of memory: try fewer new tokens, a smaller γ or a smaller model"
     except Exception as e:  # noqa: BLE001 - the app shows every failure as one line, never a traceback
-        first = (str(e).splitlines() or [""])[0][:300]
+        first = first_line(e, 300)
         job.error = (f"out of memory: {first}" if "out of memory" in first.lower()
                      else f"the run failed: {type(e).__name__}: {first}")
     finally:
