@@ -61,7 +61,7 @@ def main() -> None:
         trace = run(settings, progress=lambda m: print(f"  · {m}", file=sys.stderr))
         trace.save(str(path))
         s = summarize(trace)
-        print(f"{stem:<40} alpha {s.alpha:.2f}  tokens/pass {s.mean_accepted:.2f}  "
+        print(f"{stem:<40} alpha {s.alpha or 0:.2f}  tokens/pass {s.mean_acceptance_length:.2f}  "
               f"speedup {s.speedup_measured or 0:.2f}x  ({trace.stop_reason})", flush=True)
 
 

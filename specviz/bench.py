@@ -21,7 +21,7 @@ from tqdm import tqdm
 from .adaptive import HeuristicGamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
-from .metrics import theoretical_speedup
+from . import metrics
 from .models import load_model, load_registry
 from .sampling import SamplingParams
 
@@ -41,7 +41,7 @@ class Method:
     times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
     decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
     outputs: dict = field(default_factory=dict)  # prompt index -> output ids
-    counts: dict = field(default_factory=dict)  # prompt index -> (passes, drafted, accepted, draft_s)
+    counts: dict = field(default_factory=dict)  # prompt index -> metrics.Counts of its last run
 
     @property
     def label(self) -> str:
@@ -98,7 +98,7 @@ def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[
         drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
         res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
-        method.counts[i] = (res.passes, res.drafted, res.accepted, res.draft_s)
+        method.counts[i] = res.counts
     method.times.setdefault(i, []).append(wall)
     if decode_s is not None:
         method.decode.setdefault(i, []).append(decode_s)
@@ -136,14 +136,14 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
         row["identical"] = not mismatches
         row["mismatches"] = mismatches
         if m.engine == "ours":
-            passes, drafted, accepted, draft_s = (sum(c[k] for c in m.counts.values()) for k in range(4))
-            alpha = accepted / max(drafted, 1)
-            c = draft_s / max(drafted, 1) / plain_step
-            gamma = drafted / max(passes, 1)  # mean drafted per pass (= gamma unless capped/adaptive)
+            pooled = sum(m.counts.values(), metrics.Counts())
             measured = plain_step / (medians(m.decode) / max(tokens, 1))
-            theory = theoretical_speedup(alpha, max(round(gamma), 1), c)
-            row.update(alpha=alpha, tokens_per_pass=tokens / max(passes, 1), c=c, mean_gamma=gamma,
-                       speedup=measured, theory=theory, vs_theory=measured / theory)
+            s = metrics.summarize_counts(pooled, pooled.mean_gamma, plain_step, measured)
+            row.update(alpha=s.alpha, tau=s.mean_acceptance_length, tau_expected=s.expected_acceptance_length,
+                       draft_acceptance_rate=s.draft_acceptance_rate, c=s.cost_ratio, v=s.verify_cost,
+                       mean_gamma=pooled.mean_gamma, speedup=measured, theory=s.speedup_theoretical,
+                       theory_v=s.speedup_verify_aware,
+                       vs_theory=measured / s.speedup_theoretical if s.speedup_theoretical else None)
             hf = next((h for h in methods if h.engine == "hf" and h.drafter == m.drafter and h.gamma == m.gamma), None)
             row["ours_over_hf"] = wall / medians(hf.times) if hf else None
         elif m.engine == "plain":
@@ -154,14 +154,17 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
 
 def table(rows: list[dict]) -> str:
     """The results as a markdown table."""
-    head = ("| method | drafter | γ | tok/s | α | tokens/pass | c | speedup (decode) | theory | "
-            "measured/theory | our time / HF time | greedy output = plain |")
-    lines = [head, "|" + "---|" * 12]
+    head = ("| method | drafter | γ | tok/s | α | τ | E[τ] | accepted ÷ drafted (vLLM) | c | v | "
+            "speedup (decode) | Leviathan theory | theory with v | measured/theory | our time / HF time | "
+            "greedy output = plain |")
+    lines = [head, "|" + "---|" * 16]
     f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     for r in rows:
         lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {r['gamma'] or '–'} | {r['tok_s']:.1f} | "
-                     f"{f(r.get('alpha'))} | {f(r.get('tokens_per_pass'))} | {f(r.get('c'), 3)} | "
+                     f"{f(r.get('alpha'))} | {f(r.get('tau'))} | {f(r.get('tau_expected'))} | "
+                     f"{f(r.get('draft_acceptance_rate'))} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
                      f"{f(r.get('speedup'))}{'x' if r.get('speedup') else ''} | {f(r.get('theory'))}{'x' if r.get('theory') else ''} | "
+                     f"{f(r.get('theory_v'))}{'x' if r.get('theory_v') else ''} | "
                      f"{f(r.get('vs_theory'))} | "
                      f"{f(r.get('ours_over_hf'))} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines)

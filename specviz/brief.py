@@ -22,12 +22,15 @@ class Row:
     workload: str
     runs: int
     tokens: int
-    alpha: float
-    tokens_per_pass: float
+    alpha: float | None  # Leviathan's α (accepted ÷ checked positions)
+    tokens_per_pass: float | None  # τ
+    expected_tokens_per_pass: float | None  # Leviathan's E[τ] at α (the model check)
+    draft_acceptance_rate: float | None  # vLLM's accepted ÷ drafted
     c: float | None
-    verify_cost: float | None  # one verify pass / one plain target step (theory assumes about 1)
+    verify_cost: float | None  # v: one verify pass / one plain target step (theory assumes 1)
     speedup: float | None  # measured: total baseline time / total speculative time
-    theory: float | None  # Leviathan with the measured alpha, gamma, c
+    theory: float | None  # Leviathan with the measured α, γ, c
+    theory_v: float | None  # E[τ] / (γc + v) with the measured v
     identical: bool | None  # greedy runs: output == plain greedy output
     best_gamma: int | None  # from counterfactual replay (an estimate)
     best_gamma_speedup: float | None
@@ -35,26 +38,20 @@ class Row:
 
 def workload_row(name: str, traces: list[Trace]) -> Row:
     """Pool the runs of one workload: token-weighted, so long runs count more."""
-    drafted = sum(metrics.drafted(t) for t in traces)
-    accepted = sum(metrics.accepted(t) for t in traces)
-    rounds = sum(len(t.rounds) for t in traces)
-    tokens = sum(len(t.output_ids) for t in traces)
-    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in traces if t.baseline.output_ids)
-    spec_s = sum(t.timing.spec_s for t in traces if t.baseline.output_ids)
-    draft_s = sum(r.draft_s for t in traces for r in t.rounds)
-    step_s = base_s / tokens if tokens else 0
-    alpha = accepted / drafted if drafted else 0.0
-    c = draft_s / drafted / step_s if drafted and step_s else None
-    gamma = traces[0].config.gamma
-    theory = metrics.theoretical_speedup(alpha, gamma, c) if c is not None else None
+    pooled = metrics.pooled(traces)
+    timed = [t for t in traces if t.baseline.output_ids]
+    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in timed)
+    spec_s = sum(t.timing.spec_s for t in timed)
+    timed_tokens = sum(len(t.output_ids) for t in timed)
+    step_s = base_s / timed_tokens if timed_tokens else None
+    s = metrics.summarize_counts(pooled, traces[0].config.gamma, step_s, base_s / spec_s if spec_s else None)
     greedy = [t.output_ids == t.baseline.output_ids for t in traces
               if t.config.temperature == 0 and t.baseline.output_ids]
     best = _best_gamma(traces)
-    verify_s = sum(r.verify_s for t in traces for r in t.rounds)
-    verify_cost = verify_s / rounds / step_s if rounds and step_s else None
-    return Row(name, len(traces), tokens, alpha, 1 + accepted / max(rounds, 1), c, verify_cost,
-               base_s / spec_s if spec_s else None, theory, all(greedy) if greedy else None,
-               best[0], best[1])
+    return Row(name, len(traces), pooled.tokens, s.alpha, s.mean_acceptance_length,
+               s.expected_acceptance_length, s.draft_acceptance_rate, s.cost_ratio, s.verify_cost,
+               s.speedup_measured, s.speedup_theoretical, s.speedup_verify_aware,
+               all(greedy) if greedy else None, best[0], best[1])
 
 
 def _best_gamma(traces: list[Trace]) -> tuple[int | None, float | None]:
@@ -105,7 +102,7 @@ def decide(rows: list[Row]) -> Decision:
     slowest = min(measured, key=lambda r: r.speedup)
     return Decision(False, None, "Do not enable: no workload cleared "
                     f"{ENABLE_AT:.2f}× over plain decoding in measurement and theory (worst: "
-                    f"{slowest.workload} at {slowest.speedup:.2f}× measured, α = {slowest.alpha:.2f}).", [])
+                    f"{slowest.workload} at {slowest.speedup:.2f}× measured, α = {_fmt(slowest.alpha, '.2f')}).", [])
 
 
 def _fmt(x, spec: str, suffix: str = "") -> str:
@@ -113,12 +110,15 @@ def _fmt(x, spec: str, suffix: str = "") -> str:
 
 
 def evidence_table(rows: list[Row]) -> str:
-    head = ("| workload | runs | tokens | α | tokens / pass | c | verify ÷ step | measured speedup | "
-            "theory (Leviathan) | greedy output identical | best γ (replay estimate) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|\n")
+    head = ("| workload | runs | tokens | α | τ (tokens / pass) | E[τ] at α | accepted ÷ drafted (vLLM) | c | "
+            "v (verify ÷ step) | measured speedup | theory (Leviathan) | theory with measured v | "
+            "greedy output identical | best γ (replay estimate) |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
     body = "".join(
-        f"| {r.workload} | {r.runs} | {r.tokens} | {r.alpha:.2f} | {r.tokens_per_pass:.2f} | "
+        f"| {r.workload} | {r.runs} | {r.tokens} | {_fmt(r.alpha, '.2f')} | {_fmt(r.tokens_per_pass, '.2f')} | "
+        f"{_fmt(r.expected_tokens_per_pass, '.2f')} | {_fmt(r.draft_acceptance_rate, '.2f')} | "
         f"{_fmt(r.c, '.3f')} | {_fmt(r.verify_cost, '.2f')} | {_fmt(r.speedup, '.2f', '×')} | {_fmt(r.theory, '.2f', '×')} | "
+        f"{_fmt(r.theory_v, '.2f', '×')} | "
         f"{'n/a' if r.identical is None else ('yes' if r.identical else '**NO**')} | "
         f"{_fmt(r.best_gamma, 'd')} ({_fmt(r.best_gamma_speedup, '.2f', '×')}) |\n" for r in rows)
     return head + body
@@ -161,9 +161,13 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
         lines.append(f"- draft memory overhead: {memory['extra_param_bytes'] / 2**20:.1f} MiB of weights"
                      + (f" + {kv / 1024:.1f} KiB KV cache per token" if kv is not None else ""))
     lines += ["", "## Evidence (measured)", evidence_table(rows),
-              "α = accepted ÷ drafted tokens; tokens/pass = 1 + accepted ÷ target passes; c = draft "
-              "time per drafted token ÷ one plain target step; verify ÷ step = one verify pass ÷ one "
-              "plain target step (the theory assumes about 1); measured speedup = plain decoding "
+              "α = Leviathan's acceptance rate, accepted ÷ checked drafted tokens (tokens after a "
+              "round's first rejection are never checked); τ = tokens per target pass = 1 + accepted "
+              "÷ passes; E[τ] = Leviathan's expected τ at α (close to τ when the model fits); "
+              "accepted ÷ drafted is vLLM's draft acceptance rate, not α; c = draft "
+              "time per drafted token ÷ one plain target step; v = one verify pass ÷ one "
+              "plain target step (Leviathan assumes 1); theory with measured v = E[τ] ÷ (γc + v); "
+              "measured speedup = plain decoding "
               "time ÷ speculative time for the same tokens. 'Best γ' replays each recorded run "
               "with other γ (prefix-consistent counterfactual replay): an estimate, not a "
               "measurement.", "",
@@ -173,10 +177,11 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
 
 
 def _risks(rows: list[Row], memory: dict | None) -> list[str]:
-    worst = min(rows, key=lambda r: r.alpha)
+    alphas = [r for r in rows if r.alpha is not None] or rows
+    worst = min(alphas, key=lambda r: r.alpha or 0.0)
     risks = [
-        f"- **Draft/target disagreement.** α ranged {min(r.alpha for r in rows):.2f}–"
-        f"{max(r.alpha for r in rows):.2f} across workloads (lowest: {worst.workload}). When "
+        f"- **Draft/target disagreement.** α ranged {min(r.alpha or 0.0 for r in alphas):.2f}–"
+        f"{max(r.alpha or 0.0 for r in alphas):.2f} across workloads (lowest: {worst.workload}). When "
         "traffic shifts toward low-α prompts, every rejected draft is wasted work and "
         "speculative decoding becomes slower than plain decoding.",
         "- **Quality.** With strict verification the output distribution is the target's; a "
@@ -209,7 +214,9 @@ def _plan(d: Decision) -> list[str]:
         "2. Log acceptance continuously. In vLLM: the Prometheus counters "
         "`vllm:spec_decode_num_drafts_total`, `vllm:spec_decode_num_draft_tokens_total` and "
         "`vllm:spec_decode_num_accepted_tokens_total` (plus the per-position accepted counts); "
-        "α = accepted ÷ draft tokens, mean acceptance length = 1 + accepted ÷ drafts; "
+        "mean acceptance length τ = 1 + accepted ÷ drafts; accepted ÷ draft tokens is vLLM's draft "
+        "acceptance rate, not Leviathan's α: with a fixed draft length k, α = accepted ÷ (accepted "
+        "+ drafts − drafts accepted at position k) (the per-position counts give the last term); "
         "`--per-request-spec-decode-metrics` gives them per request.",
         "3. Break α down per workload (route or tenant) and alert when it drops below the "
         "break-even α for your γ and c.",

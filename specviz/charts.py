@@ -64,7 +64,8 @@ def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
 
 def position_acceptance(trace: Trace, upto: int | None = None) -> go.Figure:
     t = upto_trace(trace, upto)
-    rates = metrics.per_position_acceptance(t)
+    rates = [math.nan if v is None else v for v in metrics.acceptance_by_position(metrics.counts(t))[1]]
+    rates += [math.nan] * (t.config.gamma - len(rates))
     counts = [sum(len(r.draft) > i for r in t.rounds) for i in range(t.config.gamma)]
     bars = dict(type="bar", x=list(range(1, len(rates) + 1)), name="acceptance",
                 y=[None if math.isnan(v) else v for v in rates], marker_color=SKY, customdata=counts,
@@ -101,11 +102,8 @@ def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
 
 def theory_series(trace: Trace) -> list[float]:
     """Running theoretical speedup from the running α and the run's measured cost ratio c."""
-    c = metrics.cost_ratio(trace)
-    if c is None:
-        return []
-    return [metrics.theoretical_speedup(0 if math.isnan(a) else a, trace.config.gamma, c)
-            for a in metrics.cumulative(trace)["alpha"]]
+    theory = metrics.cumulative(trace)["theory"]
+    return [] if not theory or theory[-1] is None else [math.nan if v is None else v for v in theory]
 
 
 def anatomy(tok: DraftToken) -> go.Figure:
@@ -179,6 +177,6 @@ def compare_bars(traces: dict[str, Trace]) -> go.Figure:
     for (name, t), color in zip(traces.items(), [BLUE, ORANGE, GREEN, VERMILLION, SKY]):
         s = metrics.summarize(t)
         data.append(dict(type="bar", x=["α", "tokens / pass", "speedup ×"], name=name,
-                         y=[s.alpha, s.mean_accepted, s.speedup_measured], marker_color=color,
+                         y=[s.alpha, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
                          texttemplate="%{y:.2f}", textposition="outside"))
     return _fig(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))

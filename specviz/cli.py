@@ -21,6 +21,7 @@ FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are co
     "rejected": ("\033[9;31m", "[x:{}]", "rejected draft"),
     "resampled": ("\033[1;33m", "[r:{}]", "resampled by target"),
     "bonus": ("\033[1;36m", "[+:{}]", "bonus from target"),
+    "target": ("\033[35m", "[t:{}]", "target's own step (nothing drafted)"),
 }
 
 
@@ -208,7 +209,7 @@ def _fmt(x: float | None, spec: str) -> str:
 
 def _summary_text(trace, s) -> str:
     same = {True: "yes", False: "NO", None: "n/a (sampled)"}[s.same_as_baseline]
-    return (f"alpha (acceptance) {s.alpha:.2f} · tokens per target pass {s.mean_accepted:.2f} · "
+    return (f"alpha (Leviathan) {_fmt(s.alpha, '.2f')} · tokens per target pass {_fmt(s.mean_acceptance_length, '.2f')} · "
             f"rounds {s.rounds} · tokens {s.tokens}\n"
             f"cost ratio c {_fmt(s.cost_ratio, '.2f')} · speedup measured "
             f"{_fmt(s.speedup_measured, '.2f')}x · theoretical {_fmt(s.speedup_theoretical, '.2f')}x · "

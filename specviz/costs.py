@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .drafters import CachedLM
+from .drafters import CachedLM, start
 from .sampling import SamplingParams
 
 Progress = Callable[[float, str], None]
@@ -115,22 +115,24 @@ def _load() -> float | None:
 
 
 @torch.inference_mode()
-def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7) -> dict:
-    """c = one draft proposal step / one target decoding step, medians of repeats."""
+def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7, gamma: int = 4) -> dict:
+    """c as specviz.metrics defines it: draft seconds per drafted token (one proposal of gamma
+    tokens, its per-round catch-up included, ÷ the tokens it drafted) ÷ one target step; medians."""
     seq = torch.tensor([prompt_ids], device=target.device)
     lm = CachedLM(target)
     drafter.rollback(0)
-    if getattr(drafter, "wants_hidden", False):  # EAGLE / Medusa drafts read the target's features
-        drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
-    else:
-        lm.forward(seq[:, :-1])
-    drafter.prefill(seq)
+    start(lm, drafter, seq)
     target_s, draft_s = [], []
-    u = torch.rand(1)
+    u = torch.rand(gamma)
+    drafted = [gamma]
+
+    def propose():
+        drafted[0] = max(int(drafter.propose(seq, gamma, SamplingParams(), u)[0].shape[0]), 1)
+
     for _ in range(repeats + 1):
         target_s.append(_timed(lambda: lm.forward(seq[:, -1:])))
         lm.truncate(seq.shape[1] - 1)
-        draft_s.append(_timed(lambda: drafter.propose(seq, 1, SamplingParams(), u)))
+        draft_s.append(_timed(propose) / drafted[0])
         drafter.rollback(seq.shape[1] - 1)
     t, d = statistics.median(target_s[1:]), statistics.median(draft_s[1:])
     return {"target_step_s": t, "draft_step_s": d, "c": d / t}

@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from . import metrics
 from .errors import RunError
 from .models import LoadedModel
 from .trained import (KINDS, Draft, draft_config, frozen_head, init_from_target, make_drafter,
@@ -455,8 +456,7 @@ def evaluate(target: LoadedModel, drafter, prompts: list[str], gamma: int, max_n
     from .sampling import SamplingParams
 
     params, eos, texts = SamplingParams(), eos_ids(target), TokenTexts(target.tokenizer)
-    acc = drafted = rounds = tokens = 0
-    draft_s = spec_s = base_s = base_tokens = 0.0
+    counts, spec_s, base_s, base_tokens = metrics.Counts(), 0.0, 0.0, 0
     same = True
     for prompt in tqdm(prompts, desc="held-out eval", unit="prompt", file=sys.stderr):
         ids = encode_prompt(target.tokenizer, prompt, True)
@@ -465,17 +465,18 @@ def evaluate(target: LoadedModel, drafter, prompts: list[str], gamma: int, max_n
         spec = speculative_decode(target.model, drafter, ids, params, gamma, max_new_tokens, g, eos,
                                   texts, topk=0)
         same &= spec.output_ids == base.output_ids
-        acc += sum(t.accepted for r in spec.rounds for t in r.draft)
-        drafted += sum(len(r.draft) for r in spec.rounds)
-        draft_s += sum(r.draft_s for r in spec.rounds)
-        rounds, tokens, spec_s = rounds + len(spec.rounds), tokens + len(spec.output_ids), spec_s + spec.decode_s
+        counts, spec_s = counts + spec.counts, spec_s + spec.decode_s
         base_s, base_tokens = base_s + base.decode_s, base_tokens + len(base.output_ids)
     step_s = base_s / max(base_tokens, 1)
+    s = metrics.summarize_counts(counts, gamma, step_s, step_s / (spec_s / max(counts.tokens, 1)))
+    r = lambda x, d: None if x is None else round(x, d)  # noqa: E731
     return {"prompts": len(prompts), "gamma": gamma, "max_new_tokens": max_new_tokens,
-            "alpha": round(acc / max(drafted, 1), 4), "tokens_per_pass": round(tokens / max(rounds, 1), 3),
-            "c": round(draft_s / max(drafted, 1) / step_s, 4),
-            "speedup": round(step_s / (spec_s / max(tokens, 1)), 3),
-            "target_step_ms": round(1000 * step_s, 2), "lossless": same}
+            "alpha": r(s.alpha, 4), "alpha_expected": r(s.alpha_expected, 4),
+            "tau": r(s.mean_acceptance_length, 3), "tau_expected": r(s.expected_acceptance_length, 3),
+            "draft_acceptance_rate": r(s.draft_acceptance_rate, 4), "c": r(s.cost_ratio, 4),
+            "v": r(s.verify_cost, 3), "speedup": r(s.speedup_measured, 3),
+            "theory": r(s.speedup_theoretical, 3), "target_step_ms": round(1000 * step_s, 2),
+            "lossless": same}
 
 
 # ----------------------------------------------------------------------------- CLI
@@ -605,8 +606,8 @@ def write_readme(out: Path, card: dict) -> None:
              f"{card['training']['minutes']} min on {card['training']['device']} (incl. data)"]
     if ev:
         lines.append(f"- held-out ({ev['prompts']} prompts on unseen topics, greedy, gamma={ev['gamma']}, "
-                     f"{ev['max_new_tokens']} tokens): alpha {ev['alpha']}, tokens/pass "
-                     f"{ev['tokens_per_pass']}, c {ev['c']}, measured speedup {ev['speedup']}x, "
+                     f"{ev['max_new_tokens']} tokens): Leviathan alpha {ev['alpha']}, tokens/pass tau "
+                     f"{ev['tau']} (draft acceptance rate {ev['draft_acceptance_rate']}), c {ev['c']}, measured speedup {ev['speedup']}x, "
                      f"lossless {ev['lossless']}")
     lines += ["", "Reproduce:", "", f"    {card['command']}", ""]
     (out / "README.md").write_text("\n".join(lines), encoding="utf-8")

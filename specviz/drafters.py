@@ -1,21 +1,35 @@
 """Drafters: anything that proposes tokens with draft probabilities q, and can roll back.
 
-Interface (duck-typed):
-    prefill(seq)                  see all but the last token of the prompt
-    propose(seq, gamma, params, u) -> (tokens [k], q [k, V]), k <= gamma
-    rollback(n_valid)             forget everything after the first n_valid tokens of seq
-Optional, for drafters that read the target's features (Medusa, EAGLE-style):
-    wants_hidden = True
-    observe(hidden [m, H], start) the target's last hidden states (after its final norm)
-                                  for sequence positions start .. start+m-1
+Every drafter implements the Drafter protocol below; start() is the one start-up of a run.
 """
 import copy
+from typing import Protocol
 
 import torch
 from transformers import DynamicCache
 
 from .errors import ModelError
 from .sampling import SamplingParams, choose, probs_from_logits
+
+
+class Drafter(Protocol):
+    """What the engine needs from a drafter."""
+
+    name: str
+    wants_hidden: bool  # reads the target's last hidden states (EAGLE, Medusa) through observe()
+    samples: bool  # draws its proposals with the uniforms u it is given (False: deterministic)
+
+    def prefill(self, seq: torch.Tensor) -> None:
+        """See the prompt seq [1, n] (all but its last token are settled in the target's cache)."""
+
+    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u) -> tuple[torch.Tensor, torch.Tensor]:
+        """Up to gamma tokens [k] after seq and the distributions q [k, V] they were drawn from."""
+
+    def rollback(self, n_valid: int) -> None:
+        """Forget everything after the first n_valid tokens of the sequence."""
+
+    def observe(self, hidden: torch.Tensor, start: int) -> None:
+        """The target's last hidden states [m, H] (after its final norm) for positions start .. start+m-1."""
 
 
 class CachedLM:
@@ -56,6 +70,8 @@ def fit_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:
 class ModelDrafter:
     """Autoregressive drafting with a small causal LM (a separate model or a truncated target)."""
 
+    wants_hidden, samples = False, True
+
     def __init__(self, model, vocab_size: int, name: str):
         self.lm, self.vocab_size, self.name = CachedLM(model), vocab_size, name
 
@@ -78,6 +94,9 @@ class ModelDrafter:
 
     def rollback(self, n_valid: int) -> None:
         self.lm.truncate(n_valid)
+
+    def observe(self, hidden: torch.Tensor, start: int) -> None:
+        pass
 
 
 def truncated_model(target, k: int):
@@ -107,7 +126,7 @@ def truncated_model(target, k: int):
 class PromptLookupDrafter:
     """Prompt lookup decoding: continue the latest earlier match of the last n-gram; q is one-hot."""
 
-    samples = False  # proposals are deterministic: no uniform draw is used
+    wants_hidden, samples = False, False  # proposals are deterministic: no uniform draw is used
 
     def __init__(self, vocab_size: int, max_ngram: int = 3, name: str = "lookup",
                  stop_ids: set[int] = frozenset()):
@@ -140,6 +159,20 @@ class PromptLookupDrafter:
 
     def rollback(self, n_valid: int) -> None:
         pass
+
+    def observe(self, hidden: torch.Tensor, start: int) -> None:
+        pass
+
+
+def start(lm: CachedLM, drafter: Drafter, seq: torch.Tensor) -> None:
+    """Start a run: the target caches all but the last prompt token (handing its hidden states
+    to drafters that read them) and the drafter sees the prompt."""
+    if seq.shape[1] > 1:
+        if drafter.wants_hidden:
+            drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
+        else:
+            lm.forward(seq[:, :-1])
+    drafter.prefill(seq)
 
 
 def parse_drafter_spec(spec: str) -> tuple[str, int | str | None]:

@@ -9,8 +9,10 @@ from typing import Callable
 
 import torch
 
-from .drafters import CachedLM
-from .sampling import SamplingParams, choose, probs_from_logits, verify
+from .drafters import CachedLM, Drafter, start
+from .errors import ModelError
+from .metrics import Counts
+from .sampling import SamplingParams, choose, overlap, probs_from_logits, verify
 from .trace import Candidate, Correction, DraftToken, Round
 
 MAX_GAMMA = 16
@@ -43,10 +45,7 @@ class Decoded:
     prefill_s: float
     stop_reason: str
     rounds: list[Round] = field(default_factory=list)
-    passes: int = 0  # target verify passes (rounds), counted on the lean path too
-    drafted: int = 0
-    accepted: int = 0
-    draft_s: float = 0.0  # time inside drafter.propose
+    counts: Counts = field(default_factory=Counts)  # kept on the lean path too (no β there)
 
 
 def _prefill(lm: CachedLM, seq: torch.Tensor) -> None:
@@ -89,7 +88,7 @@ def plain_decode(target, prompt_ids: list[int], params: SamplingParams, max_new_
 
 
 @torch.inference_mode()
-def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingParams,
+def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: SamplingParams,
                        gamma: int, max_new_tokens: int, generator: torch.Generator,
                        eos_ids: set[int], texts: TokenTexts | None = None, topk: int = 8,
                        on_round: Callable[[Round], None] = lambda r: None,
@@ -101,18 +100,13 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
     sets the next round's gamma (adaptive gamma, see specviz.adaptive).
     """
     adaptive = not isinstance(gamma, int)
-    passes = n_drafted = n_accepted = 0
-    draft_total = 0.0
+    counts = Counts()
     lm = CachedLM(target)
     seq = torch.tensor([prompt_ids], device=target.device)
-    wants_hidden = getattr(drafter, "wants_hidden", False)
-    start = time.perf_counter()
-    if wants_hidden and seq.shape[1] > 1:
-        drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
-    else:
-        _prefill(lm, seq)
-    drafter.prefill(seq)
-    prefill_s = time.perf_counter() - start
+    wants_hidden = drafter.wants_hidden
+    t_start = time.perf_counter()
+    start(lm, drafter, seq)
+    prefill_s = time.perf_counter() - t_start
     out, rounds, decode_s, reason = [], [], 0.0, "max_new_tokens"
     while len(out) < max_new_tokens:
         if should_stop():
@@ -133,12 +127,12 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
         else:
             logits = lm.forward(verify_ids)
         p = probs_from_logits(logits, params)
-        if q.shape[-1] != p.shape[-1]:
-            q = q.new_zeros(k, p.shape[-1])
+        if k and q.shape[-1] != p.shape[-1]:  # zero-filling q here would silently break losslessness
+            raise ModelError(f"the drafter {drafter.name} gave q over {q.shape[-1]} tokens but the "
+                             f"target scores {p.shape[-1]}: its vocabulary does not match the target's")
         r = draws[g:g + k] if draws is not None else None
         verdict = verify(p, q, drafted, r, draws[-1] if draws is not None else None, params.greedy)
         n = verdict.n_accepted
-        passes, n_drafted, n_accepted, draft_total = passes + 1, n_drafted + k, n_accepted + n, draft_total + t1 - t0
         if adaptive:
             gamma.update(k, n)
         lm.truncate(n_valid + n)
@@ -149,10 +143,12 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
         seq = torch.cat([seq, torch.tensor([new], device=seq.device)], dim=1)
         t2 = time.perf_counter()
         hit_eos = _stop(new, out, eos_ids)
+        rnd = None
         if texts is not None:
             rnd = _record(verdict, drafted, p, q, draws, g, texts, topk, t1 - t0, t2 - t1,
-                          getattr(drafter, "samples", True))
+                          drafter.samples, params.greedy)
             rounds.append(rnd)
+        counts.add_round(k, n, [t.beta for t in rnd.draft] if rnd else None, t1 - t0, t2 - t1)
         decode_s += time.perf_counter() - t0
         if texts is not None:
             on_round(rnd)
@@ -160,20 +156,22 @@ def speculative_decode(target, drafter, prompt_ids: list[int], params: SamplingP
             reason = "eos"
             break
     del out[max_new_tokens:]
-    return Decoded(out, decode_s, prefill_s, reason, rounds, passes, n_drafted, n_accepted, draft_total)
+    counts.tokens = len(out)
+    return Decoded(out, decode_s, prefill_s, reason, rounds, counts)
 
 
 def _record(verdict, drafted, p, q, draws, g, texts: TokenTexts, topk: int,
-            draft_s: float, verify_s: float, drafter_samples: bool) -> Round:
-    """One trace round from the tensors of a verify step."""
+            draft_s: float, verify_s: float, drafter_samples: bool, greedy: bool) -> Round:
+    """One trace round from the tensors of a verify step (β from the full distributions)."""
     k = drafted.shape[0]
+    betas = overlap(p[:k], q, greedy).tolist() if k else []
     top_p, top_q = texts.candidates(p, topk), texts.candidates(q, topk)
     u_draft = draws[:k].tolist() if draws is not None and drafter_samples else [None] * k
     r = draws[g:g + k].tolist() if draws is not None else [None] * k
-    draft = [DraftToken(t, texts(t), qx, px, ri, ok, ui, tp, tq)
-             for t, qx, px, ri, ok, ui, tp, tq in zip(
+    draft = [DraftToken(t, texts(t), qx, px, ri, ok, ui, tp, tq, b)
+             for t, qx, px, ri, ok, ui, tp, tq, b in zip(
                  drafted.tolist(), verdict.q_drafted, verdict.p_drafted, r, verdict.accepted,
-                 u_draft, top_p, top_q)]
+                 u_draft, top_p, top_q, betas)]
     n = verdict.n_accepted
     residual = texts.candidates(verdict.residual[None], topk)[0] if verdict.residual is not None else []
     correction = Correction(verdict.token, texts(verdict.token), verdict.kind,

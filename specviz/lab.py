@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .drafters import CachedLM
+from .drafters import CachedLM, start
 from .errors import ModelError
 from .sampling import SamplingParams, probs_from_logits, verify
 
@@ -34,11 +34,7 @@ def next_token_distributions(target, drafter, prompt_ids: list[int], params: Sam
                              seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """p and q [V] for the token after prompt_ids, computed the way the engine computes them."""
     lm, seq = CachedLM(target), torch.tensor([prompt_ids], device=target.device)
-    if getattr(drafter, "wants_hidden", False):
-        drafter.observe(lm.forward_with_hidden(seq[:, :-1])[1], 0)
-    else:
-        lm.forward(seq[:, :-1])
-    drafter.prefill(seq)
+    start(lm, drafter, seq)
     u = torch.rand(1, generator=torch.Generator().manual_seed(seed))
     tokens, q = drafter.propose(seq, 1, params, u)
     if tokens.shape[0] == 0:

@@ -5,7 +5,7 @@ from plotly.subplots import make_subplots
 
 from .costs import CostCurve
 from .lab import LabResult
-from .metrics import expected_tokens_per_pass, theoretical_speedup
+from .metrics import expected_acceptance_length, speedup_theoretical
 
 # Okabe-Ito: colour-blind safe
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -48,10 +48,10 @@ def theory_curves(alphas: list[float], c: float, max_gamma: int = 16,
     gammas = list(range(1, max_gamma + 1))
     for i, a in enumerate(alphas):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(x=gammas, y=[expected_tokens_per_pass(a, g) for g in gammas], mode="lines",
+        fig.add_scatter(x=gammas, y=[expected_acceptance_length(a, g) for g in gammas], mode="lines",
                         name=f"α = {a:.2f} (theory)", line=dict(color=color), legendgroup=str(a),
                         row=1, col=1)
-        fig.add_scatter(x=gammas, y=[theoretical_speedup(a, g, c) for g in gammas], mode="lines",
+        fig.add_scatter(x=gammas, y=[speedup_theoretical(a, g, c) for g in gammas], mode="lines",
                         line=dict(color=color), legendgroup=str(a), showlegend=False, row=1, col=2)
     symbols = ["diamond", "square", "triangle-up", "x", "star", "circle"]
     for i, m in enumerate(measured or []):
@@ -123,7 +123,7 @@ def _break_even_alpha(gamma: int, c: float) -> float:
     lo, hi = 0.0, 1.0
     for _ in range(40):  # bisection: speedup grows with alpha
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if theoretical_speedup(mid, gamma, c) < 1 else (lo, mid)
+        lo, hi = (mid, hi) if speedup_theoretical(mid, gamma, c) < 1 else (lo, mid)
     return hi
 
 
@@ -158,7 +158,7 @@ def lab_tv(result: LabResult) -> go.Figure:
 def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
     """Measured runs as alpha vs c, over contours of Leviathan's speedup at this gamma."""
     cs, alphas = np.linspace(0, 0.6, 61), np.linspace(0, 0.99, 60)
-    z = [[theoretical_speedup(a, gamma, c) for c in cs] for a in alphas]
+    z = [[speedup_theoretical(a, gamma, c) for c in cs] for a in alphas]
     fig = go.Figure(go.Contour(x=cs, y=alphas, z=z, colorscale="Blues", showscale=True, opacity=0.55,
                                contours=dict(start=0.5, end=4, size=0.25, showlabels=True),
                                colorbar=dict(title="theory ×"), hoverinfo="skip"))

@@ -14,6 +14,7 @@ FATES = {
     "rejected": ("#D55E00", "✗", "rejected draft"),
     "resampled": ("#E69F00", "↻", "resampled by target"),
     "bonus": ("#009E73", "+", "bonus from target"),
+    "target": ("#CC79A7", "•", "target's own step (nothing drafted)"),
     "discarded": ("#8C8C8C", "·", "never checked (after a rejection)"),
 }
 
@@ -68,8 +69,9 @@ def round_tokens(rnd: Round, index: int) -> list[Tok]:
                         decision(t.p, t.q, t.r, t.accepted, not rejected)))
         rejected = rejected or not t.accepted
     c = rnd.correction
-    why = ("sampled from norm(max(0, p − q)) at the rejected position" if c.kind == "resampled"
-           else "all drafts accepted, so the target's pass yields one more token for free")
+    why = {"resampled": "sampled from norm(max(0, p − q)) at the rejected position",
+           "bonus": "all drafts accepted, so the target's pass yields one more token for free",
+           "target": "the drafter proposed nothing, so this pass was a plain step of the target"}[c.kind]
     if c.kind == "resampled" and c.u is None:
         why = "the target's top token at the rejected position (greedy)"
     toks.append(Tok(c.text, c.kind, index, len(rnd.draft), c.p, None, c.u, why))
@@ -145,7 +147,7 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
         t = round_tokens(rnd, 0)[stage - 2]
         return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}."
     c = rnd.correction
-    if c.kind == "bonus" and k == 0:
+    if c.kind == "target" or (c.kind == "bonus" and k == 0):
         return f"④ With nothing to check, the target's pass gives its own next token “{show_text(c.text)}”."
     if c.kind == "bonus":
         return f"④ All {k} accepted: the target's pass gives a bonus token “{show_text(c.text)}”."
@@ -207,6 +209,8 @@ CSS = """
 .tok-resampled sup{color:#B07A00}
 .tok-bonus{border-color:#009E73;background:rgba(0,158,115,.16);font-weight:700}
 .tok-bonus sup{color:#009E73}
+.tok-target{border-color:#CC79A7;background:rgba(204,121,167,.16)}
+.tok-target sup{color:#CC79A7}
 .tok-current{outline:2px dashed rgba(127,127,127,.7);outline-offset:1px}
 .sv-legend{display:flex;flex-wrap:wrap;gap:.8rem;font-size:1rem;margin:.4rem 0 .2rem}
 .sv-round{padding:.4rem 0}
@@ -231,6 +235,8 @@ CSS = """
 .card-resampled .verdict{color:#B07A00}
 .card-bonus{border-color:#009E73;background:rgba(0,158,115,.16)}
 .card-bonus .verdict{color:#009E73}
+.card-target{border-color:#CC79A7;background:rgba(204,121,167,.16)}
+.card-target .verdict{color:#CC79A7}
 .sv-caption{font-size:1.2rem;margin-top:.7rem}
 @keyframes sv-pop{from{transform:scale(.85);opacity:.2}to{transform:scale(1);opacity:1}}
 </style>

@@ -14,7 +14,7 @@ For a greedy run with a model drafter the observed positions are exact; everythi
 from dataclasses import asdict, dataclass
 from typing import Callable
 
-from .metrics import acceptance_rate, drafted
+from . import metrics
 from .trace import Trace
 
 
@@ -59,7 +59,7 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
     ratio); without it a verify pass is assumed to cost the same at any gamma (memory-bound).
     """
     obs, n_out, cap = observations(trace), len(trace.output_ids), trace.config.max_new_tokens
-    fill = acceptance_rate(trace)
+    fill = metrics.alpha(metrics.counts(trace)) or 0.0  # Leviathan's α: unobserved positions are checked ones
     a = [fill if o is None or o == NO_DRAFT else float(o) for o in obs]
     a += [fill] * (cap + gamma + 1 - len(a))  # past the recorded rounds: nothing observed
     limit = _proposal_limits(trace, obs, cap)
@@ -107,7 +107,7 @@ def _speedup(trace: Trace, point: ReplayPoint, verify_ratio) -> float | None:
     verify_s = sum(r.verify_s for r in trace.rounds) / len(trace.rounds)
     if verify_ratio is not None:
         verify_s *= verify_ratio(point.gamma + 1) / verify_ratio(trace.config.gamma + 1)
-    draft_per_token = sum(r.draft_s for r in trace.rounds) / max(drafted(trace), 1)
+    draft_per_token = sum(r.draft_s for r in trace.rounds) / max(sum(len(r.draft) for r in trace.rounds), 1)
     spec_s = point.passes * verify_s + point.drafted * draft_per_token
     return trace.baseline.s_per_token * len(trace.output_ids) / spec_s if spec_s > 0 else None
 

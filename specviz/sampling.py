@@ -63,6 +63,17 @@ def choose(probs: torch.Tensor, u: torch.Tensor, greedy: bool) -> torch.Tensor:
     return probs.argmax(dim=-1) if greedy else sample(probs, u)
 
 
+def overlap(p: torch.Tensor, q: torch.Tensor, greedy: bool) -> torch.Tensor:
+    """β = Σₓ min(p(x), q(x)) per row: the probability that the drafted token is accepted.
+
+    Greedy verification compares argmaxes, i.e. p and q are one-hot at their argmax: β is 1
+    when the argmaxes agree and 0 otherwise.
+    """
+    if greedy:
+        return (p.argmax(dim=-1) == q.argmax(dim=-1)).float()
+    return torch.minimum(p, q).sum(dim=-1).clamp_(max=1.0)  # float sums can pass 1 by an ulp
+
+
 def residual(p_row: torch.Tensor, q_row: torch.Tensor) -> torch.Tensor:
     """norm(max(0, p - q)): where to resample after a rejection (falls back to p if p == q)."""
     diff = (p_row - q_row).clamp_(min=0)
@@ -77,7 +88,7 @@ class Verdict:
     n_accepted: int
     accepted: list[bool]  # per drafted token; tokens after the first rejection count as rejected
     token: int  # the target's own token: resampled at the rejection, or the bonus
-    kind: str  # "resampled" | "bonus"
+    kind: str  # "resampled" | "bonus" | "target" (nothing was drafted: the target's own step)
     p_drafted: list[float]  # p(x) of each drafted token
     q_drafted: list[float]  # q(x) of each drafted token
     residual: torch.Tensor | None  # normalised max(0, p - q) at the rejected position
@@ -104,6 +115,6 @@ def verify(p: torch.Tensor, q: torch.Tensor, drafted: torch.Tensor, r: torch.Ten
         res = residual(p[n], q[n])
         token, kind = choose(p[n] if greedy else res, u, greedy), "resampled"
     else:
-        res, token, kind = None, choose(p[gamma], u, greedy), "bonus"
+        res, token, kind = None, choose(p[gamma], u, greedy), "bonus" if gamma else "target"
     accepted = [i < n for i in range(gamma)]
     return Verdict(n, accepted, int(token), kind, p_x.tolist(), q_x.tolist(), res)

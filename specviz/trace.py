@@ -1,6 +1,7 @@
 """The trace: every draft->verify round of one run, as plain JSON-serialisable dataclasses.
 
-Version 1. Loading validates structure and types and never unpickles anything.
+Version 2 (adds β per drafted token and the correction kind "target"); version 1 traces
+still load. Loading validates structure and types and never unpickles anything.
 """
 import json
 import os
@@ -9,7 +10,8 @@ from typing import Any, get_args, get_origin
 
 from .errors import TraceError
 
-TRACE_VERSION = 1
+TRACE_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 MAX_TRACE_BYTES = 20 * 1024 * 1024
 
 
@@ -33,15 +35,17 @@ class DraftToken:
     u: float | None = None  # uniform draw the drafter sampled this token with (None if greedy/lookup)
     top_p: list[Candidate] = field(default_factory=list)
     top_q: list[Candidate] = field(default_factory=list)
+    beta: float | None = None  # Σ min(p, q) at this position from the full distributions (v2)
 
 
 @dataclass
 class Correction:
-    """The target's own token closing a round: resampled at the rejection, or the bonus."""
+    """The target's own token closing a round: resampled at the rejection, the bonus after a
+    fully accepted draft, or "target" when nothing was drafted (a plain step of the target)."""
 
     token: int
     text: str
-    kind: str  # "resampled" | "bonus"
+    kind: str  # "resampled" | "bonus" | "target"
     p: float  # target probability of this token
     u: float | None = None  # uniform draw it was sampled with (None in greedy mode)
     top_p: list[Candidate] = field(default_factory=list)
@@ -114,10 +118,12 @@ class Trace:
         if not isinstance(data, dict):
             raise TraceError("not a SpecViz trace: expected a JSON object at the top level")
         version = data.get("version")
-        if version != TRACE_VERSION:
-            raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads version "
-                             f"{TRACE_VERSION}; re-record it with `python -m specviz generate --trace`")
-        return _check_meaning(_build(cls, data, "trace"))
+        if version not in READABLE_VERSIONS:
+            raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads versions "
+                             f"{', '.join(map(str, READABLE_VERSIONS))}; re-record it with "
+                             "`python -m specviz generate --trace`")
+        trace = _check_meaning(_build(cls, data, "trace"))
+        return _upgrade(trace) if version == 1 else trace
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Trace":
@@ -164,16 +170,27 @@ def without_timings(trace: Trace) -> dict[str, Any]:
     return d
 
 
+def _upgrade(trace: Trace) -> Trace:
+    """Version 1 -> 2: a round that drafted nothing closed with a "bonus"; it is the target's own step.
+    β was not recorded (None): metrics that need it say so."""
+    for rnd in trace.rounds:
+        if not rnd.draft and rnd.correction.kind == "bonus":
+            rnd.correction.kind = "target"
+    return trace
+
+
 def _check_meaning(trace: Trace) -> Trace:
     """Checks a type check cannot make: kinds, probability ranges, draft lengths."""
     for i, rnd in enumerate(trace.rounds):
         where = f"trace.rounds[{i}]"
-        if rnd.correction.kind not in ("resampled", "bonus"):
-            raise TraceError(f"malformed trace: {where}.correction.kind must be resampled or bonus")
+        if rnd.correction.kind not in ("resampled", "bonus", "target"):
+            raise TraceError(f"malformed trace: {where}.correction.kind must be resampled, bonus or target")
+        if rnd.correction.kind == "target" and rnd.draft:
+            raise TraceError(f"malformed trace: {where} drafted tokens but closes with the target's own step")
         if len(rnd.draft) > trace.config.gamma:
             raise TraceError(f"malformed trace: {where} drafts more tokens than gamma")
         for t in rnd.draft:
-            if not (0 <= t.p <= 1 and 0 <= t.q <= 1):
+            if not (0 <= t.p <= 1 and 0 <= t.q <= 1 and (t.beta is None or 0 <= t.beta <= 1 + 1e-6)):
                 raise TraceError(f"malformed trace: {where} has a probability outside [0, 1]")
     return trace
 

@@ -246,6 +246,8 @@ def resolve(name: str) -> Path:
 class TrainedDrafter:
     """Base: holds the module, the frozen embedding/head, and maps draft logits to q over V."""
 
+    wants_hidden, samples = False, True
+
     def __init__(self, draft: Draft, vocab_ids: torch.Tensor, target, name: str):
         self.draft, self.vocab_ids, self.name = draft, vocab_ids, name
         self.embed = target.get_input_embeddings()

@@ -34,16 +34,17 @@ def test_progress_charts_plot_the_trace_numbers(label):
     tpp = charts.tokens_per_pass(t)
     assert list(tpp.data[0].y) == s["tokens_per_pass"]
     alpha = charts.running_alpha(t)
-    assert alpha.data[0].y[-1] == pytest.approx(metrics.acceptance_rate(t))
+    assert alpha.data[0].y[-1] == pytest.approx(metrics.alpha(metrics.counts(t)))
     sp = charts.speedup(t)
     names = [d.name for d in sp.data]
     assert names[:3] == ["speculative", "plain decoding", "speedup"]
     assert sp.data[0].y[-1] == pytest.approx(sum(r.draft_s + r.verify_s for r in t.rounds))
     assert "theory (α, γ, c)" in names
     theory = sp.data[names.index("theory (α, γ, c)")].y[-1]
-    assert theory == pytest.approx(metrics.trace_speedup_theory(t))
+    assert theory == pytest.approx(metrics.summarize(t).speedup_theoretical)
     pos = charts.position_acceptance(t)
-    want = [None if math.isnan(v) else v for v in metrics.per_position_acceptance(t)]
+    want = metrics.acceptance_by_position(metrics.counts(t))[1]
+    want += [None] * (t.config.gamma - len(want))
     assert list(pos.data[0].y) == want
 
 
@@ -89,7 +90,7 @@ def test_strip_shows_every_kept_token_in_order_with_fates():
         assert len(kept) == len(t.output_ids) or t.stop_reason == "eos"
         html = render.strip_html(t, len(t.rounds))
         assert html.count('class="tok tok-') == len(render.strip_tokens(t.rounds))
-        assert len(ids) == metrics.accepted(t)
+        assert len(ids) == metrics.counts(t).accepted
 
 
 def test_strip_tooltip_has_p_q_ratio_r_and_decision():

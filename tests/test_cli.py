@@ -6,8 +6,9 @@ import pytest
 from specviz.cli import main
 
 PROMPT = "Fix the spelling: 'Teh cat sat on teh mat becuase it was tired.'"
-KEYS = {"prompt_ids", "output_ids", "text", "alpha", "mean_accepted", "rounds",
-        "speedup_measured", "speedup_theoretical"}
+KEYS = {"prompt_ids", "output_ids", "text", "alpha", "alpha_expected", "mean_acceptance_length",
+        "expected_acceptance_length", "draft_acceptance_rate", "rounds", "speedup_measured",
+        "speedup_theoretical", "speedup_verify_aware"}
 
 
 @pytest.mark.parametrize("draft", ["layers:4", "lookup:3", "smollm2-135m-instruct"])
@@ -20,12 +21,14 @@ def test_generate_json_is_plain_greedy_and_show_replays_it(target, draft, tmp_pa
     summary = json.loads(out.out)
     assert KEYS <= summary.keys() and summary["output_ids"] and summary["text"]
     assert summary["same_as_baseline"] is True  # greedy: identical to plain decoding, same run
-    assert 0 <= summary["alpha"] <= 1 and summary["mean_accepted"] >= 1
+    assert 0 <= summary["alpha"] <= 1 and summary["mean_acceptance_length"] >= 1
+    # greedy β is 1 exactly where the argmaxes agree, so its mean over checked positions is α
+    assert summary["alpha_expected"] == pytest.approx(summary["alpha"])
     if draft == "smollm2-135m-instruct":  # the target drafting for itself agrees with itself
         assert summary["alpha"] >= 0.9
     assert main(["show", str(path)]) == 0
     shown = capsys.readouterr().out
-    assert "alpha (acceptance)" in shown and f"draft {draft}" in shown
+    assert "alpha (Leviathan)" in shown and f"draft {draft}" in shown
 
 
 def test_show_rejects_a_corrupt_trace_in_one_line(tmp_path, capsys):

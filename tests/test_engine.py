@@ -62,6 +62,8 @@ def test_trace_records_real_probabilities_and_decisions(target):
     for r in trace.rounds:
         for t in r.draft:
             assert 0 <= t.r < 1 and 0 < t.q <= 1 and 0 <= t.p <= 1
+            # β = Σ min(p, q) over the vocabulary holds the drafted token's own term
+            assert min(t.p, t.q) - 1e-6 <= t.beta <= 1
             assert t.top_p and t.top_q and t.top_p[0].prob >= t.top_p[-1].prob
         decided = r.draft[:sum(t.accepted for t in r.draft) + 1]  # after a rejection: moot
         assert [t.accepted for t in decided] == [t.r * t.q < t.p for t in decided]
@@ -69,8 +71,8 @@ def test_trace_records_real_probabilities_and_decisions(target):
         if first_rejected is not None:
             assert first_rejected.r >= first_rejected.p / first_rejected.q
             assert r.correction.kind == "resampled" and r.correction.top_residual
-        else:
-            assert r.correction.kind == "bonus"
+        else:  # a round capped to nothing by max_new_tokens is the target's own step
+            assert r.correction.kind == ("bonus" if r.draft else "target")
 
 
 def test_same_seed_gives_identical_tokens_and_decisions(target):

@@ -45,8 +45,8 @@ def test_replay_reproduces_the_recorded_gamma_exactly():
                    gamma=3, n_out=9, max_new=20)  # stopped at an EOS, well before max_new_tokens
     p = replay(t, 3)
     assert p.recorded
-    assert p.alpha == pytest.approx(metrics.acceptance_rate(t))
-    assert p.tokens_per_pass == pytest.approx(metrics.tokens_per_pass(t))
+    assert p.alpha == pytest.approx(metrics.draft_acceptance_rate(metrics.counts(t)))
+    assert p.tokens_per_pass == pytest.approx(metrics.mean_acceptance_length(metrics.counts(t)))
     assert p.passes == pytest.approx(len(t.rounds))
 
 
@@ -74,5 +74,5 @@ def test_replay_reproduces_each_shipped_real_run(label):
 
     t = Trace.load(str(shipped_traces()[label]))
     p = replay(t, t.config.gamma)
-    assert p.alpha == pytest.approx(metrics.acceptance_rate(t), abs=1e-9)
+    assert p.alpha == pytest.approx(metrics.draft_acceptance_rate(metrics.counts(t)), abs=1e-9)
     assert p.passes == pytest.approx(len(t.rounds), abs=1e-9)

@@ -69,7 +69,7 @@ def test_empty_draft_is_a_plain_target_step():
     P = dist(0.2, 0.8)[None]
     v = verify(P, torch.zeros(0, 2), torch.zeros(0, dtype=torch.long), torch.zeros(0),
                torch.tensor(0.5), greedy=False)
-    assert v.n_accepted == 0 and v.kind == "bonus" and v.token == 1
+    assert v.n_accepted == 0 and v.kind == "target" and v.token == 1
 
 
 def test_temperature_top_k_top_p():

@@ -10,8 +10,8 @@ from specviz.trace import (MAX_TRACE_BYTES, Baseline, Candidate, Config, Correct
 
 def sample_trace() -> Trace:
     top = [Candidate(5, " a", 0.6), Candidate(7, " b", 0.3)]
-    rounds = [Round([DraftToken(5, " a", 0.7, 0.6, 0.25, True, 0.1, top, top),
-                     DraftToken(7, " b", 0.5, 0.1, 0.9, False, 0.4, top, top)],
+    rounds = [Round([DraftToken(5, " a", 0.7, 0.6, 0.25, True, 0.1, top, top, 0.8),
+                     DraftToken(7, " b", 0.5, 0.1, 0.9, False, 0.4, top, top, 0.35)],
                     Correction(8, " c", "resampled", 0.2, 0.33, top, top), 0.01, 0.03)]
     cfg = Config("t", "layers:4", 2, 1.0, 0.9, 0, 2, "cpu", "float32")
     return Trace(cfg, "hello", [1, 2], [5, 8], " a c", rounds, Baseline([5, 6], 0.03, " a d"),
@@ -22,15 +22,28 @@ def test_round_trip_is_lossless():
     t = sample_trace()
     again = Trace.from_json(t.to_json())
     assert again == t
-    assert json.loads(t.to_json())["version"] == 1
+    assert json.loads(t.to_json())["version"] == 2
 
 
-def test_required_keys_of_format_v1():
+def test_a_version_1_trace_loads_without_beta_and_with_the_targets_own_step():
+    d = json.loads(sample_trace().to_json())
+    d["version"] = 1
+    for tok in d["rounds"][0]["draft"]:
+        del tok["beta"]
+    empty = {"draft": [], "correction": {"token": 9, "text": " d", "kind": "bonus", "p": 0.5},
+             "draft_s": 0.0, "verify_s": 0.03}
+    d["rounds"].append(empty)  # version 1 called a pass with nothing drafted a bonus
+    t = Trace.from_json(json.dumps(d))
+    assert [tok.beta for tok in t.rounds[0].draft] == [None, None]
+    assert t.rounds[1].correction.kind == "target"
+
+
+def test_required_keys_of_format_v2():
     d = json.loads(sample_trace().to_json())
     assert {"version", "config", "prompt_ids", "output_ids", "text", "rounds", "baseline",
             "timing"} <= d.keys()
     assert set(d["rounds"][0]) >= {"draft", "correction", "draft_s", "verify_s"}
-    assert set(d["rounds"][0]["draft"][0]) >= {"token", "text", "q", "p", "r", "accepted"}
+    assert set(d["rounds"][0]["draft"][0]) >= {"token", "text", "q", "p", "r", "accepted", "beta"}
     assert {"target", "draft", "gamma", "temperature", "top_p", "seed", "max_new_tokens",
             "device", "dtype"} <= d["config"].keys()
 
@@ -46,7 +59,7 @@ def corrupt(mutate):
     ("{\"version\": 1, ", "not valid JSON"),
     ("[1, 2]", "expected a JSON object"),
     (b"\x80\x81 not utf8", "not valid JSON"),
-    (corrupt(lambda d: d.update(version=2)), "unsupported trace version 2"),
+    (corrupt(lambda d: d.update(version=3)), "unsupported trace version 3"),
     (corrupt(lambda d: d.pop("version")), "unsupported trace version None"),
     (corrupt(lambda d: d.pop("rounds")), "missing 'rounds'"),
     (corrupt(lambda d: d["rounds"][0]["draft"][0].update(q="high")), "rounds[0].draft[0].q"),
@@ -54,7 +67,9 @@ def corrupt(mutate):
     (corrupt(lambda d: d.update(output_ids=[1, "2"])), "output_ids"),
     (corrupt(lambda d: d["config"].update(gamma=None)), "config.gamma"),
     (corrupt(lambda d: d["rounds"][0].update(correction=[])), "correction should be an object"),
-    (corrupt(lambda d: d["rounds"][0]["correction"].update(kind="magic")), "resampled or bonus"),
+    (corrupt(lambda d: d["rounds"][0]["correction"].update(kind="magic")), "resampled, bonus or target"),
+    (corrupt(lambda d: d["rounds"][0]["correction"].update(kind="target")), "closes with the target's own step"),
+    (corrupt(lambda d: d["rounds"][0]["draft"][0].update(beta=1.5)), "outside [0, 1]"),
     (corrupt(lambda d: d["rounds"][0]["draft"][0].update(p=1.5)), "outside [0, 1]"),
     (corrupt(lambda d: d["config"].update(gamma=1)), "more tokens than gamma"),
 ])

@@ -156,8 +156,8 @@ def _measured_points(items: dict[str, Trace]) -> list[dict]:
     points = []
     for label, t in items.items():
         s = metrics.summarize(t)
-        points.append({"label": label, "gamma": t.config.gamma, "alpha": s.alpha, "c": s.cost_ratio or 0.0,
-                       "tokens_per_pass": s.mean_accepted, "speedup": s.speedup_measured})
+        points.append({"label": label, "gamma": t.config.gamma, "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
+                       "tokens_per_pass": s.mean_acceptance_length, "speedup": s.speedup_measured})
     return points
 
 
@@ -182,7 +182,7 @@ def theory() -> None:
                     key="th_chart")
     best = {al: metrics.best_gamma(al, c) for al in sorted(alphas)}
     st.caption("Best γ by the formula at this c: " + ", ".join(
-        f"α = {al:.2f} → γ = {g} ({metrics.theoretical_speedup(al, g, c):.2f}×)" for al, g in best.items())
+        f"α = {al:.2f} → γ = {g} ({metrics.speedup_theoretical(al, g, c):.2f}×)" for al, g in best.items())
         + ". Lines are theory; black markers are measured runs at their own α and c (not the "
         "slider's). A measured speedup below its theory line means the verify pass cost more than "
         "one plain step (see lesson 1's cost curve).")
@@ -203,14 +203,14 @@ def replay() -> None:
                           value=curve is not None, disabled=curve is None, key="rp_curve")
     points = replay_all(trace, range(1, 17), curve.ratio if use_curve and curve else None)
     s = metrics.summarize(trace)
-    st.plotly_chart(charts.replay_chart(points, s.alpha), config=PLOTLY, key="rp_chart")
+    st.plotly_chart(charts.replay_chart(points, s.alpha or 0.0), config=PLOTLY, key="rp_chart")
     rec = next(p for p in points if p.recorded)
     best = max(points, key=lambda p: p.speedup or 0)
     st.markdown(
-        f"Recorded at γ = {trace.config.gamma}: measured α = {s.alpha:.2f}, {s.mean_accepted:.2f} "
+        f"Recorded at γ = {trace.config.gamma}: measured α = {s.alpha or 0:.2f}, {s.mean_acceptance_length or 0:.2f} "
         f"tokens/pass, speedup {s.speedup_measured or 0:.2f}×; the replay at that γ gives "
         f"α = {rec.alpha:.2f}, {rec.tokens_per_pass:.2f} tokens/pass "
-        f"({'it reproduces the run' if abs(rec.alpha - s.alpha) < 1e-9 else 'close to the run'}). "
+        f"({'it reproduces the run' if abs(rec.tokens_per_pass - (s.mean_acceptance_length or 0)) < 1e-9 else 'close to the run'}). "
         f"**Estimate:** the best γ for this run would have been {best.gamma} "
         f"({best.speedup or 0:.2f}×, α ≈ {best.alpha:.2f}).")
     st.caption("Estimate, not a measurement: positions the draft never saw use the run's mean α; "
@@ -280,15 +280,15 @@ def slower() -> None:
     lesson.keep_trace("2_acceptance_rate", "slower-than-plain", trace)
     s = metrics.summarize(trace)
     m = st.columns(4)
-    m[0].metric("α (measured)", f"{s.alpha:.3f}", border=True)
+    m[0].metric("α (measured)", f"{s.alpha or 0:.3f}", border=True)
     m[1].metric("c (measured)", f"{s.cost_ratio or 0:.2f}", border=True)
-    m[2].metric("tokens / pass", f"{s.mean_accepted:.2f}", border=True)
+    m[2].metric("tokens / pass", f"{s.mean_acceptance_length or 0:.2f}", border=True)
     m[3].metric("measured speedup", f"{s.speedup_measured or 0:.2f}×", border=True,
                 help="below 1: slower than plain decoding of the same prompt")
     c = s.cost_ratio or 0.2
     st.markdown(f"Early exit `{trace.config.draft}`, γ = {trace.config.gamma}: each round pays for "
                 f"{trace.config.gamma} draft steps (≈ {trace.config.gamma * c:.2f} target steps) plus "
-                f"a verify pass, and yields {s.mean_accepted:.2f} tokens. The theory predicts "
+                f"a verify pass, and yields {s.mean_acceptance_length or 0:.2f} tokens. The theory predicts "
                 f"{s.speedup_theoretical or 0:.2f}× at this α and c; {_versus_theory(s, trace.config.gamma)}")
     st.plotly_chart(charts.break_even(sorted({round(c, 2), 0.05, 0.5})), config=PLOTLY, key="be_chart")
 

@@ -56,8 +56,12 @@ def headline(trace: Trace) -> str:
     """One line of the run's measured numbers."""
     s = metrics.summarize(trace)
     speed = "n/a" if s.speedup_measured is None else f"{s.speedup_measured:.2f}×"
-    return (f"Measured in this run: α = {s.alpha:.2f} · {s.mean_accepted:.2f} tokens per target "
+    return (f"Measured in this run: α = {_fmt(s.alpha)} · {_fmt(s.mean_acceptance_length)} tokens per target "
             f"pass · speedup {speed} on a shared CPU. The prompt: “{plain(trace.prompt, 90)}”")
+
+
+def _fmt(x: float | None, spec: str = ".2f") -> str:
+    return "n/a" if x is None else format(x, spec)
 
 
 def plain(text: str, limit: int) -> str:
@@ -82,9 +86,9 @@ def header(trace: Trace) -> None:
                    "before it stopped.")
     cols = st.columns(5)
     fmt = lambda x, f: "n/a" if x is None else format(x, f)  # noqa: E731
-    cols[0].metric("α acceptance", f"{s.alpha:.2f}", help="accepted drafts / drafted tokens",
+    cols[0].metric("α acceptance", fmt(s.alpha, ".2f"), help="accepted ÷ checked drafted tokens (Leviathan's α)",
                    border=True)
-    cols[1].metric("tokens / target pass", f"{s.mean_accepted:.2f}",
+    cols[1].metric("tokens / target pass", fmt(s.mean_acceptance_length, ".2f"),
                    help="1 + accepted / rounds (vLLM's mean acceptance length)", border=True)
     cols[2].metric("measured speedup", fmt(s.speedup_measured, ".2f") + "×",
                    help="plain decoding s/token ÷ speculative s/token, both measured in this run",
@@ -193,7 +197,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
     for name, t in traces.items():
         s = metrics.summarize(t)
         rows.append({"trace": name, "draft": t.config.draft, "γ": t.config.gamma, "T": t.config.temperature,
-                      "α": s.alpha, "tokens / pass": s.mean_accepted, "rounds": s.rounds,
+                      "α": s.alpha, "tokens / pass": s.mean_acceptance_length, "rounds": s.rounds,
                       "tokens": s.tokens, "c": s.cost_ratio, "speedup": s.speedup_measured,
                       "theory": s.speedup_theoretical,
                       "ms / token": s.spec_s_per_token * 1e3,
