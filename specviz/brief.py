@@ -244,3 +244,47 @@ def workshop_pack(traces: dict[str, Trace], texts: dict[str, str]) -> bytes:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:80]
+
+
+# ----------------------------------------------------------------------------- production section
+
+def production_section(r, source: str, span: str, trend: dict | None = None) -> str:
+    """The brief's production section from a server's metrics (r: a serving.Readout)."""
+    from .serving import PUBLISHED_VERIFY, what_if
+
+    name = {"vllm": "vLLM", "sglang": "SGLang", "tgi": "TGI"}[r.engine]
+    rate = "vLLM's draft acceptance rate (accepted ÷ drafted; not α)" if r.engine == "vllm" else \
+        f"{name}'s acceptance rate (its own definition; not α)"
+    k = f" (draft length k = {r.k})" if r.k else ""
+    rows = [("Leviathan's α" + k, _fmt(r.alpha, ".3f") if r.alpha is not None else "not available (see below)"),
+            ("τ, tokens per verify pass", _fmt(r.tau, ".2f")),
+            ("E[τ] at α (Leviathan's i.i.d. model; close to τ when it fits)", _fmt(r.expected_tau, ".2f")),
+            (rate, _fmt(r.rate, ".3f"))]
+    if r.unconditional:
+        rows.append(("accepted at position 1 … k, of all drafts", " · ".join(_fmt(v, ".2f") for v in r.unconditional)))
+        rows.append(("… given the earlier positions were accepted", " · ".join(_fmt(v, ".2f") for v in r.conditional)))
+    if r.counts is not None:
+        rows.append(("drafts counted", f"{r.drafts:,}"))
+    lines = [f"## Production: {source}",
+             f"*{name} metrics of {r.model or 'the served model'}, {span}. Read from the server's "
+             "Prometheus counters, not measured by SpecViz; the numbers use the same definitions as "
+             "the evidence above.*", "",
+             "| measure | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows], ""]
+    if trend:
+        first, second = trend["first"], trend["second"]
+        moved = [f"{label} {_fmt(first[key], '.2f')} → {_fmt(second[key], '.2f')}"
+                 for key, label in (("alpha", "α"), ("tau", "τ")) if first.get(key) is not None]
+        lines += [f"**Trend** (first vs second half of {trend['windows']} windows): " + ", ".join(moved) + ".", ""]
+    else:
+        lines += ["**Trend:** one reading only; watch the server over time to see one.", ""]
+    if r.alpha is not None and r.k:
+        est = " · ".join(f"γ = {w['gamma']}: E[τ] {w['expected_tau']:.2f}" for w in what_if(r.alpha, r.k))
+        lines += [f"**What would γ ± 1 do** (an estimate from Leviathan's formula at the measured α, "
+                  f"not a measurement): {est}. Every drafted token is verified, so whether a longer "
+                  "draft pays depends on what verification costs at your batch size.", ""]
+    lines += [f"**Verify cost.** These counters say nothing about time. {PUBLISHED_VERIFY} A good α "
+              "on a busy server can therefore still give little or no speedup: measure latency and "
+              "throughput with speculation on and off at your production concurrency.", ""]
+    if r.missing:
+        lines += ["**What these metrics cannot tell:**", *[f"- {m}." for m in r.missing], ""]
+    return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Command line: generate | show | models (+ distill | bench when those modules are present).
+"""Command line: generate | show | models | watch (+ distill | bench when those modules are present).
 
 Exit codes: 0 ok; 2 bad arguments or input (empty or too long prompt, gamma, temperature or
 top-p out of range, ...); 3 model problem (unknown id, missing gguf_file, mismatched tokenizers,
@@ -25,7 +25,7 @@ FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are co
 }
 
 
-CORE = ("generate", "show", "models")  # the commands that need no optional module
+CORE = ("generate", "show", "models", "watch")  # the commands that need no optional module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SpecVizError as e:
         print(f"error: {e}", file=sys.stderr)
-        return EXIT_CODES.get(type(e), 1)
+        return next((code for kind, code in EXIT_CODES.items() if isinstance(e, kind)), 1)
     except MemoryError:
         print("error: out of memory: try a smaller model, fewer new tokens or --device cpu",
               file=sys.stderr)
@@ -66,6 +66,7 @@ def build_parser(optional: bool = True) -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_show(sub)
     _add_models(sub)
+    _add_watch(sub)
     for name in ("distill", "bench") if optional else ():
         try:
             importlib.import_module(f"specviz.{name}").add_parser(sub)
@@ -96,6 +97,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-decoding baseline")
     p.add_argument("--trace", metavar="OUT.json", help="write the trace here")
     p.add_argument("--json", action="store_true", help="print one JSON summary object on stdout")
+    p.add_argument("--metrics-out", metavar="FILE", help="also write the run's counters in vLLM's "
+                   "Prometheus format (vllm:spec_decode_*), readable by `watch FILE` and the Your server page")
     p.set_defaults(func=cmd_generate)
 
 
@@ -109,6 +112,68 @@ def _add_show(sub) -> None:
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the model pairs in models.yaml")
     p.set_defaults(func=cmd_models)
+
+
+def _add_watch(sub) -> None:
+    p = sub.add_parser("watch", help="read a vLLM/SGLang/TGI server's speculative-decoding metrics",
+                       description="Read a serving engine's Prometheus /metrics (vLLM's spec_decode "
+                       "counters, SGLang's spec_accept gauges, TGI's skipped-tokens histogram) and print "
+                       "tau, alpha, the draft acceptance rate and per-position acceptance, per window "
+                       "between scrapes. A bearer token is read from SPECVIZ_METRICS_TOKEN, never "
+                       "from the command line.")
+    p.add_argument("source", metavar="URL|FILE", help="http(s)://host:port/metrics or a saved copy of one")
+    p.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes (default 15)")
+    p.add_argument("--count", type=int, default=0, help="stop after this many scrapes (default: until Ctrl-C)")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    p.set_defaults(func=cmd_watch)
+
+
+def cmd_watch(args) -> int:
+    import time
+
+    from . import serving
+
+    if args.interval < 1 or args.timeout <= 0 or args.count < 0:
+        raise serving.ScrapeError("--interval must be at least 1 s, --timeout above 0 and --count at least 0")
+    is_url = "://" in args.source
+    if not is_url:
+        try:
+            with open(args.source, "rb") as f:
+                body = f.read(serving.MAX_BYTES + 1)
+        except OSError as e:
+            raise serving.ScrapeError(f"cannot read {args.source}: {e.strerror}") from None
+        scrape = serving.parse(serving.decode(body))
+        for model, r in serving.readouts(scrape).items():
+            print(f"{model or scrape.engine} (saved copy, since the server started): {serving.line(r)}")
+            for note in r.missing:
+                print(f"  · {note}")
+        return 0
+    token, watch, n = os.environ.get("SPECVIZ_METRICS_TOKEN"), serving.Watch(), 0
+    while True:
+        try:
+            scrape = serving.parse(serving.fetch(args.source, token, args.timeout))
+        except serving.ScrapeError as e:
+            if watch.last is None:
+                raise
+            print(f"· {time.strftime('%H:%M:%S')} {e}; keeping the last reading", file=sys.stderr, flush=True)
+        else:
+            first = watch.last is None
+            for note in watch.add(scrape):
+                print(f"· {note}", file=sys.stderr)
+            for model, r in serving.readouts(scrape).items():
+                if first or scrape.engine == "sglang":
+                    span = "latest window" if scrape.engine == "sglang" else "since the server started"
+                    print(f"{time.strftime('%H:%M:%S')} {model or scrape.engine} ({span}): {serving.line(r)}")
+                    for note in r.missing:
+                        print(f"  · {note}")
+                else:
+                    p = watch.points[model][-1]
+                    print(f"{time.strftime('%H:%M:%S')} {model or scrape.engine} (last {p.seconds:.0f} s): "
+                          f"{serving.line(p.readout)}", flush=True)
+        n += 1
+        if args.count and n >= args.count:
+            return 0
+        time.sleep(args.interval)
 
 
 def cmd_generate(args) -> int:
@@ -131,6 +196,8 @@ def cmd_generate(args) -> int:
     if args.trace:
         trace.save(args.trace)
         print(f"· trace written to {args.trace}", file=sys.stderr)
+    if args.metrics_out:
+        _write_metrics(args.metrics_out, trace)
     summary = summarize(trace)
     if args.json:
         print(json.dumps({"prompt_ids": trace.prompt_ids, "output_ids": trace.output_ids,
@@ -150,6 +217,22 @@ def cmd_generate(args) -> int:
               f"{'was' if n == 1 else 'were'} decoded before the failure; {kept}", file=sys.stderr)
         return 3
     return 0
+
+
+def _write_metrics(path: str, trace) -> None:
+    from .metrics import counts
+    from .serving import exposition
+
+    c = trace.config
+    text = exposition(counts(trace), c.target, f"SpecViz run: target {c.target}, drafter {c.draft}, "
+                      f"gamma {c.gamma}, temperature {c.temperature:g}, {len(trace.output_ids)} tokens "
+                      "(python -m specviz generate --metrics-out)")
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as e:
+        raise RunError(f"cannot write {path}: {e.strerror}") from None
+    print(f"· counters written to {path} in vLLM's format", file=sys.stderr)
 
 
 def cmd_show(args) -> int:

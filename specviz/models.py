@@ -26,6 +26,9 @@ class ModelSpec:
     chat: bool = True
     offline: bool = False  # available in the offline cache these machines ship with
     notes: str = ""
+    device_map: str | None = None  # "auto": accelerate splits a big target over GPUs, CPU and disk
+    max_memory: dict | None = None  # with device_map: per-device caps, e.g. {0: "20GiB", cpu: "60GiB"}
+    offload_folder: str | None = None  # with device_map: where layers that fit nowhere go (default: cache)
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,9 @@ _CACHE_LOCK = threading.Lock()
 def load_model(spec: ModelSpec, device: str = "auto", dtype: str | None = None,
                progress: Progress = lambda msg: None) -> LoadedModel:
     """Load (once per process) a model and its tokenizer by hub id."""
-    device, dtype = pick_device(device), dtype or spec.dtype
-    key = (spec.hub_id, spec.gguf_file, device, dtype)
+    device = "split" if spec.device_map else pick_device(device)  # a split model has no one device
+    dtype = dtype or spec.dtype
+    key = (spec.hub_id, spec.gguf_file, device, dtype, spec.device_map, repr(spec.max_memory))
     with _CACHE_LOCK:
         if key not in _CACHE:
             _CACHE[key] = _load(spec, device, dtype, progress)
@@ -125,6 +129,7 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
         raise ModelError(f"unknown dtype {dtype!r}: use float32, float16 or bfloat16")
     start = time.perf_counter()
     source, kwargs = _source(spec, progress)
+    kwargs = kwargs | _split_kwargs(spec)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False, **kwargs)
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype,
@@ -139,8 +144,12 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
     except Exception as e:  # noqa: BLE001 - e.g. an architecture this transformers cannot build
         raise ModelError(f"cannot load {spec.hub_id}: {type(e).__name__}: {first_line(e)}. Check that it "
                          "is a causal language model this transformers version supports") from None
-    if spec.gguf_file and source == spec.hub_id:
+    if spec.gguf_file and source == spec.hub_id and not spec.device_map:
         _save_converted(spec, model, tokenizer, progress)
+    if spec.device_map:
+        device = _input_device(model)
+        progress(f"loaded {spec.key} split over {_placement(model)} in {time.perf_counter() - start:.1f} s")
+        return LoadedModel(spec, model.eval(), tokenizer, device, dtype)
     try:
         model.to(device).eval()
     except (torch.OutOfMemoryError, MemoryError):
@@ -152,8 +161,37 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
     return LoadedModel(spec, model, tokenizer, device, dtype)
 
 
+def _split_kwargs(spec: ModelSpec) -> dict:
+    """from_pretrained arguments that let accelerate place a big target over several devices."""
+    if not spec.device_map:
+        return {}
+    folder = spec.offload_folder or str(_cache_base() / "offload" / _converted_dir(spec).name)
+    # YAML keys of max_memory are strings; accelerate wants GPU indices as ints
+    memory = {int(k) if str(k).isdigit() else k: v for k, v in (spec.max_memory or {}).items()} or None
+    return {"device_map": spec.device_map, "max_memory": memory, "offload_folder": folder}
+
+
+def _input_device(model) -> str:
+    """Where input ids go for a split model: the device of its first placed module."""
+    first = next(iter(getattr(model, "hf_device_map", {}).values()), "cpu")
+    return f"cuda:{first}" if isinstance(first, int) else "cpu" if first in ("cpu", "disk") else str(first)
+
+
+def _placement(model) -> str:
+    """'cpu (12 modules), disk (20 modules)': where accelerate put the model's parts."""
+    where: dict[str, int] = {}
+    for device in getattr(model, "hf_device_map", {}).values():
+        name = f"cuda:{device}" if isinstance(device, int) else str(device)
+        where[name] = where.get(name, 0) + 1
+    return ", ".join(f"{d} ({n} module{'s' * (n != 1)})" for d, n in where.items()) or "one device"
+
+
+def _cache_base() -> Path:
+    return Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
+
+
 def _converted_dir(spec: ModelSpec) -> Path:
-    base = Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
+    base = _cache_base()
     tag = hashlib.sha1(f"{spec.hub_id}|{spec.gguf_file}".encode()).hexdigest()[:12]
     return base / "converted" / f"{spec.hub_id.replace('/', '--')}-{tag}"
 
