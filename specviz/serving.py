@@ -50,9 +50,10 @@ class ScrapeError(RunError):
 
 # ----------------------------------------------------------------------------- fetching
 
-def fetch(url: str, token: str | None = None, timeout: float = TIMEOUT_S,
+def fetch(url: str, token: str | None = None, timeout: float | None = None,
           max_bytes: int = MAX_BYTES) -> str:
     """The text of a /metrics page. The bearer token goes only to the URL's own origin."""
+    timeout = TIMEOUT_S if timeout is None else timeout
     url = url.strip()
     parts = _split(url)
     req = urllib.request.Request(url, headers={"Accept": "text/plain", "User-Agent": "SpecViz"})
