@@ -255,7 +255,23 @@ def main(args) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump({"env": env, "prompts": prompts, "rows": rows}, f, indent=2)
+    if args.metrics_out:
+        write_metrics(args.metrics_out, methods, args.target, env)
     return 0 if all(r["identical"] for r in rows) else 1
+
+
+def write_metrics(path: str, methods: list[Method], target: str, env: str) -> None:
+    """Each of our methods' counters (pooled over prompts) in vLLM's format, one model_name each."""
+    from .serving import exposition
+
+    runs = {f"{target} + {m.drafter} γ={m.gamma}": sum(m.counts.values(), metrics.Counts())
+            for m in methods if m.engine == "ours"}
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(exposition(runs, f"SpecViz bench (python -m specviz bench --metrics-out): {env}"))
+    except OSError as e:
+        raise RunError(f"cannot write {path}: {e.strerror}") from None
+    print(f"counters written to {path} in vLLM's format", file=sys.stderr)
 
 
 RELAYOUT_NOTE = {"none": "nn.Linear for every method",
@@ -308,4 +324,6 @@ def add_parser(subparsers) -> None:
                         "kernels (specviz.fastlinear) for our loops (ours), for every method (all), "
                         "or not at all (none, the default)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--metrics-out", metavar="FILE", help="also write each speculative method's counters "
+                   "in vLLM's Prometheus format (model_name = target + drafter γ), readable by `watch FILE`")
     p.set_defaults(func=main)

@@ -265,8 +265,11 @@ def production_section(r, source: str, span: str, trend: dict | None = None) -> 
         rows.append(("… given the earlier positions were accepted", " · ".join(_fmt(v, ".2f") for v in r.conditional)))
     if r.counts is not None:
         rows.append(("drafts counted", f"{r.drafts:,}"))
-    lines = [f"## Production: {source}",
-             f"*{name} metrics of {r.model or 'the served model'}, {span}. Read from the server's "
+    def code(text: str) -> str:  # names from the server, shown literally (no markdown from them)
+        return "`" + " ".join(text.replace("`", "'").split())[:200] + "`"
+
+    lines = [f"## Production: {code(source)}",
+             f"*{name} metrics of {code(r.model) if r.model else 'the served model'}, {span}. Read from the server's "
              "Prometheus counters, not measured by SpecViz; the numbers use the same definitions as "
              "the evidence above.*", "",
              "| measure | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows], ""]

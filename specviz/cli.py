@@ -224,9 +224,9 @@ def _write_metrics(path: str, trace) -> None:
     from .serving import exposition
 
     c = trace.config
-    text = exposition(counts(trace), c.target, f"SpecViz run: target {c.target}, drafter {c.draft}, "
+    text = exposition({c.target: counts(trace)}, f"SpecViz run: target {c.target}, drafter {c.draft}, "
                       f"gamma {c.gamma}, temperature {c.temperature:g}, {len(trace.output_ids)} tokens "
-                      "(python -m specviz generate --metrics-out)")
+                      f"(python -m specviz generate --metrics-out)\nprompt: {trace.prompt[:200]!r}")
     try:
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)

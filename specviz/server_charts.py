@@ -47,5 +47,5 @@ def over_time(points: list[Point]) -> go.Figure:
     kind = "each scrape's latest window" if r and r[0].counts is None else "each window between scrapes"
     return _fig(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
                 margin=dict(l=10, r=10, t=50, b=110), shapes=restarts,
-                xaxis=dict(title="time of the scrape"), yaxis=dict(title="τ", rangemode="tozero"),
+                yaxis=dict(title="τ", rangemode="tozero"),
                 yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False))

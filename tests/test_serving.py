@@ -50,7 +50,7 @@ def test_counters_fill_counts_exactly_like_the_engine_does():
     run = metrics.Counts()
     for n in rounds:
         run.add_round(k, n)
-    back = serving.parse(serving.exposition(run, "m")).totals["m"].counts()
+    back = serving.parse(serving.exposition({"m": run})).totals["m"].counts()
     for name in ("passes", "drafted", "accepted", "rejections", "drafted_at", "checked_at", "accepted_at"):
         assert getattr(back, name) == getattr(run, name), name
     assert metrics.alpha(back) == metrics.alpha(run) == sum(rounds) / (sum(rounds) + 5)  # 5 rounds stopped early
@@ -269,3 +269,18 @@ def test_page_reads_examples_and_offers_the_brief_section():
     at.sidebar.button(key="srv_open").click().run()
     assert _metric(at, "α (Leviathan)") == "0.727"
     assert any("Production:" in m.value for m in at.markdown)
+
+
+def test_bench_metrics_out_writes_one_model_per_method(tmp_path):
+    from specviz.bench import Method, write_metrics
+
+    a, b = metrics.Counts(), metrics.Counts()
+    for n in (3, 1, 0):
+        a.add_round(3, n)
+    b.add_round(2, 2)
+    methods = [Method("plain"), Method("ours", "lookup", 3, counts={0: a, 1: a}), Method("ours", "layers:4", 2, counts={0: b})]
+    write_metrics(str(tmp_path / "b.prom"), methods, "t", "test env")
+    scrape = serving.parse((tmp_path / "b.prom").read_text())
+    assert scrape.models == ["t + layers:4 γ=2", "t + lookup γ=3"]
+    r = serving.readouts(scrape)["t + lookup γ=3"]
+    assert r.drafts == 6 and r.alpha == pytest.approx(metrics.alpha(a + a))

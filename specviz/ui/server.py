@@ -11,7 +11,7 @@ import streamlit as st
 
 from .. import server_charts, serving
 from ..brief import production_section
-from .views import PLOTLY
+from .views import PLOTLY, plain
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "serving"
 EXAMPLES = {  # label -> file; only the first is a real run, the others are labelled test data
@@ -106,10 +106,10 @@ def _readings() -> None:
                 "copy, or open an example.")
         return
     source, scrape = _ss()["srv_source"], watch.last
-    st.caption(f"Source: {source} · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
+    st.caption(f"Source: {plain(source, 200)} · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
                f"{len(next(iter(watch.points.values()), []))} window(s) watched")
     for event in watch.events[-3:]:
-        st.warning(event)
+        st.warning(plain(event, 400))  # model names come from the server: no markdown from it
     models = scrape.models
     model = st.selectbox("model", models, key="srv_model") if len(models) > 1 else models[0]
     spans = ["since the server started"]
@@ -135,16 +135,18 @@ def _readings() -> None:
 
 def _numbers(r: serving.Readout) -> None:
     f = lambda x, spec=".2f": "n/a" if x is None else format(x, spec)  # noqa: E731
-    rate = "vLLM's draft acceptance rate" if r.engine == "vllm" else f"{'SGLang' if r.engine == 'sglang' else 'TGI'}'s acceptance rate"
+    rate = f"accepted ÷ drafted ({ {'vllm': 'vLLM', 'sglang': 'SGLang', 'tgi': 'TGI'}[r.engine]})"
     cols = st.columns(5)
     cols[0].metric("α (Leviathan)", f(r.alpha, ".3f"), border=True,
                    help="accepted ÷ (accepted + drafts that stopped before position k): the probability "
                         "that a checked drafted token is accepted")
-    cols[1].metric("τ tokens / verify pass", f(r.tau), border=True, help="1 + accepted ÷ drafts")
+    cols[1].metric("τ tokens / verify pass", f(r.tau), border=True,
+                   help="1 + accepted ÷ drafts: vLLM counts only the passes that verified a draft")
     cols[2].metric("E[τ] at α", f(r.expected_tau), border=True,
                    help="Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits")
     cols[3].metric(rate, f(r.rate, ".3f"), border=True,
-                   help="accepted ÷ drafted tokens: equals α only at k = 1; never fed to Leviathan's formulas")
+                   help="the server's draft acceptance rate, accepted ÷ drafted tokens: equals α only "
+                        "at k = 1, so it is never fed to Leviathan's formulas")
     cols[4].metric("drafts counted" if r.counts else "draft length k", f"{r.drafts:,}" if r.counts else "n/a",
                    border=True, help=f"k = {r.k}" if r.k else None)
 
