@@ -200,6 +200,8 @@ def test_bearer_token_goes_to_its_own_origin_only():
         with pytest.raises(serving.ScrapeError, match="HTTP 401"):  # localhost is another origin
             serving.fetch(srv.url + "/to-other-origin", TOKEN)
         assert srv.state.auth_seen == [f"Bearer {TOKEN}", None]
+        with pytest.raises(serving.ScrapeError, match="bearer token contains"):
+            serving.fetch(srv.url + "/auth", "abc\r\nX-Evil: 1")
 
 
 # ----------------------------------------------------------------------------- live: CLI and page

@@ -28,10 +28,10 @@ def _ss():
     return st.session_state
 
 
-def _take(text: str, source: str) -> None:
-    """Parse a page and add it to the watch of `source` (another source starts a new watch)."""
+def _take(text: str, source: str, fresh: bool = False) -> None:
+    """Parse a page and add it to the watch of `source` (another source, or fresh, starts a new watch)."""
     scrape = serving.parse(text)
-    if _ss().get("srv_source") != source or "srv_watch" not in _ss():
+    if fresh or _ss().get("srv_source") != source or "srv_watch" not in _ss():
         _ss()["srv_watch"], _ss()["srv_source"] = serving.Watch(), source
     _ss()["srv_watch"].add(scrape)
     _ss()["srv_error"] = None
@@ -57,13 +57,13 @@ def _read_url() -> None:
 def _on_upload() -> None:
     upload = _ss().get("srv_upload")
     if upload is not None:
-        _attempt(lambda: _take(serving.decode(upload.getvalue()), f"{upload.name} (a saved copy)"))
+        _attempt(lambda: _take(serving.decode(upload.getvalue()), f"{upload.name} (a saved copy)", True))
 
 
 def _open_example() -> None:
     label = _ss().get("srv_example")
     path = EXAMPLES_DIR / EXAMPLES[label]
-    _attempt(lambda: _take(serving.decode(path.read_bytes()), label))
+    _attempt(lambda: _take(serving.decode(path.read_bytes()), label, True))
 
 
 def controls() -> None:
