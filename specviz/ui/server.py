@@ -106,7 +106,8 @@ def _readings() -> None:
                 "copy, or open an example.")
         return
     source, scrape = _ss()["srv_source"], watch.last
-    st.caption(f"Source: {plain(source, 200)} · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
+    shown = " ".join(source.replace("`", "'").split())[:200]  # user/server text, shown literally
+    st.caption(f"Source: `{shown}` · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
                f"{len(next(iter(watch.points.values()), []))} window(s) watched")
     for event in watch.events[-3:]:
         st.warning(plain(event, 400))  # model names come from the server: no markdown from it
@@ -135,7 +136,7 @@ def _readings() -> None:
 
 def _numbers(r: serving.Readout) -> None:
     f = lambda x, spec=".2f": "n/a" if x is None else format(x, spec)  # noqa: E731
-    rate = f"accepted ÷ drafted ({ {'vllm': 'vLLM', 'sglang': 'SGLang', 'tgi': 'TGI'}[r.engine]})"
+    rate, whose = "accepted ÷ drafted", {"vllm": "vLLM's", "sglang": "SGLang's", "tgi": "TGI's"}[r.engine]
     cols = st.columns(5)
     cols[0].metric("α (Leviathan)", f(r.alpha, ".3f"), border=True,
                    help="accepted ÷ (accepted + drafts that stopped before position k): the probability "
@@ -145,7 +146,7 @@ def _numbers(r: serving.Readout) -> None:
     cols[2].metric("E[τ] at α", f(r.expected_tau), border=True,
                    help="Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits")
     cols[3].metric(rate, f(r.rate, ".3f"), border=True,
-                   help="the server's draft acceptance rate, accepted ÷ drafted tokens: equals α only "
+                   help=f"{whose} draft acceptance rate, accepted ÷ drafted tokens: equals α only "
                         "at k = 1, so it is never fed to Leviathan's formulas")
     cols[4].metric("drafts counted" if r.counts else "draft length k", f"{r.drafts:,}" if r.counts else "n/a",
                    border=True, help=f"k = {r.k}" if r.k else None)
