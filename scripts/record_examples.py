@@ -3,6 +3,7 @@
     HF_HUB_CACHE=../shared/hf-cache HF_HUB_OFFLINE=1 python scripts/record_examples.py
 
 Every trace is a real run of SmolLM2-135M-Instruct (the offline default target) on CPU,
+recorded as trace version 2 (β = Σ min(p, q) per checked draft position, so alpha_expected),
 with gamma 4 and seed 0: the example prompts (chat, summarise, code edit) with the early-exit
 (layers:4) and prompt-lookup drafters, greedy and sampled (temperature 1). A `trained:NAME`
 drafter listed in models.yaml is recorded on every prompt too. Timings are wall-clock on
@@ -61,8 +62,12 @@ def main() -> None:
         trace = run(settings, progress=lambda m: print(f"  · {m}", file=sys.stderr))
         trace.save(str(path))
         s = summarize(trace)
-        print(f"{stem:<40} alpha {s.alpha or 0:.2f}  tokens/pass {s.mean_acceptance_length:.2f}  "
-              f"speedup {s.speedup_measured or 0:.2f}x  ({trace.stop_reason})", flush=True)
+        fmt = lambda x, suffix="": "n/a" if x is None else f"{x:.2f}{suffix}"  # noqa: E731
+        print(f"{stem:<40} alpha {fmt(s.alpha)}  alpha_expected {fmt(s.alpha_expected)}  "
+              f"tau {fmt(s.mean_acceptance_length)} (E[tau] {fmt(s.expected_acceptance_length)})  "
+              f"draft_acceptance_rate {fmt(s.draft_acceptance_rate)}  speedup {fmt(s.speedup_measured, 'x')} "
+              f"(theory {fmt(s.speedup_theoretical, 'x')}, with v {fmt(s.speedup_verify_aware, 'x')})  "
+              f"({trace.stop_reason})", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,19 @@
 """The decision brief: should we enable speculative decoding for this workload? (markdown)
 
-Everything in the evidence table is computed from measured traces; the recommendation is a
-plain rule on those numbers, stated in the brief so a reader can disagree with it.
+Everything in the evidence table is computed from measured traces with the one definition of
+every metric (specviz.metrics); the recommendation is a plain rule on those numbers, stated in
+the brief so a reader can disagree with it. Timings on a shared machine are noisy, so the
+measurement repeats every prompt with plain and speculative decoding interleaved, reports the
+median and the spread over repeats, and the rule says "too noisy to decide" when the spread
+straddles the threshold.
 """
 import io
 import json
+import statistics
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Callable
 
 from . import metrics
 from .replay import replay_all
@@ -17,41 +23,120 @@ ENABLE_AT = 1.10  # enable only if the measured speedup clears plain decoding by
 GAMMAS = range(1, 9)
 
 
+# ----------------------------------------------------------------------------- measuring
+
+def measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new_tokens: int = 40,
+            repeats: int = 3, target: str | None = None, temperature: float = 0.0, seed: int = 0,
+            device: str = "auto", run: Callable | None = None,
+            progress: Callable[[int, int, str], None] = lambda done, total, what: None,
+            should_stop: Callable[[], bool] = lambda: False) -> dict[str, list[Trace]]:
+    """Measure every prompt of every workload `repeats` times; return workload -> traces in run order.
+
+    Each run times plain and speculative decoding of one prompt back to back; the order of the
+    two alternates from one repeat to the next, and every repeat walks all workloads, so a load
+    change on a shared machine hits both methods and every workload alike. run(RunSettings) ->
+    Trace defaults to specviz.runner.run (tests pass a fake). progress(done, total, what) is
+    called before each run; should_stop() ends the measurement early (what was measured is kept).
+    """
+    from .runner import RunSettings
+    if run is None:
+        from .runner import run
+    if repeats < 1:
+        raise ValueError(f"repeats must be at least 1, got {repeats}")
+    jobs = [(r, w, p) for r in range(repeats) for w, ps in groups.items() for p in ps]
+    out: dict[str, list[Trace]] = {w: [] for w, ps in groups.items() if ps}
+    for done, (r, w, p) in enumerate(jobs):
+        if should_stop():
+            break
+        first = "plain first" if r % 2 else "speculative first"
+        progress(done, len(jobs), f"{w}: repeat {r + 1} of {repeats}, run {done + 1} of {len(jobs)} ({first})")
+        out[w].append(run(RunSettings(p, target, draft, gamma, temperature, seed=seed,
+                                      max_new_tokens=max_new_tokens, device=device,
+                                      baseline_first=bool(r % 2))))
+    return {w: ts for w, ts in out.items() if ts}
+
+
+def repeats_of(traces: list[Trace]) -> list[list[Trace]]:
+    """Group runs into repeats: the k-th run of each prompt (with the same settings) is in repeat k."""
+    seen: dict[tuple, int] = {}
+    groups: list[list[Trace]] = []
+    for t in traces:
+        key = (t.prompt, t.config.draft, t.config.gamma, t.config.temperature, t.config.seed)
+        k = seen[key] = seen.get(key, -1) + 1
+        if k == len(groups):
+            groups.append([])
+        groups[k].append(t)
+    return groups
+
+
+def pooled_summary(traces: list[Trace]) -> metrics.Summary:
+    """Every metric of several runs pooled: counts summed; the plain step and the measured speedup
+    from the timed runs' total plain and speculative time for the same tokens."""
+    pooled = metrics.pooled(traces)
+    timed = [t for t in traces if t.baseline.output_ids and t.timing.spec_s > 0]
+    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in timed)
+    spec_s = sum(t.timing.spec_s for t in timed)
+    tokens = sum(len(t.output_ids) for t in timed)
+    return metrics.summarize_counts(pooled, traces[0].config.gamma, base_s / tokens if tokens else None,
+                                    base_s / spec_s if spec_s and base_s else None)
+
+
+# ----------------------------------------------------------------------------- one row per workload
+
 @dataclass
 class Row:
     workload: str
     runs: int
+    repeats: int  # runs of each prompt (the spread is over these)
     tokens: int
-    alpha: float | None  # Leviathan's α (accepted ÷ checked positions)
-    tokens_per_pass: float | None  # τ
-    expected_tokens_per_pass: float | None  # Leviathan's E[τ] at α (the model check)
-    draft_acceptance_rate: float | None  # vLLM's accepted ÷ drafted
-    c: float | None
-    verify_cost: float | None  # v: one verify pass / one plain target step (theory assumes 1)
-    speedup: float | None  # measured: total baseline time / total speculative time
-    theory: float | None  # Leviathan with the measured α, γ, c
-    theory_v: float | None  # E[τ] / (γc + v) with the measured v
+    alpha: float | None  # Leviathan's α (accepted ÷ checked positions), all runs pooled
+    alpha_expected: float | None  # mean β = Σ min(p, q) over checked positions (None: not recorded)
+    mean_acceptance_length: float | None  # τ, tokens per target pass
+    expected_acceptance_length: float | None  # Leviathan's E[τ] at α (the model check)
+    draft_acceptance_rate: float | None  # vLLM's accepted ÷ drafted (not α)
+    c: float | None  # median over repeats
+    verify_cost: float | None  # v: one verify pass ÷ one plain step, median over repeats
+    speedup: float | None  # measured, median over repeats
+    speedup_lo: float | None  # lowest repeat
+    speedup_hi: float | None  # highest repeat
+    theory: float | None  # Leviathan at α, γ, c (a verify pass = one step), median over repeats
+    theory_v: float | None  # E[τ] / (γc + v) with the measured v, median over repeats
+    theory_v_lo: float | None
+    theory_v_hi: float | None
     identical: bool | None  # greedy runs: output == plain greedy output
     best_gamma: int | None  # from counterfactual replay (an estimate)
     best_gamma_speedup: float | None
 
+    @property
+    def tokens_per_pass(self) -> float | None:
+        """The old name of mean_acceptance_length (kept while pages move to the new one)."""
+        return self.mean_acceptance_length
+
+
+def _median(xs: list) -> float | None:
+    xs = [x for x in xs if x is not None]
+    return statistics.median(xs) if xs else None
+
+
+def _spread(xs: list) -> tuple[float | None, float | None]:
+    xs = [x for x in xs if x is not None]
+    return (min(xs), max(xs)) if xs else (None, None)
+
 
 def workload_row(name: str, traces: list[Trace]) -> Row:
-    """Pool the runs of one workload: token-weighted, so long runs count more."""
-    pooled = metrics.pooled(traces)
-    timed = [t for t in traces if t.baseline.output_ids]
-    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in timed)
-    spec_s = sum(t.timing.spec_s for t in timed)
-    timed_tokens = sum(len(t.output_ids) for t in timed)
-    step_s = base_s / timed_tokens if timed_tokens else None
-    s = metrics.summarize_counts(pooled, traces[0].config.gamma, step_s, base_s / spec_s if spec_s else None)
+    """Pool a workload's runs for the counts (α, τ, ...); medians and spreads over its repeats
+    for everything timed (c, v, measured speedup, both theories)."""
+    s = pooled_summary(traces)
+    per = [pooled_summary(ts) for ts in repeats_of(traces)]
+    measured, aware = [p.speedup_measured for p in per], [p.speedup_verify_aware for p in per]
     greedy = [t.output_ids == t.baseline.output_ids for t in traces
               if t.config.temperature == 0 and t.baseline.output_ids]
     best = _best_gamma(traces)
-    return Row(name, len(traces), pooled.tokens, s.alpha, s.mean_acceptance_length,
-               s.expected_acceptance_length, s.draft_acceptance_rate, s.cost_ratio, s.verify_cost,
-               s.speedup_measured, s.speedup_theoretical, s.speedup_verify_aware,
-               all(greedy) if greedy else None, best[0], best[1])
+    return Row(name, len(traces), len(per), s.tokens, s.alpha, s.alpha_expected, s.mean_acceptance_length,
+               s.expected_acceptance_length, s.draft_acceptance_rate,
+               _median([p.cost_ratio for p in per]), _median([p.verify_cost for p in per]),
+               _median(measured), *_spread(measured), _median([p.speedup_theoretical for p in per]),
+               _median(aware), *_spread(aware), all(greedy) if greedy else None, best[0], best[1])
 
 
 def _best_gamma(traces: list[Trace]) -> tuple[int | None, float | None]:
@@ -69,40 +154,76 @@ def _best_gamma(traces: list[Trace]) -> tuple[int | None, float | None]:
     return g, totals[g][1] / totals[g][0]
 
 
+# ----------------------------------------------------------------------------- the rule
+
+PAYS, NO, NOISY, BROKEN, UNMEASURED = "enable", "do not enable", "too noisy to decide", "broken", "no baseline"
+
+
+def verdict(r: Row) -> tuple[str, str]:
+    """(verdict, why) for one workload, by the rule stated in the brief."""
+    if r.identical is False:
+        return BROKEN, "greedy speculative output differed from plain decoding"
+    if r.speedup is None:
+        return UNMEASURED, "no plain-decoding baseline to compare with"
+    lo, hi = r.speedup_lo, r.speedup_hi
+    spread = f"{lo:.2f}–{hi:.2f}× over {r.repeats} repeats" if r.repeats > 1 else f"{hi:.2f}×, one repeat"
+    explained = r.theory_v if r.theory_v is not None else r.theory
+    if r.theory is not None and r.theory < ENABLE_AT:
+        return NO, (f"even Leviathan's theory at α = {r.alpha or 0:.2f}, c = {r.c or 0:.2f} (a verify pass "
+                    f"costing one step) is {r.theory:.2f}×; measured {spread}")
+    if hi < ENABLE_AT:
+        return NO, f"measured {spread}, all below {ENABLE_AT:.2f}×"
+    if lo >= ENABLE_AT and (explained is None or explained >= ENABLE_AT):
+        return PAYS, f"measured {spread}, theory with the measured verify cost {_fmt(explained, '.2f', '×')}"
+    if lo >= ENABLE_AT:
+        return NOISY, (f"measured {spread}, but the theory with the measured verify cost is only "
+                       f"{explained:.2f}×: the timing is not explained by α, c and v")
+    return NOISY, f"measured {spread}: the repeats straddle {ENABLE_AT:.2f}×"
+
+
 @dataclass
 class Decision:
     enable: bool
     gamma: int | None
     headline: str
     where: list[str]  # workloads where it pays off
+    noisy: list[str]  # workloads whose evidence is too noisy to decide
 
 
 def decide(rows: list[Row]) -> Decision:
-    """Enable if every workload clears ENABLE_AT measured; else name the ones that do."""
-    measured = [r for r in rows if r.speedup is not None]
-    if not measured:
-        return Decision(False, None, "No decision: the runs have no plain-decoding baseline to "
-                        "compare against. Re-run with the baseline on.", [])
-    # a win needs the measurement and the mechanism: with a low alpha a fast timing is noise
-    wins = [r for r in measured if r.speedup >= ENABLE_AT and (r.theory is None or r.theory >= ENABLE_AT)]
-    broken = [r for r in rows if r.identical is False]
-    gamma = max(wins, key=lambda r: r.speedup).best_gamma if wins else None
+    """Enable where every repeat clears ENABLE_AT and theory agrees; say so when it is too noisy."""
+    verdicts = {r.workload: verdict(r) for r in rows}
+    of = lambda kind: [r for r in rows if verdicts[r.workload][0] == kind]  # noqa: E731
+    wins, losses, noisy, broken = of(PAYS), of(NO), of(NOISY), of(BROKEN)
+    measured = wins + losses + noisy
+    names = lambda rs: ", ".join(r.workload for r in rs)  # noqa: E731
     if broken:
         return Decision(False, None, "Do not enable: greedy speculative output differed from plain "
-                        f"decoding on {', '.join(r.workload for r in broken)}. Fix verification first.", [])
-    if len(wins) == len(measured):
+                        f"decoding on {names(broken)}. Fix verification first.", [], [])
+    if not measured:
+        return Decision(False, None, "No decision: the runs have no plain-decoding baseline to "
+                        "compare against. Re-run with the baseline on.", [], [])
+    gamma = max(wins, key=lambda r: r.speedup).best_gamma if wins else None
+    single = (" One run per prompt: no spread was measured; repeat the measurement before acting on it."
+              if max(r.repeats for r in measured) < 2 else "")
+    too_noisy = ("Too noisy to decide for " + "; ".join(f"{r.workload} ({verdicts[r.workload][1]})" for r in noisy)
+                 + ": measure more prompts or repeats." if noisy else "")
+    lost = f"{names(losses)} did not clear {ENABLE_AT:.2f}×." if losses else ""
+    where, unsure = [r.workload for r in wins], [r.workload for r in noisy]
+    if not losses and not noisy:
         return Decision(True, gamma, f"Enable speculative decoding (γ = {gamma}): every workload "
-                        f"measured at least {ENABLE_AT:.2f}× faster than plain decoding, as theory expects.",
-                        [r.workload for r in wins])
+                        f"measured at least {ENABLE_AT:.2f}× faster than plain decoding in every repeat, "
+                        "and the theory with the measured verify cost agrees." + single, where, [])
     if wins:
-        names = ", ".join(r.workload for r in wins)
-        return Decision(False, gamma, f"Do not enable globally. Enable it only for: {names} "
-                        f"(γ = {gamma}); the other workloads did not clear {ENABLE_AT:.2f}×.",
-                        [r.workload for r in wins])
-    slowest = min(measured, key=lambda r: r.speedup)
+        return Decision(False, gamma, " ".join(x for x in (
+            f"Do not enable globally. Enable it only for: {names(wins)} (γ = {gamma}).", lost, too_noisy)
+            if x) + single, where, unsure)
+    if noisy:
+        return Decision(False, None, " ".join(x for x in (too_noisy, lost) if x) + single, [], unsure)
+    slowest = min(losses, key=lambda r: r.speedup)
     return Decision(False, None, "Do not enable: no workload cleared "
                     f"{ENABLE_AT:.2f}× over plain decoding in measurement and theory (worst: "
-                    f"{slowest.workload} at {slowest.speedup:.2f}× measured, α = {_fmt(slowest.alpha, '.2f')}).", [])
+                    f"{slowest.workload}: {verdicts[slowest.workload][1]}).{single}", [], [])
 
 
 def _fmt(x, spec: str, suffix: str = "") -> str:
@@ -110,18 +231,22 @@ def _fmt(x, spec: str, suffix: str = "") -> str:
 
 
 def evidence_table(rows: list[Row]) -> str:
-    head = ("| workload | runs | tokens | α | τ (tokens / pass) | E[τ] at α | accepted ÷ drafted (vLLM) | c | "
-            "v (verify ÷ step) | measured speedup | theory (Leviathan) | theory with measured v | "
-            "greedy output identical | best γ (replay estimate) |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+    cols = ["workload", "runs (repeats)", "tokens", "α (Leviathan)", "α expected (mean β)",
+            "τ (tokens / pass)", "E[τ] at α", "draft acceptance rate (vLLM)", "c", "v (verify ÷ step)",
+            "measured speedup, median (spread)", "theory (Leviathan)", "theory with measured v, median (spread)",
+            "verdict", "greedy output identical", "best γ (replay estimate)"]
+    spread = lambda m, lo, hi, n: (_fmt(m, ".2f", "×") + (f" ({lo:.2f}–{hi:.2f})" if n > 1 and lo is not None  # noqa: E731
+                                                          else ""))
     body = "".join(
-        f"| {r.workload} | {r.runs} | {r.tokens} | {_fmt(r.alpha, '.2f')} | {_fmt(r.tokens_per_pass, '.2f')} | "
-        f"{_fmt(r.expected_tokens_per_pass, '.2f')} | {_fmt(r.draft_acceptance_rate, '.2f')} | "
-        f"{_fmt(r.c, '.3f')} | {_fmt(r.verify_cost, '.2f')} | {_fmt(r.speedup, '.2f', '×')} | {_fmt(r.theory, '.2f', '×')} | "
-        f"{_fmt(r.theory_v, '.2f', '×')} | "
+        f"| {r.workload} | {r.runs} ({r.repeats}) | {r.tokens} | {_fmt(r.alpha, '.2f')} | "
+        f"{_fmt(r.alpha_expected, '.2f') if r.alpha_expected is not None else 'not recorded'} | "
+        f"{_fmt(r.mean_acceptance_length, '.2f')} | {_fmt(r.expected_acceptance_length, '.2f')} | "
+        f"{_fmt(r.draft_acceptance_rate, '.2f')} | {_fmt(r.c, '.3f')} | {_fmt(r.verify_cost, '.2f')} | "
+        f"{spread(r.speedup, r.speedup_lo, r.speedup_hi, r.repeats)} | {_fmt(r.theory, '.2f', '×')} | "
+        f"{spread(r.theory_v, r.theory_v_lo, r.theory_v_hi, r.repeats)} | {verdict(r)[0]} | "
         f"{'n/a' if r.identical is None else ('yes' if r.identical else '**NO**')} | "
         f"{_fmt(r.best_gamma, 'd')} ({_fmt(r.best_gamma_speedup, '.2f', '×')}) |\n" for r in rows)
-    return head + body
+    return "| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|\n" + body
 
 
 def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative decoding",
@@ -137,13 +262,19 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
     lines = [
         f"# Decision brief: {title}",
         f"*Generated by SpecViz on {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC from "
-        f"{sum(r.runs for r in rows)} measured runs.*",
+        f"{sum(r.runs for r in rows)} measured runs ({max(r.repeats for r in rows)} repeats of each "
+        "prompt at most).*",
         "",
         f"## Recommendation\n**{d.headline}**",
         "",
-        f"Rule: enable where the measured speedup over plain decoding (same prompts, same "
-        f"machine, same run) and the theoretical speedup from the measured α and c are both at "
-        f"least {ENABLE_AT:.2f}×, and greedy output is token-identical.",
+        f"Rule, per workload: **enable** where every repeat measured at least {ENABLE_AT:.2f}× over "
+        "plain decoding (same prompts, same machine, plain and speculative timed back to back, "
+        "their order alternating between repeats) and the theory with the measured verify cost "
+        f"agrees (at least {ENABLE_AT:.2f}×); **do not enable** where every repeat stayed below "
+        f"{ENABLE_AT:.2f}× or where even Leviathan's theory at the measured α and c (a verify pass "
+        f"costing one step) is below it; otherwise it is **too noisy to decide** (the repeats "
+        f"straddle {ENABLE_AT:.2f}×, or the timing is not explained by α, c and v). Greedy output "
+        "must be token-identical to plain decoding.",
         "",
         "## Setup",
         f"- target **{cfg.target}**, draft **{cfg.draft}**, γ = {cfg.gamma}, "
@@ -161,16 +292,20 @@ def brief_markdown(workloads: dict[str, list[Trace]], title: str = "Speculative 
         lines.append(f"- draft memory overhead: {memory['extra_param_bytes'] / 2**20:.1f} MiB of weights"
                      + (f" + {kv / 1024:.1f} KiB KV cache per token" if kv is not None else ""))
     lines += ["", "## Evidence (measured)", evidence_table(rows),
-              "α = Leviathan's acceptance rate, accepted ÷ checked drafted tokens (tokens after a "
-              "round's first rejection are never checked); τ = tokens per target pass = 1 + accepted "
-              "÷ passes; E[τ] = Leviathan's expected τ at α (close to τ when the model fits); "
-              "accepted ÷ drafted is vLLM's draft acceptance rate, not α; c = draft "
-              "time per drafted token ÷ one plain target step; v = one verify pass ÷ one "
-              "plain target step (Leviathan assumes 1); theory with measured v = E[τ] ÷ (γc + v); "
-              "measured speedup = plain decoding "
-              "time ÷ speculative time for the same tokens. 'Best γ' replays each recorded run "
-              "with other γ (prefix-consistent counterfactual replay): an estimate, not a "
-              "measurement.", "",
+              "α = Leviathan's acceptance rate: the probability that a checked drafted token is "
+              "accepted, estimated as accepted ÷ (accepted + rounds ending in a rejection) (tokens "
+              "after a round's first rejection are never checked); α expected = mean of β = "
+              "Σ min(p, q) over the checked positions (in greedy runs β is 1 where the argmaxes "
+              "agree, else 0); τ = mean acceptance length, tokens per target pass = 1 + accepted ÷ "
+              "passes; E[τ] = Leviathan's expected τ at α (close to τ when the model fits); the "
+              "draft acceptance rate is vLLM's accepted ÷ drafted, not α; c = draft time per "
+              "drafted token ÷ one plain target step; v = one verify pass ÷ one plain target step "
+              "(Leviathan assumes 1); theory = E[τ] ÷ (γc + 1), theory with measured v = E[τ] ÷ "
+              "(γc + v); measured speedup = plain decoding time ÷ speculative time for the same "
+              "tokens. α, τ and E[τ] pool every run; the timed columns are medians over the "
+              "repeats, with the lowest and highest repeat in brackets. 'Best γ' replays each "
+              "recorded run with other γ (prefix-consistent counterfactual replay): an estimate, "
+              "not a measurement.", "",
               "## Risks", *_risks(rows, memory), "",
               "## Measurement plan for production", *_plan(d), ""]
     return "\n".join(lines)
@@ -210,21 +345,28 @@ def _risks(rows: list[Row], memory: dict | None) -> list[str]:
 def _plan(d: Decision) -> list[str]:
     return [
         "1. Shadow or A/B the change: same traffic with speculation on and off; compare "
-        "time-to-first-token, inter-token latency (p50/p95/p99) and throughput at real load.",
-        "2. Log acceptance continuously. In vLLM: the Prometheus counters "
-        "`vllm:spec_decode_num_drafts_total`, `vllm:spec_decode_num_draft_tokens_total` and "
-        "`vllm:spec_decode_num_accepted_tokens_total` (plus the per-position accepted counts); "
-        "mean acceptance length τ = 1 + accepted ÷ drafts; accepted ÷ draft tokens is vLLM's draft "
-        "acceptance rate, not Leviathan's α: with a fixed draft length k, α = accepted ÷ (accepted "
-        "+ drafts − drafts accepted at position k) (the per-position counts give the last term); "
-        "`--per-request-spec-decode-metrics` gives them per request.",
+        "time-to-first-token, inter-token latency (p50/p95/p99) and throughput at real load, "
+        "interleaved and repeated, with the spread reported (one run decides nothing).",
+        "2. Log acceptance continuously. vLLM's Prometheus counters: "
+        "`vllm:spec_decode_num_drafts_total` (verify passes that carried a draft), "
+        "`vllm:spec_decode_num_draft_tokens_total`, `vllm:spec_decode_num_accepted_tokens_total` "
+        "and `vllm:spec_decode_num_accepted_tokens_per_pos_total{position=\"i\"}` (i = 0 .. k − 1 "
+        "for k speculative tokens). From them: mean acceptance length τ = 1 + accepted ÷ drafts; "
+        "accepted ÷ draft tokens is vLLM's draft acceptance rate, not Leviathan's α (never feed "
+        "it to the speedup formula); Leviathan's α = accepted ÷ (accepted + drafts − accepted at "
+        "position k − 1), since a draft whose last position was accepted ended without a "
+        "rejection (with a fixed k); the conditional acceptance at position i = accepted at i ÷ "
+        "accepted at i − 1 (the per-position counts themselves are unconditional, a survival "
+        "curve that falls even when α is flat). `--per-request-spec-decode-metrics` gives them "
+        "per request.",
         "3. Break α down per workload (route or tenant) and alert when it drops below the "
-        "break-even α for your γ and c.",
+        "break-even α for your γ, c and measured verify cost.",
         "4. Track accelerator memory and maximum batch size with the draft loaded.",
         "5. Keep a correctness canary: a fixed greedy prompt set whose output must stay "
         "token-identical with speculation on and off.",
         "6. Re-run this brief after every model, draft or template change."
-        + (f" Start with γ = {d.gamma} and re-tune from the per-position acceptance." if d.gamma else ""),
+        + (f" Start with γ = {d.gamma} and re-tune from the conditional per-position acceptance."
+           if d.gamma else ""),
     ]
 
 

@@ -202,7 +202,7 @@ def cmd_generate(args) -> int:
     if args.json:
         print(json.dumps({"prompt_ids": trace.prompt_ids, "output_ids": trace.output_ids,
                           "text": trace.text, "complete": trace.complete,
-                          "stop_reason": trace.stop_reason, **summary.to_dict()}))
+                          "stop_reason": trace.stop_reason, **_metrics_json(trace, summary)}))
     else:
         print(_summary_text(trace, summary), file=out)
     if not trace.complete:
@@ -242,7 +242,7 @@ def cmd_show(args) -> int:
     trace = Trace.load(args.trace)
     summary = summarize(trace)
     if args.json:
-        print(json.dumps(summary.to_dict()))
+        print(json.dumps(_metrics_json(trace, summary)))
         return 0
     color = _use_color(sys.stdout)
     c = trace.config
@@ -256,6 +256,7 @@ def cmd_show(args) -> int:
         closing = f"{r.correction.kind}: {r.correction.text!r}"
         print(f"{i:>5} {len(r.draft):>7} {sum(t.accepted for t in r.draft):>8} {closing:<24} "
               f"{r.draft_s * 1e3:>8.1f} {r.verify_s * 1e3:>9.1f}")
+    print("\n" + _positions_text(trace))
     print("\n" + _summary_text(trace, summary))
     return 0
 
@@ -286,18 +287,49 @@ def _legend(color: bool) -> str:
                      for fate, (_, _, label) in FATES.items())
 
 
-def _fmt(x: float | None, spec: str) -> str:
-    return "n/a" if x is None else format(x, spec)
+def _fmt(x: float | None, spec: str, suffix: str = "") -> str:
+    return "n/a" if x is None else format(x, spec) + suffix
+
+
+def _metrics_json(trace, s) -> dict:
+    """Every metric of the run under its specviz.metrics name, plus per-position acceptance."""
+    from .metrics import acceptance_by_position, counts
+
+    cond, uncond = acceptance_by_position(counts(trace))
+    return {**s.to_dict(), "acceptance_conditional": cond, "acceptance_unconditional": uncond}
+
+
+def _positions_text(trace) -> str:
+    """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
+    from .metrics import acceptance_by_position, counts
+
+    cond, uncond = acceptance_by_position(counts(trace))
+    if not cond:
+        return "per-position acceptance: n/a (nothing was drafted)"
+    row = lambda xs: " ".join(f"{_fmt(x, '.2f'):>5}" for x in xs)  # noqa: E731
+    return (f"{'acceptance at draft position':<44} {' '.join(f'{i:>5}' for i in range(1, len(cond) + 1))}\n"
+            f"{'conditional (earlier positions accepted)':<44} {row(cond)}\n"
+            f"{'unconditional (vLLM per-position rate)':<44} {row(uncond)}")
 
 
 def _summary_text(trace, s) -> str:
+    """The run's metrics in words, under the names `--json` uses."""
     same = {True: "yes", False: "NO", None: "n/a (sampled)"}[s.same_as_baseline]
-    return (f"alpha (Leviathan) {_fmt(s.alpha, '.2f')} · tokens per target pass {_fmt(s.mean_acceptance_length, '.2f')} · "
-            f"rounds {s.rounds} · tokens {s.tokens}\n"
-            f"cost ratio c {_fmt(s.cost_ratio, '.2f')} · speedup measured "
-            f"{_fmt(s.speedup_measured, '.2f')}x · theoretical {_fmt(s.speedup_theoretical, '.2f')}x · "
-            f"spec {s.spec_s_per_token * 1e3:.1f} ms/token vs plain "
-            f"{s.baseline_s_per_token * 1e3:.1f} ms/token · identical to plain greedy: {same}")
+    beta = _fmt(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
+    plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
+    return (f"alpha {_fmt(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
+            f"alpha_expected {beta} (mean β = Σ min(p, q) over checked positions)\n"
+            f"mean_acceptance_length τ {_fmt(s.mean_acceptance_length, '.2f')} tokens per target pass · "
+            f"expected_acceptance_length E[τ] {_fmt(s.expected_acceptance_length, '.2f')} at alpha · "
+            f"draft_acceptance_rate {_fmt(s.draft_acceptance_rate, '.2f')} (vLLM's accepted ÷ drafted, not α)\n"
+            f"{plural(s.rounds, 'round')} · {plural(s.drafted, 'drafted token')} · {s.accepted} accepted · "
+            f"{plural(s.tokens, 'token')} · cost ratio c {_fmt(s.cost_ratio, '.2f')} · verify cost v "
+            f"{_fmt(s.verify_cost, '.2f')} (one verify pass ÷ one plain step)\n"
+            f"speedup measured {_fmt(s.speedup_measured, '.2f', 'x')} · speedup_theoretical "
+            f"{_fmt(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γc + 1)) · speedup_verify_aware "
+            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γc + v)) · spec "
+            f"{s.spec_s_per_token * 1e3:.1f} ms/token vs plain {s.baseline_s_per_token * 1e3:.1f} ms/token · "
+            f"identical to plain greedy: {same}")
 
 
 def _use_color(stream) -> bool:

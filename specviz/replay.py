@@ -5,11 +5,17 @@ was accepted when the draft saw exactly the true prefix: every drafted token up 
 the first rejection of a round was proposed after the real output so far. Replaying a different
 gamma walks the same output with different round boundaries and reuses those observations, so
 the replay is prefix-consistent with the recorded text. Positions never drafted on the true
-prefix (the bonus tokens) are unknown and count as accepted with the trace's overall alpha.
-Where a drafter proposed fewer tokens than asked (prompt lookup without a match), a replayed
-round's draft also stops there.
-For a greedy run with a model drafter the observed positions are exact; everything else
-(sampled runs, prompt lookup whose proposal depends on where a round starts) is an estimate.
+prefix (the bonus tokens) are unknown and count as accepted with the trace's Leviathan α (the
+probability that a checked drafted token is accepted; specviz.metrics.alpha). Where a drafter
+proposed fewer tokens than asked (prompt lookup without a match), a replayed round's draft also
+stops there.
+
+The observed positions are exact only for a greedy run with a drafter whose proposal at a
+position depends on nothing but the text before it (a separate draft model, early exit
+layers:K). Everything else is an estimate (see caveat()): sampled runs (the draws fall
+differently), trained EAGLE/Medusa drafts (a round's later proposals are built from the
+target's hidden state at the round's start, so they change when the round starts elsewhere),
+and prompt lookup (the n-gram it matches depends on where the round starts).
 """
 from dataclasses import asdict, dataclass
 from typing import Callable
@@ -38,22 +44,45 @@ def observations(trace: Trace) -> list[bool | None | str]:
     return obs  # may run past the output: drafts accepted after an EOS
 
 
+def caveat(trace: Trace) -> str | None:
+    """Why the replay's observed positions are an estimate for this run (None: they are exact)."""
+    kind = trace.config.draft.partition(":")[0]  # the drafter spec's kind (see runner.build_drafter)
+    if kind == "trained":
+        return ("the trained draft reads the target's hidden state at the start of each round, so "
+                "its proposals would differ had a round started elsewhere: an estimate")
+    if kind == "lookup":
+        return ("prompt lookup matches the n-gram at the start of each round, so its proposals "
+                "would differ had a round started elsewhere: an estimate")
+    if trace.config.temperature > 0:
+        return "a sampled run: the random draws would fall differently at another γ: an estimate"
+    return None
+
+
 @dataclass
 class ReplayPoint:
+    """Expected counts and metrics of the run replayed at draft length gamma (named as in
+    specviz.metrics)."""
+
     gamma: int
-    alpha: float  # expected accepted / drafted
-    tokens_per_pass: float  # 1 + expected accepted / expected target passes
+    alpha: float | None  # Leviathan's α: expected accepted ÷ expected checked positions
+    draft_acceptance_rate: float  # vLLM's rate: expected accepted ÷ expected drafted
+    mean_acceptance_length: float  # τ: 1 + expected accepted ÷ expected target passes
     passes: float  # expected target passes for the whole output
     drafted: float  # expected drafted tokens
     speedup: float | None  # estimated walltime speedup over plain decoding (None without timings)
     recorded: bool  # True for the gamma the trace was actually run with
+
+    @property
+    def tokens_per_pass(self) -> float:
+        """The old name of mean_acceptance_length (kept while pages move to the new one)."""
+        return self.mean_acceptance_length
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None = None) -> ReplayPoint:
-    """Expected alpha, tokens/pass and speedup had this run used draft length gamma.
+    """Expected α, τ and speedup had this run used draft length gamma.
 
     verify_ratio(n): cost of a target pass over n tokens relative to one token (a CostCurve's
     ratio); without it a verify pass is assumed to cost the same at any gamma (memory-bound).
@@ -64,8 +93,8 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
     a += [fill] * (cap + gamma + 1 - len(a))  # past the recorded rounds: nothing observed
     limit = _proposal_limits(trace, obs, cap)
     size = max(n_out, cap) + gamma + 2
-    passes, acc, drf = [0.0] * size, [0.0] * size, [0.0] * size
-    # expected passes / accepted / drafted from output position s to the end, right to left
+    passes, acc, drf, rej = ([0.0] * size for _ in range(4))
+    # expected passes / accepted / drafted / rejections from output position s to the end, right to left
     for s in range(n_out - 1, -1, -1):
         g = min(gamma, cap - s - 1, limit[s])  # as the engine: never draft past max_new_tokens
         reach = 1.0  # probability that the first j drafted tokens were all accepted
@@ -76,11 +105,14 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
             passes[s] += stop * passes[nxt]
             acc[s] += stop * (j + acc[nxt])
             drf[s] += stop * drf[nxt]
+            rej[s] += stop * ((j < g) + rej[nxt])
             if j < g:
                 reach *= a[s + j]
-    # tokens per pass as vLLM counts it: 1 + accepted / passes (the metrics module does the same)
-    point = ReplayPoint(gamma, acc[0] / drf[0] if drf[0] else 0.0, 1 + acc[0] / passes[0] if passes[0] else 0.0,
-                        passes[0], drf[0], None, gamma == trace.config.gamma)
+    # the definitions of specviz.metrics, on expected counts
+    checked = acc[0] + rej[0]
+    point = ReplayPoint(gamma, acc[0] / checked if checked else None, acc[0] / drf[0] if drf[0] else 0.0,
+                        1 + acc[0] / passes[0] if passes[0] else 0.0, passes[0], drf[0], None,
+                        gamma == trace.config.gamma)
     point.speedup = _speedup(trace, point, verify_ratio)
     return point
 

@@ -33,6 +33,7 @@ class RunSettings:
     device: str = "auto"
     raw: bool = False  # skip the chat template
     baseline: bool = True  # also run plain decoding to measure the speedup
+    baseline_first: bool = False  # time plain decoding before the speculative run (to interleave repeats)
 
     @property
     def params(self) -> SamplingParams:
@@ -127,6 +128,7 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         on_round(rnd)
 
     with target.lock:
+        base = _baseline(s, target, prompt_ids, eos, progress, should_stop) if s.baseline_first else None
         progress(f"speculative decoding with {s.draft}, gamma={s.gamma} ...")
         try:
             spec = speculative_decode(target.model, drafter, prompt_ids, s.params, s.gamma,
@@ -139,20 +141,25 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         if failure is not None:  # outside the except: the traceback no longer pins the caches
             free_memory(target.device)
             return _partial_trace(s, target, prompt_ids, rounds, texts, failure)
-        base = None
-        if s.baseline and spec.stop_reason != "cancelled":
-            progress("plain decoding (the baseline) ...")
-            try:
-                base = plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
-                                    _generator(s.seed), eos, should_stop)
-            except Exception as e:  # noqa: BLE001 - the speculative run is complete and kept
-                failure = failure_text(e)
-            if failure is not None:
-                free_memory(target.device)
-                progress(f"the plain-decoding baseline failed ({failure}); the run is kept "
-                         "without a measured speedup")
+        if not s.baseline_first and spec.stop_reason != "cancelled":
+            base = _baseline(s, target, prompt_ids, eos, progress, should_stop)
     return _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
                   spec.decode_s, spec.prefill_s, base)
+
+
+def _baseline(s: RunSettings, target: LoadedModel, prompt_ids, eos, progress, should_stop):
+    """Plain decoding of the same prompt (None if off or failed: the run is kept without a speedup)."""
+    if not s.baseline:
+        return None
+    progress("plain decoding (the baseline) ...")
+    try:
+        return plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
+                            _generator(s.seed), eos, should_stop)
+    except Exception as e:  # noqa: BLE001 - the speculative run is complete and kept
+        failure = failure_text(e)
+    free_memory(target.device)  # outside the except: the traceback no longer pins the caches
+    progress(f"the plain-decoding baseline failed ({failure}); the run is kept without a measured speedup")
+    return None
 
 
 def check_context(target: LoadedModel, n_prompt: int, max_new_tokens: int) -> None:

@@ -2,7 +2,7 @@
 import pytest
 
 from specviz import metrics
-from specviz.replay import NO_DRAFT, observations, replay, replay_all
+from specviz.replay import NO_DRAFT, caveat, observations, replay, replay_all
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 from specviz.ui.examples import shipped_traces
 
@@ -35,9 +35,43 @@ def test_replay_matches_a_hand_computed_expectation():
     t = make_trace([[True, True], [True, False], []], gamma=2, n_out=6)
     p = replay(t, 1)
     assert p.passes == pytest.approx(4.0)
+    assert p.draft_acceptance_rate == pytest.approx(2 / 3)
+    # γ = 1: every drafted token is checked, so Leviathan's α equals accepted ÷ drafted
     assert p.alpha == pytest.approx(2 / 3)
-    assert p.tokens_per_pass == pytest.approx(1.5)
+    assert p.mean_acceptance_length == pytest.approx(1.5)
     assert not p.recorded
+
+
+def test_replay_fills_unobserved_positions_with_leviathans_alpha():
+    # γ 2: [F F] | [T T] + bonus | [T F]  ->  positions 0..5: F T T ? T F
+    # checked: 3 accepted, 2 rejections -> α = 3/5; accepted ÷ drafted = 3/6 (not the fill)
+    t = make_trace([[False, False], [True, True], [True, False]], gamma=2, n_out=6, max_new=7)
+    assert observations(t) == [False, True, True, None, True, False]
+    # Replayed at γ 3 (never draft past max_new 7). Round at 0: rejects position 0, next at 1.
+    # Round at 1 drafts 1, 2, 3: 1 and 2 accepted; the unknown 3 with α = 0.6:
+    #   rejected (0.4): next round at 4 drafts 4, 5 (cap): 4 accepted, 5 rejected -> 1 pass
+    #   accepted (0.6): next round at 5 drafts 5 (cap): rejected -> 1 pass
+    # passes 1 + 1 + 1 = 3; accepted 0 + 0.4 (2 + 1) + 0.6 (3 + 0) = 3;
+    # drafted 3 + 3 + 0.4 * 2 + 0.6 * 1 = 7.4 (7.5 if the fill were accepted ÷ drafted = 0.5);
+    # rejections 1 + 0.4 (1 + 1) + 0.6 (0 + 1) = 2.4
+    p = replay(t, 3)
+    assert p.passes == pytest.approx(3.0)
+    assert p.drafted == pytest.approx(7.4)
+    assert p.mean_acceptance_length == pytest.approx(1 + 3 / 3)
+    assert p.draft_acceptance_rate == pytest.approx(3 / 7.4)
+    assert p.alpha == pytest.approx(3 / (3 + 2.4))
+    recorded = replay(t, 2)  # the recorded γ gives back the run's own α and rate
+    assert recorded.alpha == pytest.approx(3 / 5) and recorded.draft_acceptance_rate == pytest.approx(3 / 6)
+
+
+def test_only_greedy_runs_of_a_text_only_draft_are_exact():
+    assert caveat(make_trace([[True]], gamma=1, n_out=2, draft="layers:4")) is None
+    assert caveat(make_trace([[True]], gamma=1, n_out=2, draft="smollm2-135m-instruct")) is None
+    assert "hidden state" in caveat(make_trace([[True]], gamma=1, n_out=2, draft="trained:x"))
+    assert "n-gram" in caveat(make_trace([[True]], gamma=1, n_out=2, draft="lookup:3"))
+    sampled = make_trace([[True]], gamma=1, n_out=2)
+    sampled.config.temperature = 1.0
+    assert "sampled" in caveat(sampled)
 
 
 def test_replay_reproduces_the_recorded_gamma_exactly():
@@ -45,8 +79,9 @@ def test_replay_reproduces_the_recorded_gamma_exactly():
                    gamma=3, n_out=9, max_new=20)  # stopped at an EOS, well before max_new_tokens
     p = replay(t, 3)
     assert p.recorded
-    assert p.alpha == pytest.approx(metrics.draft_acceptance_rate(metrics.counts(t)))
-    assert p.tokens_per_pass == pytest.approx(metrics.mean_acceptance_length(metrics.counts(t)))
+    assert p.alpha == pytest.approx(metrics.alpha(metrics.counts(t)))
+    assert p.draft_acceptance_rate == pytest.approx(metrics.draft_acceptance_rate(metrics.counts(t)))
+    assert p.mean_acceptance_length == pytest.approx(metrics.mean_acceptance_length(metrics.counts(t)))
     assert p.passes == pytest.approx(len(t.rounds))
 
 
@@ -65,7 +100,7 @@ def test_all_accepted_run_prefers_long_drafts_and_no_accepts_prefers_none():
     bad = make_trace([[False] * 4] * 10, gamma=4, n_out=10)
     assert max(replay_all(good, range(1, 9)), key=lambda p: p.speedup).gamma >= 4
     assert max(replay_all(bad, range(1, 9)), key=lambda p: p.speedup).gamma == 1
-    assert all(p.alpha == 0 for p in replay_all(bad, range(1, 9)))
+    assert all(p.alpha == 0 and p.draft_acceptance_rate == 0 for p in replay_all(bad, range(1, 9)))
 
 
 @pytest.mark.parametrize("label", list(shipped_traces()))
@@ -74,5 +109,7 @@ def test_replay_reproduces_each_shipped_real_run(label):
 
     t = Trace.load(str(shipped_traces()[label]))
     p = replay(t, t.config.gamma)
-    assert p.alpha == pytest.approx(metrics.draft_acceptance_rate(metrics.counts(t)), abs=1e-9)
+    c = metrics.counts(t)
+    assert p.draft_acceptance_rate == pytest.approx(metrics.draft_acceptance_rate(c), abs=1e-9)
+    assert p.alpha == pytest.approx(metrics.alpha(c), abs=1e-9)
     assert p.passes == pytest.approx(len(t.rounds), abs=1e-9)
