@@ -107,10 +107,10 @@ class Row:
     best_gamma: int | None  # from counterfactual replay (an estimate)
     best_gamma_speedup: float | None
 
-    @property
-    def tokens_per_pass(self) -> float | None:
-        """The old name of mean_acceptance_length (kept while pages move to the new one)."""
-        return self.mean_acceptance_length
+    def __post_init__(self):
+        # transition alias: ui/instruments.py reads vars(row)["tokens_per_pass"]; drop it once
+        # the lesson pages read mean_acceptance_length
+        self.tokens_per_pass = self.mean_acceptance_length
 
 
 def _median(xs: list) -> float | None:
@@ -231,14 +231,14 @@ def _fmt(x, spec: str, suffix: str = "") -> str:
 
 
 def evidence_table(rows: list[Row]) -> str:
-    cols = ["workload", "runs (repeats)", "tokens", "α (Leviathan)", "α expected (mean β)",
+    cols = ["workload", "runs", "repeats", "tokens", "α (Leviathan)", "α expected (mean β)",
             "τ (tokens / pass)", "E[τ] at α", "draft acceptance rate (vLLM)", "c", "v (verify ÷ step)",
             "measured speedup, median (spread)", "theory (Leviathan)", "theory with measured v, median (spread)",
             "verdict", "greedy output identical", "best γ (replay estimate)"]
     spread = lambda m, lo, hi, n: (_fmt(m, ".2f", "×") + (f" ({lo:.2f}–{hi:.2f})" if n > 1 and lo is not None  # noqa: E731
                                                           else ""))
     body = "".join(
-        f"| {r.workload} | {r.runs} ({r.repeats}) | {r.tokens} | {_fmt(r.alpha, '.2f')} | "
+        f"| {r.workload} | {r.runs} | {r.repeats} | {r.tokens} | {_fmt(r.alpha, '.2f')} | "
         f"{_fmt(r.alpha_expected, '.2f') if r.alpha_expected is not None else 'not recorded'} | "
         f"{_fmt(r.mean_acceptance_length, '.2f')} | {_fmt(r.expected_acceptance_length, '.2f')} | "
         f"{_fmt(r.draft_acceptance_rate, '.2f')} | {_fmt(r.c, '.3f')} | {_fmt(r.verify_cost, '.2f')} | "

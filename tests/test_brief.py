@@ -109,9 +109,9 @@ def test_evidence_shows_leviathans_alpha_not_the_draft_acceptance_rate():
     t = make_trace([[True, False, False, False]] * 10, gamma=4, n_out=20)
     table = brief.evidence_table([brief.workload_row("chat", [t])])
     row = table.splitlines()[2].split(" | ")
-    assert row[3] == "0.50"  # α: 10 accepted ÷ (10 + 10 rejections)
-    assert row[7] == "0.25"  # draft acceptance rate: 10 accepted ÷ 40 drafted
-    assert row[4] == "not recorded"  # no β in this trace
+    assert row[4] == "0.50"  # α: 10 accepted ÷ (10 + 10 rejections)
+    assert row[8] == "0.25"  # draft acceptance rate: 10 accepted ÷ 40 drafted
+    assert row[5] == "not recorded"  # no β in this trace
 
 
 def test_measure_interleaves_methods_and_repeats_every_workload():
@@ -150,7 +150,7 @@ def test_brief_markdown_has_every_part():
                               memory={"extra_param_bytes": 2**20, "kv_bytes_per_token": 6144},
                               cost={"one_token_ms": 31.0, "slope_fraction": 0.02}, notes="1x L4, vLLM")
     for part in ("## Recommendation", "Enable it only for: code edit", "## Evidence (measured)",
-                 "| code edit | 1 (1) | 40 | 1.00 |", "too noisy to decide", "## Risks",
+                 "| code edit | 1 | 1 | 40 | 1.00 |", "too noisy to decide", "## Risks",
                  "continuous batching", "paged attention", "Memory", "## Measurement plan",
                  "vllm:spec_decode_num_accepted_tokens_total", "τ = 1 + accepted ÷ drafts",
                  "not Leviathan's α", "accepted at position k − 1",
@@ -165,7 +165,7 @@ def test_brief_from_real_shipped_runs():
     if not traces:
         pytest.skip("no shipped traces in data/traces")
     md = brief.brief_markdown({"examples": traces})
-    assert "## Evidence (measured)" in md and f"| examples | {len(traces)} (" in md
+    assert "## Evidence (measured)" in md and f"| examples | {len(traces)} |" in md
 
 
 def test_workshop_pack_round_trips():
