@@ -103,9 +103,12 @@ def _add_generate(sub) -> None:
 
 
 def _add_show(sub) -> None:
-    p = sub.add_parser("show", help="replay a saved trace in the terminal (no model needed)")
+    p = sub.add_parser("show", help="replay a saved trace in the terminal (no model needed)",
+                       description="Replay a saved trace: tokens coloured by fate, every round, acceptance "
+                       "per draft position (conditional and vLLM's unconditional) and every run metric "
+                       "under its specviz.metrics name.")
     p.add_argument("trace", metavar="TRACE.json")
-    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON (the keys of generate --json)")
     p.set_defaults(func=cmd_show)
 
 
