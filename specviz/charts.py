@@ -180,3 +180,44 @@ def compare_bars(traces: dict[str, Trace]) -> go.Figure:
                          y=[s.alpha, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
                          texttemplate="%{y:.2f}", textposition="outside"))
     return _fig(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))
+
+
+def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
+    """Why the measured speedup is below Leviathan's: a waterfall from the paper's ideal to the
+    measured speedup, one bar per measured cost (metrics.Gap: v, c, the realised τ, overhead)."""
+    v = g.ideal / g.with_verify  # the Gap's levels give back the costs they were built from
+    gc = g.ideal / g.with_draft - v
+    tau = g.with_realised_tau * (gc + v)
+    labels = ["ideal (paper)", f"verify pass v = {v:.2f}", f"drafting γc = {gc:.2f}",
+              f"realised τ = {tau:.2f}", "overhead, noise", "measured"]
+    why = ["Leviathan's E[τ] at the run's α: drafting is free and a verify pass costs one step",
+           f"a verify pass over γ + 1 tokens costs v = {v:.2f} plain steps, not 1",
+           f"drafting a round costs γc = {gc:.2f} plain steps, not 0",
+           f"the run produced τ = {tau:.2f} tokens per pass; the model predicts E[τ] = {g.ideal:.2f}",
+           "what is left: the loop's own work (sampling, bookkeeping) and timing noise",
+           "plain decoding time ÷ speculative time, both measured in this run"]
+    levels = [g.ideal, g.with_verify, g.with_draft, g.with_realised_tau, g.measured]
+    deltas = [b - a for a, b in zip(levels, levels[1:])]
+    text = [f"{g.ideal:.2f}×"] + [_delta(d) for d in deltas] + [f"{g.measured:.2f}×"]
+    after = [[lvl, w] for lvl, w in zip(levels + [g.measured], why)]  # the level each bar ends at
+    bars = dict(type="waterfall", orientation="h", y=labels, x=[g.ideal, *deltas, 0],
+                measure=["absolute"] + ["relative"] * 4 + ["total"], text=text, textposition="outside",
+                customdata=after, cliponaxis=False,
+                hovertemplate="%{customdata[1]}<br>%{text} → %{customdata[0]:.2f}×<extra></extra>",
+                decreasing=dict(marker=dict(color=VERMILLION)), increasing=dict(marker=dict(color=GREEN)),
+                totals=dict(marker=dict(color=BLUE)), connector=dict(line=dict(color=GREY, dash="dot")))
+    top = max(levels) * 1.18
+    plain = dict(shapes=[dict(type="line", yref="paper", x0=1, x1=1, y0=0, y1=1,
+                              line=dict(color=GREY, dash="dash", width=2))],
+                 annotations=[dict(yref="paper", x=1, y=1.0, text="plain = 1×", showarrow=False,
+                                   yanchor="bottom", font=dict(color=GREY, size=14))])
+    return _fig([bars], "Why the measured speedup is below the formula", height=height,
+                showlegend=False, margin=dict(l=10, r=30, t=70, b=10),
+                xaxis=dict(title="speedup over plain decoding (×)", range=[0, max(top, 1.15)],
+                           ticksuffix="×"),
+                yaxis=dict(autorange="reversed", automargin=True), **plain)
+
+
+def _delta(d: float) -> str:
+    """A signed change of speedup; changes too small to print as a number say so."""
+    return "≈ 0" if abs(d) < 0.005 else f"{'+' if d > 0 else '−'}{abs(d):.2f}"

@@ -123,3 +123,19 @@ def test_tiny_probabilities_never_print_as_zero():
 
 def test_token_text_is_escaped():
     assert render.show_text("<b>\n") == "&lt;b&gt;↵"
+
+
+@pytest.mark.parametrize("label", sorted(TRACES))
+def test_gap_chart_walks_from_the_ideal_to_the_measured_speedup(label):
+    g = metrics.trace_gap(TRACES[label])
+    fig = charts.gap(g)
+    bars = fig.data[0]
+    levels = [v for _, v in g.steps()]
+    running = [sum(bars.x[:i + 1]) for i in range(5)]  # where each bar ends
+    assert running == pytest.approx(levels)
+    assert list(bars.measure) == ["absolute"] + ["relative"] * 4 + ["total"]
+    assert bars.text[0] == f"{g.ideal:.2f}×" and bars.text[-1] == f"{g.measured:.2f}×"
+    v = g.ideal / g.with_verify
+    s = metrics.summarize(TRACES[label])
+    assert v == pytest.approx(s.verify_cost) and f"v = {s.verify_cost:.2f}" in bars.y[1]
+    assert f"τ = {s.mean_acceptance_length:.2f}" in bars.y[3]
