@@ -13,13 +13,16 @@ from . import metrics
 from .render import FATES, ratio, show_text
 from .trace import Correction, DraftToken, Trace
 
-BLUE, VERMILLION, ORANGE, GREEN, GREY, SKY = "#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C", "#56B4E9"
+BLUE, VERMILLION, ORANGE, GREEN, GREY, SKY, PURPLE = ("#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C",
+                                                     "#56B4E9", "#CC79A7")
 
 
 def _fig(data: list[dict], title: str, height: int = 320, **layout) -> go.Figure:
     """A figure with the shared look (no template: st.plotly_chart applies the app theme)."""
-    layout = dict(margin=dict(l=10, r=10, t=50, b=10), font=dict(size=16),
-                  legend=dict(orientation="h", yanchor="top", y=-0.22, x=0, xanchor="left")) | layout
+    # the legend sits between the title and the plot: below it, it collided with the x-axis title
+    top = 110 if len(data) > 1 and layout.get("showlegend", True) else 50
+    layout = dict(margin=dict(l=10, r=10, t=top, b=10), font=dict(size=16),
+                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left")) | layout
     return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=18)),
                                             height=height, **layout))
 
@@ -40,93 +43,123 @@ def upto_trace(trace: Trace, upto: int | None) -> Trace:
     return trace if upto is None else replace(trace, rounds=trace.rounds[:upto])
 
 
+CLOSES = {"resampled": "a rejection (the target's token replaced it)",
+          "bonus": "every draft accepted, plus the target's bonus token",
+          "target": "nothing drafted: the target's own plain step"}
+
+
 def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
     """Bar per round: tokens produced by that target pass (accepted drafts + 1)."""
     t = upto_trace(trace, upto)
     s = metrics.cumulative(t)
     bars = dict(type="bar", x=s["round"], y=s["tokens_per_pass"], name="tokens this pass",
                 marker_color=[FATES[r.correction.kind][0] for r in t.rounds], showlegend=False,
-                customdata=[r.correction.kind for r in t.rounds],
-                hovertemplate="round %{x}: %{y} tokens from one target pass, ended by a "
-                              "%{customdata} token<extra></extra>")
-    return _fig([bars], "Tokens per target pass", xaxis=_rounds_axis(len(t.rounds)),
+                customdata=[CLOSES[r.correction.kind] for r in t.rounds],
+                hovertemplate="round %{x}: %{y} tokens from one target pass; ended by "
+                              "%{customdata}<extra></extra>")
+    return _fig([bars], "τ: tokens per target pass", xaxis=_rounds_axis(len(t.rounds)),
                 yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1,
                            title="tokens (dotted: plain = 1)"), **_hline(1))
 
 
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
+    """Leviathan's α over the rounds so far: accepted ÷ checked drafted tokens."""
     s = metrics.cumulative(upto_trace(trace, upto))
     line = dict(type="scatter", x=s["round"], y=s["alpha"], mode="lines+markers", line_color=BLUE,
                 name="α so far", hovertemplate="after round %{x}: α = %{y:.2f}<extra></extra>")
-    return _fig([line], "Running acceptance rate α", xaxis=_rounds_axis(len(s["round"])),
-                yaxis=dict(range=[0, 1.05], title="accepted / drafted"))
+    return _fig([line], "Running α (Leviathan's)", xaxis=_rounds_axis(len(s["round"])),
+                yaxis=dict(range=[0, 1.05], title="accepted ÷ checked"))
 
 
 def position_acceptance(trace: Trace, upto: int | None = None) -> go.Figure:
+    """Acceptance per draft position, both ways: conditional (given the earlier positions were
+    accepted: flat when α is) and unconditional (vLLM's survival curve: falls even then)."""
     t = upto_trace(trace, upto)
-    rates = [math.nan if v is None else v for v in metrics.acceptance_by_position(metrics.counts(t))[1]]
-    rates += [math.nan] * (t.config.gamma - len(rates))
-    counts = [sum(len(r.draft) > i for r in t.rounds) for i in range(t.config.gamma)]
-    bars = dict(type="bar", x=list(range(1, len(rates) + 1)), name="acceptance",
-                y=[None if math.isnan(v) else v for v in rates], marker_color=SKY, customdata=counts,
-                hovertemplate="position %{x}: %{y:.2f} of %{customdata} drafted<extra></extra>")
-    return _fig([bars], "Acceptance by draft position",
+    c = metrics.counts(t)
+    cond, uncond = metrics.acceptance_by_position(c)
+    pad = lambda xs: xs + [0] * (t.config.gamma - len(xs))  # noqa: E731
+    acc, chk, dft = pad(list(c.accepted_at)), pad(list(c.checked_at)), pad(list(c.drafted_at))
+    cond += [None] * (t.config.gamma - len(cond))
+    uncond += [None] * (t.config.gamma - len(uncond))
+    x = list(range(1, t.config.gamma + 1))
+    data = [dict(type="bar", x=x, y=cond, name="given the earlier ones accepted", marker_color=BLUE,
+                 customdata=list(zip(acc, chk)),
+                 hovertemplate="position %{x}: %{y:.2f} = %{customdata[0]} accepted ÷ %{customdata[1]} "
+                               "checked<extra>conditional</extra>"),
+            dict(type="bar", x=x, y=uncond, name="of all drafted (vLLM)", marker_color=SKY,
+                 customdata=list(zip(acc, dft)),
+                 hovertemplate="position %{x}: %{y:.2f} = %{customdata[0]} accepted ÷ %{customdata[1]} "
+                               "drafted<extra>unconditional (vLLM)</extra>")]
+    return _fig(data, "Acceptance by draft position", barmode="group",
                 xaxis=dict(title="position in the draft", dtick=1),
                 yaxis=dict(range=[0, 1.05], title="accepted fraction"))
 
 
-def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
-    """Cumulative decode time, speculative vs plain, and the running speedup with its theory."""
-    t = upto_trace(trace, upto)
-    s = metrics.cumulative(t)
+def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
+    """Cumulative decode seconds against tokens generated: speculative vs plain decoding."""
+    s = metrics.cumulative(upto_trace(trace, upto))
     data = [dict(type="scatter", x=s["tokens"], y=s["spec_s"], name="speculative", line_color=BLUE,
                  mode="lines+markers", hovertemplate="%{x} tokens: %{y:.2f} s<extra>speculative</extra>")]
     if trace.baseline.output_ids:
-        data += [dict(type="scatter", x=s["tokens"], y=s["baseline_s"], name="plain decoding",
-                      mode="lines", line=dict(color=GREY, dash="dash"),
-                      hovertemplate="%{x} tokens: %{y:.2f} s<extra>plain (measured s/token)</extra>"),
-                 dict(type="scatter", x=s["tokens"], y=s["speedup"], name="speedup", yaxis="y2",
-                      mode="lines", line_color=ORANGE,
-                      hovertemplate="%{x} tokens: %{y:.2f}x<extra>measured speedup</extra>")]
-        theory = theory_series(t)
-        if theory:
-            data.append(dict(type="scatter", x=s["tokens"], y=theory, name="theory (α, γ, c)",
-                             yaxis="y2", mode="lines", line=dict(color=ORANGE, dash="dot"),
-                             hovertemplate="%{y:.2f}x<extra>Leviathan's formula, measured α and c</extra>"))
-    return _fig(data, "Time: speculative vs plain decoding", height=400,
-                margin=dict(l=10, r=10, t=50, b=110),
-                xaxis=dict(title="tokens generated"), yaxis=dict(title="seconds", rangemode="tozero"),
-                yaxis2=dict(title="speedup ×", overlaying="y", side="right", rangemode="tozero",
-                            showgrid=False, tickformat=".2f", ticksuffix="×"))
+        data.append(dict(type="scatter", x=s["tokens"], y=s["baseline_s"], name="plain decoding",
+                         mode="lines", line=dict(color=GREY, dash="dash", width=3),
+                         hovertemplate="%{x} tokens: %{y:.2f} s<extra>plain (measured s/token)</extra>"))
+    return _fig(data, "Seconds so far: speculative vs plain", xaxis=dict(title="tokens generated"),
+                yaxis=dict(title="seconds", rangemode="tozero"))
 
 
-def theory_series(trace: Trace) -> list[float]:
-    """Running theoretical speedup from the running α and the run's measured cost ratio c."""
-    theory = metrics.cumulative(trace)["theory"]
-    return [] if not theory or theory[-1] is None else [math.nan if v is None else v for v in theory]
+def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
+    """Running measured speedup beside both theories at the running α and the run's c (and v)."""
+    t = upto_trace(trace, upto)
+    s = metrics.cumulative(t)
+    data, top = [], 1.0
+    if trace.baseline.output_ids:
+        lines = [("speedup", "measured", dict(color=ORANGE, width=4), "plain s ÷ speculative s"),
+                 ("theory", "Leviathan (v = 1)", dict(color=PURPLE, dash="dot", width=3),
+                  "Leviathan: E[τ] / (γc + 1), running α"),
+                 ("theory_v", "with measured v", dict(color=GREEN, dash="dash", width=3),
+                  "E[τ] / (γc + v), running α, measured v")]
+        for key, name, line, what in lines:
+            y = [None if v is None or math.isnan(v) else v for v in s[key]]
+            top = max([top, *(v for v in y if v is not None)])
+            data.append(dict(type="scatter", x=s["tokens"], y=y, name=name, mode="lines", line=line,
+                             hovertemplate=f"%{{x}} tokens: %{{y:.2f}}×<extra>{what}</extra>"))
+    return _fig(data, "Speedup so far: measured vs theory", xaxis=dict(title="tokens generated"),
+                yaxis=dict(title="× plain decoding", range=[0, top * 1.12], ticksuffix="×"),
+                **_hline(1))
 
 
-def anatomy(tok: DraftToken) -> go.Figure:
-    """Target p vs draft q over their top-k tokens, with min(p, q) shaded (the acceptance mass).
+def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
+    """Target p vs draft q over their top tokens; the judged token (▶) is always one of them.
 
+    Sampled: min(p, q) is shaded (its sum over all tokens is β, the acceptance chance). Greedy:
+    no shading (min(p, q) plays no role); the test is whether ▶ is p's top token.
     A token outside one model's top-k has no bar for that model: its value is not in the trace.
     """
     p = {c.token: c.prob for c in tok.top_p} | {tok.token: tok.p}
     q = {c.token: c.prob for c in tok.top_q} | {tok.token: tok.q}
     text = {c.token: c.text for c in tok.top_p + tok.top_q} | {tok.token: tok.text}
     order = sorted(text, key=lambda t: -max(p.get(t, 0), q.get(t, 0)))[:10]
+    if tok.token not in order:  # a rejected draft with small p and q: still the one being judged
+        order = order[:9] + [tok.token]
     x = [("▶ " if t == tok.token else "") + show_text(text[t]) for t in order]
     data = [dict(type="bar", x=x, y=[p.get(t) for t in order], name="p (target)", marker_color=BLUE,
                  offset=-0.4, width=0.4, hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"),
             dict(type="bar", x=x, y=[q.get(t) for t in order], name="q (draft)", marker_color=ORANGE,
-                 offset=0, width=0.4, hovertemplate="%{x}: q = %{y:.3f}<extra></extra>"),
-            dict(type="bar", x=x, y=[min(p[t], q[t]) if t in p and t in q else None for t in order],
-                 name="min(p, q)", offset=-0.4, width=0.8,
-                 marker=dict(color="rgba(0,158,115,.25)", line=dict(color=GREEN, width=2),
-                             pattern=dict(shape="/", fgcolor=GREEN, solidity=0.3)),
-                 hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>")]
-    return _fig(data, "p vs q over the top tokens (▶ = drafted)", height=360, barmode="overlay",
-                xaxis=dict(tickangle=-35),
+                 offset=0, width=0.4, hovertemplate="%{x}: q = %{y:.3f}<extra></extra>")]
+    if greedy:
+        top = max(p, key=p.get)
+        data[0] |= dict(text=["target's top" if t == top else "" for t in order], textposition="outside")
+        title = "Greedy: kept iff ▶ is the target's top token"
+    else:
+        data.append(dict(type="bar", x=x, y=[min(p[t], q[t]) if t in p and t in q else None for t in order],
+                         name="min(p, q)", offset=-0.4, width=0.8,
+                         marker=dict(color="rgba(0,158,115,.25)", line=dict(color=GREEN, width=2),
+                                     pattern=dict(shape="/", fgcolor=GREEN, solidity=0.3)),
+                         hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>"))
+        title = "p vs q (▶ = drafted)" + (f"; all min(p, q) sum to β = {tok.beta:.2f}"
+                                           if tok.beta is not None else "")
+    return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35),
                 yaxis=dict(title="probability", rangemode="tozero"))
 
 
@@ -162,13 +195,13 @@ def _produced(cands, token: int, color: str, name: str, title: str) -> go.Figure
 def residual(corr: Correction) -> go.Figure:
     """norm(max(0, p − q)) at the rejected position, and the token drawn from it."""
     return _produced(corr.top_residual, corr.token, ORANGE, "norm(max(0, p − q))",
-                     "Residual norm(max(0, p − q)) (▶ = drawn)")
+                     "Residual max(0, p − q) (▶ = drawn)")
 
 
 def target_only(corr: Correction) -> go.Figure:
     """The target's p at the closing position, and the token it produced there."""
     return _produced(corr.top_p, corr.token, FATES[corr.kind][0], "p (target)",
-                     "Target p at this position (▶ = produced)")
+                     "Target p here (▶ = produced)")
 
 
 def compare_bars(traces: dict[str, Trace]) -> go.Figure:
@@ -176,7 +209,7 @@ def compare_bars(traces: dict[str, Trace]) -> go.Figure:
     data = []
     for (name, t), color in zip(traces.items(), [BLUE, ORANGE, GREEN, VERMILLION, SKY]):
         s = metrics.summarize(t)
-        data.append(dict(type="bar", x=["α", "tokens / pass", "speedup ×"], name=name,
+        data.append(dict(type="bar", x=["α (Leviathan)", "τ tokens / pass", "measured speedup ×"], name=name,
                          y=[s.alpha, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
                          texttemplate="%{y:.2f}", textposition="outside"))
     return _fig(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))
@@ -211,7 +244,7 @@ def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
                               line=dict(color=GREY, dash="dash", width=2))],
                  annotations=[dict(yref="paper", x=1, y=1.0, text="plain = 1×", showarrow=False,
                                    yanchor="bottom", font=dict(color=GREY, size=14))])
-    return _fig([bars], "Why the measured speedup is below the formula", height=height,
+    return _fig([bars], "Why the speedup is below theory", height=height,
                 showlegend=False, margin=dict(l=10, r=30, t=70, b=10),
                 xaxis=dict(title="speedup over plain decoding (×)", range=[0, max(top, 1.15)],
                            ticksuffix="×"),

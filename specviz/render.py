@@ -31,6 +31,9 @@ class Tok:
     q: float | None
     r: float | None
     decision: str
+    beta: float | None = None  # Σ min(p, q) at this draft position (None: closing token or not recorded)
+    shown: str | None = None  # what the chip shows instead of the text (joined byte pieces)
+    note: str = ""  # an extra tooltip sentence (byte pieces)
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
@@ -66,7 +69,7 @@ def round_tokens(rnd: Round, index: int) -> list[Tok]:
     for j, t in enumerate(rnd.draft):
         fate = "accepted" if t.accepted else "discarded" if rejected else "rejected"
         toks.append(Tok(t.text, fate, index, j, t.p, t.q, t.r,
-                        decision(t.p, t.q, t.r, t.accepted, not rejected)))
+                        decision(t.p, t.q, t.r, t.accepted, not rejected), t.beta))
         rejected = rejected or not t.accepted
     c = rnd.correction
     why = {"resampled": "sampled from norm(max(0, p − q)) at the rejected position",
@@ -83,17 +86,67 @@ def strip_tokens(rounds: list[Round]) -> list[Tok]:
     return [t for i, rnd in enumerate(rounds) for t in round_tokens(rnd, i) if t.fate != "discarded"]
 
 
+def beta_text(t: Tok) -> str:
+    """β of a drafted token beside its realised fate: the probability the target accepts the
+    draft's token at this position (Σ min(p, q), over the draft's own draw)."""
+    if t.beta is None:
+        return "β not recorded (the trace predates β, version 1)"
+    if t.r is None:  # greedy: p and q are one-hot at their argmax
+        return (f"β = {t.beta:.0f}: greedy p and q are one-hot at their top tokens, so the target accepts "
+                f"with probability {t.beta:.0f} ({'the same' if t.beta >= 0.5 else 'different'} top token)")
+    return (f"β = {fmt(t.beta)}: the target accepts the draft's token here with probability β "
+            f"(Σ min(p, q); for this very token min(1, p/q) = {fmt(min(ratio(t.p, t.q), 1.0))})")
+
+
 def tooltip(t: Tok) -> str:
     label = FATES[t.fate][2]
     if t.q is None:  # a closing token: the target's own
-        return f"{label} · round {t.round + 1} · p = {fmt(t.p)} · {t.decision}"
-    return (f"{label} · round {t.round + 1}, draft position {t.pos + 1} · p = {fmt(t.p)} · "
-            f"q = {fmt(t.q)} · p/q = {fmt(ratio(t.p, t.q))} · r = {fmt(t.r)} · {t.decision}")
+        tip = f"{label} · round {t.round + 1} · p = {fmt(t.p)} · {t.decision}"
+    else:
+        tip = (f"{label} · round {t.round + 1}, draft position {t.pos + 1} · p = {fmt(t.p)} · "
+               f"q = {fmt(t.q)} · p/q = {fmt(ratio(t.p, t.q))} · r = {fmt(t.r)} · {t.decision}")
+        if t.fate != "discarded":
+            tip += f" · {beta_text(t)}"
+    if PIECE in t.text and not t.note:
+        tip += (" · this token is one byte piece of a multi-byte character (UTF-8): on its own it "
+                "is not text, and the trace does not record the character it belongs to")
+    return tip + (f" · {t.note}" if t.note else "")
+
+
+PIECE = "\ufffd"  # what decoding one byte piece of a multi-byte character gives
 
 
 def visible(text: str) -> str:
-    """A token's text with its whitespace made visible (plain text, not HTML)."""
-    return text.replace("\n", "↵").replace("\t", "⇥") or "∅"
+    """A token's text with whitespace and byte pieces made visible (plain text, not HTML)."""
+    if not text:
+        return "∅"
+    if not text.strip() and "\n" not in text:  # spaces alone would make an empty-looking chip
+        text = text.replace(" ", "␣").replace("\xa0", "⍽")
+    return text.replace("\n", "↵").replace("\t", "⇥").replace(PIECE, "‹byte›")
+
+
+def join_pieces(toks: list[Tok], text: str) -> None:
+    """Kept byte pieces of a multi-byte character show the character they make in the output.
+
+    Each token's text was decoded alone, so a character split over n tokens reads as n "�".
+    Align the kept tokens with the decoded output text; where a run of pieces sits between two
+    aligned tokens, the output text between them is the character. Leaves tokens as they are
+    when the alignment fails."""
+    cursor, run = 0, []
+    for t in (t for t in toks if t.fate != "rejected"):
+        if PIECE in t.text:
+            run.append(t)
+            continue
+        at = text.find(t.text, cursor) if run else cursor if text.startswith(t.text, cursor) else -1
+        if at < 0:
+            return
+        chars = text[cursor:at]
+        if run and chars and PIECE not in chars:
+            for i, piece in enumerate(run):
+                piece.shown = chars if i == 0 else "‹…›"
+                piece.note = (f"byte piece {i + 1} of {len(run)} of “{chars}”: a multi-byte character "
+                              f"split over {len(run)} tokens, shown joined (alone a piece is not text)")
+        run, cursor = [], at + len(t.text)
 
 
 def show_text(text: str) -> str:
@@ -104,8 +157,10 @@ def show_text(text: str) -> str:
 def chip(t: Tok, current: bool = False) -> str:
     glyph = FATES[t.fate][1]
     cls = f"tok tok-{t.fate}" + (" tok-current" if current else "")
+    text = html.escape(t.shown) if t.shown is not None else show_text(t.text)
+    br = "<br>" if "\n" in t.text else ""  # the strip keeps the output's line breaks
     return (f'<span class="{cls}" title="{html.escape(tooltip(t), quote=True)}">'
-            f'{show_text(t.text)}<sup>{glyph}</sup></span>')
+            f'{text}<sup>{glyph}</sup></span>{br}')
 
 
 def legend_html() -> str:
@@ -114,16 +169,33 @@ def legend_html() -> str:
     return f'<div class="sv-legend">{items}</div>'
 
 
-def rounds_strip_html(rounds: list[Round]) -> str:
-    """The generation of these rounds as coloured chips; the newest round is outlined."""
-    chips = "".join(chip(t, current=t.round == len(rounds) - 1) for t in strip_tokens(rounds))
+def rounds_strip_html(rounds: list[Round], text: str | None = None) -> str:
+    """The generation of these rounds as coloured chips; the newest round is outlined.
+
+    text: the decoded output, to join the byte pieces of multi-byte characters (join_pieces)."""
+    toks = strip_tokens(rounds)
+    if text is not None:
+        join_pieces(toks, text)
+    chips = "".join(chip(t, current=t.round == len(rounds) - 1) for t in toks)
     chips = chips or '<span class="sv-prompt">nothing yet: the first round is still in progress</span>'
     return f'<div class="sv-strip">{chips}</div>'
 
 
 def strip_html(trace: Trace, upto: int) -> str:
     """The text after `upto` rounds as coloured chips."""
-    return rounds_strip_html(trace.rounds[:upto])
+    return rounds_strip_html(trace.rounds[:upto], trace.text)
+
+
+def opening_round(trace: Trace) -> int:
+    """The round a trace opens on: the first that shows the idea (drafts, some accepted, then a
+    rejection), else the first with an accepted draft, else the first with a draft, else 0."""
+    tests = [lambda r: any(t.accepted for t in r.draft) and not all(t.accepted for t in r.draft),
+             lambda r: any(t.accepted for t in r.draft), lambda r: r.draft]
+    for test in tests:
+        for i, r in enumerate(trace.rounds):
+            if test(r):
+                return i
+    return 0
 
 
 def n_stages(rnd: Round) -> int:
@@ -137,15 +209,20 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
     k, last = len(rnd.draft), n_stages(rnd) - 1
     if stage == 0:
         if k == 0:
-            return "① The drafter found nothing to propose this round."
+            return f"① The drafter found nothing to propose this round (γ = {gamma})."
         return (f"① The draft proposes {k} token{'s' * (k != 1)} (γ = {gamma}) "
                 f"in {rnd.draft_s * 1e3:.1f} ms.")
+    if stage == 1 and k == 0:
+        return f"② The target runs one forward pass alone: a plain step ({rnd.verify_s * 1e3:.1f} ms)."
     if stage == 1:
+        beta = (" β on a card: the chance that the target accepts it." if rnd.draft[0].beta is not None
+                else "")
         return (f"② The target scores all {k} draft{'s' * (k != 1)} plus one extra position in "
-                f"ONE forward pass ({rnd.verify_s * 1e3:.1f} ms).")
+                f"ONE forward pass ({rnd.verify_s * 1e3:.1f} ms).{beta}")
     if stage < last:
         t = round_tokens(rnd, 0)[stage - 2]
-        return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}."
+        chance = f" Its chance was β = {fmt(t.beta, 2)}." if t.beta is not None and t.r is not None else ""
+        return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}.{chance}"
     c = rnd.correction
     if c.kind == "target" or (c.kind == "bonus" and k == 0):
         return f"④ With nothing to check, the target's pass gives its own next token “{show_text(c.text)}”."
@@ -154,10 +231,12 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
     return f"④ The target replaces the rejected token with its own: “{show_text(c.text)}”."
 
 
-def round_html(trace: Trace, index: int, stage: int, focus: int | None = None) -> str:
+def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
+               blind: bool = False) -> str:
     """One round as cards revealed in stages: drafted, scored, checked one by one, closed.
 
-    focus: the draft position to outline (a quiz asks about that token)."""
+    focus: the draft position to outline (a quiz asks about that token); blind: hide the focus
+    card's p and β until its decision is revealed (they would give a quiz's answer away)."""
     rnd = trace.rounds[index]
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
@@ -166,13 +245,16 @@ def round_html(trace: Trace, index: int, stage: int, focus: int | None = None) -
     for t in toks[:-1]:
         revealed = t.pos < checked or (t.fate == "discarded" and stage == last)
         fate = t.fate if revealed else "pending"
+        scored = stage >= 1 and not (blind and t.pos == focus and not revealed)
         rows = [f'<div class="num">q {fmt(t.q)}</div>']
-        if stage >= 1:
+        if scored:
             rows.append(f'<div class="num">p {fmt(t.p)}</div>')
+            if t.beta is not None:  # a version-1 trace did not record it (its tooltip says so)
+                rows.append(f'<div class="num beta">β {fmt(t.beta, 2)}</div>')
         if revealed:
             rows.append(f'<div class="verdict">{FATES[t.fate][1]} {t.fate}</div>')
         title = tooltip(t) if revealed else (f"draft position {t.pos + 1} · q = {fmt(t.q)}" +
-                                             (f" · p = {fmt(t.p)}" if stage >= 1 else ""))
+                                             (f" · p = {fmt(t.p)} · {beta_text(t)}" if scored else ""))
         cards.append(_card(t, fate, rows, title, new=stage <= 1 or t.pos == checked - 1,
                            focus=t.pos == focus))
     if stage == last:
@@ -186,9 +268,10 @@ def round_html(trace: Trace, index: int, stage: int, focus: int | None = None) -
 
 
 def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool, focus: bool = False) -> str:
+    text = html.escape(t.shown) if t.shown is not None else show_text(t.text)
     return (f'<div class="card card-{fate}{" new" * new}{" focus" * focus}" '
             f'title="{html.escape(title, quote=True)}">'
-            f'<div class="word">{show_text(t.text)}</div>{"".join(rows)}</div>')
+            f'<div class="word">{text}</div>{"".join(rows)}</div>')
 
 
 CSS = """
@@ -221,6 +304,7 @@ CSS = """
 .card.focus{outline:3px solid #CC79A7;outline-offset:3px}
 .card .word{font-size:1.6rem;font-weight:600;white-space:pre;margin-bottom:.2rem}
 .card .num{font-family:ui-monospace,monospace;font-size:1rem;opacity:.85}
+.card .num.beta{font-weight:700;opacity:1}
 .card .verdict{font-weight:700;font-size:1rem;margin-top:.2rem;text-transform:uppercase;
   letter-spacing:.04em}
 .card-pending{border-style:dashed;border-color:#8C8C8C}

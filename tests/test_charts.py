@@ -1,13 +1,42 @@
-"""Charts and token-strip HTML from the shipped real traces: pure, no Streamlit, no model."""
-import math
+"""Charts and token-strip HTML from the shipped real traces (pure, no Streamlit), and from
+traces with β recorded on the real model when the shipped ones predate β."""
+import dataclasses
+import re
 
 import pytest
 
 from specviz import charts, metrics, render
-from specviz.trace import Trace
-from specviz.ui.examples import shipped_traces
+from specviz.trace import Baseline, DraftToken, Trace
+from specviz.ui.examples import PROMPTS, shipped_traces
 
 TRACES = {label: Trace.load(str(path)) for label, path in shipped_traces().items()}
+
+
+def has_beta(t: Trace) -> bool:
+    return any(d.beta is not None for r in t.rounds for d in r.draft)
+
+
+@pytest.fixture(scope="module")
+def with_beta():
+    """{"greedy": trace, "sampled": trace} carrying β: shipped ones if they do, else recorded now
+    on the real model (the default pair's target; summarise with prompt lookup, chat with the
+    default pair's drafter)."""
+    out = {mode: next((t for t in TRACES.values() if has_beta(t) and (t.config.temperature == 0)
+                       == (mode == "greedy") and any(r.draft for r in t.rounds)), None)
+           for mode in ("greedy", "sampled")}
+    if None in out.values():
+        import torch
+
+        from specviz.runner import RunSettings, run
+        torch.set_num_threads(1)
+        if out["greedy"] is None:
+            out["greedy"] = run(RunSettings(PROMPTS["summarise"], draft="lookup", gamma=4,
+                                            max_new_tokens=24, device="cpu"))
+        if out["sampled"] is None:
+            out["sampled"] = run(RunSettings(PROMPTS["chat"], gamma=4, temperature=1.0, seed=0,
+                                             max_new_tokens=16, device="cpu"))
+    assert all(has_beta(t) for t in out.values())
+    return out
 
 
 def _pick(pred) -> Trace:
@@ -35,35 +64,81 @@ def test_progress_charts_plot_the_trace_numbers(label):
     assert list(tpp.data[0].y) == s["tokens_per_pass"]
     alpha = charts.running_alpha(t)
     assert alpha.data[0].y[-1] == pytest.approx(metrics.alpha(metrics.counts(t)))
+    time = charts.time_chart(t)
+    assert [d.name for d in time.data] == ["speculative", "plain decoding"]
+    assert time.data[0].y[-1] == pytest.approx(sum(r.draft_s + r.verify_s for r in t.rounds))
     sp = charts.speedup(t)
-    names = [d.name for d in sp.data]
-    assert names[:3] == ["speculative", "plain decoding", "speedup"]
-    assert sp.data[0].y[-1] == pytest.approx(sum(r.draft_s + r.verify_s for r in t.rounds))
-    assert "theory (α, γ, c)" in names
-    theory = sp.data[names.index("theory (α, γ, c)")].y[-1]
-    assert theory == pytest.approx(metrics.summarize(t).speedup_theoretical)
+    assert [d.name for d in sp.data] == ["measured", "Leviathan (v = 1)", "with measured v"]
+    summary = metrics.summarize(t)
+    assert sp.data[1].y[-1] == pytest.approx(summary.speedup_theoretical)
+    assert sp.data[2].y[-1] == pytest.approx(summary.speedup_verify_aware)
+    # the two theories look different (colour and dash) and no line is clipped by the y range
+    assert {(d.line.color, d.line.dash) for d in sp.data[1:]} == {(charts.PURPLE, "dot"), (charts.GREEN, "dash")}
+    top = max(v for d in sp.data for v in d.y if v is not None)
+    assert sp.layout.yaxis.range[1] > top and sp.layout.yaxis.tickformat is None
+    assert sp.layout.title.text == "Speedup so far: measured vs theory"
     pos = charts.position_acceptance(t)
-    want = metrics.acceptance_by_position(metrics.counts(t))[1]
-    want += [None] * (t.config.gamma - len(want))
-    assert list(pos.data[0].y) == want
+    cond, uncond = metrics.acceptance_by_position(metrics.counts(t))
+    pad = [None] * (t.config.gamma - len(cond))
+    assert [d.name for d in pos.data] == ["given the earlier ones accepted", "of all drafted (vLLM)"]
+    assert list(pos.data[0].y) == cond + pad and list(pos.data[1].y) == uncond + pad
+
+
+def test_conditional_acceptance_is_not_the_survival_curve():
+    """Where later positions were drafted after rejections, the two readings differ."""
+    t = max(TRACES.values(), key=lambda t: metrics.counts(t).rejections)
+    c = metrics.counts(t)
+    pos = charts.position_acceptance(t)
+    i = len(c.checked_at) - 1
+    assert c.checked_at[i] < c.drafted_at[i]
+    if c.accepted_at[i]:
+        assert pos.data[0].y[i] > pos.data[1].y[i]
 
 
 def test_charts_up_to_a_round_show_only_that_many_rounds():
     t = next(iter(TRACES.values()))
     assert len(charts.tokens_per_pass(t, 3).data[0].x) == 3
-    assert len(charts.speedup(t, 0).data[0].x) == 0  # before the first round: empty, no crash
+    assert len(charts.time_chart(t, 0).data[0].x) == 0  # before the first round: empty, no crash
+    assert len(charts.speedup(t, 0).data[0].x) == 0
 
 
-def test_anatomy_shows_p_q_and_overlap_without_inventing_values():
-    t = _pick(lambda r: r.draft)
-    d = next(d for r in t.rounds for d in r.draft)
+def _drafted(pred):
+    for t in TRACES.values():
+        for r in t.rounds:
+            for d in r.draft:
+                if pred(t, d):
+                    return t, d
+    pytest.skip("no shipped drafted token like that")
+
+
+def test_sampled_anatomy_shows_p_q_and_overlap_without_inventing_values():
+    t, d = _drafted(lambda t, d: t.config.temperature > 0)
     fig = charts.anatomy(d)
     p, q, overlap = fig.data
     drafted = next(i for i, x in enumerate(p.x) if x.startswith("▶"))
     assert p.y[drafted] == pytest.approx(d.p) and q.y[drafted] == pytest.approx(d.q)
-    assert overlap.y[drafted] == pytest.approx(min(d.p, d.q))
+    assert overlap.y[drafted] == pytest.approx(min(d.p, d.q)) and overlap.name == "min(p, q)"
     known_p = {c.prob for c in d.top_p} | {d.p}
     assert all(v is None or v in known_p for v in p.y)  # tokens outside top-k get no bar
+
+
+def test_greedy_anatomy_explains_the_argmax_test_without_min_p_q():
+    t, d = _drafted(lambda t, d: t.config.temperature == 0 and d.top_p)
+    fig = charts.anatomy(d, greedy=True)
+    assert [tr.name for tr in fig.data] == ["p (target)", "q (draft)"]
+    assert "top token" in fig.layout.title.text
+    top = max(d.top_p, key=lambda c: c.prob)
+    label = ("▶ " if top.token == d.token else "") + render.show_text(top.text)
+    assert fig.data[0].text[list(fig.data[0].x).index(label)] == "target's top"
+
+
+def test_anatomy_always_shows_the_judged_token():
+    """A rejected draft with small p and q is still on the chart (it used to fall off the top 10)."""
+    t, d = _drafted(lambda t, d: len({c.token for c in d.top_p + d.top_q} | {d.token}) > 10)
+    tiny = dataclasses.replace(d, p=1e-6, q=1e-6, accepted=False)
+    for greedy in (False, True):
+        x = list(charts.anatomy(tiny, greedy).data[0].x)
+        assert len(x) == 10 and x[-1] == "▶ " + render.show_text(d.text)
 
 
 def test_accept_test_marks_r_against_p_over_q():
@@ -123,6 +198,93 @@ def test_tiny_probabilities_never_print_as_zero():
 
 def test_token_text_is_escaped():
     assert render.show_text("<b>\n") == "&lt;b&gt;↵"
+
+
+def _tok(text, fate="accepted", **kw):
+    return render.Tok(text, fate, 0, 0, 0.5, 0.5, 0.3, "accepted because r < p/q", **kw)
+
+
+def test_trace_text_cannot_inject_html_into_chips_cards_or_tooltips():
+    t = TRACES[sorted(TRACES)[0]]
+    evil = '<img src=x onerror=alert(1)>"'
+    rnd = t.rounds[0]
+    rounds = [dataclasses.replace(rnd, draft=[dataclasses.replace(d, text=evil) for d in rnd.draft],
+                                  correction=dataclasses.replace(rnd.correction, text=evil))]
+    hostile = dataclasses.replace(t, rounds=rounds)
+    for html in (render.strip_html(hostile, 1), render.round_html(hostile, 0, 99)):
+        assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+        assert 'onerror=alert(1)>"' not in html  # the quote cannot close a title attribute
+
+
+def test_whitespace_and_newline_tokens_are_visible_chips():
+    assert render.visible(" ") == "␣" and render.visible("\xa0") == "⍽"
+    assert render.visible("\n") == "↵" and render.visible(" the") == " the"
+    chip = render.chip(_tok("\n"))
+    assert ">↵<sup>" in chip and chip.endswith("<br>")  # the strip keeps the line break too
+
+
+def test_byte_pieces_of_a_character_are_joined_from_the_output_text():
+    toks = [_tok("caf"), _tok("\ufffd"), _tok("\ufffd"), _tok("x", "rejected"), _tok(" au"), _tok(" lait")]
+    render.join_pieces(toks, "café au lait")
+    assert toks[1].shown == "é" and toks[2].shown == "‹…›"
+    assert "byte piece 1 of 2 of “é”" in render.tooltip(toks[1])
+    assert "é" in render.chip(toks[1]) and "\ufffd" not in render.chip(toks[2])
+    alone = _tok("\ufffd", "rejected")  # a rejected piece is not in the output: say what it is
+    assert render.visible(alone.text) == "‹byte›" and "multi-byte character" in render.tooltip(alone)
+    unaligned = [_tok("ab"), _tok("\ufffd"), _tok("zz")]
+    render.join_pieces(unaligned, "something else")
+    assert unaligned[1].shown is None
+
+
+def test_a_round_without_drafts_is_the_targets_own_step_not_a_bonus():
+    t = next(t for t in TRACES.values() if any(not r.draft for r in t.rounds))
+    i = next(i for i, r in enumerate(t.rounds) if not r.draft)
+    assert t.rounds[i].correction.kind == "target"  # version-1 "bonus" upgraded on load
+    tok = render.round_tokens(t.rounds[i], i)[-1]
+    assert tok.fate == "target" and "nothing" in tok.decision and "bonus" not in render.tooltip(tok)
+    assert "tok-target" in render.strip_html(t, i + 1) and "tok-target" in render.legend_html()
+    assert "card-target" in render.round_html(t, i, 99)
+    assert "nothing drafted" in charts.tokens_per_pass(t).data[0].customdata[i]
+    assert "plain step" in render.stage_caption(t.rounds[i], 1, t.config.gamma)
+
+
+@pytest.mark.parametrize("label", sorted(TRACES))
+def test_a_trace_opens_on_a_round_that_shows_the_idea(label):
+    t = TRACES[label]
+    r = t.rounds[render.opening_round(t)]
+    fates = {d.accepted for d in r.draft}
+    idea = any(len({d.accepted for d in x.draft}) == 2 for x in t.rounds)
+    assert fates == {True, False} if idea else r.draft or not any(x.draft for x in t.rounds)
+
+
+def test_version_1_traces_say_beta_is_not_recorded():
+    t = next(t for t in TRACES.values() if not has_beta(t) and any(r.draft for r in t.rounds))
+    i = next(i for i, r in enumerate(t.rounds) if r.draft)
+    tok = render.round_tokens(t.rounds[i], i)[0]
+    assert "β not recorded" in render.tooltip(tok)
+    scored = render.round_html(t, i, 1)
+    assert 'class="num beta"' not in scored and "β not recorded" in scored  # in the card's title
+
+
+@pytest.mark.parametrize("mode", ["greedy", "sampled"])
+def test_beta_is_shown_beside_the_realised_decision(with_beta, mode):
+    t = with_beta[mode]
+    i = next(i for i, r in enumerate(t.rounds) if r.draft)
+    rnd = t.rounds[i]
+    toks = render.round_tokens(rnd, i)
+    checked = [(tok, d) for tok, d in zip(toks, rnd.draft) if tok.fate != "discarded"]
+    for tok, d in checked:
+        assert tok.beta == d.beta and 0 <= tok.beta <= 1
+        tip = render.tooltip(tok)
+        assert "β = " in tip and "probability" in tip and tok.decision in tip
+        if mode == "greedy":  # one-hot p and q: β is the decision itself
+            assert tok.beta == float(d.accepted)
+    scored = render.round_html(t, i, 1)
+    assert scored.count('class="num beta"') == len(rnd.draft)
+    assert f"β {render.fmt(rnd.draft[0].beta, 2)}" in scored
+    assert 'class="num beta"' not in render.round_html(t, i, 0)  # not before the target scored
+    blind = render.round_html(t, i, 1, focus=0, blind=True)  # a quiz hides its token's p and β
+    assert blind.count('class="num beta"') == len(rnd.draft) - 1
 
 
 @pytest.mark.parametrize("label", sorted(TRACES))

@@ -1,7 +1,8 @@
 """The trace player: first / back / play / pause / next / last, speed, round slider, shortcuts.
 
-Position = (round, stage); stages animate one round (see render.n_stages). Stepping only
-re-renders the recorded trace: no model runs here. Any page can embed `player(trace, key)`.
+Position = (round, stage); stages animate one round (see render.n_stages). A trace opens on
+the first round that shows the idea (render.opening_round). Stepping only re-renders the
+recorded trace: no model runs here. Any page can embed `player(trace, key)`.
 """
 import time
 
@@ -69,7 +70,7 @@ def _sync(trace: Trace, key: str, label: str, autoplay: bool) -> None:
     ident = f"{label}|{id(trace)}"
     if _ss().get(f"{key}_shown") != ident:
         _ss()[f"{key}_shown"] = ident
-        _set(key, 0, 0)
+        _set(key, render.opening_round(trace), 0)
         _ss()[f"{key}_playing"] = autoplay
         _ss()[f"{key}_tick"] = time.monotonic()
 
@@ -112,7 +113,8 @@ def _body(trace: Trace, key: str, interval: float | None, shortcuts: bool, anato
                 views.anatomy_panel(trace, rnd, stage, key)
         if charts:
             with right:
-                views.progress_charts(trace, done, key)
+                views.speed_panel(trace, done, key)
+            views.progress_charts(trace, done, key)
     if interval is not None and not _ss().get(f"{key}_playing"):
         st.rerun()  # reached the end: redraw once without the timer
 

@@ -35,10 +35,11 @@ def css() -> None:
 
 
 def describe(trace: Trace) -> str:
+    """What ran, as markdown (names from the trace are escaped: they are data)."""
     c = trace.config
     mode = "greedy" if c.temperature == 0 else f"sampled, T = {c.temperature:g}, top-p = {c.top_p:g}"
-    return (f"target **{c.target}** · draft **{c.draft}** · γ = {c.gamma} · {mode} · "
-            f"seed {c.seed} · {c.device}/{c.dtype}")
+    return (f"target **{plain(c.target, 80)}** · draft **{plain(c.draft, 80)}** · γ = {c.gamma} · {mode} · "
+            f"seed {c.seed} · {plain(c.device, 20)}/{plain(c.dtype, 20)}")
 
 
 def recorded_with(trace: Trace) -> str:
@@ -53,66 +54,139 @@ def recorded_with(trace: Trace) -> str:
 
 
 def headline(trace: Trace) -> str:
-    """One line of the run's measured numbers."""
+    """One line of the run's measured numbers (markdown, the prompt escaped)."""
     s = metrics.summarize(trace)
-    speed = "n/a" if s.speedup_measured is None else f"{s.speedup_measured:.2f}×"
-    return (f"Measured in this run: α = {_fmt(s.alpha)} · {_fmt(s.mean_acceptance_length)} tokens per target "
-            f"pass · speedup {speed} on a shared CPU. The prompt: “{plain(trace.prompt, 90)}”")
+    return (f"Measured in this run: α = {_fmt(s.alpha)} · τ = {_fmt(s.mean_acceptance_length)} tokens "
+            f"per target pass · speedup {_fmt(s.speedup_measured, '.2f', '×')} on a shared CPU. "
+            f"The prompt: “{plain(trace.prompt, 90)}”")
 
 
-def _fmt(x: float | None, spec: str = ".2f") -> str:
-    return "n/a" if x is None else format(x, spec)
+def _fmt(x: float | None, spec: str = ".2f", unit: str = "") -> str:
+    """A number for a card or a sentence; a missing one is "n/a" (never "n/a×")."""
+    return "n/a" if x is None else format(x, spec) + unit
 
 
 def plain(text: str, limit: int) -> str:
-    """User text inside markdown: one line, shortened, markdown characters escaped."""
-    text = " ".join(text.split())
+    """Text from a trace inside markdown: one line, shortened, every ASCII punctuation character
+    escaped (no links, images, HTML, colour or icon directives, maths or autolinks from data)."""
+    text = " ".join(str(text).split())
     text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$])", r"\\\1", text)
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
 def header(trace: Trace) -> None:
     """What was run, and the whole run's measured numbers."""
-    s = metrics.summarize(trace)
     st.markdown(describe(trace))
-    with st.expander("prompt and full output", expanded=False):
+    with st.expander("prompt, full output and where it was recorded", expanded=False):
         st.markdown(f"**Prompt** ({len(trace.prompt_ids)} tokens with the chat template)")
         st.code(trace.prompt, language=None, wrap_lines=True)
-        st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {trace.stop_reason})")
+        st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {plain(trace.stop_reason, 200)})")
         st.code(trace.text, language=None, wrap_lines=True)
-    st.caption(plain(recorded_with(trace), 400))
+        st.caption(plain(recorded_with(trace), 400))
     if not trace.complete:
-        st.warning(f"This run did not finish ({trace.stop_reason}); it shows the rounds recorded "
-                   "before it stopped.")
-    cols = st.columns(5)
-    fmt = lambda x, f: "n/a" if x is None else format(x, f)  # noqa: E731
-    cols[0].metric("α acceptance", fmt(s.alpha, ".2f"), help="accepted ÷ checked drafted tokens (Leviathan's α)",
-                   border=True)
-    cols[1].metric("tokens / target pass", fmt(s.mean_acceptance_length, ".2f"),
-                   help="1 + accepted / rounds (vLLM's mean acceptance length)", border=True)
-    cols[2].metric("measured speedup", fmt(s.speedup_measured, ".2f") + "×",
-                   help="plain decoding s/token ÷ speculative s/token, both measured in this run",
-                   border=True)
-    cols[3].metric("theoretical speedup", fmt(s.speedup_theoretical, ".2f") + "×",
-                   help="(1 − α^(γ+1)) / ((1 − α)(γc + 1)) with this run's α, γ and c",
-                   border=True)
-    cols[4].metric("cost ratio c", fmt(s.cost_ratio, ".2f"),
-                   help="draft time per drafted token ÷ one plain target step", border=True)
+        st.warning(f"This run did not finish ({plain(trace.stop_reason, 200)}); it shows the rounds "
+                   "recorded before it stopped.")
+    cards(trace)
+
+
+def cards(trace: Trace) -> None:
+    """Two rows of metric cards: acceptance, then cost and speed (short labels, the rest in help)."""
+    for row in metric_cards(trace):
+        for col, (label, value, why) in zip(st.columns(len(row)), row):
+            col.metric(label, value, help=why, border=True)
+    s = metrics.summarize(trace)
     if s.same_as_baseline is not None:
         same = "identical to" if s.same_as_baseline else "DIFFERENT from"
         st.caption(f"Greedy run: the speculative output is {same} plain greedy decoding of the "
                    "same prompt (checked token by token).")
 
 
-def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None) -> None:
+def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
+    """(label, value, help) of every card, from the one definition in specviz.metrics."""
+    s = metrics.summarize(trace)
+    plain_steps = sum(not r.draft for r in trace.rounds)
+    beta = ("β = Σ min(p, q) of each checked draft position, from the full distributions; its mean "
+            "is the paper's α itself (E[β] = α), a check on the estimate beside it. Greedy: β is 1 "
+            "or 0 (p and q are one-hot at their top tokens).")
+    if s.alpha_expected is None:
+        beta = "not recorded: this trace predates β (trace version 1). " + beta
+    acceptance = [
+        ("α (Leviathan)", _fmt(s.alpha),
+         f"Leviathan's α: the chance that a checked drafted token is accepted. accepted ÷ checked "
+         f"= {s.accepted} ÷ {s.checked} (tokens after a rejection are never checked). Feeds both theories."),
+        ("mean β", _fmt(s.alpha_expected), beta),
+        ("τ per pass", _fmt(s.mean_acceptance_length),
+         f"τ, the mean acceptance length: output tokens per target pass, 1 + accepted ÷ passes = "
+         f"1 + {s.accepted} ÷ {s.rounds} (vLLM, EAGLE, Spec-Bench). Passes in which the drafter "
+         f"proposed nothing count too ({plain_steps} here: the target's own plain steps)."),
+        ("E[τ] at α", _fmt(s.expected_acceptance_length),
+         "Leviathan's expected tokens per pass at this α over the drafts made: (1 − α^(γ+1)) / (1 − α) "
+         "when every round drafts γ. Beside the measured τ it checks the paper's model: "
+         f"τ {_fmt(s.mean_acceptance_length)} vs E[τ] {_fmt(s.expected_acceptance_length)}."),
+        ("vLLM rate", _fmt(s.draft_acceptance_rate),
+         f"vLLM's draft acceptance rate: accepted ÷ drafted = {s.accepted} ÷ {s.drafted}, counting the "
+         "tokens after a rejection that were never checked. Not Leviathan's α (equal only at γ = 1); "
+         "never fed to the formulas.")]
+    speed = [
+        ("c draft cost", _fmt(s.cost_ratio),
+         "c: draft seconds per drafted token ÷ one plain target step of this run (Leviathan's c). A "
+         "per-round fixed draft cost (EAGLE's catch-up) is spread over the round's drafted tokens."),
+        ("v verify cost", _fmt(s.verify_cost),
+         "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in this "
+         "run. Leviathan's formula assumes v = 1."),
+        ("measured", _fmt(s.speedup_measured, ".2f", "×"),
+         f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
+         f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
+         if s.speedup_measured is not None else
+         "Measured speedup: n/a, this trace has no plain-decoding baseline to compare with."),
+        ("theory", _fmt(s.speedup_theoretical, ".2f", "×"),
+         "Leviathan's theory: (1 − α^(γ+1)) / ((1 − α)(γc + 1)) with this run's α, γ and c; "
+         "assumes a verify pass costs one plain step."),
+        ("theory with v", _fmt(s.speedup_verify_aware, ".2f", "×"),
+         "Verify-aware theory: E[τ] / (γc + v), Leviathan's formula with the measured verify cost v "
+         "instead of 1. The gap chart shows the rest of the way to the measured speedup.")]
+    return [acceptance, speed]
+
+
+WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
+        "mean β": "mean Σ min(p, q) per checked position",
+        "τ per pass": "tokens per target pass (mean acceptance length)",
+        "E[τ] at α": "Leviathan's expected τ at this α",
+        "vLLM rate": "vLLM's accepted ÷ drafted (not α)",
+        "c draft cost": "draft s per token ÷ plain step",
+        "v verify cost": "verify pass ÷ plain step (paper: 1)",
+        "measured": "plain s/token ÷ speculative s/token",
+        "theory": "Leviathan: E[τ] / (γc + 1)",
+        "theory with v": "E[τ] / (γc + v)"}
+
+
+def gap_panel(trace: Trace, key: str) -> None:
+    """The gap chart: from Leviathan's ideal to the measured speedup, cause by cause."""
+    g = metrics.trace_gap(trace)
+    if g is None:
+        why = ("this trace has no plain-decoding baseline" if metrics.baseline_step_s(trace) is None
+               else "nothing was drafted in this run")
+        st.caption(f"The gap chart (ideal → measured speedup) needs drafts and a baseline: {why}.")
+        return
+    st.plotly_chart(figure(charts.gap, trace, g), key=f"{key}_gap", config=PLOTLY)
+    st.caption("Each bar adds one cost the paper leaves out, all measured in this run: the verify "
+               "pass over γ + 1 tokens (v), drafting (γc), the run's realised τ instead of E[τ], "
+               "and what remains (the loop's own work and timing noise).")
+
+
+def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None, blind: bool = False) -> None:
+    """The staged round; focus outlines one draft position, blind hides its p and β until checked."""
     last = render.n_stages(trace.rounds[rnd]) - 1
     st.markdown(f"#### Round {rnd + 1} of {len(trace.rounds)} · step {stage + 1} of {last + 1}")
-    st.html(render.round_html(trace, rnd, stage, focus))
+    st.html(render.round_html(trace, rnd, stage, focus, blind))
+
+
+def _n(k: int, word: str) -> str:
+    return f"{k} {word}{'s' * (k != 1)}"
 
 
 def strip(trace: Trace, done: int) -> None:
-    st.markdown(f"#### The text so far · {done} round{'s' * (done != 1)}, "
-                f"{_kept(trace, done)} tokens")
+    st.markdown(f"#### The text so far · {_n(done, 'round')}, {_n(_kept(trace, done), 'token')}")
     st.html(render.strip_html(trace, done) + render.legend_html())
 
 
@@ -121,16 +195,29 @@ def _kept(trace: Trace, done: int) -> int:
 
 
 def _token_label(toks: list[render.Tok]):
-    """Pill label: position, the token (escaped, shortened) and its fate glyph."""
+    """Radio label (markdown, so escaped): position, the token shortened, its fate glyph."""
     def label(j: int) -> str:
         text = render.visible(toks[j].text)
         text = text if len(text) <= 12 else text[:11] + "…"
-        return f"{j + 1} · {text.strip() or '␣'} {render.FATES[toks[j].fate][1]}"
+        return f"{j + 1} · {plain(text.strip() or '␣', 14)} {render.FATES[toks[j].fate][1]}"
     return label
 
 
+def beta_line(trace: Trace, tok: render.Tok) -> str:
+    """β beside the realised decision of one checked drafted token (markdown)."""
+    if tok.beta is None:
+        return "**β: not recorded.** This trace predates β (trace version 1)."
+    if trace.config.temperature == 0:
+        return (f"**β = {tok.beta:.0f}**, realised: **{tok.fate}**. Greedy: p and q are one-hot at "
+                "their top tokens, so the target accepts with probability 1 when both models' top "
+                "token is the same and 0 when it is not: β is the decision itself.")
+    return (f"**β = {render.fmt(tok.beta, 2)}**, realised: **{tok.fate}**. The target accepts the "
+            f"draft's token at this position with probability β = Σ min(p, q) (over the draft's own "
+            f"draw); for the token it drew, min(1, p/q) = {render.fmt(min(render.ratio(tok.p, tok.q), 1.0))}.")
+
+
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
-    """Why one token of the current round was accepted, rejected, resampled or a bonus."""
+    """Why one token of the current round was accepted, rejected, resampled or the target's own."""
     st.markdown("#### Anatomy of a token")
     toks = render.round_tokens(trace.rounds[rnd], rnd)
     last = render.n_stages(trace.rounds[rnd]) - 1
@@ -156,15 +243,19 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
             st.plotly_chart(figure(charts.target_only, trace, c), key=f"{key}_tgt", config=PLOTLY)
         return
     d = rec.draft[tok.pos]
-    st.plotly_chart(figure(charts.anatomy, trace, d), key=f"{key}_pq", config=PLOTLY)
+    greedy = trace.config.temperature == 0
+    if tok.fate != "discarded":
+        st.markdown(beta_line(trace, tok))
+    st.plotly_chart(figure(charts.anatomy, trace, d, greedy), key=f"{key}_pq", config=PLOTLY)
     if tok.fate == "discarded":
         st.info("This draft came after a rejection, so the target never tested it: it is thrown "
                 "away with the rest of the draft.")
         return
-    if d.r is None:  # greedy: no draw, no ratio; the test is "is it the target's top token?"
+    if greedy:  # no draw, no ratio; the test is "is it the target's top token?"
         top = d.top_p[0] if d.top_p else None
         if top is not None:
-            st.markdown(f"Greedy decoding draws nothing: the target's top token here is "
+            st.markdown(f"Greedy decoding draws nothing and min(p, q) plays no role: the draft's token "
+                        f"is kept iff it is the target's top token. Here the target's top token is "
                         f"**“{plain(render.visible(top.text), 24)}”** (p = {render.fmt(top.prob)}); "
                         f"the draft proposed **“{plain(render.visible(d.text), 24)}”** "
                         f"(p = {render.fmt(d.p)}).")
@@ -177,43 +268,47 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
         st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
 
 
+def speed_panel(trace: Trace, done: int, key: str) -> None:
+    """The running speedup with both theories, then the whole run's gap chart."""
+    if done:
+        st.plotly_chart(figure(charts.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
+    gap_panel(trace, key)
+
+
 def progress_charts(trace: Trace, done: int, key: str) -> None:
-    """The cumulative charts up to the rounds completed so far."""
+    """The cumulative charts up to the rounds completed so far, two to a row."""
     if done == 0:
-        st.markdown("#### Progress")
-        st.caption("Speedup, tokens per pass and acceptance charts fill in as rounds complete.")
+        st.caption("Time, tokens per pass and acceptance charts fill in as rounds complete.")
         return
-    a, b = st.columns(2)
-    a.plotly_chart(figure(charts.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
+    a, b = st.columns(2, gap="large")
+    a.plotly_chart(figure(charts.time_chart, trace, trace, done), key=f"{key}_time", config=PLOTLY)
     b.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
-    a.plotly_chart(figure(charts.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
-    b.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
+    a.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
                    config=PLOTLY)
+    b.plotly_chart(figure(charts.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
 
 
 def compare_table(traces: dict[str, Trace]) -> None:
-    """The headline numbers of several traces as one table and one grouped bar chart."""
-    rows = []
-    for name, t in traces.items():
-        s = metrics.summarize(t)
-        rows.append({"trace": name, "draft": t.config.draft, "γ": t.config.gamma, "T": t.config.temperature,
-                      "α": s.alpha, "tokens / pass": s.mean_acceptance_length, "rounds": s.rounds,
-                      "tokens": s.tokens, "c": s.cost_ratio, "speedup": s.speedup_measured,
-                      "theory": s.speedup_theoretical,
-                      "ms / token": s.spec_s_per_token * 1e3,
-                      "plain ms / token": s.baseline_s_per_token * 1e3})
-    st.dataframe(rows, width="stretch", hide_index=True,
-                 column_config={k: st.column_config.NumberColumn(format="%.2f")
-                                for k in ("α", "tokens / pass", "c", "speedup", "theory",
-                                          "ms / token", "plain ms / token")})
+    """The metrics of several traces as one table (a row per metric, a column per trace) and
+    one grouped bar chart."""
+    cols = {name: metric_cards(t) for name, t in traces.items()}
+    rows = [{"": "draft · γ · T", **{n: f"{t.config.draft} · {t.config.gamma} · {t.config.temperature:g}"
+                                    for n, t in traces.items()}, "what it is": "the drafter and settings"}]
+    first = next(iter(cols.values()))
+    for r, row in enumerate(first):
+        for i, (label, _, why) in enumerate(row):
+            rows.append({"": label, **{n: cards[r][i][1] for n, cards in cols.items()},
+                         "what it is": WHAT[label]})
+    st.dataframe(rows, width="stretch", hide_index=True, height=35 * (len(rows) + 1) + 3)
     st.plotly_chart(charts.compare_bars(traces), key="cmp_bars", config=PLOTLY)
 
 
 def side(trace: Trace, key: str) -> None:
-    """One trace of a comparison: what ran, where, its text and its progress charts."""
+    """One trace of a comparison: what ran, where, its text, its speedup and where it went."""
     st.markdown(describe(trace))
     st.caption(plain(recorded_with(trace), 400))
     st.html(render.strip_html(trace, len(trace.rounds)))
     st.plotly_chart(charts.speedup(trace), key=f"{key}_speedup", config=PLOTLY)
+    gap_panel(trace, key)
     st.plotly_chart(charts.tokens_per_pass(trace), key=f"{key}_tpp", config=PLOTLY)
     st.plotly_chart(charts.position_acceptance(trace), key=f"{key}_pos", config=PLOTLY)
