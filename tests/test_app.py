@@ -1,4 +1,5 @@
 """Every page under streamlit.testing.v1.AppTest: renders with shipped traces, steps, errors."""
+import json
 import threading
 import time
 from pathlib import Path
@@ -6,8 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from specviz import metrics, render
 from specviz.models import load_registry
+from specviz.trace import Trace
 from specviz.ui import run as run_ui
+from specviz.ui import state, views
 from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +41,37 @@ def html(at: AppTest) -> str:
     return "".join(h.proto.body for h in at.get("html"))
 
 
+def cards(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def plots(at: AppTest) -> list[dict]:
+    return [json.loads(e.proto.spec) for e in at.get("plotly_chart")]
+
+
+def shown_trace(at: AppTest, key: str = "step") -> Trace:
+    label = at.session_state[f"{key}_current"]
+    lib = at.session_state["sv_library"] if "sv_library" in at.session_state else {}
+    return lib[label] if label in lib else Trace.load(str(shipped_traces()[label]))
+
+
+def upload(at: AppTest, name: str, data: dict) -> AppTest:
+    at.file_uploader(key="step_upload").set_value((name, json.dumps(data).encode(), "application/json"))
+    return ok(at.run())
+
+
+def version_1(trace: Trace) -> dict:
+    """A trace as SpecViz 0.1 wrote it: version 1, no β, an empty draft closed by a "bonus"."""
+    d = trace.to_dict()
+    d["version"] = 1
+    for rnd in d["rounds"]:
+        for tok in rnd["draft"]:
+            tok.pop("beta")
+        if rnd["correction"]["kind"] == "target":
+            rnd["correction"]["kind"] = "bonus"
+    return d
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders_a_shipped_trace(page):
     at = ok(app(page))
@@ -49,7 +84,8 @@ def test_page_renders_a_shipped_trace(page):
 
 def test_player_steps_through_stages_and_rounds():
     at = ok(app(STEP))
-    assert round_heading(at).startswith("#### Round 1 of ") and "step 1 of" in round_heading(at)
+    opening = render.opening_round(shown_trace(at)) + 1  # a round that shows the idea
+    assert round_heading(at).startswith(f"#### Round {opening} of ") and "step 1 of" in round_heading(at)
     at.button(key="step_next").click().run()
     assert "step 2 of" in round_heading(ok(at))
     at.button(key="step_back").click().run()
@@ -63,6 +99,89 @@ def test_player_steps_through_stages_and_rounds():
     assert round_heading(ok(at)).startswith("#### Round 2 of ")
     at.button(key="step_first").click().run()
     assert round_heading(ok(at)).startswith("#### Round 1 of ")
+
+
+def test_the_default_trace_and_the_home_demo_open_on_a_round_with_an_accept_and_a_rejection():
+    for page, key in (("app.py", "home"), (STEP, "step")):
+        at = ok(app(page))
+        rnd = shown_trace(at, key).rounds[at.session_state[f"{key}_round"]]
+        assert {d.accepted for d in rnd.draft} == {True, False}, page
+
+
+def test_metric_cards_show_the_one_definition_of_each_metric():
+    at = ok(app(STEP))
+    t = shown_trace(at)
+    s = metrics.summarize(t)
+    got = cards(at)
+    f = lambda x, unit="": "n/a" if x is None else f"{x:.2f}{unit}"  # noqa: E731
+    assert got == {"α (Leviathan)": f(s.alpha), "mean β": f(s.alpha_expected),
+                   "τ per pass": f(s.mean_acceptance_length), "E[τ] at α": f(s.expected_acceptance_length),
+                   "vLLM rate": f(s.draft_acceptance_rate), "c draft cost": f(s.cost_ratio),
+                   "v verify cost": f(s.verify_cost), "measured": f(s.speedup_measured, "×"),
+                   "theory": f(s.speedup_theoretical, "×"), "theory with v": f(s.speedup_verify_aware, "×")}
+    assert None not in (s.alpha, s.mean_acceptance_length, s.speedup_measured, s.verify_cost)
+    # Leviathan's α is accepted ÷ checked, not vLLM's accepted ÷ drafted (they differ at γ = 4)
+    assert got["α (Leviathan)"] != got["vLLM rate"]
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert f"{s.accepted} ÷ {s.checked}" in helps["α (Leviathan)"]
+    assert f"{s.accepted} ÷ {s.drafted}" in helps["vLLM rate"] and "Not Leviathan" in helps["vLLM rate"]
+    assert all(len(label) <= 14 for label in got)  # short enough for a card at 1280 px
+
+
+def test_the_gap_chart_is_drawn_with_the_runs_gap():
+    at = ok(app(STEP))
+    g = metrics.trace_gap(shown_trace(at))
+    gap = next(p for p in plots(at) if p["data"][0]["type"] == "waterfall")
+    x = gap["data"][0]["x"]
+    levels = [sum(x[:i + 1]) for i in range(5)]
+    assert levels == pytest.approx([v for _, v in g.steps()])
+    assert gap["data"][0]["text"][-1] == f"{g.measured:.2f}×"
+
+
+def test_a_version_1_trace_renders_and_says_beta_is_not_recorded():
+    at = ok(app(STEP))
+    t = next(Trace.load(str(p)) for p in shipped_traces().values()
+             if any(not r.draft for r in Trace.load(str(p)).rounds))
+    upload(at, "old.json", version_1(t))
+    assert not at.error and at.session_state["step_current"] == "uploaded: old.json"
+    assert cards(at)["mean β"] == "n/a"
+    assert "not recorded" in next(m.proto.help for m in at.metric if m.label == "mean β")
+    assert cards(at)["α (Leviathan)"] == f"{metrics.summarize(t).alpha:.2f}"
+    at.button(key="step_last").click().run()
+    page = html(ok(at))
+    assert "tok-target" in page and "β not recorded" in page  # the empty rounds: the target's own step
+
+
+def test_a_trace_without_baseline_shows_n_a_never_n_a_times():
+    at = ok(app(STEP))
+    d = shown_trace(at).to_dict()
+    d["baseline"] = {"output_ids": [], "s_per_token": 0.0, "text": ""}
+    upload(at, "no-baseline.json", d)
+    got = cards(at)
+    assert got["measured"] == got["theory"] == got["theory with v"] == got["c draft cost"] == "n/a"
+    assert got["α (Leviathan)"] != "n/a" and not any("n/a×" in v for v in got.values())
+    assert not any(p["data"] and p["data"][0]["type"] == "waterfall" for p in plots(at))
+    assert any("needs drafts and a baseline" in c.value for c in at.caption)
+
+
+def test_trace_text_is_data_not_markdown():
+    at = ok(app(STEP))
+    d = shown_trace(at).to_dict()
+    link = "[click](https://example.com) ![x](https://example.com/x.png) <b>bold</b> :red[red]"
+    d["config"]["draft"] = link
+    d["prompt"] = link
+    d["env"]["torch"] = link
+    upload(at, "hostile.json", d)
+    shown = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "](https" not in shown.replace("\\]\\(https", "")  # every bracket escaped
+    assert "\\[click\\]\\(https" in shown and "\\<b\\>" in shown and "\\:red\\[red\\]" in shown
+    assert "<b>" not in html(at)
+
+
+def test_an_error_quoting_a_trace_is_escaped():
+    at = ok(app(STEP))
+    upload(at, "v.json", {"version": "[x](https://example.com)"})
+    assert at.error and "'\\[x](https:\\/\\/example.com)'" in at.error[0].value
 
 
 def test_play_advances_and_pause_stops():
@@ -177,7 +296,7 @@ def test_live_run_streams_rounds_into_the_view(monkeypatch):
     assert not at.error, [e.value for e in at.error]
     default = load_registry().pairs[load_registry().default_pair].draft
     assert at.session_state["step_current"].startswith(f"live: {default}")
-    assert "sv-cards" in html(at) and round_heading(at).startswith("#### Round 1 of ")
+    assert "sv-cards" in html(at) and round_heading(at).startswith("#### Round ")
 
 
 def test_gamma_out_of_range_is_refused():
@@ -222,7 +341,8 @@ def test_without_stage_animation_next_steps_whole_rounds():
     at.button(key="step_next").click().run()
     heading = round_heading(ok(at))
     steps = heading.split("step ")[1]
-    assert heading.startswith("#### Round 2 of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
+    opening = render.opening_round(shown_trace(at)) + 1
+    assert heading.startswith(f"#### Round {opening + 1} of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
 
 
 def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
@@ -251,6 +371,7 @@ def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
     trace = at.session_state["sv_library"][at.session_state["step_current"]]
     assert trace.stop_reason == "cancelled" and len(trace.rounds) <= 2
     assert any("did not finish (cancelled)" in w.value for w in at.warning)
+    assert cards(at) and not any("n/a×" in v for v in cards(at).values())
 
 
 def test_the_chosen_trace_survives_a_page_switch():

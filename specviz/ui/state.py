@@ -10,6 +10,7 @@ import streamlit as st
 from ..errors import SpecVizError
 from ..trace import Trace
 from .examples import shipped_traces
+from .views import inert
 
 LIBRARY = "sv_library"
 
@@ -86,8 +87,8 @@ def clear_error(key: str) -> None:
 def show_error(key: str) -> None:
     """The latest user error of widget `key`, above the (unchanged) last good trace."""
     message = st.session_state.get(f"{key}_error")
-    if message:
-        st.error(message, icon="⚠️")
+    if message:  # it may quote a trace or a file name: data, never markdown
+        st.error(inert(message), icon="⚠️")
 
 
 def load_upload(key: str, name: str, data: bytes) -> None:

@@ -74,17 +74,25 @@ def plain(text: str, limit: int) -> str:
     return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
 
 
+def inert(text: str) -> str:
+    """A message that may quote data, made inert in markdown with as little escaping as that
+    takes (it stays readable and searchable): no links, images, colour directives, HTML, maths
+    or autolinks."""
+    text = re.sub(r"([\[<$@])", r"\\\1", text)
+    return text.replace("://", ":\\/\\/").replace("www.", "www\\.")
+
+
 def header(trace: Trace) -> None:
     """What was run, and the whole run's measured numbers."""
     st.markdown(describe(trace))
     with st.expander("prompt, full output and where it was recorded", expanded=False):
         st.markdown(f"**Prompt** ({len(trace.prompt_ids)} tokens with the chat template)")
         st.code(trace.prompt, language=None, wrap_lines=True)
-        st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {plain(trace.stop_reason, 200)})")
+        st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {inert(trace.stop_reason)})")
         st.code(trace.text, language=None, wrap_lines=True)
         st.caption(plain(recorded_with(trace), 400))
     if not trace.complete:
-        st.warning(f"This run did not finish ({plain(trace.stop_reason, 200)}); it shows the rounds "
+        st.warning(f"This run did not finish ({inert(trace.stop_reason)}); it shows the rounds "
                    "recorded before it stopped.")
     cards(trace)
 
