@@ -3,7 +3,7 @@
     python scripts/bench_step.py [--steps 60]
 
 Two measurements on the shipped example traces:
-  1. the pure parts of a step (round cards, token strip, the six plotly figures and their
+  1. the pure parts of a step (round cards, token strip, the eight plotly figures and their
      JSON) per step, and
   2. a whole Step-through page rerun after clicking Next, under streamlit's AppTest (it
      re-runs the full script, so it is an upper bound on the server time of a real step,
@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz import charts, render  # noqa: E402
+from specviz import charts, metrics, render  # noqa: E402
 from specviz.trace import Trace  # noqa: E402
 from specviz.ui.examples import shipped_traces  # noqa: E402
 
@@ -28,11 +28,14 @@ def pure_step(trace: Trace, rnd: int, stage: int) -> None:
     done = rnd + 1
     render.round_html(trace, rnd, stage)
     render.strip_html(trace, done)
-    figs = [charts.speedup(trace, done), charts.tokens_per_pass(trace, done),
+    figs = [charts.speedup(trace, done), charts.time_chart(trace, done), charts.tokens_per_pass(trace, done),
             charts.running_alpha(trace, done), charts.position_acceptance(trace, done)]
+    gap = metrics.trace_gap(trace)
+    if gap is not None:
+        figs.append(charts.gap(gap))
     if trace.rounds[rnd].draft:
         d = trace.rounds[rnd].draft[0]
-        figs += [charts.anatomy(d), charts.accept_test(d)]
+        figs += [charts.anatomy(d, trace.config.temperature == 0), charts.accept_test(d)]
     for f in figs:
         f.to_json()
 

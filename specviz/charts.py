@@ -147,20 +147,25 @@ def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
                  offset=-0.4, width=0.4, hovertemplate="%{x}: p = %{y:.3f}<extra></extra>"),
             dict(type="bar", x=x, y=[q.get(t) for t in order], name="q (draft)", marker_color=ORANGE,
                  offset=0, width=0.4, hovertemplate="%{x}: q = %{y:.3f}<extra></extra>")]
+    marks = {}
     if greedy:
         top = max(p, key=p.get)
-        data[0] |= dict(text=["target's top" if t == top else "" for t in order], textposition="outside")
-        title = "Greedy: kept iff ▶ is the target's top token"
+        if top in order:
+            marks = dict(annotations=[dict(x=x[order.index(top)], y=p[top], text="p's top", showarrow=True,
+                                           arrowhead=2, ax=0, ay=-28, xshift=-10)])
+        title = "Greedy: kept iff ▶ is p's top"
     else:
         data.append(dict(type="bar", x=x, y=[min(p[t], q[t]) if t in p and t in q else None for t in order],
-                         name="min(p, q)", offset=-0.4, width=0.8,
+                         name="min(p, q): sums to β", offset=-0.4, width=0.8,
                          marker=dict(color="rgba(0,158,115,.25)", line=dict(color=GREEN, width=2),
                                      pattern=dict(shape="/", fgcolor=GREEN, solidity=0.3)),
                          hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>"))
-        title = "p vs q (▶ = drafted)" + (f"; all min(p, q) sum to β = {tok.beta:.2f}"
-                                           if tok.beta is not None else "")
-    return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35),
-                yaxis=dict(title="probability", rangemode="tozero"))
+        title = "p vs q (▶ = drafted)"
+    # the bars fall from left to right (sorted), so the legend fits in the top-right corner
+    legend = dict(orientation="v", x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,.7)")
+    return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35), legend=legend,
+                margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title="probability", range=[0, 1.15]),
+                **marks)
 
 
 def accept_test(tok: DraftToken) -> go.Figure:

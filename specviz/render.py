@@ -276,6 +276,7 @@ def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool, focus: bool
 
 CSS = """
 <style>
+[data-testid=stMainBlockContainer]{padding-top:3rem}
 .sv-strip{font-size:1.35rem;line-height:2.2rem;padding:.6rem .8rem;border-radius:.6rem;
   background:rgba(127,127,127,.06);border:1px solid rgba(127,127,127,.18)}
 .sv-prompt{color:#8C8C8C;font-style:italic;margin-right:.4rem;white-space:pre-wrap}

@@ -35,12 +35,14 @@ def test_landing_step_through_play_upload(page, server):
     pg.wait_for_selector(".sv-cards", state="attached")
     _shot(pg, "2_step_start")
 
+    opening = _round_heading(pg)  # the first round that shows the idea, at its first step
+    assert "step 1 of" in opening
     pg.get_by_role("button", name="Next").click()
     pg.wait_for_function("() => /step 2 of/.test(document.body.innerText)")
     pg.keyboard.press("ArrowLeft")  # the ← shortcut steps back
-    pg.wait_for_function("() => /Round 1 of \\d+ · step 1 of/.test(document.body.innerText)")
+    pg.wait_for_function(f"() => document.body.innerText.includes({opening!r})")
 
-    for _ in range(10):  # → ten steps: into round 3, the first drafts checked one by one
+    for _ in range(3):  # → three steps: the drafts scored, then checked one by one
         before = _round_heading(pg)
         pg.keyboard.press("ArrowRight")
         pg.wait_for_function(f"() => !document.body.innerText.includes({before!r})")
@@ -62,12 +64,14 @@ def test_landing_step_through_play_upload(page, server):
     assert strip.locator(".tok-rejected").count() > 0
     tip = strip.locator(".tok-accepted").first.get_attribute("title")
     assert all(s in tip for s in ("p = ", "q = ", "p/q = ", "r = ")), tip
-    # the speedup chart is drawn: speculative, plain and speedup lines (+ theory)
+    # the speedup chart is drawn: measured and both theories; the time chart and the gap chart
     pg.wait_for_function(
         "() => [...document.querySelectorAll('.js-plotly-plot')].some(p => "
-        "/speculative vs plain/.test(p.querySelector('.gtitle')?.textContent || '') && "
-        "p.querySelectorAll('.scatterlayer .trace').length >= 3)")
-    anatomy = re.compile("p vs q|Target p at this position|Residual")  # per the selected token
+        "/Speedup so far: measured vs theory/.test(p.querySelector('.gtitle')?.textContent || '') && "
+        "p.querySelectorAll('.scatterlayer .trace').length === 3)")
+    for title in ("Seconds so far: speculative vs plain", "Why the speedup is below theory"):
+        pg.locator(".js-plotly-plot .gtitle", has_text=title).first.wait_for()
+    anatomy = re.compile("p vs q|Target p here|Residual|Greedy: kept")  # per the selected token
     pg.locator(".js-plotly-plot .gtitle", has_text=anatomy).first.wait_for()
     _shot(pg, "3_step_played_to_end")
 
@@ -85,7 +89,7 @@ def test_landing_step_through_play_upload(page, server):
                  if len(Trace.load(str(p)).rounds) != int(heading.split()[3]))
     upload.set_input_files(str(other))
     n = len(Trace.load(str(other)).rounds)
-    pg.wait_for_function(f"() => document.body.innerText.includes('Round 1 of {n} ·')")
+    pg.wait_for_function(f"() => / of {n} · step 1 of/.test(document.body.innerText)")
     assert pg.locator("[data-testid=stAlertContentError]").count() == 0
     _shot(pg, "5_uploaded_trace")
 
@@ -93,4 +97,57 @@ def test_landing_step_through_play_upload(page, server):
     pg.wait_for_selector("h1:has-text('Compare two runs')")
     pg.wait_for_function("() => document.querySelectorAll('.sv-strip').length === 2")
     _shot(pg, "6_compare")
+    assert not pg.problems, pg.problems
+
+
+def _truncated(pg) -> list[str]:
+    """Texts the page cuts with an ellipsis: metric labels and values, chart titles."""
+    return pg.evaluate("""() => {
+        const cut = [];
+        for (const el of document.querySelectorAll(
+                '[data-testid=stMetricLabel] *, [data-testid=stMetricValue] *')) {
+            if (getComputedStyle(el).textOverflow === 'ellipsis' && el.scrollWidth > el.clientWidth)
+                cut.push(el.textContent);
+        }
+        for (const svg of document.querySelectorAll('.js-plotly-plot .main-svg')) {
+            const t = svg.querySelector('.gtitle');
+            if (t && t.getBBox().x + t.getBBox().width > svg.getBoundingClientRect().width) cut.push(t.textContent);
+        }
+        return cut;
+    }""")
+
+
+def test_step_through_at_1280_by_720(page, server):
+    """What a lecturer's laptop shows: nothing cut, the cards, the gap chart; screenshots of the
+    first screen and of the whole page (played to the end) go to tests/artifacts/."""
+    pg = page
+    pg.set_viewport_size({"width": 1280, "height": 720})
+    pg.goto(server)
+    pg.wait_for_selector(".sv-cards", state="attached")
+    pg.get_by_role("link", name="Step through").first.click()
+    pg.wait_for_selector("h1:has-text('Step through speculative decoding')")
+    pg.wait_for_function("() => document.querySelectorAll('[data-testid=stMetricLabel]').length === 10")
+    pg.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    labels = pg.locator("[data-testid=stMetricLabel]").all_inner_texts()
+    assert [t.strip() for t in labels] == ["α (Leviathan)", "mean β", "τ per pass", "E[τ] at α", "vLLM rate",
+                                           "c draft cost", "v verify cost", "measured", "theory",
+                                           "theory with v"]
+    _shot(pg, "7_step_1280x720")
+    pg.keyboard.press("End")  # the last round, complete: every chart drawn
+    pg.wait_for_function(
+        "() => { const m = document.body.innerText.match(/Round (\\d+) of (\\d+) · step (\\d+) of (\\d+)/);"
+        " return m && m[1] === m[2] && m[3] === m[4]; }")
+    pg.locator(".js-plotly-plot .gtitle", has_text="Why the speedup is below theory").first.wait_for()
+    pg.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length >= 7")
+    pg.wait_for_timeout(1500)
+    assert _truncated(pg) == []
+    pg.locator("[data-testid=stRadio] [role=radiogroup] label").first.click()  # a drafted token: the greedy anatomy
+    pg.locator(".js-plotly-plot .gtitle", has_text="Greedy: kept iff").first.wait_for()
+    pg.wait_for_timeout(1000)
+    assert _truncated(pg) == []
+    height = pg.evaluate("() => document.querySelector('[data-testid=stMain]').scrollHeight")
+    pg.set_viewport_size({"width": 1280, "height": min(height + 40, 12000)})
+    pg.wait_for_timeout(1500)
+    assert _truncated(pg) == []
+    _shot(pg, "8_step_1280_full")
     assert not pg.problems, pg.problems

@@ -117,7 +117,7 @@ def test_sampled_anatomy_shows_p_q_and_overlap_without_inventing_values():
     p, q, overlap = fig.data
     drafted = next(i for i, x in enumerate(p.x) if x.startswith("▶"))
     assert p.y[drafted] == pytest.approx(d.p) and q.y[drafted] == pytest.approx(d.q)
-    assert overlap.y[drafted] == pytest.approx(min(d.p, d.q)) and overlap.name == "min(p, q)"
+    assert overlap.y[drafted] == pytest.approx(min(d.p, d.q)) and overlap.name == "min(p, q): sums to β"
     known_p = {c.prob for c in d.top_p} | {d.p}
     assert all(v is None or v in known_p for v in p.y)  # tokens outside top-k get no bar
 
@@ -126,10 +126,11 @@ def test_greedy_anatomy_explains_the_argmax_test_without_min_p_q():
     t, d = _drafted(lambda t, d: t.config.temperature == 0 and d.top_p)
     fig = charts.anatomy(d, greedy=True)
     assert [tr.name for tr in fig.data] == ["p (target)", "q (draft)"]
-    assert "top token" in fig.layout.title.text
+    assert fig.layout.title.text == "Greedy: kept iff ▶ is p's top"
     top = max(d.top_p, key=lambda c: c.prob)
     label = ("▶ " if top.token == d.token else "") + render.show_text(top.text)
-    assert fig.data[0].text[list(fig.data[0].x).index(label)] == "target's top"
+    (mark,) = fig.layout.annotations
+    assert mark.text == "p's top" and mark.x == label and mark.y == pytest.approx(top.prob)
 
 
 def test_anatomy_always_shows_the_judged_token():

@@ -289,10 +289,11 @@ def progress_charts(trace: Trace, done: int, key: str) -> None:
         st.caption("Time, tokens per pass and acceptance charts fill in as rounds complete.")
         return
     a, b = st.columns(2, gap="large")
+    # charts with a legend side by side, so that their titles line up
     a.plotly_chart(figure(charts.time_chart, trace, trace, done), key=f"{key}_time", config=PLOTLY)
-    b.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
-    a.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
+    b.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
                    config=PLOTLY)
+    a.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
     b.plotly_chart(figure(charts.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
 
 
