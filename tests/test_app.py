@@ -383,3 +383,14 @@ def test_the_chosen_trace_survives_a_page_switch():
     at.switch_page("pages/1_Step_through.py").run()
     assert ok(at).session_state["step_current"] == other
     assert at.selectbox(key="step_pick").value == other
+
+
+def test_compare_shows_the_same_numbers_as_the_cards():
+    at = ok(app("pages/2_Compare.py"))
+    table = at.dataframe[0].value.set_index("")
+    for side in ("left", "right"):
+        label = at.session_state[f"cmp_{'a' if side == 'left' else 'b'}_current"]
+        rows = views.metric_cards(Trace.load(str(shipped_traces()[label])))
+        for label_, value, _ in (card for row in rows for card in row):
+            assert table.loc[label_, side] == value
+    assert table.loc["α (Leviathan)", "left"] != table.loc["vLLM rate", "left"]

@@ -168,6 +168,10 @@ WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
         "theory with v": "E[τ] / (γc + v)"}
 
 
+def _gap_chart(trace: Trace):
+    return charts.gap(metrics.trace_gap(trace))
+
+
 def gap_panel(trace: Trace, key: str) -> None:
     """The gap chart: from Leviathan's ideal to the measured speedup, cause by cause."""
     g = metrics.trace_gap(trace)
@@ -176,7 +180,7 @@ def gap_panel(trace: Trace, key: str) -> None:
                else "nothing was drafted in this run")
         st.caption(f"The gap chart (ideal → measured speedup) needs drafts and a baseline: {why}.")
         return
-    st.plotly_chart(figure(charts.gap, trace, g), key=f"{key}_gap", config=PLOTLY)
+    st.plotly_chart(figure(_gap_chart, trace, trace), key=f"{key}_gap", config=PLOTLY)
     st.caption("Each bar adds one cost the paper leaves out, all measured in this run: the verify "
                "pass over γ + 1 tokens (v), drafting (γc), the run's realised τ instead of E[τ], "
                "and what remains (the loop's own work and timing noise).")
@@ -308,7 +312,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
         for i, (label, _, why) in enumerate(row):
             rows.append({"": label, **{n: cards[r][i][1] for n, cards in cols.items()},
                          "what it is": WHAT[label]})
-    st.dataframe(rows, width="stretch", hide_index=True, height=35 * (len(rows) + 1) + 3)
+    st.dataframe(rows, width="stretch", hide_index=True, height="content")
     st.plotly_chart(charts.compare_bars(traces), key="cmp_bars", config=PLOTLY)
 
 
