@@ -2,12 +2,13 @@
 
     python scripts/bench_step.py [--steps 60]
 
-Two measurements on the shipped example traces:
+Three measurements on the shipped example traces:
   1. the pure parts of a step (round cards, token strip, the eight plotly figures and their
-     JSON) per step, and
-  2. a whole Step-through page rerun after clicking Next, under streamlit's AppTest (it
-     re-runs the full script, so it is an upper bound on the server time of a real step,
-     where only the player fragment re-runs).
+     JSON) per step, rebuilt every time (the app memoises figures per trace and round);
+  2. the player alone rerun after clicking Next under streamlit's AppTest: what a real step
+     re-runs (the player is a fragment), with the app's figure memo; and
+  3. a whole Step-through page rerun after clicking Next (header, cards and sidebar too: an
+     upper bound on the server time of a real step).
 """
 import argparse
 import statistics
@@ -73,11 +74,36 @@ def bench_apptest(steps: int) -> None:
     summary(f"AppTest page rerun after Next · {at.session_state['step_current']}", ms)
 
 
+def _player_page() -> None:
+    """The player as the Step-through page draws it, without the page around it."""
+    from specviz.ui import page, player, state
+
+    page.setup("bench")
+    label, trace = state.current("step", preferred="summarise · lookup · greedy")
+    player.player(trace, "step", label)
+
+
+def bench_player(steps: int) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_function(_player_page, default_timeout=120).run()
+    ms = []
+    for _ in range(steps):
+        if at.session_state["step_round"] == len(at.slider(key="step_slider").options) - 1:
+            at.button(key="step_first").click().run()
+        t0 = time.perf_counter()
+        at.button(key="step_next").click().run()
+        ms.append((time.perf_counter() - t0) * 1e3)
+        assert not at.exception, at.exception
+    summary(f"AppTest player rerun after Next · {at.session_state['step_current']}", ms)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
     args = parser.parse_args()
     bench_pure(args.steps)
+    bench_player(args.steps)
     bench_apptest(args.steps)
 
 
