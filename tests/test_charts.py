@@ -1,12 +1,11 @@
 """Charts and token-strip HTML from the shipped real traces (pure, no Streamlit), and from
 traces with β recorded on the real model when the shipped ones predate β."""
 import dataclasses
-import re
 
 import pytest
 
 from specviz import charts, metrics, render
-from specviz.trace import Baseline, DraftToken, Trace
+from specviz.trace import Trace
 from specviz.ui.examples import PROMPTS, shipped_traces
 
 TRACES = {label: Trace.load(str(path)) for label, path in shipped_traces().items()}
