@@ -317,7 +317,8 @@ def _positions_text(trace) -> str:
 
 def _summary_text(trace, s) -> str:
     """The run's metrics in words, under the names `--json` uses."""
-    same = {True: "yes", False: "NO", None: "n/a (sampled)"}[s.same_as_baseline]
+    unknown = "n/a (sampled)" if trace.config.temperature else "n/a (no baseline was run)"
+    same = {True: "yes", False: "NO", None: unknown}[s.same_as_baseline]
     beta = _fmt(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
     plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
     return (f"alpha {_fmt(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "

@@ -153,7 +153,7 @@ def _live_body(key: str, job: Job) -> None:
     with st.container(border=True):
         st.markdown(f"#### Live run · {s.target} · draft {s.draft} · γ = {s.gamma}")
         st.progress(min(tokens / s.max_new_tokens, 1.0),
-                    text=f"{len(job.rounds)} rounds · {tokens} of {s.max_new_tokens} tokens · "
+                    text=f"{len(job.rounds)} round{'s' * (len(job.rounds) != 1)} · {tokens} of {s.max_new_tokens} tokens · "
                          f"{time.monotonic() - job.started:.0f} s · {job.messages[-1] if job.messages else ''}")
         if job.rounds:
             st.html(render.rounds_strip_html(job.rounds))
