@@ -1,0 +1,191 @@
+"""A page's state in its address (st.query_params): links open the same view, stepping updates them.
+
+A page declares its parameters once (a schema of Params), then per run:
+
+    SCHEMA = [urlstate.Text("trace", "summarise__lookup__greedy"), urlstate.Int("round", 1, 1, n)]
+    incoming = urlstate.incoming("step", SCHEMA)   # validated values of a link just opened, else None
+    ... apply them to session state; draw the page ...
+    urlstate.publish("step", SCHEMA, {"trace": stem, "round": rnd + 1})   # the address follows
+
+Every value from the address is validated: a bad one falls back to its default with a notice
+(`notices()`), never a traceback. `hidden("gamma")` follows TensorFlow Playground's convention:
+`?gamma_hide=true` hides that control, so a presenter can share a link with it locked.
+"""
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import urlencode
+
+import streamlit as st
+
+from . import safe
+
+NOTICES = "sv_url_notices"
+TEXT = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}"  # stems, ids, names: no spaces, slashes or markup
+
+
+@dataclass(frozen=True)
+class Param:
+    """One query parameter: its name, default and what values it accepts."""
+
+    name: str
+    default: Any
+    kind: str  # "int" | "float" | "choice" | "bool" | "text"
+    lo: float | None = None
+    hi: float | None = None
+    choices: tuple = ()
+    pattern: str = TEXT
+
+    def parse(self, raw: str) -> Any:
+        """The value of a raw query string, or ValueError saying what was expected."""
+        raw = raw.strip()
+        if self.kind == "int":
+            if not re.fullmatch(r"-?\d{1,9}", raw) or not self.lo <= int(raw) <= self.hi:
+                raise ValueError(f"a whole number from {self.lo:g} to {self.hi:g}")
+            return int(raw)
+        if self.kind == "float":
+            try:
+                x = float(raw)
+            except ValueError:
+                x = math.nan
+            if not (math.isfinite(x) and self.lo <= x <= self.hi) or len(raw) > 24:
+                raise ValueError(f"a number from {self.lo:g} to {self.hi:g}")
+            return x
+        if self.kind == "bool":
+            if raw.lower() not in ("true", "false", "1", "0"):
+                raise ValueError("true or false")
+            return raw.lower() in ("true", "1")
+        if self.kind == "choice":
+            match = next((c for c in self.choices if str(c) == raw), None)
+            if match is None:
+                raise ValueError("one of " + ", ".join(map(str, self.choices)))
+            return match
+        if not re.fullmatch(self.pattern, raw):
+            raise ValueError("a name of letters, digits, '_', '-', '.' or ':'")
+        return raw
+
+    def dump(self, value: Any) -> str:
+        if self.kind == "bool":
+            return "true" if value else "false"
+        if self.kind == "float":
+            return f"{value:g}"
+        return str(value)
+
+
+def Int(name: str, default: int, lo: int, hi: int) -> Param:  # noqa: N802 - reads like a type
+    return Param(name, default, "int", lo, hi)
+
+
+def Float(name: str, default: float, lo: float, hi: float) -> Param:  # noqa: N802
+    return Param(name, default, "float", lo, hi)
+
+
+def Choice(name: str, default: Any, choices) -> Param:  # noqa: N802
+    return Param(name, default, "choice", choices=tuple(choices))
+
+
+def Bool(name: str, default: bool) -> Param:  # noqa: N802
+    return Param(name, default, "bool")
+
+
+def Text(name: str, default: str, pattern: str = TEXT) -> Param:  # noqa: N802
+    return Param(name, default, "text", pattern=pattern)
+
+
+def _one(raw: Any) -> str:
+    """A query value as one string (a repeated parameter keeps its last value, like browsers)."""
+    return str(raw[-1] if isinstance(raw, (list, tuple)) and raw else raw)
+
+
+def parse(params: Mapping[str, Any], schema: list[Param]) -> tuple[dict, list[str]]:
+    """(value of every parameter, one notice per bad value); missing or bad -> the default."""
+    values, notices = {}, []
+    for p in schema:
+        values[p.name] = p.default
+        if p.name not in params:
+            continue
+        raw = _one(params[p.name])
+        try:
+            values[p.name] = p.parse(raw)
+        except ValueError as e:
+            shown = raw if len(raw) <= 40 else raw[:39] + "…"
+            notices.append(f"Ignored {p.name}={shown} in the address: expected {e}; "
+                           f"showing {p.name} = {p.dump(p.default)} instead.")
+    return values, notices
+
+
+def encode(values: Mapping[str, Any], schema: list[Param]) -> dict[str, str]:
+    """The query parameters of these values; defaults are left out to keep links short."""
+    return {p.name: p.dump(values[p.name]) for p in schema
+            if p.name in values and values[p.name] != p.default}
+
+
+def query_string(values: Mapping[str, Any], schema: list[Param], keep: Mapping[str, str] = {}) -> str:
+    """'?a=1&b=2' for a link (keep: other parameters to carry, e.g. the class code)."""
+    q = {**keep, **encode(values, schema)}
+    return "?" + urlencode(q) if q else ""
+
+
+# Streamlit side
+def _current(schema: list[Param]) -> dict[str, str]:
+    qp = st.query_params
+    return {p.name: _one(qp.get_all(p.name)) for p in schema if qp.get_all(p.name)}
+
+
+def incoming(key: str, schema: list[Param]) -> dict | None:
+    """Validated values of a link just opened (or an address edited), else None.
+
+    The address is compared with what this session last wrote: equal means the page's own
+    session state is newer, so nothing comes in."""
+    now = _current(schema)
+    if st.session_state.get(f"{key}_url") == now:
+        return None
+    values, notices = parse(now, schema)
+    st.session_state[NOTICES] = notices
+    st.session_state[f"{key}_url"] = encode(values, schema)  # the address after clean-up
+    return values
+
+
+def publish(key: str, schema: list[Param], values: Mapping[str, Any]) -> None:
+    """Make the address show these values (only parameters of this schema are touched)."""
+    want = encode(values, schema)
+    qp = st.query_params
+    for p in schema:
+        if p.name in want:
+            if qp.get(p.name) != want[p.name] or len(qp.get_all(p.name)) > 1:
+                qp[p.name] = want[p.name]
+        elif p.name in qp:
+            del qp[p.name]
+    st.session_state[f"{key}_url"] = want
+
+
+def notices() -> None:
+    """Say which address values were ignored (once, under the page title)."""
+    for text in st.session_state.pop(NOTICES, []):
+        st.info(safe.md(text), icon=":material/link_off:")
+
+
+def hidden(control: str) -> bool:
+    """TensorFlow Playground's convention: `<control>_hide=true` in the address hides a control."""
+    return st.query_params.get(f"{control}_hide", "").lower() == "true"
+
+
+def hide_params() -> dict[str, str]:
+    """The `_hide` flags of the address (carried along in shared links)."""
+    return {k: "true" for k in st.query_params if k.endswith("_hide") and hidden(k[:-5])}
+
+
+def link(values: Mapping[str, Any], schema: list[Param], keep: Mapping[str, str] = {}) -> str:
+    """A full link to this page showing these values (the server's own address, as the browser sees it)."""
+    base = st.context.url or ""
+    return base + query_string(values, schema, {**hide_params(), **keep})
+
+
+def copy_link(values: Mapping[str, Any], schema: list[Param], label: str = "Link to this step",
+              keep: Mapping[str, str] = {}) -> None:
+    """A "copy link to this step" control: the link in a code box with its copy button."""
+    with st.popover(label, icon=":material/link:"):
+        st.code(link(values, schema, keep), language=None, wrap_lines=True)
+        st.caption("Copy it with the button on the right. It opens this view for anyone on this "
+                   "server; add `<control>_hide=true` to hide a control.")
