@@ -1,0 +1,74 @@
+"""Plotly figures for a class (no Streamlit): the room's answers and the no-model sandbox."""
+import html
+
+import plotly.graph_objects as go
+
+from .classroom import Tally
+from .sandbox import Analysis, Simulation
+
+BLUE, VERMILLION, ORANGE, GREEN, GREY, PINK = "#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C", "#CC79A7"
+PALETTE = [BLUE, ORANGE, GREEN, VERMILLION, PINK, "#56B4E9", "#F0E442", "#000000"]
+
+
+def _fig(data: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
+    layout = dict(margin=dict(l=10, r=10, t=50, b=10), font=dict(size=16),
+                  legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left")) | layout
+    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=18)),
+                                            height=height, **layout))
+
+
+def answers(t: Tally, title: str = "The room's answers") -> go.Figure:
+    """One bar per option: how many chose it."""
+    share = [c / t.answered if t.answered else 0 for c in t.counts]
+    labels = [html.escape(o) for o in t.options]  # plotly renders <a href>, <b>... in labels
+    bars = dict(type="bar", orientation="h", y=labels, x=t.counts, marker_color=BLUE,
+                text=[f"{c} ({s:.0%})" for c, s in zip(t.counts, share)], textposition="auto",
+                hovertemplate="%{y}: %{x}<extra></extra>")
+    return _fig([bars], f"{title} · {t.answered} answered", height=120 + 44 * len(t.options),
+                xaxis=dict(title="answers", rangemode="tozero", dtick=max(1, -(-max(t.counts + [1]) // 8))),
+                yaxis=dict(autorange="reversed", automargin=True))
+
+
+def sandbox_dists(a: Analysis) -> go.Figure:
+    """p and q per token, and their overlap min(p, q) whose sum is β."""
+    overlap = [min(p, q) for p, q in zip(a.p, a.q)]
+    data = [dict(type="bar", x=a.tokens, y=a.q, name="q (draft)", marker_color=ORANGE),
+            dict(type="bar", x=a.tokens, y=a.p, name="p (target)", marker_color=BLUE),
+            dict(type="bar", x=a.tokens, y=overlap, name="min(p, q)", marker_color=GREEN)]
+    return _fig(data, f"β = Σ min(p, q) = {a.beta:.3f}: the chance a draft is accepted",
+                barmode="group", yaxis=dict(title="probability", range=[0, 1]))
+
+
+def sandbox_accept(a: Analysis) -> go.Figure:
+    """min(1, p/q) per token: how likely each drafted token survives the check."""
+    y = [0 if x is None else x for x in a.accept]
+    text = ["never drafted (q = 0)" if x is None else f"{x:.2f}" for x in a.accept]
+    bar = dict(type="bar", x=a.tokens, y=y, text=text, textposition="auto", marker_color=BLUE,
+               name="min(1, p/q)", hovertemplate="%{x}: accepted with probability %{y:.3f}<extra></extra>")
+    return _fig([bar], "If drafted, accepted with probability min(1, p/q)",
+                yaxis=dict(title="probability", range=[0, 1.05]))
+
+
+def sandbox_residual(a: Analysis) -> go.Figure:
+    """norm(max(0, p − q)): where the target resamples after a rejection."""
+    y = a.residual or [0] * len(a.tokens)
+    title = ("After a rejection the target samples norm(max(0, p − q))" if a.residual
+             else "p = q: a draft is never rejected, so there is no residual")
+    bar = dict(type="bar", x=a.tokens, y=y, marker_color=VERMILLION, name="residual")
+    return _fig([bar], title, yaxis=dict(title="probability", range=[0, 1]))
+
+
+def sandbox_convergence(a: Analysis, sim: Simulation) -> go.Figure:
+    """The output token's frequency after n draws, per token, against p (dotted)."""
+    data = []
+    for j, tok in enumerate(a.tokens):
+        colour = PALETTE[j % len(PALETTE)]
+        data.append(dict(type="scatter", x=sim.draws, y=[f[j] for f in sim.freq], mode="lines+markers",
+                         name=tok, line_color=colour, legendgroup=tok))
+        data.append(dict(type="scatter", x=[sim.draws[0], sim.draws[-1]], y=[a.p[j]] * 2, mode="lines",
+                         line=dict(color=colour, dash="dot"), showlegend=False, legendgroup=tok,
+                         hovertemplate=f"p({tok}) = {a.p[j]:.3f}<extra></extra>"))
+    return _fig(data, f"Output frequencies converge to p (dotted) · TV distance {sim.tv[-1]:.3f} "
+                      f"after {sim.n} draws", height=340,
+                xaxis=dict(title="draws (log scale)", type="log"),
+                yaxis=dict(title="frequency", range=[0, 1]))
