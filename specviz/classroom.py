@@ -7,7 +7,8 @@ is stored: a voter is a random token its browser session made up, kept as a salt
 to count one answer per session. Classes expire on their own (idle or old) and everything is
 bounded. State lives in memory behind a lock and in one small JSON file per class (temp file +
 rename): a restart keeps running classes, and server processes sharing the directory share the
-classes (a reader reloads a file that changed on disk; writers take a file lock).
+classes (a reader reloads a file that changed on disk; writers take a file lock). Writers change
+a copy and swap it in, so pollers never wait for a file write or see half a change.
 """
 import hashlib
 import hmac
@@ -19,7 +20,7 @@ import secrets
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import SpecVizError
@@ -37,6 +38,7 @@ KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 VOTER = re.compile(r"[0-9a-f]{32}")
 MAX_VIEW_KEYS, MAX_TEXT = 32, 200
 MAX_OPTIONS, MAX_QUESTIONS, MAX_VOTERS = 12, 64, 1000
+ANYONE = object()  # _edit without a presenter secret (an answer)
 PRESENT_S = 10.0  # a follower counts as in the room for this long after its last poll
 
 
@@ -125,7 +127,8 @@ class Classes:
         self.root = Path(root) if root is not None else Path(os.environ.get("SPECVIZ_CLASSES", base / "classes"))
         self.idle_ttl_s, self.max_age_s, self.max_classes = idle_ttl_s, max_age_s, max_classes
         self.clock = clock
-        self._lock = threading.RLock()
+        self._lock = threading.RLock()  # the in-memory state: held briefly, never during file writes
+        self._write_lock = threading.Lock()  # one writer at a time (with the file lock: across processes)
         self._classes: dict[str, _Class] = {}
         self._stamps: dict[str, tuple] = {}  # code -> (inode, mtime_ns) of the file last read or written
         self._seen: dict[str, dict[str, float]] = {}  # code -> follower hash -> last poll (memory only)
@@ -136,10 +139,11 @@ class Classes:
     def start(self) -> tuple[str, str]:
         """A new class: (code for the join link, secret for the presenter's session only)."""
         with self._writing():
-            self._prune()
-            codes = self._codes()
-            if len(codes) >= self.max_classes and not self._evict_idle(codes):
-                raise ClassError("too many live classes on this server; try again later")
+            with self._lock:
+                self._prune()
+                codes = self._codes()
+                if len(codes) >= self.max_classes and not self._evict_idle(codes):
+                    raise ClassError("too many live classes on this server; try again later")
             code = ""
             while not code or code in codes:
                 code = "".join(secrets.choice(ALPHABET) for _ in range(5))
@@ -148,7 +152,7 @@ class Classes:
             return code, secret
 
     def end(self, code: str, secret: str) -> None:
-        with self._writing():
+        with self._writing(), self._lock:
             self._presenter(code, secret)
             self._delete(code)
 
@@ -156,7 +160,7 @@ class Classes:
         """Set what every follower sees; returns the new version."""
         view = check_view(view)
         with self._writing():
-            c, now = self._presenter(code, secret), self.clock()
+            c, now = self._edit(code, secret), self.clock()
             if view == c.view and c.version and now - c.active < 60:
                 return c.version  # nothing new: no write (the presenter's page publishes every run)
             if view != c.view or c.version == 0:
@@ -174,7 +178,7 @@ class Classes:
                 and all(isinstance(o, str) and len(o) <= MAX_TEXT for o in options)):
             raise ClassError(f"a question has 2 to {MAX_OPTIONS} short options")
         with self._writing():
-            c = self._presenter(code, secret)
+            c = self._edit(code, secret)
             q = c.questions.get(qid)
             if q is None or q["options"] != options:
                 c.questions[qid] = {"options": list(options), "counts": [0] * len(options),
@@ -187,10 +191,10 @@ class Classes:
     def reveal(self, code: str, secret: str, qid: str, shown: bool = True) -> None:
         """Show (or hide again) the room's answers to one question on the followers' screens."""
         with self._writing():
-            c = self._presenter(code, secret)
+            c = self._edit(code, secret)
             if qid not in c.questions:
                 raise ClassError(f"no question {qid!r} in class {code}")
-            c.questions[qid]["revealed"] = bool(shown)
+            c.questions[qid] = {**c.questions[qid], "revealed": bool(shown)}
             c.active = self.clock()
             self._save(c)
 
@@ -235,21 +239,28 @@ class Classes:
         if not (isinstance(voter, str) and VOTER.fullmatch(voter)) or isinstance(option, bool):
             return False
         with self._writing():
-            c = self._get(code)
+            c = self._edit(code)
             q = c.questions.get(qid) if c else None
             if q is None or not isinstance(option, int) or not 0 <= option < len(q["options"]):
                 return False
             who = _hash(c.salt, qid, voter)[:24]
             if who in q["voters"] or len(q["voters"]) >= MAX_VOTERS:
                 return False
-            q["voters"].append(who)
-            q["counts"][option] += 1
+            counts = list(q["counts"])
+            counts[option] += 1
+            c.questions[qid] = {**q, "counts": counts, "voters": q["voters"] + [who]}
             self._save(c)
             return True
 
     # internals
     def _expires(self, c: _Class) -> float:
         return min(c.active + self.idle_ttl_s, c.created + self.max_age_s)
+
+    def _edit(self, code: str, secret: object = ANYONE) -> _Class | None:
+        """A copy of the class to change and _save; only its presenter's unless ANYONE may."""
+        with self._lock:
+            c = self._get(code) if secret is ANYONE else self._presenter(code, secret)
+            return None if c is None else replace(c, view=dict(c.view), questions=dict(c.questions))
 
     def _presenter(self, code: str, secret: str) -> _Class:
         c = self._get(code)
@@ -304,9 +315,12 @@ class Classes:
             return None
 
     def _save(self, c: _Class) -> None:
+        """Write the changed copy (atomic; not fsynced: a class is worth less than a stalled
+        room), then swap it in."""
         path = self._path(c.code)
-        write_atomic(path, json.dumps(asdict(c), separators=(",", ":")).encode())
-        self._classes[c.code], self._stamps[c.code] = c, _stamp(path)
+        write_atomic(path, json.dumps(asdict(c), separators=(",", ":")).encode(), durable=False)
+        with self._lock:
+            self._classes[c.code], self._stamps[c.code] = c, _stamp(path)
 
     def _forget(self, code: str) -> None:
         self._classes.pop(code, None)
@@ -331,8 +345,8 @@ class Classes:
 
     @contextmanager
     def _writing(self):
-        """The thread lock, and a file lock so server processes sharing root take turns."""
-        with self._lock:
+        """The writers' lock, and a file lock so server processes sharing root take turns."""
+        with self._write_lock:
             if fcntl is None:
                 yield
                 return

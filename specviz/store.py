@@ -36,14 +36,17 @@ def trace_id(trace: Trace) -> str:
     return hashlib.sha256(trace.to_json().encode("utf-8")).hexdigest()[:16]
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same directory, flush it to disk, rename it into place."""
+def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write to a temporary file in the same directory, then rename it into place: a reader or a
+    restarted process sees the old file or the new one, never half of one. durable also flushes
+    it to disk first (survives a power cut; an fsync can take a while on a busy disk)."""
     fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -186,3 +186,47 @@ def test_two_processes_sharing_the_directory_see_each_other(tmp_path, clock):
     assert b.snapshot(code).view == {"round": 39}
     assert a.present(code) == 75 and b.present(code) == 75  # followers seen by each process
     assert not list(tmp_path.glob(".tmp-*"))
+
+
+def test_pollers_never_wait_for_a_write_nor_see_half_a_change(tmp_path, monkeypatch):
+    from specviz import classroom as cm
+
+    classes = Classes(tmp_path)
+    code, secret = classes.start()
+    assert classes.publish(code, secret, {"round": 1}) == 1  # view round == version, always
+    real, writing, release = cm.write_atomic, threading.Event(), threading.Event()
+
+    def held(*a, **k):  # a write that waits until the test lets it finish (a busy disk)
+        writing.set()
+        assert release.wait(10)
+        real(*a, **k)
+
+    monkeypatch.setattr(cm, "write_atomic", held)
+    writer = threading.Thread(target=classes.publish, args=(code, secret, {"round": 2}))
+    writer.start()
+    assert writing.wait(10)
+    during = []
+    reader = threading.Thread(target=lambda: during.append(classes.snapshot(code)))
+    reader.start()
+    reader.join(5)
+    assert not reader.is_alive(), "a poll waited for a file write"
+    assert during[0].version == 1 and during[0].view == {"round": 1}  # the old state, whole
+    release.set()
+    writer.join(10)
+    monkeypatch.setattr(cm, "write_atomic", real)
+    errors = []
+
+    def poll():
+        for _ in range(300):
+            snap = classes.snapshot(code)
+            if snap.view["round"] != snap.version:
+                errors.append((snap.version, snap.view))
+
+    pollers = [threading.Thread(target=poll) for _ in range(3)]
+    for t in pollers:
+        t.start()
+    for r in range(3, 30):
+        classes.publish(code, secret, {"round": r})
+    for t in pollers:
+        t.join()
+    assert errors == [] and classes.snapshot(code).version == 29

@@ -1,0 +1,52 @@
+"""The page that scripts/class_load_test.py serves: a Step-through view of a shipped trace (header,
+round cards, strip and, unless ?lean=1, the anatomy and the four progress charts) that a
+presenter drives and followers follow. Until the pages are wired to classes (issue 14, phase 2)
+this stands in for them. `?presenter=1` starts a class in that session and adds a "Next round"
+button (load-test only: the product starts classes from the sidebar).
+
+    SPECVIZ_CLASSES=/tmp/classes streamlit run scripts/class_load_app.py
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import streamlit as st  # noqa: E402
+
+from specviz.store import TraceStore  # noqa: E402
+from specviz.ui import classroom, player, views  # noqa: E402
+
+PAGE, KEY, STEM = "class_load_app", "step", "chat__trained-smollm2-135m-eagle__greedy"  # 30 rounds
+st.set_page_config(page_title="class load test · SpecViz", layout="wide")
+views.css()
+ss = st.session_state
+
+
+@st.cache_resource
+def store() -> TraceStore:
+    return TraceStore()
+
+
+def goto(rnd: int, stage: int) -> None:
+    """Put the player at (round, stage) (it must not reset this position to the start)."""
+    ss[f"{KEY}_round"] = max(0, min(rnd, len(trace.rounds) - 1))
+    ss[f"{KEY}_stage"] = stage
+    ss[f"{KEY}_shown"] = f"{STEM}|{id(trace)}"
+
+
+trace = store().resolve(STEM)
+if st.query_params.get("presenter") == "1" and classroom.code() is None:
+    classroom.start()
+    goto(0, 0)
+view = classroom.incoming(PAGE)
+if view is not None:  # the presenter's round (1-based) and stage
+    goto(int(view.get("round", 1)) - 1, int(view.get("stage", 0)))
+if classroom.presenting():
+    st.markdown(f"class code {classroom.code()}")
+    st.button("Next round", on_click=lambda: goto(ss[f"{KEY}_round"] + 1, 0))
+classroom.bar(PAGE)
+views.header(trace)
+lean = st.query_params.get("lean") == "1"  # round cards and strip only
+# (anatomy without charts is not used: player.player's `(st, st)` fallback cannot be entered with `with`)
+player.player(trace, KEY, STEM, anatomy=not lean, charts=not lean)
+classroom.publish(PAGE, {"round": ss[f"{KEY}_round"] + 1, "stage": ss[f"{KEY}_stage"]})

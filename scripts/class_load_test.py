@@ -1,0 +1,313 @@
+"""Bounded class load test: one presenter and N followers on loopback; stops by itself.
+
+A real `streamlit run` server serves scripts/class_load_app.py (a Step-through view that a
+presenter drives and followers follow). Presenter and followers are websocket clients speaking
+Streamlit's own protocol, doing what a browser tab does: open the page (the followers: the join
+link), re-run a fragment whenever the server's AutoRerun asks for it, click a button, and read
+the page the server sends back. The presenter's session starts the class and clicks "Next round"
+every --interval seconds; its page publishes the round to the class.
+
+Follower lag = the time a follower receives the presenter's round on its page minus the time the
+presenter's page published it (read from the class file). Printed: lag p50/p95/max, errors, rounds missed, server memory (RSS
+start/peak/end) and CPU, the load average before and after.
+
+    python scripts/class_load_test.py --followers 30 --steps 20 --interval 3
+"""
+import argparse
+import asyncio
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+import websockets
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from specviz.classroom import Classes  # noqa: E402
+
+HEADING = re.compile(r"#### Round (\d+) of \d+ · step (\d+) of")
+
+
+class Follower:
+    """One browser tab's worth of protocol: join, poll when asked, record what arrives."""
+
+    def __init__(self, name: str, url: str, query: str):
+        self.name, self.url, self.query = name, url, query
+        self.seen: dict[int, float] = {}  # round -> first time its heading arrived
+        self.errors: list[str] = []
+        self.timers: dict[str, asyncio.Task] = {}
+        self.ws = None
+        self.page_hash = ""
+        self.joined_at: float | None = None  # connected
+        self.ready = asyncio.Event()  # its first page has arrived
+        self.log: list[tuple[float, str]] = []  # (time, event) for --verbose
+        self.buttons: dict[str, str] = {}  # label -> widget id
+        self.markdown: list[str] = []
+
+    def _rerun(self, fragment_id: str = "", click: str = "") -> bytes:
+        msg = BackMsg()
+        cs = msg.rerun_script
+        cs.query_string = self.query
+        cs.page_script_hash = self.page_hash
+        cs.fragment_id = fragment_id
+        cs.is_auto_rerun = bool(fragment_id)
+        cs.widget_states.SetInParent()
+        if click:  # a button press is a trigger value in the widget states
+            cs.widget_states.widgets.append(WidgetState(id=click, trigger_value=True))
+        cs.context_info.url = self.url.replace("ws://", "http://").split("/_stcore")[0] + "/"
+        cs.context_info.timezone = "UTC"
+        cs.context_info.locale = "en-US"
+        return msg.SerializeToString()
+
+    async def _poll_every(self, interval: float, fragment_id: str) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            self.log.append((time.time(), "poll sent"))
+            await self.ws.send(self._rerun(fragment_id))
+
+    def _on(self, msg: ForwardMsg) -> None:
+        kind = msg.WhichOneof("type")
+        if kind in ("script_finished", "auto_rerun", "stop_auto_rerun", "ref_hash"):
+            self.log.append((time.time(), f"{kind} {str(msg.script_finished) if kind == 'script_finished' else ''}"))
+        if kind == "new_session":
+            self.page_hash = msg.new_session.page_script_hash
+        elif kind == "auto_rerun":
+            fid = msg.auto_rerun.fragment_id
+            if fid in self.timers:
+                self.timers[fid].cancel()
+            self.timers[fid] = asyncio.create_task(self._poll_every(msg.auto_rerun.interval, fid))
+        elif kind == "stop_auto_rerun":
+            for fid in msg.stop_auto_rerun.fragment_ids:
+                if fid in self.timers:
+                    self.timers.pop(fid).cancel()
+        elif kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            el = msg.delta.new_element
+            which = el.WhichOneof("type")
+            if which == "markdown":
+                self.markdown.append(el.markdown.body)
+                m = HEADING.match(el.markdown.body)
+                if m:
+                    self.log.append((time.time(), f"heading round {m.group(1)}"))
+                    self.seen.setdefault(int(m.group(1)), time.time())
+                    self.ready.set()
+            elif which == "button":
+                self.buttons[el.button.label] = el.button.id
+            elif which == "exception":
+                self.errors.append(f"{self.name}: exception {el.exception.message[:200]}")
+            elif which == "alert" and el.alert.format == el.alert.ERROR:
+                self.errors.append(f"{self.name}: st.error {el.alert.body[:200]}")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect, ask for the page, then handle what the server sends until `stop` is set."""
+        try:
+            async with websockets.connect(self.url, subprotocols=["streamlit"], max_size=2**26,
+                                          origin=self.url.replace("ws://", "http://").split("/_stcore")[0],
+                                          open_timeout=30) as ws:
+                self.ws = ws
+                self.joined_at = time.time()
+                await ws.send(self._rerun())
+                while not stop.is_set():
+                    try:
+                        raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+                    except asyncio.TimeoutError:
+                        continue
+                    msg = ForwardMsg()
+                    msg.ParseFromString(raw)
+                    self._on(msg)
+        except Exception as e:  # noqa: BLE001 - every failure is a finding of the load test
+            self.errors.append(f"{self.name}: {type(e).__name__}: {e}"[:300])
+        finally:
+            for t in self.timers.values():
+                t.cancel()
+
+
+    async def click(self, label: str) -> None:
+        await self.ws.send(self._rerun(click=self.buttons[label]))
+
+
+async def presenter(p: Follower, classes: Classes, code: str, steps: int, interval: float,
+                    published: dict[int, float]) -> None:
+    """Click "Next round" every interval; note when the presenter's page published each round."""
+    for _ in range(steps):
+        await asyncio.sleep(interval)
+        before = classes.snapshot(code).version
+        p.log.append((time.time(), "presenter clicks Next round"))
+        await p.click("Next round")
+        for _ in range(3000):  # its page publishes at the end of its run
+            snap = classes.snapshot(code)
+            if snap.version != before:
+                published[int(snap.view["round"])] = snap.updated
+                break
+            await asyncio.sleep(0.01)
+
+
+def percentile(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
+
+
+async def main_async(args, port: int, classes: Classes, server: psutil.Process) -> dict:
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    lean = "&lean=1" if args.lean else ""
+    stop = asyncio.Event()
+    # the presenter's page first (it also warms the cold server up)
+    pres = Follower("presenter", url, "presenter=1" + lean)
+    pres_task = asyncio.create_task(pres.run(stop))
+    await asyncio.wait_for(pres.ready.wait(), 150)
+    while "Next round" not in pres.buttons:
+        await asyncio.sleep(0.05)
+    code = next(m.split()[-1] for m in pres.markdown if m.startswith("class code "))
+    published: dict[int, float] = {}  # round -> when the presenter's page published it
+    followers = [Follower(f"follower {i + 1}", url, f"class={code}" + lean) for i in range(args.followers)]
+    join_window = min(10.0, 0.3 * args.followers)
+    async def join(f: Follower, delay: float):
+        await asyncio.sleep(delay)
+        await f.run(stop)
+
+    async def sample():
+        while not stop.is_set():
+            memory.append(server.memory_info().rss)
+            await asyncio.sleep(1)
+
+    memory, cpu0 = [], server.cpu_times()
+    tasks = [asyncio.create_task(join(f, join_window * i / max(1, len(followers))))
+             for i, f in enumerate(followers)]
+    tasks.append(asyncio.create_task(sample()))
+    try:  # the whole room is in before the presenter's first step
+        await asyncio.wait_for(asyncio.gather(*(f.ready.wait() for f in followers)), 120)
+    except asyncio.TimeoutError:
+        pass  # the ones not in count as missed steps
+    joins = [min(f.seen.values()) - f.joined_at for f in followers if f.joined_at and f.seen]
+    await asyncio.sleep(2)
+    await presenter(pres, classes, code, args.steps, args.interval, published)
+    await asyncio.sleep(6)
+    stop.set()
+    await asyncio.gather(*tasks, pres_task)
+    cpu1 = server.cpu_times()
+    me = psutil.Process().cpu_times()
+    lags, missed, errors, by_round = [], 0, [], {}
+    errors += pres.errors
+    for f in followers:
+        errors += f.errors
+        for rnd, t in published.items():
+            if rnd in f.seen:
+                lags.append(f.seen[rnd] - t)
+            else:
+                missed += 1
+                by_round[rnd] = by_round.get(rnd, 0) + 1
+    if args.verbose:
+        t0 = pres.joined_at
+        events = [(t, f"PRESENTER publishes round {r}") for r, t in published.items()]
+        for t, e in sorted(events + followers[-1].log + [x for x in pres.log if "clicks" in x[1]]):
+            print(f"{t - t0:7.2f}  {e}")
+    return dict(lags=lags, joins=joins, missed=missed, by_round=by_round, errors=errors, memory=memory,
+                cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
+                client_cpu_s=me.user + me.system)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--followers", type=int, default=30)
+    ap.add_argument("--steps", type=int, default=15, help="rounds the presenter steps through")
+    ap.add_argument("--interval", type=float, default=3.0, help="seconds between presenter steps")
+    ap.add_argument("--lean", action="store_true", help="followers' page without the anatomy and the four progress charts")
+    ap.add_argument("--no-post-script-gc", action="store_true",
+                    help="serve with runner.postScriptGC = false (Streamlit's full gc.collect() after "
+                         "every script and fragment run costs ~90 ms of CPU with torch loaded)")
+    ap.add_argument("--verbose", action="store_true", help="print the last follower's timeline")
+    ap.add_argument("--max-seconds", type=float, default=600, help="hard stop")
+    args = ap.parse_args()
+    if not 1 <= args.followers <= 200 or not 1 <= args.steps <= 29:
+        ap.error("--followers must be 1..200 and --steps 1..29 (the followed trace has 30 rounds)")
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory(prefix="specviz-class-") as tmp:
+        env = dict(os.environ, SPECVIZ_CLASSES=tmp, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+        with socket_port() as port:
+            pass
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(ROOT / "scripts" / "class_load_app.py"),
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+             "--browser.gatherUsageStats", "false"]
+            + (["--runner.postScriptGC", "false"] if args.no_post_script_gc else []), cwd=ROOT, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_for(port, proc)
+            classes = Classes(tmp)  # reads the class the presenter's session starts
+            server = psutil.Process(proc.pid)
+            t0 = time.monotonic()
+            result = asyncio.run(asyncio.wait_for(
+                main_async(args, port, classes, server), timeout=args.max_seconds))
+            wall = time.monotonic() - t0
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    report(args, result, wall, load_before, os.getloadavg())
+    return 1 if result["errors"] or result["missed"] else 0
+
+
+def report(args, r: dict, wall: float, before, after) -> None:
+    lags, mem = r["lags"], r["memory"]
+    print(f"class load test: {args.followers} followers, {args.steps} presenter steps every "
+          f"{args.interval:g} s, {'lean' if args.lean else 'full'} Step-through view, post-script GC "
+          f"{'off' if args.no_post_script_gc else 'as configured'}, {wall:.0f} s")
+    if lags:
+        print(f"follower lag: p50 {statistics.median(lags):.2f} s · p95 {percentile(lags, 0.95):.2f} s · "
+              f"max {max(lags):.2f} s · min {min(lags):.2f} s ({len(lags)} follower-steps)")
+    if r["joins"]:
+        print(f"joining (link opened -> first page): p50 {statistics.median(r['joins']):.2f} s · "
+              f"max {max(r['joins']):.2f} s")
+    print(f"missed steps: {r['missed']} (per round: {r['by_round']}) · errors: {len(r['errors'])}")
+    for e in r["errors"][:10]:
+        print("  " + e)
+    if mem:
+        print(f"server memory (RSS): start {mem[0] / 2**20:.0f} MiB · peak {max(mem) / 2**20:.0f} MiB · "
+              f"end {mem[-1] / 2**20:.0f} MiB; CPU: server {r['cpu_s']:.0f} s, these clients "
+              f"{r['client_cpu_s']:.0f} s, over {wall:.0f} s")
+    print(f"load average (1/5/15 min): before {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f} · "
+          f"after {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f} on {os.cpu_count()} cores")
+
+
+class socket_port:
+    """A free loopback port (context manager so the probe socket is closed before use)."""
+
+    def __enter__(self) -> int:
+        import socket
+
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        return self.s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        self.s.close()
+
+
+def wait_for(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"the server exited: {proc.stderr.read().decode()[-500:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.3)
+    raise SystemExit("the server did not start within a minute")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
