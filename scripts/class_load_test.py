@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from specviz.classroom import Classes  # noqa: E402
 
+TUNED = ["--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]
 HEADING = re.compile(r"#### Round (\d+) of \d+ · step (\d+) of")
 
 
@@ -50,6 +51,7 @@ class Follower:
         self.page_hash = ""
         self.joined_at: float | None = None  # connected
         self.ready = asyncio.Event()  # its first page has arrived
+        self.polls_answered = 0  # poll-fragment runs the server has finished for it
         self.log: list[tuple[float, str]] = []  # (time, event) for --verbose
         self.buttons: dict[str, str] = {}  # label -> widget id
         self.markdown: list[str] = []
@@ -77,6 +79,8 @@ class Follower:
 
     def _on(self, msg: ForwardMsg) -> None:
         kind = msg.WhichOneof("type")
+        if kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
+            self.polls_answered += 1
         if kind in ("script_finished", "auto_rerun", "stop_auto_rerun", "ref_hash"):
             self.log.append((time.time(), f"{kind} {str(msg.script_finished) if kind == 'script_finished' else ''}"))
         if kind == "new_session":
@@ -151,6 +155,11 @@ async def presenter(p: Follower, classes: Classes, code: str, steps: int, interv
             await asyncio.sleep(0.01)
 
 
+def _cpu(p: psutil.Process) -> float:
+    t = p.cpu_times()
+    return t.user + t.system
+
+
 def percentile(xs: list[float], q: float) -> float:
     xs = sorted(xs)
     return xs[min(len(xs) - 1, max(0, round(q * (len(xs) - 1))))]
@@ -188,9 +197,20 @@ async def main_async(args, port: int, classes: Classes, server: psutil.Process) 
     except asyncio.TimeoutError:
         pass  # the ones not in count as missed steps
     joins = [min(f.seen.values()) - f.joined_at for f in followers if f.joined_at and f.seen]
-    await asyncio.sleep(2)
+    # and settled: every follower's poll answered twice since (the joining backlog is done)
+    base = {f.name: f.polls_answered for f in followers}
+    for _ in range(1200):
+        if all(f.polls_answered >= base[f.name] + 2 for f in followers):
+            break
+        await asyncio.sleep(0.1)
+    # an idle room first: what polling alone costs the server
+    c0, p0, t0 = _cpu(server), sum(f.polls_answered for f in followers), time.time()
+    await asyncio.sleep(args.interval)
+    idle_cpu, idle_polls, idle_s = _cpu(server) - c0, sum(f.polls_answered for f in followers) - p0, time.time() - t0
+    c0, t0 = _cpu(server), time.time()
     await presenter(pres, classes, code, args.steps, args.interval, published)
-    await asyncio.sleep(6)
+    await asyncio.sleep(args.interval)
+    step_cpu, step_s = _cpu(server) - c0, time.time() - t0
     stop.set()
     await asyncio.gather(*tasks, pres_task)
     cpu1 = server.cpu_times()
@@ -210,7 +230,11 @@ async def main_async(args, port: int, classes: Classes, server: psutil.Process) 
         events = [(t, f"PRESENTER publishes round {r}") for r, t in published.items()]
         for t, e in sorted(events + followers[-1].log + [x for x in pres.log if "clicks" in x[1]]):
             print(f"{t - t0:7.2f}  {e}")
-    return dict(lags=lags, joins=joins, missed=missed, by_round=by_round, errors=errors, memory=memory,
+    updates = len(lags)
+    per_poll = idle_cpu / max(idle_polls, 1)
+    per_update = (step_cpu - idle_cpu / idle_s * step_s) / max(updates, 1)
+    return dict(per_poll=per_poll, per_update=per_update, idle_polls_per_s=idle_polls / idle_s,
+                lags=lags, joins=joins, missed=missed, by_round=by_round, errors=errors, memory=memory,
                 cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system),
                 client_cpu_s=me.user + me.system)
 
@@ -221,9 +245,11 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=15, help="rounds the presenter steps through")
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between presenter steps")
     ap.add_argument("--lean", action="store_true", help="followers' page without the anatomy and the four progress charts")
-    ap.add_argument("--no-post-script-gc", action="store_true",
-                    help="serve with runner.postScriptGC = false (Streamlit's full gc.collect() after "
-                         "every script and fragment run costs ~90 ms of CPU with torch loaded)")
+    ap.add_argument("--tuned", action="store_true",
+                    help="serve with server.fileWatcherType = none and runner.postScriptGC = false: "
+                         "after every script or fragment run Streamlit rescans all loaded modules for "
+                         "changes (on its one event-loop thread) and runs a full gc.collect(); with "
+                         "torch and plotly loaded both cost tens of ms, per poll of every follower")
     ap.add_argument("--verbose", action="store_true", help="print the last follower's timeline")
     ap.add_argument("--max-seconds", type=float, default=600, help="hard stop")
     args = ap.parse_args()
@@ -238,7 +264,7 @@ def main() -> int:
             [sys.executable, "-m", "streamlit", "run", str(ROOT / "scripts" / "class_load_app.py"),
              "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
              "--browser.gatherUsageStats", "false"]
-            + (["--runner.postScriptGC", "false"] if args.no_post_script_gc else []), cwd=ROOT, env=env,
+            + (TUNED if args.tuned else []), cwd=ROOT, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
             wait_for(port, proc)
@@ -261,8 +287,8 @@ def main() -> int:
 def report(args, r: dict, wall: float, before, after) -> None:
     lags, mem = r["lags"], r["memory"]
     print(f"class load test: {args.followers} followers, {args.steps} presenter steps every "
-          f"{args.interval:g} s, {'lean' if args.lean else 'full'} Step-through view, post-script GC "
-          f"{'off' if args.no_post_script_gc else 'as configured'}, {wall:.0f} s")
+          f"{args.interval:g} s, {'lean' if args.lean else 'full'} Step-through view, server "
+          f"{'tuned (' + ' '.join(TUNED) + ')' if args.tuned else 'as configured'}, {wall:.0f} s")
     if lags:
         print(f"follower lag: p50 {statistics.median(lags):.2f} s · p95 {percentile(lags, 0.95):.2f} s · "
               f"max {max(lags):.2f} s · min {min(lags):.2f} s ({len(lags)} follower-steps)")
@@ -276,6 +302,12 @@ def report(args, r: dict, wall: float, before, after) -> None:
         print(f"server memory (RSS): start {mem[0] / 2**20:.0f} MiB · peak {max(mem) / 2**20:.0f} MiB · "
               f"end {mem[-1] / 2**20:.0f} MiB; CPU: server {r['cpu_s']:.0f} s, these clients "
               f"{r['client_cpu_s']:.0f} s, over {wall:.0f} s")
+    if r["idle_polls_per_s"] > 0 and r["per_update"] > 0:  # else the server was saturated
+        print(f"server CPU per follower poll (idle room, {r['idle_polls_per_s']:.0f} polls/s): "
+              f"{1e3 * r['per_poll']:.1f} ms · per follower update (page rerun at the presenter's "
+              f"round, idle polling subtracted): {1e3 * r['per_update']:.0f} ms")
+    else:
+        print("server saturated: polls went unanswered in the idle room")
     print(f"load average (1/5/15 min): before {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f} · "
           f"after {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f} on {os.cpu_count()} cores")
 

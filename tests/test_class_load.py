@@ -1,0 +1,16 @@
+"""Followers follow a presenter over real websockets (scripts/class_load_test.py, bounded to a
+few followers; the 30-follower figures come from running the script by hand)."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_a_few_followers_see_every_presenter_step():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "class_load_test.py"), "--followers", "3",
+                          "--steps", "3", "--interval", "2", "--tuned", "--max-seconds", "240"],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missed steps: 0 " in out.stdout and "errors: 0" in out.stdout
+    assert "(9 follower-steps)" in out.stdout  # 3 followers x 3 steps, each seen
