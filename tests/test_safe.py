@@ -94,7 +94,8 @@ def _elements(url: str) -> dict:
                                      args=["--headless", "--no-sandbox", "--disable-gpu"])
         page = browser.new_page()
         page.goto(url)
-        page.get_by_text("DONE").wait_for(timeout=60_000)
+        # attached, not visible: unescaped, "<style>body{display:none}</style>" hides the page
+        page.get_by_text("DONE").wait_for(timeout=60_000, state="attached")
         main = page.locator("[data-testid=stMain]")
         found = {sel: main.locator(sel).count() for sel in
                  (f"a[href*='{EVIL}']", f"img[src*='{EVIL}']", "script", "iframe", "strong",

@@ -38,8 +38,9 @@ def _apply(key: str, values: dict) -> None:
 
 def _sliders(key: str, side: str, title: str, start: list[float]) -> list[int]:
     st.markdown(f"**{title}**")
-    return [st.slider(tok, 0, 100, value=round(100 * start[j]), key=f"{key}_{side}{j}")
-            for j, tok in enumerate(sb.TOKENS)]
+    for j in range(len(sb.TOKENS)):  # start values via session state only (the address may set them)
+        st.session_state.setdefault(f"{key}_{side}{j}", round(100 * start[j]))
+    return [st.slider(tok, 0, 100, key=f"{key}_{side}{j}") for j, tok in enumerate(sb.TOKENS)]
 
 
 def sandbox(key: str = "sb", seed: int = 0) -> None:
@@ -64,7 +65,8 @@ def sandbox(key: str = "sb", seed: int = 0) -> None:
     c1.plotly_chart(class_charts.sandbox_dists(a), key=f"{key}_dists", config=PLOTLY)
     c2.plotly_chart(class_charts.sandbox_accept(a), key=f"{key}_accept", config=PLOTLY)
     c3.plotly_chart(class_charts.sandbox_residual(a), key=f"{key}_res", config=PLOTLY)
-    n = st.segmented_control("draws", DRAWS, default=1000, key=f"{key}_draws", required=True,
+    st.session_state.setdefault(f"{key}_draws", 1000)
+    n = st.segmented_control("draws", DRAWS, key=f"{key}_draws", required=True,
                              format_func=lambda d: f"{d:,} draws")
     sim = _simulate(tuple(p_w), tuple(q_w), n, seed)
     st.plotly_chart(class_charts.sandbox_convergence(a, sim), key=f"{key}_conv", config=PLOTLY)
