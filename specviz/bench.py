@@ -78,13 +78,10 @@ def run_hf(model, ids: list[int], method: Method, kwargs: dict | None, max_new: 
 
 
 def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[int], max_new: int,
-             eos: set[int], i: int, models: dict | None = None) -> None:
-    """Decode prompt i once with method and record its time and output.
-
-    models: engine ("plain", "ours", "hf") -> the target module it runs (default target.model).
-    """
+             eos: set[int], i: int) -> None:
+    """Decode prompt i once with method and record its time and output."""
     params, gen = SamplingParams(), torch.Generator().manual_seed(0)
-    model = (models or {}).get(method.engine, target.model)
+    model = target.model
     if method.engine == "hf":
         out, wall = run_hf(model, ids, method, hf_kwargs.get(method.drafter), max_new, eos)
         decode_s = None
@@ -170,13 +167,12 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12,
-            model=None) -> str:
+def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12) -> str:
     """cProfile one lean speculative run: where the time goes (forwards vs drafting vs the rest)."""
     prof = cProfile.Profile()
     gen = torch.Generator().manual_seed(0)
     prof.enable()
-    speculative_decode(model or target.model, drafter, ids, SamplingParams(), gamma, max_new, gen, eos)
+    speculative_decode(target.model, drafter, ids, SamplingParams(), gamma, max_new, gen, eos)
     prof.disable()
     stats = pstats.Stats(prof)
     total = max(stats.total_tt, 1e-9)
@@ -211,6 +207,8 @@ def main(args) -> int:
     from .runner import build_drafter, encode_prompt, eos_ids
 
     gammas = parse_gammas(args.gammas)
+    if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1:
+        raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1} and --vk-repeats at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
     registry = load_registry()
@@ -221,7 +219,6 @@ def main(args) -> int:
     hf_kwargs = {d: hf_assistant(d, target, build_drafter(d, target, lambda m: print(m, file=sys.stderr)))
                  for d in specs}
     eos = eos_ids(target)
-    models = relaid_models(target, args.relayout)
     prompts = bench_prompts(args.prompts, args.copy_prompts)
     prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
     methods = [Method("plain"), Method("hf", "", 0)] if args.hf_plain else [Method("plain")]
@@ -235,26 +232,31 @@ def main(args) -> int:
         for r, i in runs:
             order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate the order per repeat
             for m in order:
-                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i, models)
+                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i)
                 bar.update()
     rows = summarize(methods, prompts_ids, target, hf_kwargs)
+    curve = verify_costs(target, prompts_ids[0] + methods[0].outputs[0], args.max_k, args.vk_repeats)
     import platform
     import transformers
     env = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
            f"torch {torch.__version__}, transformers {transformers.__version__}, device {target.device}, "
-           f"{target.dtype}, target linears: {RELAYOUT_NOTE[args.relayout]}")
+           f"{target.dtype}, load average {curve.load if curve.load is not None else '?'}")
     print(f"\n{len(prompts)} prompts x {args.repeats} repeats, greedy, {args.max_new_tokens} new tokens; {env}")
     print(table(rows))
     for r in rows:
         for mm in r["mismatches"]:
             print(f"mismatch in {r['method']} {r['drafter']} γ={r['gamma']}: {mm}")
+    plain_vs_hf = plain_over_hf(methods)
+    if plain_vs_hf is not None:
+        print(f"\nplain decoding, time per token (prefill included): ours / Hugging Face generate = {plain_vs_hf:.2f}")
+    print("\n" + vk_table(curve))
     if args.profile:
         first = next(iter(drafters))
-        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos,
-                              model=models.get("ours")))
+        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"env": env, "prompts": prompts, "rows": rows}, f, indent=2)
+            json.dump({"env": env, "prompts": prompts, "rows": rows, "plain_over_hf": plain_vs_hf,
+                       "verify_cost": curve.to_dict()}, f, indent=2)
     if args.metrics_out:
         write_metrics(args.metrics_out, methods, args.target, env)
     return 0 if all(r["identical"] for r in rows) else 1
@@ -274,21 +276,36 @@ def write_metrics(path: str, methods: list[Method], target: str, env: str) -> No
     print(f"counters written to {path} in vLLM's format", file=sys.stderr)
 
 
-RELAYOUT_NOTE = {"none": "nn.Linear for every method",
-                 "ours": "row-count-aware kernels (specviz.fastlinear) for plain and ours, nn.Linear for HF",
-                 "all": "row-count-aware kernels (specviz.fastlinear) for every method"}
+def plain_over_hf(methods: list[Method]) -> float | None:
+    """Our plain loop's time per token / Hugging Face's plain generate's, same prompts and repeats."""
+    plain = next(m for m in methods if m.engine == "plain")
+    hf = next((m for m in methods if m.engine == "hf" and not m.drafter), None)
+    if hf is None:
+        return None
+    per_token = lambda m: medians(m.times) / max(sum(len(o) for o in m.outputs.values()), 1)  # noqa: E731
+    return per_token(plain) / per_token(hf)
 
 
-def relaid_models(target, mode: str) -> dict:
-    """engine -> target module: a copy of the target with FastLinear layers where mode asks for it."""
-    if mode == "none":
-        return {}
-    import copy
+def verify_costs(target, ids: list[int], max_k: int, repeats: int):
+    """v(k) through our engine and transformers' stock forward, interleaved, after ids in the cache."""
+    from .costs import measure_pass_costs
 
-    from .fastlinear import relayout
+    return measure_pass_costs(target.model, ids, max_k, repeats, threads=torch.get_num_threads())
 
-    fast = relayout(copy.deepcopy(target.model))
-    return {"plain": fast, "ours": fast} | ({"hf": fast} if mode == "all" else {})
+
+def vk_table(curve) -> str:
+    """v(k) = one k-token pass / one 1-token pass, ours and transformers' stock, as a markdown table."""
+    ks = curve.n_tokens
+    lines = [f"verify-pass cost v(k): a k-token pass / a 1-token pass, {curve.context} tokens in the KV cache, "
+             f"medians of {curve.repeats} interleaved repeats",
+             "| forward | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks),
+             "| SpecViz engine, v(k) | " + " | ".join(f"{curve.v(k):.2f}" for k in ks) + " |"]
+    if curve.stock_seconds:
+        lines.append("| transformers stock, v(k) | " + " | ".join(f"{curve.stock_v(k):.2f}" for k in ks) + " |")
+    lines.append("| SpecViz engine, ms | " + " | ".join(f"{1000 * s:.1f}" for s in curve.seconds) + " |")
+    if curve.stock_seconds:
+        lines.append("| transformers stock, ms | " + " | ".join(f"{1000 * s:.1f}" for s in curve.stock_seconds) + " |")
+    return "\n".join(lines)
 
 
 def parse_gammas(text: str) -> list[int]:
@@ -310,7 +327,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gammas", default="2,3,4,5", help="comma-separated fixed gammas")
     p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
-    p.add_argument("--hf-plain", action="store_true", help="also time Hugging Face's plain greedy generate")
+    p.add_argument("--no-hf-plain", dest="hf_plain", action="store_false",
+                   help="skip Hugging Face's plain greedy generate (timed by default: our plain loop / HF)")
     p.add_argument("--prompts", type=int, default=3, help="held-out chat prompts")
     p.add_argument("--copy-prompts", type=int, default=1, help="copy-heavy prompts (0 or 1)")
     p.add_argument("--max-new-tokens", type=int, default=64)
@@ -319,10 +337,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the model's)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--profile", action="store_true", help="cProfile one run of the first drafter")
-    p.add_argument("--relayout", choices=tuple(RELAYOUT_NOTE), default="none",
-                   help="prototype engine change: run the target's linears with row-count-aware CPU "
-                        "kernels (specviz.fastlinear) for our loops (ours), for every method (all), "
-                        "or not at all (none, the default)")
+    p.add_argument("--max-k", type=int, default=8, help="time target passes over 1..K tokens for v(k)")
+    p.add_argument("--vk-repeats", type=int, default=7, help="repeats of each pass for v(k) (median)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--metrics-out", metavar="FILE", help="also write each speculative method's counters "
                    "in vLLM's Prometheus format (model_name = target + drafter γ), readable by `watch FILE`")

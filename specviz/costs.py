@@ -21,7 +21,7 @@ Progress = Callable[[float, str], None]
 @dataclass
 class CostCurve:
     n_tokens: list[int]  # tokens scored in one cached target pass
-    seconds: list[float]  # median wall time of that pass
+    seconds: list[float]  # median wall time of that pass, through the engine's forward
     context: int  # tokens already in the KV cache
     repeats: int
     device: str
@@ -29,10 +29,21 @@ class CostCurve:
     slowest: list[float] | None = None
     load: float | None = None  # 1-minute load average while measuring (a shared CPU is noisy)
     threads: int | None = None  # torch intra-op threads used
+    stock_seconds: list[float] | None = None  # transformers' own forward, timed in the same run
 
     @property
     def one_token_s(self) -> float:
         return self.seconds[0]
+
+    def v(self, n: int) -> float:
+        """Measured cost of a pass over n tokens / a one-token pass, through the engine: v(n)."""
+        return self.seconds[self.n_tokens.index(n)] / self.seconds[0]
+
+    def stock_v(self, n: int) -> float | None:
+        """The same ratio for transformers' stock forward (None if it was not timed)."""
+        if not self.stock_seconds:
+            return None
+        return self.stock_seconds[self.n_tokens.index(n)] / self.stock_seconds[0]
 
     def fit(self) -> tuple[float, float]:
         """Least-squares line seconds = intercept + slope * n_tokens."""
@@ -67,9 +78,12 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repeats: int = 5,
-                       progress: Progress = lambda f, m: None, threads: int | None = None) -> CostCurve:
+                       progress: Progress = lambda f, m: None, threads: int | None = None,
+                       stock: bool = True) -> CostCurve:
     """Median time of one cached target pass scoring 1..max_tokens tokens after prompt_ids.
 
+    Timed through the engine's forward (specviz.drafters.CachedLM: what plain and speculative
+    decoding pay) and, with stock=True, interleaved with transformers' own forward and cache.
     threads: torch intra-op threads for the measurement (restored afterwards). On a CPU that
     other processes keep busy, more threads than free cores can make multi-token passes far
     slower, so it is worth comparing.
@@ -77,7 +91,7 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
     old = torch.get_num_threads()
     torch.set_num_threads(threads or old)
     try:
-        curve = _measure(model, prompt_ids, max_tokens, repeats, progress)
+        curve = _measure(model, prompt_ids, max_tokens, repeats, progress, stock)
     finally:
         torch.set_num_threads(old)
     curve.threads = threads or old
@@ -85,26 +99,29 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
 
 
 @torch.inference_mode()
-def _measure(model, prompt_ids, max_tokens, repeats, progress) -> CostCurve:
-    lm = CachedLM(model)
+def _measure(model, prompt_ids, max_tokens, repeats, progress, stock) -> CostCurve:
     seq = torch.tensor([prompt_ids], device=model.device)
-    lm.forward(seq)
-    context = lm.length
+    lms = {"engine": CachedLM(model)} | ({"stock": CachedLM(model, stock=True)} if stock else {})
+    for lm in lms.values():
+        lm.forward(seq)
+    context = len(prompt_ids)
     tokens = seq[:, -1:].repeat(1, max_tokens)  # content does not matter for the cost
     sizes = list(range(1, max_tokens + 1))
-    times = {n: [] for n in sizes}
+    times = {name: {n: [] for n in sizes} for name in lms}
     for rep in range(repeats + 1):  # repeat 0 warms up caches and allocators, not recorded
         # sweep up on even repeats and down on odd ones, so a slow drift of a shared CPU
-        # does not masquerade as a slope
+        # does not masquerade as a slope; the two forwards alternate which goes first
         for n in sizes if rep % 2 == 0 else sizes[::-1]:
-            t = _timed(lambda: lm.forward(tokens[:, :n]))
-            lm.truncate(context)
-            if rep:
-                times[n].append(t)
+            for name in list(lms)[::(-1) ** (n + rep)]:
+                t = _timed(lambda: lms[name].forward(tokens[:, :n]))
+                lms[name].truncate(context)
+                if rep:
+                    times[name][n].append(t)
         progress((rep + 1) / (repeats + 1), f"repeat {rep}/{repeats}: timed 1..{max_tokens} tokens")
-    return CostCurve(sizes, [statistics.median(times[n]) for n in sizes], context, repeats,
-                     str(model.device), [min(times[n]) for n in sizes], [max(times[n]) for n in sizes],
-                     _load())
+    engine = times["engine"]
+    return CostCurve(sizes, [statistics.median(engine[n]) for n in sizes], context, repeats,
+                     str(model.device), [min(engine[n]) for n in sizes], [max(engine[n]) for n in sizes],
+                     _load(), stock_seconds=[statistics.median(times["stock"][n]) for n in sizes] if stock else None)
 
 
 def _load() -> float | None:

@@ -95,7 +95,7 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
     steps = []
     for step in range(max_new + 1):
         out = model.model(input_ids=cur, attention_mask=mask, position_ids=pos,
-                          past_key_values=cache, use_cache=True)
+                          cache=cache, use_cache=True)
         h = out.last_hidden_state
         logp = torch.log_softmax(model.lm_head(h).float(), -1)
         top = torch.topk(logp, topk, dim=-1)

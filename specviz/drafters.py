@@ -8,6 +8,7 @@ from typing import Protocol
 import torch
 from transformers import DynamicCache
 
+from . import kernels
 from .errors import ModelError
 from .sampling import SamplingParams, choose, probs_from_logits
 
@@ -33,30 +34,40 @@ class Drafter(Protocol):
 
 
 class CachedLM:
-    """A causal LM plus its own KV cache, which can be cut back after a rejection."""
+    """A causal LM plus its own KV cache, which can be cut back after a rejection.
 
-    def __init__(self, model):
+    On a CPU, Llama-style models run specviz.kernels' decoding forward (its own KV cache:
+    growth and rollback copy nothing per round); elsewhere, or with stock=True (the
+    reference the engine's speed is compared with), transformers' forward and cache.
+    """
+
+    def __init__(self, model, stock: bool = False):
         self.model = model
-        self.cache = DynamicCache(config=model.config)
+        self.lean = None if stock else kernels.decoder(model)
+        self.cache = self.lean.new_cache() if self.lean else DynamicCache(config=model.config)
 
     @property
     def length(self) -> int:
-        return self.cache.get_seq_length()
+        return self.cache.length if self.lean else self.cache.get_seq_length()
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """Feed ids [1, n] after the cached tokens; return logits [n, V]."""
-        return self.model(input_ids=ids, past_key_values=self.cache, use_cache=True).logits[0]
+        if self.lean:
+            return self.lean.forward(ids, self.cache)[0]
+        return self.model(input_ids=ids, cache=self.cache, use_cache=True).logits[0]
 
     def forward_with_hidden(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Like forward, plus the last hidden states [n, H] (after the final norm)."""
-        out = self.model(input_ids=ids, past_key_values=self.cache, use_cache=True,
-                         output_hidden_states=True)
+        if self.lean:
+            return self.lean.forward(ids, self.cache)
+        out = self.model(input_ids=ids, cache=self.cache, use_cache=True, output_hidden_states=True)
         return out.logits[0], out.hidden_states[-1][0]
 
     def truncate(self, length: int) -> None:
-        extra = self.length - length
-        if extra > 0:
-            self.cache.crop(-extra)
+        if self.lean:
+            self.cache.truncate(length)
+        elif self.length > length:
+            self.cache.crop(length - self.length)  # transformers crops by a negative count
 
 
 def fit_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:

@@ -12,7 +12,7 @@ import torch
 from .drafters import CachedLM, Drafter, start
 from .errors import ModelError
 from .metrics import Counts
-from .sampling import SamplingParams, choose, overlap, probs_from_logits, verify
+from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, verify
 from .trace import Candidate, Correction, DraftToken, Round
 
 MAX_GAMMA = 16
@@ -95,69 +95,86 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
                        should_stop: Callable[[], bool] = lambda: False) -> Decoded:
     """Draft gamma tokens, verify them in one target pass, keep the accepted prefix + 1 token.
 
-    With texts=None no trace rounds are recorded (the lean path the benchmark times).
+    With texts=None no trace rounds are recorded (the lean path the benchmark times); with
+    texts, each round is recorded after its timed span, so both paths time the same work.
     gamma is an int, or a policy with a .gamma attribute and update(drafted, accepted) that
     sets the next round's gamma (adaptive gamma, see specviz.adaptive).
     """
     adaptive = not isinstance(gamma, int)
-    counts = Counts()
     lm = CachedLM(target)
     seq = torch.tensor([prompt_ids], device=target.device)
-    wants_hidden = drafter.wants_hidden
     t_start = time.perf_counter()
     start(lm, drafter, seq)
-    prefill_s = time.perf_counter() - t_start
-    out, rounds, decode_s, reason = [], [], 0.0, "max_new_tokens"
-    while len(out) < max_new_tokens:
+    res = Decoded([], 0.0, time.perf_counter() - t_start, "max_new_tokens")
+    while len(res.output_ids) < max_new_tokens:
         if should_stop():
-            reason = "cancelled"
+            res.stop_reason = "cancelled"
             break
+        g = min(gamma.gamma if adaptive else gamma, max_new_tokens - len(res.output_ids) - 1)  # never overshoot
         t0 = time.perf_counter()
-        g = min(gamma.gamma if adaptive else gamma, max_new_tokens - len(out) - 1)  # never overshoot
-        draws = None if params.greedy else torch.rand(2 * g + 1, generator=generator).to(seq.device)
-        u_draft = draws[:g] if draws is not None else [None] * g
-        drafted, q = (drafter.propose(seq, g, params, u_draft) if g > 0 else
-                      (seq.new_zeros(0), torch.zeros(0, 1, device=seq.device)))
-        k = drafted.shape[0]
-        t1 = time.perf_counter()
-        n_valid = seq.shape[1]
-        verify_ids = torch.cat([seq[:, -1], drafted]).view(1, -1)
-        if wants_hidden:
-            logits, hidden = lm.forward_with_hidden(verify_ids)
-        else:
-            logits = lm.forward(verify_ids)
-        p = probs_from_logits(logits, params)
-        if k and q.shape[-1] != p.shape[-1]:  # zero-filling q here would silently break losslessness
-            raise ModelError(f"the drafter {drafter.name} gave q over {q.shape[-1]} tokens but the "
-                             f"target scores {p.shape[-1]}: its vocabulary does not match the target's")
-        r = draws[g:g + k] if draws is not None else None
-        verdict = verify(p, q, drafted, r, draws[-1] if draws is not None else None, params.greedy)
-        n = verdict.n_accepted
+        step = _round(lm, drafter, seq, g, params, generator)
+        seq = torch.cat([seq, torch.tensor([step.new], device=seq.device)], dim=1)
+        hit_eos = _stop(step.new, res.output_ids, eos_ids)
+        res.decode_s += time.perf_counter() - t0
+        k, n = step.drafted.shape[0], step.verdict.n_accepted
         if adaptive:
             gamma.update(k, n)
-        lm.truncate(n_valid + n)
-        drafter.rollback(n_valid + n)
-        if wants_hidden:
-            drafter.observe(hidden[:n + 1], n_valid - 1)
-        new = drafted[:n].tolist() + [verdict.token]
-        seq = torch.cat([seq, torch.tensor([new], device=seq.device)], dim=1)
-        t2 = time.perf_counter()
-        hit_eos = _stop(new, out, eos_ids)
         rnd = None
-        if texts is not None:
-            rnd = _record(verdict, drafted, p, q, draws, g, texts, topk, t1 - t0, t2 - t1,
-                          drafter.samples, params.greedy)
-            rounds.append(rnd)
-        counts.add_round(k, n, [t.beta for t in rnd.draft] if rnd else None, t1 - t0, t2 - t1)
-        decode_s += time.perf_counter() - t0
-        if texts is not None:
+        if texts is not None:  # outside the timed span: recording is the app's cost, not the engine's
+            rnd = _record(step.verdict, step.drafted, step.p, step.q, step.draws, g, texts, topk,
+                          step.draft_s, step.verify_s, drafter.samples, params.greedy)
+            res.rounds.append(rnd)
+        res.counts.add_round(k, n, [t.beta for t in rnd.draft] if rnd else None, step.draft_s, step.verify_s)
+        if rnd is not None:
             on_round(rnd)
         if hit_eos:
-            reason = "eos"
+            res.stop_reason = "eos"
             break
-    del out[max_new_tokens:]
-    counts.tokens = len(out)
-    return Decoded(out, decode_s, prefill_s, reason, rounds, counts)
+    del res.output_ids[max_new_tokens:]
+    res.counts.tokens = len(res.output_ids)
+    return res
+
+
+@dataclass
+class _Step:
+    """What one draft -> verify round produced (tensors kept for the trace)."""
+
+    drafted: torch.Tensor
+    q: torch.Tensor
+    p: torch.Tensor
+    verdict: Verdict
+    draws: torch.Tensor | None
+    new: list[int]  # accepted drafted tokens + the target's own token
+    draft_s: float
+    verify_s: float
+
+
+def _round(lm: CachedLM, drafter: Drafter, seq: torch.Tensor, g: int, params: SamplingParams,
+           generator: torch.Generator) -> _Step:
+    """Draft g tokens, score them in one target pass over g + 1 tokens, cut both caches back."""
+    t0 = time.perf_counter()
+    draws = None if params.greedy else torch.rand(2 * g + 1, generator=generator).to(seq.device)
+    u_draft = draws[:g] if draws is not None else [None] * g
+    drafted, q = (drafter.propose(seq, g, params, u_draft) if g > 0 else
+                  (seq.new_zeros(0), torch.zeros(0, 1, device=seq.device)))
+    k = drafted.shape[0]
+    t1 = time.perf_counter()
+    n_valid = seq.shape[1]
+    ids = torch.cat([seq[:, -1], drafted]).view(1, -1)
+    logits, hidden = lm.forward_with_hidden(ids) if drafter.wants_hidden else (lm.forward(ids), None)
+    p = probs_from_logits(logits, params)
+    if k and q.shape[-1] != p.shape[-1]:  # zero-filling q here would silently break losslessness
+        raise ModelError(f"the drafter {drafter.name} gave q over {q.shape[-1]} tokens but the "
+                         f"target scores {p.shape[-1]}: its vocabulary does not match the target's")
+    r = draws[g:g + k] if draws is not None else None
+    verdict = verify(p, q, drafted, r, draws[-1] if draws is not None else None, params.greedy)
+    n = verdict.n_accepted
+    lm.truncate(n_valid + n)
+    drafter.rollback(n_valid + n)
+    if drafter.wants_hidden:
+        drafter.observe(hidden[:n + 1], n_valid - 1)
+    new = drafted[:n].tolist() + [verdict.token]
+    return _Step(drafted, q, p, verdict, draws, new, t1 - t0, time.perf_counter() - t1)
 
 
 def _record(verdict, drafted, p, q, draws, g, texts: TokenTexts, topk: int,

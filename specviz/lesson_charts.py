@@ -18,7 +18,7 @@ def _layout(fig: go.Figure, title: str, height: int = 340, **kw) -> go.Figure:
 
 
 def cost_curve(curve: CostCurve) -> go.Figure:
-    """Median pass time vs tokens scored, with the fitted line (measured)."""
+    """Median pass time vs tokens scored (the engine's forward and transformers' stock one), fitted line."""
     ms = [1000 * s for s in curve.seconds]
     intercept, slope = curve.fit()
     spread = None
@@ -26,9 +26,13 @@ def cost_curve(curve: CostCurve) -> go.Figure:
         spread = dict(type="data", symmetric=False, color="#555",
                       array=[1000 * s - m for s, m in zip(curve.slowest, ms)],
                       arrayminus=[m - 1000 * f for f, m in zip(curve.fastest, ms)])
-    fig = go.Figure(go.Bar(x=curve.n_tokens, y=ms, name="measured (median; whiskers: min–max)",
+    fig = go.Figure(go.Bar(x=curve.n_tokens, y=ms, name="SpecViz engine (median; whiskers: min–max)",
                            marker_color=PALETTE[0], error_y=spread,
                            hovertemplate="%{x} tokens: %{y:.1f} ms<extra></extra>"))
+    if curve.stock_seconds:
+        fig.add_bar(x=curve.n_tokens, y=[1000 * s for s in curve.stock_seconds], marker_color=PALETTE[5],
+                    name="transformers' stock forward (median, same run)",
+                    hovertemplate="%{x} tokens: %{y:.1f} ms (stock)<extra></extra>")
     fig.add_scatter(x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
                     mode="lines", name=f"fit: +{1000 * slope:.2f} ms per extra token",
                     line=dict(color=PALETTE[3], dash="dash"))

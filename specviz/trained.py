@@ -371,13 +371,11 @@ class MedusaDrafter(TrainedDrafter):
 
 
 def make_drafter(draft: Draft, vocab_ids: torch.Tensor, target_model, name: str):
-    """A drafter over a copy of draft whose linears pick their CPU kernel by row count."""
+    """A drafter over a copy of draft (the caller may keep training or saving its own)."""
     import copy
 
-    from .fastlinear import relayout
-
     cls = MedusaDrafter if draft.cfg["kind"] == "medusa" else AutoregressiveDrafter
-    return cls(relayout(copy.deepcopy(draft)).eval(), vocab_ids, target_model, name)
+    return cls(copy.deepcopy(draft).eval(), vocab_ids, target_model, name)
 
 
 def load_trained_drafter(name: str, target: LoadedModel, progress: Progress = lambda m: None):

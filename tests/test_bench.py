@@ -9,12 +9,15 @@ def test_tiny_bench_outputs_agree(target, capsys):
     bench.add_parser(parser.add_subparsers())
     args = parser.parse_args(["bench", "--drafters", "layers:2,lookup", "--gammas", "2",
                               "--prompts", "1", "--copy-prompts", "1", "--max-new-tokens", "10",
-                              "--repeats", "1", "--device", "cpu", "--hf-plain"])
+                              "--repeats", "1", "--device", "cpu", "--max-k", "3", "--vk-repeats", "1"])
     assert args.func(args) == 0  # non-zero when any greedy output differs from plain decoding
     out = capsys.readouterr().out
     assert "| ours | layers:2 | 2 |" in out and "| hf | lookup | 2 |" in out
     assert "| ours | lookup | heuristic |" in out  # the adaptive policy ran
     assert "| NO |" not in out
+    assert "ours / Hugging Face generate = " in out  # HF's plain generate is timed by default
+    vk = [line for line in out.splitlines() if line.startswith(("| SpecViz engine, v(k)", "| transformers stock, v(k)"))]
+    assert len(vk) == 2 and all(line.split("|")[2].strip() == "1.00" and len(line.split("|")) == 6 for line in vk)
 
 
 def test_adaptive_policy_follows_hf_heuristic():

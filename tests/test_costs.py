@@ -40,3 +40,13 @@ def test_draft_cost_and_memory(target):
     separate.lm = copy.copy(early.lm)
     separate.lm.model = copy.deepcopy(early.lm.model)  # a draft with its own weights
     assert costs.draft_memory(target.model, separate)["extra_param_bytes"] > 0
+
+
+def test_pass_costs_time_the_engine_and_transformers_stock_forward(target):
+    ids = encode_prompt(target.tokenizer, "Hello there", True)
+    curve = costs.measure_pass_costs(target.model, ids, max_tokens=3, repeats=1)
+    assert len(curve.seconds) == len(curve.stock_seconds) == 3
+    assert curve.v(1) == curve.stock_v(1) == 1.0 and curve.v(3) == curve.seconds[2] / curve.seconds[0]
+    assert costs.measure_pass_costs(target.model, ids, 2, 1, stock=False).stock_v(2) is None
+    old = costs.CostCurve.from_dict({k: v for k, v in curve.to_dict().items() if k != "stock_seconds"})
+    assert old.stock_v(2) is None  # curves saved before the stock timing still load

@@ -1,0 +1,175 @@
+"""The target's decoding forward on a CPU: a few new tokens after a KV cache, without waste.
+
+transformers' forward is written for every model and every device; at batch 1 on a CPU it
+pays for things a decoding loop does not need (a DynamicCache that concatenates every
+layer's keys and values on each call, mask building, output containers), and nn.Linear's
+matmul kernel is poor for the 2-8 rows a verify pass has. Decoder runs the same math
+(the model's own norms, rotary embedding and weights) with:
+- a KVCache that appends in place and rolls back by moving a length (no copy per round);
+- linear kernels chosen by row count: nn.Linear's for 1-3 rows (the fastest there), a
+  oneDNN copy of the weight packed once for 4+ rows (bf16 models: for every row count).
+
+Memory: the packed copies cost one more copy of every linear weight (538 MB for
+SmolLM2-135M in float32). They are made only while that fits PACK_BUDGET; beyond it the
+Decoder keeps nn.Linear's kernel for every row count and costs nothing extra.
+Numbers and the candidates that lost are in docs/performance.md ("The verify pass").
+
+decoder(model) gives a model's Decoder (built once, shared by every CachedLM of it), or
+None off the CPU or for architectures it does not know: then transformers' forward runs.
+"""
+import threading
+import weakref
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCHITECTURES = ("llama", "mistral", "qwen2")  # pre-norm, rotary, GQA, gated-SiLU MLP: one code path
+PACKED_FROM = 4  # rows from which the packed float32 kernel beats nn.Linear's (measured)
+PACK_BUDGET = 1 << 30  # bytes of packed copies per model; beyond it nothing is packed
+
+_DECODERS: "weakref.WeakKeyDictionary[nn.Module, Decoder | None]" = weakref.WeakKeyDictionary()
+_LINEARS: "weakref.WeakKeyDictionary[nn.Linear, Linear]" = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def decoder(model: nn.Module) -> "Decoder | None":
+    """model's Decoder, built on first use (again if its weights moved); None where
+    transformers' forward should run."""
+    with _LOCK:
+        built = _DECODERS.get(model)
+        if model not in _DECODERS or _where(model) != (built.where if built else None):
+            _DECODERS[model] = Decoder(model) if supported(model) else None
+        return _DECODERS[model]
+
+
+def _where(model: nn.Module) -> tuple | None:
+    """Where the weights live now: a model moved or cast after its Decoder was built needs a new one."""
+    weight = getattr(getattr(model, "lm_head", None), "weight", None)
+    return None if weight is None else (weight.data_ptr(), weight.dtype, weight.device)
+
+
+def supported(model: nn.Module) -> bool:
+    """A Llama-style causal LM on the CPU, without sliding windows or extra norms."""
+    cfg, inner = getattr(model, "config", None), getattr(model, "model", None)
+    if cfg is None or inner is None or getattr(cfg, "model_type", None) not in ARCHITECTURES:
+        return False
+    if getattr(cfg, "sliding_window", None) is not None or not isinstance(getattr(model, "lm_head", None), nn.Linear):
+        return False
+    weight = model.lm_head.weight
+    if weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    attn = inner.layers[0].self_attn
+    return not any(hasattr(attn, name) for name in ("q_norm", "k_norm"))
+
+
+class KVCache:
+    """Every layer's keys and values in buffers with room to spare.
+
+    Appending writes in place, rollback moves the length, and running out of room doubles it
+    (one copy, amortised over as many tokens as the cache already holds).
+    """
+
+    def __init__(self, layers: int, kv_heads: int, head_dim: int, dtype, device, room: int = 256):
+        self.k = torch.empty(layers, kv_heads, room, head_dim, dtype=dtype, device=device)
+        self.v = torch.empty_like(self.k)
+        self.length = 0
+
+    def reserve(self, n: int) -> None:
+        room = self.k.shape[2]
+        if n > room:
+            k, v = self.k, self.v
+            self.k = k.new_empty(k.shape[0], k.shape[1], max(n, 2 * room), k.shape[3])
+            self.v = torch.empty_like(self.k)
+            self.k[:, :, :self.length] = k[:, :, :self.length]
+            self.v[:, :, :self.length] = v[:, :, :self.length]
+
+    def truncate(self, n: int) -> None:
+        self.length = min(self.length, n)
+
+
+class Linear:
+    """One nn.Linear's function with the kernel picked by the number of rows."""
+
+    def __init__(self, linear: nn.Linear, pack: bool):
+        self.weight, self.bias = linear.weight.detach(), linear.bias
+        self.packed_from = 1 if self.weight.dtype == torch.bfloat16 else PACKED_FROM
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, None) if pack else None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.packed is None or x.shape[0] < self.packed_from:
+            return F.linear(x, self.weight, self.bias)
+        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+def _linear(module: nn.Linear, pack: bool) -> Linear:
+    """The shared Linear of module (a truncated model reuses its target's packed copies)."""
+    kept = _LINEARS.get(module)
+    if kept is None or kept.weight.data_ptr() != module.weight.data_ptr() or (pack and kept.packed is None):
+        _LINEARS[module] = Linear(module, pack)
+    return _LINEARS[module]
+
+
+def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotary embedding, in transformers' order of operations (so the rounding matches)."""
+    half = x.shape[-1] // 2
+    return x * cos + torch.cat((-x[..., half:], x[..., :half]), dim=-1) * sin
+
+
+class Layer:
+    """One decoder layer over t new tokens: x [t, H] -> [t, H], writing its keys and values."""
+
+    def __init__(self, layer, pack: bool):
+        a, mlp = layer.self_attn, layer.mlp
+        self.norm1, self.norm2, self.act = layer.input_layernorm, layer.post_attention_layernorm, mlp.act_fn
+        self.head_dim, self.scaling = a.head_dim, a.scaling
+        self.q, self.k, self.v, self.o = (_linear(m, pack) for m in (a.q_proj, a.k_proj, a.v_proj, a.o_proj))
+        self.gate, self.up, self.down = (_linear(m, pack) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj))
+
+    def __call__(self, x, cos, sin, mask, cache: KVCache, i: int, start: int) -> torch.Tensor:
+        t, end = x.shape[0], start + x.shape[0]
+        h = self.norm1(x)
+        q, k, v = (f(h).view(t, -1, self.head_dim).transpose(0, 1) for f in (self.q, self.k, self.v))
+        cache.k[i, :, start:end] = _rotate(k, cos, sin)
+        cache.v[i, :, start:end] = v
+        att = F.scaled_dot_product_attention(_rotate(q, cos, sin)[None], cache.k[None, i, :, :end],
+                                             cache.v[None, i, :, :end], attn_mask=mask,
+                                             scale=self.scaling, enable_gqa=True)
+        x = x + self.o(att[0].transpose(0, 1).reshape(t, -1))
+        h = self.norm2(x)
+        return x + self.down(self.act(self.gate(h)) * self.up(h))
+
+
+class Decoder:
+    """A Llama-style causal LM's forward for decoding at batch 1 (see the module docstring)."""
+
+    def __init__(self, model: nn.Module):
+        inner, cfg = model.model, model.config
+        linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+        weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+        pack = torch.backends.mkldnn.is_available() and weight_bytes <= PACK_BUDGET
+        self.extra_bytes = weight_bytes if pack else 0  # what the packed copies cost (shared ones included)
+        self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
+        self.layers = [Layer(layer, pack) for layer in inner.layers[:cfg.num_hidden_layers]]
+        self.head = _linear(model.lm_head, pack)
+        self.kv_shape = (len(self.layers), cfg.num_key_value_heads, self.layers[0].head_dim)
+        self.dtype, self.device = model.lm_head.weight.dtype, model.lm_head.weight.device
+        self.where = _where(model)
+
+    def new_cache(self, room: int = 256) -> KVCache:
+        return KVCache(*self.kv_shape, self.dtype, self.device, room)
+
+    def forward(self, ids: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [1, t] after the cached tokens -> (logits [t, V], last hidden states [t, H])."""
+        t, start = ids.shape[1], cache.length
+        cache.reserve(start + t)
+        pos = torch.arange(start, start + t, device=ids.device)
+        x = self.embed(ids[0])
+        cos, sin = (c[0] for c in self.rotary(x, pos[None]))
+        # one new token sees the whole cache: no mask; t tokens see the cache and their past
+        mask = None if t == 1 else torch.arange(start + t, device=ids.device) <= pos[:, None]
+        for i, layer in enumerate(self.layers):
+            x = layer(x, cos, sin, mask, cache, i, start)
+        cache.length = start + t
+        hidden = self.norm(x)
+        return self.head(hidden), hidden
