@@ -14,12 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from specviz.metrics import summarize  # noqa: E402
-from specviz.models import load_registry  # noqa: E402
+from specviz.models import load_registry, use_cpu_threads  # noqa: E402
 from specviz.runner import RunSettings, run  # noqa: E402
 from specviz.ui.examples import PROMPTS, TRACES_DIR  # noqa: E402
 
@@ -50,10 +49,9 @@ def main() -> None:
     parser.add_argument("--only", default="", help="record only stems containing this")
     parser.add_argument("--missing", action="store_true", help="skip traces that already exist")
     parser.add_argument("--threads", type=int, default=0,
-                        help="torch CPU threads (0 = torch's default); 1 is steadier on a busy machine")
+                        help="torch CPU threads (0 = the cores the load average leaves free)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    use_cpu_threads(args.threads)
     TRACES_DIR.mkdir(parents=True, exist_ok=True)
     for stem, settings in jobs():
         path = TRACES_DIR / f"{stem}.json"

@@ -22,7 +22,7 @@ from .adaptive import HeuristicGamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
-from .models import load_model, load_registry
+from .models import load_model, load_registry, use_cpu_threads
 from .sampling import SamplingParams
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
@@ -207,10 +207,9 @@ def main(args) -> int:
     from .runner import build_drafter, encode_prompt, eos_ids
 
     gammas = parse_gammas(args.gammas)
-    if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1:
-        raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1} and --vk-repeats at least 1")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1 or args.threads < 0:
+        raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
+    use_cpu_threads(args.threads)
     registry = load_registry()
     spec = registry.model(args.target)
     target = load_model(spec, args.device, args.dtype, lambda m: print(m, file=sys.stderr))
@@ -335,7 +334,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--repeats", type=int, default=3, help="repeats per method (median)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--dtype", default=None, help="float32, float16, bfloat16 (default: the model's)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores the load average leaves free, at least 1)")
     p.add_argument("--profile", action="store_true", help="cProfile one run of the first drafter")
     p.add_argument("--max-k", type=int, default=8, help="time target passes over 1..K tokens for v(k)")
     p.add_argument("--vk-repeats", type=int, default=7, help="repeats of each pass for v(k) (median)")

@@ -93,6 +93,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--top-p", type=float, default=1.0, help="1 = off (default)")
     p.add_argument("--seed", type=int, default=0, help="seed of the run's torch.Generator")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0 = the cores the load average leaves free, at least 1)")
     p.add_argument("--raw", action="store_true", help="do not apply the chat template")
     p.add_argument("--no-baseline", action="store_true", help="skip the plain-decoding baseline")
     p.add_argument("--trace", metavar="OUT.json", help="write the trace here")
@@ -188,6 +190,11 @@ def cmd_generate(args) -> int:
                            args.top_k, args.top_p, args.seed, args.max_new_tokens, args.device,
                            args.raw, not args.no_baseline)
     settings.resolved().check()  # fail fast, before loading any model
+    if args.threads < 0:
+        raise RunError(f"--threads must be >= 0, got {args.threads}")
+    from .models import use_cpu_threads
+
+    use_cpu_threads(args.threads)
     out = sys.stderr if args.json else sys.stdout
     color = _use_color(out)
     cancelled = []

@@ -50,14 +50,17 @@ def _where(model: nn.Module) -> tuple | None:
 
 
 def supported(model: nn.Module) -> bool:
-    """A Llama-style causal LM on the CPU, without sliding windows or extra norms."""
+    """A Llama-style causal LM wholly on the CPU, without sliding windows or extra norms."""
     cfg, inner = getattr(model, "config", None), getattr(model, "model", None)
     if cfg is None or inner is None or getattr(cfg, "model_type", None) not in ARCHITECTURES:
         return False
     if getattr(cfg, "sliding_window", None) is not None or not isinstance(getattr(model, "lm_head", None), nn.Linear):
         return False
-    weight = model.lm_head.weight
-    if weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.bfloat16):
+    if getattr(model, "hf_device_map", None):  # split by accelerate: its hooks move the weights
+        return False
+    if model.lm_head.weight.dtype not in (torch.float32, torch.bfloat16):
+        return False
+    if any(p.device.type != "cpu" for p in model.parameters()):
         return False
     attn = inner.layers[0].self_attn
     return not any(hasattr(attn, name) for name in ("q_norm", "k_norm"))

@@ -1,4 +1,5 @@
 """Model registry (models.yaml) and loading by Hugging Face hub id, cached once per process."""
+import functools
 import hashlib
 import os
 import shutil
@@ -157,6 +158,12 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
         free_memory(device)
         raise ModelError(f"out of memory moving {spec.key} to {device}: use --device cpu or a "
                          "smaller model") from None
+    if device == "cpu":  # the CPU decoding kernels pack their weights now, not in the first run
+        from .kernels import decoder
+
+        built = decoder(model)
+        if built and built.extra_bytes:
+            progress(f"packed {built.extra_bytes / 1e6:.0f} MB of weights for the CPU verify pass")
     progress(f"loaded {spec.key} on {device} in {time.perf_counter() - start:.1f} s")
     return LoadedModel(spec, model, tokenizer, device, dtype)
 
@@ -188,6 +195,38 @@ def _placement(model) -> str:
 
 def _cache_base() -> Path:
     return Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
+
+
+@functools.cache
+def _torch_default_threads() -> int:
+    """torch's own choice (one per physical core), read before SpecViz changes it."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def cpu_threads(requested: int = 0) -> int:
+    """Torch threads for decoding on the CPU: requested, else $SPECVIZ_THREADS, else every
+    core the load average leaves free (at least one).
+
+    Measured (docs/performance.md): threads past the free cores wait for each other at every
+    op; on 2 cores at load 3-6, 2 threads decoded 3-7x slower than 1.
+    """
+    requested = requested or int(os.environ.get("SPECVIZ_THREADS", "0") or 0)
+    if requested > 0:
+        return requested
+    cores = _torch_default_threads()
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+    return max(1, min(cores, round(cores - load)))
+
+
+def use_cpu_threads(requested: int = 0) -> int:
+    """Set torch's CPU threads to cpu_threads(requested) (entry points call this once); returns it."""
+    import torch
+
+    threads = cpu_threads(requested)
+    torch.set_num_threads(threads)
+    return threads
 
 
 def _converted_dir(spec: ModelSpec) -> Path:

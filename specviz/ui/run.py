@@ -47,10 +47,12 @@ def shared_model(name: str, device: str):
 
 def _work(job: Job) -> None:
     """The background thread: load, decode, record; errors become one-line messages."""
+    from ..models import use_cpu_threads
     from ..runner import run
 
     s = job.settings
     try:
+        use_cpu_threads()  # the cores the load leaves free: busy-machine runs stay on one thread
         job.messages.append("loading the model (about 1 s once converted; the first GGUF "
                             "load de-quantises for 15-30 s) ...")
         shared_model(s.target, s.device)
