@@ -237,9 +237,14 @@ def main(args) -> int:
     curve = verify_costs(target, prompts_ids[0] + methods[0].outputs[0], args.max_k, args.vk_repeats)
     import platform
     import transformers
+    from .kernels import decoder
+
+    dec = decoder(target.model)
+    forward = (f"SpecViz CPU forward (+{dec.extra_bytes / 1e6:.0f} MB packed weights)" if dec
+               else "transformers' forward for every method")
     env = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
            f"torch {torch.__version__}, transformers {transformers.__version__}, device {target.device}, "
-           f"{target.dtype}, load average {curve.load if curve.load is not None else '?'}")
+           f"{target.dtype}, {forward}, load average {curve.load if curve.load is not None else '?'}")
     print(f"\n{len(prompts)} prompts x {args.repeats} repeats, greedy, {args.max_new_tokens} new tokens; {env}")
     print(table(rows))
     for r in rows:

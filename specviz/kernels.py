@@ -3,16 +3,18 @@
 transformers' forward is written for every model and every device; at batch 1 on a CPU it
 pays for things a decoding loop does not need (a DynamicCache that concatenates every
 layer's keys and values on each call, mask building, output containers), and nn.Linear's
-matmul kernel is poor for the 2-8 rows a verify pass has. Decoder runs the same math
-(the model's own norms, rotary embedding and weights) with:
+matmul kernel scales badly from 4 rows on (a verify pass has gamma + 1). Decoder runs the
+same math (the model's own norms, rotary embedding, activation and weights) with:
 - a KVCache that appends in place and rolls back by moving a length (no copy per round);
-- linear kernels chosen by row count: nn.Linear's for 1-3 rows (the fastest there), a
-  oneDNN copy of the weight packed once for 4+ rows (bf16 models: for every row count).
+- linear kernels chosen by row count: nn.Linear's for 1-3 rows (the fastest there), from
+  4 rows a oneDNN copy of the weights packed once, q|k|v and gate|up as one matrix each
+  (bf16 models: the packed copy for every row count, where it uses the CPU's bf16 units).
 
 Memory: the packed copies cost one more copy of every linear weight (538 MB for
 SmolLM2-135M in float32). They are made only while that fits PACK_BUDGET; beyond it the
-Decoder keeps nn.Linear's kernel for every row count and costs nothing extra.
-Numbers and the candidates that lost are in docs/performance.md ("The verify pass").
+Decoder keeps nn.Linear's kernel for every row count and costs nothing extra. A truncated
+model (layers:K early exit) reuses its target's copies.
+Numbers and the candidates that lost: docs/performance.md, "The verify pass at the roofline".
 
 decoder(model) gives a model's Decoder (built once, shared by every CachedLM of it), or
 None off the CPU or for architectures it does not know: then transformers' forward runs.
@@ -29,7 +31,7 @@ PACKED_FROM = 4  # rows from which the packed float32 kernel beats nn.Linear's (
 PACK_BUDGET = 1 << 30  # bytes of packed copies per model; beyond it nothing is packed
 
 _DECODERS: "weakref.WeakKeyDictionary[nn.Module, Decoder | None]" = weakref.WeakKeyDictionary()
-_LINEARS: "weakref.WeakKeyDictionary[nn.Linear, Linear]" = weakref.WeakKeyDictionary()
+_LINEARS: "weakref.WeakKeyDictionary[nn.Linear, Linear]" = weakref.WeakKeyDictionary()  # by first member
 _LOCK = threading.Lock()
 
 
@@ -92,25 +94,32 @@ class KVCache:
 
 
 class Linear:
-    """One nn.Linear's function with the kernel picked by the number of rows."""
+    """nn.Linear's function for one linear, or several that read the same input (q, k, v; gate,
+    up), with the kernel picked by the number of rows. Returns one output per linear."""
 
-    def __init__(self, linear: nn.Linear, pack: bool):
-        self.weight, self.bias = linear.weight.detach(), linear.bias
-        self.packed_from = 1 if self.weight.dtype == torch.bfloat16 else PACKED_FROM
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.weight, None) if pack else None
+    def __init__(self, linears: tuple[nn.Linear, ...], pack: bool):
+        self.parts = [(m.weight.detach(), m.bias) for m in linears]
+        self.sizes = [m.out_features for m in linears]
+        self.packed_from = 1 if self.parts[0][0].dtype == torch.bfloat16 else PACKED_FROM
+        self.packed = self.bias = None
+        if pack:  # one packed matrix per group: a pass reads the group's weights in one sweep
+            self.packed = torch.ops.mkldnn._reorder_linear_weight(torch.cat([w for w, _ in self.parts]), None)
+            if any(b is not None for _, b in self.parts):
+                self.bias = torch.cat([b.detach() if b is not None else w.new_zeros(len(w)) for w, b in self.parts])
 
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.packed is None or x.shape[0] < self.packed_from:
-            return F.linear(x, self.weight, self.bias)
-        return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+            return [F.linear(x, w, b) for w, b in self.parts]
+        y = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+        return list(y.split(self.sizes, dim=-1))
 
 
-def _linear(module: nn.Linear, pack: bool) -> Linear:
-    """The shared Linear of module (a truncated model reuses its target's packed copies)."""
-    kept = _LINEARS.get(module)
-    if kept is None or kept.weight.data_ptr() != module.weight.data_ptr() or (pack and kept.packed is None):
-        _LINEARS[module] = Linear(module, pack)
-    return _LINEARS[module]
+def _linear(pack: bool, *linears: nn.Linear) -> Linear:
+    """The shared Linear of these modules (a truncated model reuses its target's packed copies)."""
+    kept = _LINEARS.get(linears[0])
+    if kept is None or kept.parts[0][0].data_ptr() != linears[0].weight.data_ptr() or (pack and kept.packed is None):
+        _LINEARS[linears[0]] = Linear(linears, pack)
+    return _LINEARS[linears[0]]
 
 
 def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -126,21 +135,22 @@ class Layer:
         a, mlp = layer.self_attn, layer.mlp
         self.norm1, self.norm2, self.act = layer.input_layernorm, layer.post_attention_layernorm, mlp.act_fn
         self.head_dim, self.scaling = a.head_dim, a.scaling
-        self.q, self.k, self.v, self.o = (_linear(m, pack) for m in (a.q_proj, a.k_proj, a.v_proj, a.o_proj))
-        self.gate, self.up, self.down = (_linear(m, pack) for m in (mlp.gate_proj, mlp.up_proj, mlp.down_proj))
+        self.qkv, self.o = _linear(pack, a.q_proj, a.k_proj, a.v_proj), _linear(pack, a.o_proj)
+        self.gate_up, self.down = _linear(pack, mlp.gate_proj, mlp.up_proj), _linear(pack, mlp.down_proj)
 
     def __call__(self, x, cos, sin, mask, cache: KVCache, i: int, start: int) -> torch.Tensor:
         t, end = x.shape[0], start + x.shape[0]
         h = self.norm1(x)
-        q, k, v = (f(h).view(t, -1, self.head_dim).transpose(0, 1) for f in (self.q, self.k, self.v))
+        q, k, v = (y.view(t, -1, self.head_dim).transpose(0, 1) for y in self.qkv(h))
         cache.k[i, :, start:end] = _rotate(k, cos, sin)
         cache.v[i, :, start:end] = v
         att = F.scaled_dot_product_attention(_rotate(q, cos, sin)[None], cache.k[None, i, :, :end],
                                              cache.v[None, i, :, :end], attn_mask=mask,
                                              scale=self.scaling, enable_gqa=True)
-        x = x + self.o(att[0].transpose(0, 1).reshape(t, -1))
+        x = x + self.o(att[0].transpose(0, 1).reshape(t, -1))[0]
         h = self.norm2(x)
-        return x + self.down(self.act(self.gate(h)) * self.up(h))
+        gate, up = self.gate_up(h)
+        return x + self.down(self.act(gate) * up)[0]
 
 
 class Decoder:
@@ -154,7 +164,7 @@ class Decoder:
         self.extra_bytes = weight_bytes if pack else 0  # what the packed copies cost (shared ones included)
         self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
         self.layers = [Layer(layer, pack) for layer in inner.layers[:cfg.num_hidden_layers]]
-        self.head = _linear(model.lm_head, pack)
+        self.head = _linear(pack, model.lm_head)
         self.kv_shape = (len(self.layers), cfg.num_key_value_heads, self.layers[0].head_dim)
         self.dtype, self.device = model.lm_head.weight.dtype, model.lm_head.weight.device
         self.where = _where(model)
@@ -175,4 +185,4 @@ class Decoder:
             x = layer(x, cos, sin, mask, cache, i, start)
         cache.length = start + t
         hidden = self.norm(x)
-        return self.head(hidden), hidden
+        return self.head(hidden)[0], hidden

@@ -94,7 +94,7 @@ def test_rounds_append_in_place_and_roll_back_without_copying(target):
 
 def test_early_exit_drafts_reuse_the_targets_packed_weights(target):
     full, early = kernels.decoder(target.model), kernels.decoder(truncated_model(target.model, 4))
-    assert early.layers[3].gate is full.layers[3].gate and early.head is full.head
+    assert early.layers[3].gate_up is full.layers[3].gate_up and early.head is full.head
     if full.extra_bytes:  # packed copies exist: the draft added none of its own
         assert full.head.packed is not None
 
@@ -103,7 +103,7 @@ def test_pack_budget_bounds_the_extra_memory(monkeypatch):
     monkeypatch.setattr(kernels, "PACK_BUDGET", 0)
     model = tiny(LlamaConfig)
     dec = kernels.decoder(model)
-    assert dec.extra_bytes == 0 and all(layer.up.packed is None for layer in dec.layers)
+    assert dec.extra_bytes == 0 and all(layer.gate_up.packed is None for layer in dec.layers)
     ids = list(range(1, 30))
     with torch.inference_mode():
         torch.testing.assert_close(pieces(dec, ids, [20, 25, 29]), reference(model, ids), rtol=1e-4, atol=1e-4)
