@@ -76,6 +76,9 @@ def test_cost_curve_measures_on_the_real_model():
     assert "one-token pass" in labels and "slope (ms / extra token)" in labels
     assert at.session_state["sv_cost"]["n_tokens"] == [1, 2, 3, 4]
     assert at.session_state["sv_cost"]["threads"] == 1
+    assert len(at.session_state["sv_cost"]["stock_seconds"]) == 4  # transformers' curve, same run
+    verify = next(m for m in at.metric if m.label == "4-token pass (γ = 3)")
+    assert verify.value.endswith("×") and "transformers' stock forward" in verify.delta
     assert torch.get_num_threads() == before  # the thread count is restored after measuring
 
 
