@@ -120,3 +120,20 @@ def test_no_deprecated_transformers_interface(target):
             lm.forward_with_hidden(ids[:, -1:])
             lm.truncate(1)
             assert lm.length == 1
+
+
+def test_cpu_threads_default_follows_the_free_cores(monkeypatch):
+    import os
+
+    from specviz import models
+
+    monkeypatch.delenv("SPECVIZ_THREADS", raising=False)
+    assert models.cpu_threads(3) == 3  # an explicit choice wins
+    monkeypatch.setenv("SPECVIZ_THREADS", "2")
+    assert models.cpu_threads() == 2
+    monkeypatch.delenv("SPECVIZ_THREADS")
+    cores = models._torch_default_threads()
+    monkeypatch.setattr(os, "getloadavg", lambda: (cores + 5.0, 0.0, 0.0))
+    assert models.cpu_threads() == 1  # a CPU busier than its cores: one thread
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert models.cpu_threads() == cores  # an idle CPU: torch's own choice
