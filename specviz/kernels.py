@@ -11,9 +11,10 @@ same math (the model's own norms, rotary embedding, activation and weights) with
   (bf16 models: the packed copy for every row count, where it uses the CPU's bf16 units).
 
 Memory: the packed copies cost one more copy of every linear weight (538 MB for
-SmolLM2-135M in float32). They are made only while that fits PACK_BUDGET; beyond it the
-Decoder keeps nn.Linear's kernel for every row count and costs nothing extra. A truncated
-model (layers:K early exit) reuses its target's copies.
+SmolLM2-135M in float32). They are made only on x86 (AVX2/AVX-512, where this was
+measured) and while they fit PACK_BUDGET; otherwise the Decoder keeps nn.Linear's kernel
+for every row count and costs nothing extra. An early-exit draft (layers:K) reuses its
+target's copies.
 Numbers and the candidates that lost: docs/performance.md, "The verify pass at the roofline".
 
 decoder(model) gives a model's Decoder (built once, shared by every CachedLM of it), or
@@ -160,7 +161,8 @@ class Decoder:
         inner, cfg = model.model, model.config
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
         weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
-        pack = torch.backends.mkldnn.is_available() and weight_bytes <= PACK_BUDGET
+        pack = (torch.backends.mkldnn.is_available() and weight_bytes <= PACK_BUDGET  # measured on x86 only
+                and torch.backends.cpu.get_cpu_capability().startswith("AVX"))
         self.extra_bytes = weight_bytes if pack else 0  # what the packed copies cost (shared ones included)
         self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
         self.layers = [Layer(layer, pack) for layer in inner.layers[:cfg.num_hidden_layers]]
