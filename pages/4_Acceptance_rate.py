@@ -1,5 +1,6 @@
 """Lesson: acceptance rate (text and quiz in specviz/lessons/2_acceptance_rate.yaml)."""
-from specviz.ui import instruments, lesson
+from specviz.ui import lesson
+from specviz.ui.instruments import lesson2 as instruments
 
 lesson.render("2_acceptance_rate", {
     "theory": instruments.theory,

@@ -1,5 +1,6 @@
 """Lesson: Lossless (text and quiz in specviz/lessons/3_lossless.yaml)."""
-from specviz.ui import instruments, lesson
+from specviz.ui import lesson
+from specviz.ui.instruments import lesson3 as instruments
 
 lesson.render("3_lossless", {
     "lab": instruments.lab,

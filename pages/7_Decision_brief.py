@@ -1,5 +1,6 @@
 """Lesson: decision brief (text and quiz in specviz/lessons/5_decision_brief.yaml)."""
-from specviz.ui import instruments, lesson
+from specviz.ui import lesson
+from specviz.ui.instruments import lesson5 as instruments
 
 lesson.render("5_decision_brief", {
     "brief_inputs": instruments.brief_inputs,

@@ -50,7 +50,7 @@ def test_statistics_on_hand_built_distributions():
 def real_pq(target):
     """p and q of the lab's default setup on SmolLM2-135M-Instruct with a 28-layer early exit."""
     from specviz.runner import build_drafter, encode_prompt
-    from specviz.ui.instruments import LAB_PREFIX, LAB_PROMPT
+    from specviz.ui.instruments.lesson3 import LAB_PREFIX, LAB_PROMPT
 
     tok = target.tokenizer
     ids = encode_prompt(tok, LAB_PROMPT, True) + tok(LAB_PREFIX, add_special_tokens=False).input_ids

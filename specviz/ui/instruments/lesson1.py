@@ -1,0 +1,103 @@
+"""Lesson 1's instruments: the cost of a target pass vs tokens scored, and the cost ratio c."""
+import json
+import os
+
+import streamlit as st
+
+from ... import lesson_charts as charts
+from .. import lesson
+from ..examples import PROMPTS
+from . import common
+from .common import PLOTLY, cost_of_pass
+
+
+def cost_curve() -> None:
+    """Measure the time of a target pass vs tokens scored, plot it, keep it for later lessons."""
+    a, b, t, c = st.columns([3, 3, 2, 3], vertical_alignment="bottom")
+    max_tokens = a.slider("tokens scored, up to", 4, 16, 16, key="cost_max")
+    repeats = b.slider("repeats (median)", 1, 9, 5, key="cost_repeats")
+    default_threads = torch_threads()
+    options = sorted({default_threads, 1}, reverse=True)
+    busy = os.getloadavg()[0] > (os.cpu_count() or 1) if hasattr(os, "getloadavg") else False
+    threads = t.selectbox("CPU threads", options, index=options.index(1) if busy else 0, key="cost_threads",
+                          help=f"torch uses {default_threads} by default; on a CPU other processes "
+                               "keep busy (preselected when the load is above the core count), one "
+                               "thread can be much faster for multi-token passes")
+    if c.button("Measure on this device", type="primary", key="cost_go"):
+        bar = st.progress(0.0, text="timing target passes ...")
+
+        def measure():
+            from ...costs import measure_pass_costs
+            from ...runner import encode_prompt
+
+            target = common.target()
+            ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
+            with target.lock:
+                return measure_pass_costs(target.model, ids, max_tokens, repeats,
+                                          lambda f, m: bar.progress(min(f, 1.0), text=m), int(threads))
+        curve = common.errors(measure)
+        bar.empty()
+        if curve:
+            st.session_state["sv_cost"] = curve.to_dict()
+            lesson.texts("1_why_it_works")["cost_curve.json"] = json.dumps(curve.to_dict(), indent=1)
+    curve = cost_of_pass()
+    if curve is None:
+        st.info("Not measured yet in this session: press the button (a few seconds on a quiet CPU). "
+                "Other users' work on a shared machine makes timings noisy; the median helps.")
+        return
+    intercept, slope = curve.fit()
+    m = st.columns(4)
+    m[0].metric("one-token pass", f"{1000 * curve.one_token_s:.1f} ms", border=True)
+    m[1].metric("slope (ms / extra token)", f"{1000 * slope:+.1f}", border=True,
+                help="least-squares fit of the medians over all sizes")
+    m[2].metric("extra token / one pass", f"{100 * curve.slope_fraction:.0f} %", border=True)
+    n = min(5, curve.n_tokens[-1])
+    stock = curve.stock_v(n)
+    m[3].metric(f"{n}-token pass (γ = {n - 1})", f"{curve.v(n):.2f}×", border=True,
+                delta=None if stock is None else f"transformers' stock forward: {stock:.2f}×",
+                delta_color="off",
+                help=f"measured: the median {n}-token pass ÷ the median one-token pass, through "
+                     f"SpecViz's engine; {n} separate passes would cost {n}×, an ideal verify pass 1×")
+    st.plotly_chart(charts.cost_curve(curve), config=PLOTLY, key="cost_chart")
+    if curve.load is not None:
+        st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores, "
+                   f"{curve.threads} torch thread(s). Above the core count, other processes compete "
+                   "for the CPU and the times are noisy (compare the whiskers); multi-threaded "
+                   "passes suffer most, so try 1 thread.")
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+def draft_cost() -> None:
+    """Measure c = draft step / target step for the drafters this app can run."""
+    options = ["layers:4", "layers:8", "layers:16", "lookup", *common.trained()]
+    chosen = st.multiselect("drafters", options, default=["layers:4", "lookup", *common.trained()],
+                            key="c_drafters")
+    if st.button("Measure c", key="c_go", disabled=not chosen):
+        def measure():
+            from ...costs import draft_memory, measure_draft_cost
+            from ...runner import build_drafter, encode_prompt
+
+            target = common.target()
+            ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
+            rows = []
+            with target.lock, st.spinner("timing draft and target steps ..."):
+                for spec in chosen:
+                    drafter = build_drafter(spec, target)
+                    cost = measure_draft_cost(target.model, drafter, ids)
+                    mem = draft_memory(target.model, drafter)
+                    rows.append({"drafter": spec, "c (measured)": round(cost["c"], 3),
+                                 "draft step ms": round(1000 * cost["draft_step_s"], 2),
+                                 "target step ms": round(1000 * cost["target_step_s"], 2),
+                                 "extra weights MiB": round(mem["extra_param_bytes"] / 2**20, 1)})
+            return rows
+        rows = common.errors(measure)
+        if rows:
+            st.session_state["sv_c"] = rows
+            lesson.texts("1_why_it_works")["draft_cost.json"] = json.dumps(rows, indent=1)
+    if st.session_state.get("sv_c"):
+        st.dataframe(st.session_state["sv_c"], hide_index=True)
+        st.caption("Medians of 7 single-token steps each, measured now on this machine.")

@@ -1,0 +1,76 @@
+"""Lesson 5's instruments: the workload inputs and the decision brief."""
+import streamlit as st
+
+from ...brief import brief_markdown
+from ...models import load_registry
+from .. import lesson
+from ..examples import PROMPTS
+from ..run import shared_model
+from . import common
+from .common import WORKLOADS, cost_of_pass
+
+
+def brief_inputs() -> None:
+    """Workload prompts (separated by lines of ---), pair, gamma; measure or use shipped runs."""
+    source = st.radio("evidence", ["shipped example runs (instant)", "measure my workload now"],
+                      horizontal=True, key="br_source")
+    if source.startswith("shipped"):
+        st.session_state["sv_brief_runs"] = {w: [t] for w, t in common.workload_traces().items()}
+        st.session_state["sv_brief_memory"] = None
+        return
+    cols = st.columns(3)
+    groups = {}
+    for col, (w, kind) in zip(cols, WORKLOADS.items()):
+        text = col.text_area(f"{w} prompts (separate with a line ---)", PROMPTS[kind], height=180,
+                             key=f"br_{kind}")
+        groups[w] = [p.strip() for p in text.split("\n---\n") if p.strip()]
+    upload = st.file_uploader("or a prompts file (.txt, prompts separated by lines of ---): adds a "
+                              "workload named after the file", type=["txt"], key="br_file")
+    if upload is not None:
+        text = upload.getvalue().decode("utf-8", errors="replace")
+        groups[upload.name] = [p.strip() for p in text.split("\n---\n") if p.strip()][:20]
+    reg = load_registry()
+    pairs = [k for k, p in reg.pairs.items() if p.offline] + [k for k, p in reg.pairs.items() if not p.offline]
+    a, b, c, d = st.columns([3, 3, 1, 2], vertical_alignment="bottom")
+    pair_key = a.selectbox("model pair (models.yaml)", pairs, key="br_pair",
+                           format_func=lambda k: k + ("" if reg.pairs[k].offline else "  (needs internet)"))
+    pair = reg.pairs[pair_key]
+    draft = b.selectbox("drafter", list(dict.fromkeys([*common.trained(), pair.draft, "lookup", "layers:4"])),
+                        key=f"br_draft_{pair_key}")
+    gamma = c.number_input("γ", 1, 16, pair.gamma, key="br_gamma")
+    max_new = d.number_input("new tokens per prompt", 8, 256, 40, key="br_max")
+    st.text_input("hardware / deployment notes for the brief (optional)", key="br_notes",
+                  placeholder="e.g. production: 1× L4 GPU, vLLM, 20 concurrent requests")
+    if st.button("Measure and write the brief", type="primary", key="br_go"):
+        runs = common.run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
+                            target=pair.target)
+        if runs:
+            from ...costs import draft_memory
+            from ...runner import build_drafter
+
+            target = shared_model(pair.target, "auto")
+            st.session_state["sv_brief_runs"] = runs
+            st.session_state["sv_brief_memory"] = common.errors(
+                lambda: draft_memory(target.model, build_drafter(draft, target)))
+
+
+def brief() -> None:
+    """The markdown brief, shown and downloadable; it also goes into the workshop pack."""
+    runs = st.session_state.get("sv_brief_runs")
+    if not runs:
+        st.info("Choose the evidence above first.")
+        return
+    curve = cost_of_pass()
+    cost = {"one_token_ms": 1000 * curve.one_token_s, "slope_fraction": curve.slope_fraction} if curve else None
+    first = next(t for ts in runs.values() for t in ts)
+    md = brief_markdown(runs, f"speculative decoding for {first.config.target}",
+                        st.session_state.get("sv_brief_memory"), cost,
+                        st.session_state.get("br_notes", ""))
+    lesson.texts("5_decision_brief")["decision_brief.md"] = md
+    for w, ts in runs.items():
+        for i, t in enumerate(ts):
+            lesson.keep_trace("5_decision_brief", f"{w}-{i + 1}", t)
+    st.download_button("Download the brief (markdown)", md, file_name="decision_brief.md",
+                       mime="text/markdown", key="br_download", type="primary")
+    with st.container(border=True):  # headings two levels down: the brief sits inside a lesson
+        st.markdown(md.replace("\n## ", "\n#### ").replace("# Decision brief", "### Decision brief", 1))
