@@ -4,7 +4,9 @@ from specviz.ui.instruments import lesson2 as instruments
 
 lesson.render("2_acceptance_rate", {
     "theory": instruments.theory,
+    "acceptance": instruments.acceptance,
     "replay": instruments.replay,
     "workloads": instruments.workloads,
     "slower": instruments.slower,
-})
+    "gap": instruments.gap,
+}, instruments.facts)

@@ -5,4 +5,4 @@ from specviz.ui.instruments import lesson4 as instruments
 lesson.render("4_beyond_draft_models", {
     "medusa": instruments.medusa,
     "profiles": instruments.profiles,
-})
+}, instruments.facts)

@@ -1,178 +1,254 @@
-"""Plotly figures for the lessons (no Streamlit): cost curve, theory, replay, lab, profiles."""
+"""Plotly figures for the lessons (no Streamlit): cost curve, theory, acceptance, replay, lab, profiles.
+
+Theory lines come from specviz.metrics (Leviathan et al. 2023); every marker is a measured run
+and says so. Figures are built in one constructor call from plain dicts (plotly validates each
+incremental update separately, which is slow), so a page load stays cheap.
+"""
+from typing import TYPE_CHECKING, Callable
+
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from .costs import CostCurve
-from .lab import LabResult
-from .metrics import expected_acceptance_length, speedup_theoretical
+from . import metrics
+
+if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
+    from .costs import CostCurve
+    from .lab import LabResult
 
 # Okabe-Ito: colour-blind safe
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+GREY = "#8C8C8C"
+SYMBOLS = ["diamond", "square", "triangle-up", "star", "hexagon", "pentagon"]
 
 
-def _layout(fig: go.Figure, title: str, height: int = 340, **kw) -> go.Figure:
-    fig.update_layout(title=title, height=height, margin=dict(l=50, r=20, t=50, b=45),
-                      template="plotly_white", legend=dict(orientation="h", y=-0.22), **kw)
-    return fig
+def _fig(data: list[dict], title: str, height: int = 360, **layout) -> go.Figure:
+    """A figure with the lessons' shared look (no template: st.plotly_chart applies the theme)."""
+    layout = dict(margin=dict(l=10, r=10, t=60, b=10), font=dict(size=14),
+                  legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left")) | layout
+    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=17)), height=height,
+                                            **layout))
 
 
-def cost_curve(curve: CostCurve) -> go.Figure:
-    """Median pass time vs tokens scored (the engine's forward and transformers' stock one), fitted line."""
+def _hline(y: float, xref: str = "paper", yref: str = "y", **line) -> dict:
+    return dict(type="line", xref=xref, x0=0, x1=1, yref=yref, y0=y, y1=y,
+                line=dict(color=GREY, dash="dot", width=2) | line)
+
+
+def _two_panels(left: str, right: str, x_title: str, gap: float = 0.1) -> dict:
+    """Layout of two side-by-side plots (xaxis/yaxis left, xaxis2/yaxis2 right) with titles."""
+    half = (1 - gap) / 2
+    titles = [dict(text=f"<b>{t}</b>", x=x, y=1.0, xref="paper", yref="paper", showarrow=False,
+                   xanchor="center", yanchor="bottom", font=dict(size=14))
+              for t, x in ((left, half / 2), (right, 1 - half / 2))]
+    return dict(xaxis=dict(domain=[0, half], title=x_title, anchor="y"),
+                xaxis2=dict(domain=[1 - half, 1], title=x_title, anchor="y2"),
+                yaxis=dict(anchor="x", rangemode="tozero"), yaxis2=dict(anchor="x2", rangemode="tozero"),
+                annotations=titles)
+
+
+# ---------------------------------------------------------------- lesson 1: what a pass costs
+
+def pass_costs(curve: "CostCurve") -> list[float]:
+    """v(k) for k = 1.. : the measured median time of a k-token pass ÷ a 1-token pass (no fit)."""
+    return [s / curve.seconds[0] for s in curve.seconds]
+
+
+def cost_curve(curve: "CostCurve") -> go.Figure:
+    """Median pass time vs tokens scored, each bar labelled with its measured v(k); a fit drawn."""
     ms = [1000 * s for s in curve.seconds]
+    v = pass_costs(curve)
     intercept, slope = curve.fit()
     spread = None
     if curve.fastest and curve.slowest:  # whiskers: fastest and slowest repeat
         spread = dict(type="data", symmetric=False, color="#555",
                       array=[1000 * s - m for s, m in zip(curve.slowest, ms)],
                       arrayminus=[m - 1000 * f for f, m in zip(curve.fastest, ms)])
-    fig = go.Figure(go.Bar(x=curve.n_tokens, y=ms, name="SpecViz engine (median; whiskers: min–max)",
-                           marker_color=PALETTE[0], error_y=spread,
-                           hovertemplate="%{x} tokens: %{y:.1f} ms<extra></extra>"))
-    if curve.stock_seconds:
-        fig.add_bar(x=curve.n_tokens, y=[1000 * s for s in curve.stock_seconds], marker_color=PALETTE[5],
-                    name="transformers' stock forward (median, same run)",
-                    hovertemplate="%{x} tokens: %{y:.1f} ms (stock)<extra></extra>")
-    fig.add_scatter(x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
-                    mode="lines", name=f"fit: +{1000 * slope:.2f} ms per extra token",
-                    line=dict(color=PALETTE[3], dash="dash"))
-    fig.add_hline(y=ms[0] * curve.n_tokens[-1], line=dict(color="#999", dash="dot"),
-                  annotation_text=f"{curve.n_tokens[-1]} separate one-token passes", annotation_position="top left")
+    bars = dict(type="bar", x=curve.n_tokens, y=ms, name="measured: median (whiskers: fastest–slowest)",
+                marker_color=PALETTE[0], error_y=spread, text=[f"{x:.2f}×" for x in v],
+                textposition="inside", insidetextanchor="start", textangle=0,
+                customdata=v, hovertemplate="%{x} tokens in one pass: %{y:.1f} ms = %{customdata:.2f}× "
+                                            "a one-token pass<extra></extra>")
+    fit = dict(type="scatter", x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
+               mode="lines", name="least-squares line (drawn only; the bars are the result)",
+               line=dict(color=PALETTE[3], dash="dash"), hoverinfo="skip")
+    n = curve.n_tokens[-1]
+    separate = dict(type="scatter", x=[1, n], y=[ms[0], ms[0] * n], mode="lines",
+                    name=f"k separate one-token passes (k × {ms[0]:.1f} ms)",
+                    line=dict(color=GREY, dash="dot"), hoverinfo="skip")
     threads = f", {curve.threads} thread{'s' * (curve.threads != 1)}" if curve.threads else ""
-    return _layout(fig, f"One target pass vs tokens scored (measured on {curve.device}{threads}, "
-                        f"median of {curve.repeats})", xaxis_title="tokens scored in one pass",
-                   yaxis_title="ms per pass")
+    return _fig([bars, fit, separate], f"One target pass vs tokens scored (measured on {curve.device}"
+                f"{threads}, median of {curve.repeats}); bar labels: v(k) = time ÷ one-token pass",
+                height=400, xaxis=dict(title="tokens scored in one pass (k)", dtick=1),
+                yaxis=dict(title="ms per pass", range=[0, max(ms) * 1.25]))
 
 
-def theory_curves(alphas: list[float], c: float, max_gamma: int = 16,
-                  measured: list[dict] | None = None) -> go.Figure:
-    """Leviathan's tokens/pass and speedup vs gamma for several alpha (theory) + measured runs."""
-    fig = make_subplots(1, 2, subplot_titles=("expected tokens per target pass",
-                                              f"expected speedup at c = {c:.2f}"))
+# ---------------------------------------------------------------- lesson 2: α decides
+
+def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = None,
+                  v: Callable[[int], float] | None = None, max_gamma: int = 16) -> go.Figure:
+    """Leviathan's E[τ] and speedup vs γ for several α (lines), and measured runs (markers).
+
+    v(k): the measured cost of a k-token pass in plain steps; with it the speedup lines are
+    E[τ] / (γc + v(γ+1)) instead of Leviathan's E[τ] / (γc + 1). Each measured run is a filled
+    marker (what it measured) beside an open one (Leviathan at the run's own α, and c).
+    """
     gammas = list(range(1, max_gamma + 1))
+    data = []
     for i, a in enumerate(alphas):
         color = PALETTE[i % len(PALETTE)]
-        fig.add_scatter(x=gammas, y=[expected_acceptance_length(a, g) for g in gammas], mode="lines",
-                        name=f"α = {a:.2f} (theory)", line=dict(color=color), legendgroup=str(a),
-                        row=1, col=1)
-        fig.add_scatter(x=gammas, y=[speedup_theoretical(a, g, c) for g in gammas], mode="lines",
-                        line=dict(color=color), legendgroup=str(a), showlegend=False, row=1, col=2)
-    symbols = ["diamond", "square", "triangle-up", "x", "star", "circle"]
+        speed = [metrics.speedup_verify_aware(a, g, c, v(g + 1)) if v else metrics.speedup_theoretical(a, g, c)
+                 for g in gammas]
+        data += [dict(type="scatter", x=gammas, y=[metrics.expected_acceptance_length(a, g) for g in gammas],
+                      mode="lines", name=f"α = {a:.2f}", line=dict(color=color), legendgroup=str(a),
+                      hovertemplate=f"α = {a:.2f}, γ = %{{x}}: E[τ] = %{{y:.2f}} tokens/pass<extra>theory</extra>"),
+                 dict(type="scatter", x=gammas, y=speed, mode="lines", line=dict(color=color, dash="dash" if v else None),
+                      legendgroup=str(a), showlegend=False, xaxis="x2", yaxis="y2",
+                      hovertemplate=f"α = {a:.2f}, γ = %{{x}}: %{{y:.2f}}×<extra>theory</extra>")]
     for i, m in enumerate(measured or []):
-        marker = dict(size=12, symbol=symbols[i % len(symbols)], color="#000")
-        fig.add_scatter(x=[m["gamma"]], y=[m["tokens_per_pass"]], mode="markers", marker=marker,
-                        name=f"{m['label']} (measured α = {m['alpha']:.2f})", legendgroup=m["label"],
-                        hovertemplate=f"{m['label']}: measured α = {m['alpha']:.2f}, "
-                                      "%{y:.2f} tokens/pass<extra></extra>", row=1, col=1)
-        if m.get("speedup"):
-            fig.add_scatter(x=[m["gamma"]], y=[m["speedup"]], mode="markers", showlegend=False,
-                            marker=marker, legendgroup=m["label"],
-                            hovertemplate=f"{m['label']}: measured speedup %{{y:.2f}}×<extra></extra>",
-                            row=1, col=2)
-    fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
-    fig.update_xaxes(title_text="γ (drafted tokens per round)")
-    _layout(fig, "Theory (Leviathan et al. 2023): lines; measured runs: black markers", height=460)
-    fig.update_layout(margin=dict(t=80))
-    return fig
+        sym = SYMBOLS[i % len(SYMBOLS)]
+        filled, hollow = dict(size=13, symbol=sym, color="#000"), dict(size=15, symbol=f"{sym}-open", color="#000")
+        own = f"the run's own α = {m['alpha']:.2f}"
+        data += [dict(type="scatter", x=[m["gamma"]], y=[m["tau"]], mode="markers", marker=filled,
+                      name=m["label"], legendgroup=m["label"],
+                      hovertemplate=f"{m['label']}: measured τ = %{{y:.2f}} tokens/pass<extra>measured</extra>"),
+                 dict(type="scatter", x=[m["gamma"]], y=[m["tau_expected"]], mode="markers", marker=hollow,
+                      showlegend=False, legendgroup=m["label"],
+                      hovertemplate=f"{m['label']}: Leviathan's E[τ] at {own} = %{{y:.2f}}<extra>theory</extra>")]
+        if m.get("speedup") is not None:
+            data.append(dict(type="scatter", x=[m["gamma"]], y=[m["speedup"]], mode="markers", marker=filled,
+                             showlegend=False, legendgroup=m["label"], xaxis="x2", yaxis="y2",
+                             hovertemplate=f"{m['label']}: measured speedup %{{y:.2f}}×<extra>measured</extra>"))
+        if m.get("theory") is not None:
+            data.append(dict(type="scatter", x=[m["gamma"]], y=[m["theory"]], mode="markers", marker=hollow,
+                             showlegend=False, legendgroup=m["label"], xaxis="x2", yaxis="y2",
+                             hovertemplate=f"{m['label']}: Leviathan's speedup at {own}, c = {m['c']:.2f}: "
+                                           "%{y:.2f}×<extra>theory</extra>"))
+    right = f"expected speedup at c = {c:.2f}" + (" with my measured v(γ+1)" if v else " (verify = 1 step)")
+    layout = _two_panels("expected tokens per target pass E[τ]", right, "γ (tokens drafted per round)")
+    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
+    layout["yaxis2"]["title"] = "× plain decoding (dotted: 1×)"
+    return _fig(data, "Theory (lines, Leviathan et al. 2023) · runs: filled = measured, open = theory at their own α",
+                height=470, **layout)
 
 
-def replay_chart(points, measured_alpha: float) -> go.Figure:
-    """Replayed alpha, tokens/pass and speedup per gamma; the recorded gamma highlighted."""
-    fig = make_subplots(1, 2, subplot_titles=("tokens per target pass (estimate)",
-                                              "speedup over plain decoding (estimate)"))
+def positions(cond: list[float | None], uncond: list[float | None], alpha: float | None, label: str) -> go.Figure:
+    """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
+    xs = list(range(1, len(cond) + 1))
+    data = [dict(type="bar", x=xs, y=cond, name="conditional: accepted ÷ checked at i (given 1..i−1 accepted)",
+                 marker_color=PALETTE[0], hovertemplate="position %{x}: %{y:.2f} of checked<extra>conditional</extra>"),
+            dict(type="bar", x=xs, y=uncond, name="unconditional: accepted at i ÷ rounds that drafted i (vLLM)",
+                 marker_color=PALETTE[1], hovertemplate="position %{x}: %{y:.2f} of drafted<extra>unconditional</extra>")]
+    if alpha is not None:
+        data.append(dict(type="scatter", x=xs, y=[alpha ** i for i in xs], mode="lines+markers",
+                         line=dict(color=PALETTE[3], dash="dash"), name=f"α^i: unconditional if every position had α = {alpha:.2f}",
+                         hovertemplate="α^%{x} = %{y:.2f}<extra>i.i.d. model</extra>"))
+    shapes = [_hline(alpha, color=PALETTE[0])] if alpha is not None else []
+    return _fig(data, f"Acceptance by draft position · {label}", height=380, barmode="group", shapes=shapes,
+                xaxis=dict(title="draft position i", dtick=1), yaxis=dict(title="rate", range=[0, 1.05]),
+                legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
+
+
+def replay_chart(points) -> go.Figure:
+    """Replayed tokens/pass and speedup per γ (estimates); the recorded γ highlighted."""
     colors = [PALETTE[3] if p.recorded else PALETTE[0] for p in points]
     gammas = [p.gamma for p in points]
-    fig.add_bar(x=gammas, y=[p.tokens_per_pass for p in points], marker_color=colors, showlegend=False,
-                customdata=[[p.alpha] for p in points],
-                hovertemplate="γ = %{x}: %{y:.2f} tokens/pass, α ≈ %{customdata[0]:.2f}<extra></extra>",
-                row=1, col=1)
-    fig.add_bar(x=gammas, y=[p.speedup or 0 for p in points], marker_color=colors, showlegend=False,
-                hovertemplate="γ = %{x}: %{y:.2f}×<extra></extra>", row=1, col=2)
-    fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
-    fig.update_xaxes(title_text="γ")
-    _layout(fig, f"Counterfactual replay of one recorded run (orange = the γ it really "
-                 f"used; measured α = {measured_alpha:.2f})", height=360)
-    fig.update_layout(margin=dict(t=80))
-    return fig
+    data = [dict(type="bar", x=gammas, y=[p.tokens_per_pass for p in points], marker_color=colors, showlegend=False,
+                 hovertemplate="γ = %{x}: %{y:.2f} tokens/pass<extra>estimate</extra>"),
+            dict(type="bar", x=gammas, y=[p.speedup or 0 for p in points], marker_color=colors, showlegend=False,
+                 xaxis="x2", yaxis="y2", hovertemplate="γ = %{x}: %{y:.2f}×<extra>estimate</extra>")]
+    layout = _two_panels("tokens per target pass (estimate)", "speedup over plain decoding (estimate)", "γ")
+    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
+    return _fig(data, "Counterfactual replay of one recorded run: estimates (orange = the γ it really used)",
+                height=360, **layout)
 
 
 def workload_bars(rows: list[dict]) -> go.Figure:
-    """Measured alpha and speedup per workload."""
-    fig = make_subplots(1, 2, subplot_titles=("acceptance rate α (measured)",
-                                              "speedup over plain decoding (measured)"))
+    """Measured α (Leviathan's) and measured speedup per workload."""
     names = [r["workload"] for r in rows]
-    fig.add_bar(x=names, y=[r["alpha"] for r in rows], marker_color=PALETTE[2], showlegend=False,
-                text=[f"{r['alpha']:.2f}" for r in rows], row=1, col=1)
-    fig.add_bar(x=names, y=[r["speedup"] or 0 for r in rows], marker_color=PALETTE[0], showlegend=False,
-                text=[f"{(r['speedup'] or 0):.2f}×" for r in rows], row=1, col=2)
-    fig.add_hline(y=1, line=dict(color="#999", dash="dot"), row=1, col=2)
-    _layout(fig, "Same pair, different workloads", height=340)
-    fig.update_layout(margin=dict(t=80))
-    return fig
+    data = [dict(type="bar", x=names, y=[r["alpha"] or 0 for r in rows], marker_color=PALETTE[2], showlegend=False,
+                 text=[f"{r['alpha']:.2f}" if r["alpha"] is not None else "n/a" for r in rows],
+                 hovertemplate="%{x}: α = %{y:.2f}<extra>measured</extra>"),
+            dict(type="bar", x=names, y=[r["speedup"] or 0 for r in rows], marker_color=PALETTE[0], showlegend=False,
+                 text=[f"{r['speedup']:.2f}×" if r["speedup"] is not None else "n/a" for r in rows],
+                 xaxis="x2", yaxis="y2", hovertemplate="%{x}: %{y:.2f}×<extra>measured</extra>")]
+    layout = _two_panels("α (Leviathan: accepted ÷ checked), measured", "speedup over plain decoding, measured", "")
+    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
+    layout["yaxis"]["range"] = [0, 1.05]
+    return _fig(data, "Same pair, different workloads", height=360, **layout)
 
 
-def break_even(c_values: list[float], max_gamma: int = 8) -> go.Figure:
-    """The alpha at which theoretical speedup = 1, per gamma, for several c (theory)."""
-    fig = go.Figure()
+def break_even(c_values: list[float], run: dict | None = None, v: Callable[[int], float] | None = None,
+               max_gamma: int = 8) -> go.Figure:
+    """The α at which the speedup is 1, per γ (theory): Leviathan's for several c; with the
+    measured v(γ+1) too when given; the run's own (γ, α) as a measured marker."""
     gammas = list(range(1, max_gamma + 1))
-    for i, c in enumerate(c_values):
-        ys = [_break_even_alpha(g, c) for g in gammas]
-        fig.add_scatter(x=gammas, y=ys, mode="lines+markers", name=f"c = {c:.2f}",
-                        line=dict(color=PALETTE[i % len(PALETTE)]))
-    return _layout(fig, "Break-even acceptance rate (theory): below the line, speculation is slower",
-                   xaxis_title="γ", yaxis_title="α needed for speedup 1", yaxis_range=[0, 1])
+    data = [dict(type="scatter", x=gammas, y=[metrics.break_even_alpha(g, c) for g in gammas], mode="lines+markers",
+                 name=f"c = {c:.2f}, verify = 1 step", line=dict(color=PALETTE[i % len(PALETTE)]),
+                 hovertemplate=f"c = {c:.2f}, γ = %{{x}}: break-even α = %{{y:.2f}}<extra>theory</extra>")
+            for i, c in enumerate(c_values)]
+    if run is not None and v is not None:
+        data.append(dict(type="scatter", x=gammas, y=[metrics.break_even_alpha(g, run["c"], v(g + 1)) for g in gammas],
+                         mode="lines+markers", name=f"c = {run['c']:.2f} with my measured v(γ+1)",
+                         line=dict(color="#000", dash="dash"),
+                         hovertemplate="γ = %{x}: break-even α = %{y:.2f}<extra>theory, measured v</extra>"))
+    if run is not None:
+        data.append(dict(type="scatter", x=[run["gamma"]], y=[run["alpha"]], mode="markers+text",
+                         marker=dict(size=14, symbol="x", color=PALETTE[3]), text=[f" {run['label']}: α = {run['alpha']:.2f}"],
+                         textposition="middle right", name=f"{run['label']} (measured α)",
+                         hovertemplate="measured α = %{y:.2f} at γ = %{x}<extra>measured</extra>"))
+        if run.get("break_even_v") is not None:
+            data.append(dict(type="scatter", x=[run["gamma"]], y=[run["break_even_v"]], mode="markers",
+                             marker=dict(size=12, symbol="circle-open", color="#000", line=dict(width=2)),
+                             name=f"break-even with the run's own v = {run['v']:.2f}",
+                             hovertemplate="break-even α with v = %{customdata:.2f}: %{y:.2f}<extra>theory</extra>",
+                             customdata=[run["v"]]))
+    return _fig(data, "Break-even α (theory): below its line, speculation is slower than plain decoding",
+                height=400, xaxis=dict(title="γ", dtick=1), yaxis=dict(title="α needed for speedup 1", range=[0, 1.02]))
 
 
-def _break_even_alpha(gamma: int, c: float) -> float:
-    lo, hi = 0.0, 1.0
-    for _ in range(40):  # bisection: speedup grows with alpha
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if speedup_theoretical(mid, gamma, c) < 1 else (lo, mid)
-    return hi
+# ---------------------------------------------------------------- lesson 3: the distribution lab
 
-
-def lab_distributions(result: LabResult, texts: list[str], variants: list[str], top: int = 12) -> go.Figure:
+def lab_distributions(result: "LabResult", texts: list[str], variants: list[str], top: int = 12) -> go.Figure:
     """Empirical next-token frequencies per variant against the target's p, on p's top tokens."""
     order = np.argsort(-result.p)[:top]
     labels = [repr(texts[i])[1:-1] or "∅" for i in order]
-    fig = go.Figure(go.Bar(x=labels, y=result.p[order], name="target p (exact)",
-                           marker_color="#BBBBBB"))
-    for i, name in enumerate(variants):
-        v = result.variants[name]
-        fig.add_bar(x=labels, y=v.empirical[order], name=f"{name} (TV {v.tv:.3f})",
-                    marker_color=PALETTE[i % len(PALETTE)])
-    return _layout(fig, f"First emitted token: {result.n} samples per method vs the target's p",
-                   height=380, barmode="group", yaxis_title="probability / frequency")
+    data = [dict(type="bar", x=labels, y=result.p[order], name="target p (exact)", marker_color="#BBBBBB")]
+    data += [dict(type="bar", x=labels, y=result.variants[name].empirical[order],
+                  name=f"{name} (TV {result.variants[name].tv:.3f})", marker_color=PALETTE[i % len(PALETTE)])
+             for i, name in enumerate(variants)]
+    return _fig(data, f"First emitted token: {result.n} samples per method vs the target's p",
+                height=380, barmode="group", yaxis=dict(title="probability / frequency"))
 
 
-def lab_tv(result: LabResult) -> go.Figure:
+def lab_tv(result: "LabResult") -> go.Figure:
     """Total-variation distance to p per variant: empirical and exact, with the noise floor."""
     names = list(result.variants)
-    fig = go.Figure()
-    fig.add_bar(x=names, y=[result.variants[n].tv for n in names], name=f"measured ({result.n} samples)",
-                marker_color=PALETTE[0])
-    fig.add_bar(x=names, y=[result.variants[n].tv_exact for n in names], name="exact law (closed form)",
-                marker_color=PALETTE[1])
-    fig.add_hline(y=result.noise_floor, line=dict(color=PALETTE[3], dash="dash"),
-                  annotation_text="sampling noise (plain target)", annotation_position="top left")
-    return _layout(fig, "Total-variation distance to the target's p", barmode="group",
-                   yaxis_title="TV distance")
+    data = [dict(type="bar", x=names, y=[result.variants[n].tv for n in names],
+                 name=f"measured ({result.n} samples)", marker_color=PALETTE[0]),
+            dict(type="bar", x=names, y=[result.variants[n].tv_exact for n in names],
+                 name="exact law (closed form)", marker_color=PALETTE[1])]
+    floor = _hline(result.noise_floor, color=PALETTE[3], dash="dash")
+    note = dict(text="sampling noise (plain target)", x=0, xref="paper", y=result.noise_floor, yref="y",
+                showarrow=False, xanchor="left", yanchor="bottom", font=dict(color=PALETTE[3]))
+    return _fig(data, "Total-variation distance to the target's p", barmode="group", shapes=[floor],
+                annotations=[note], yaxis=dict(title="TV distance"))
 
+
+# ---------------------------------------------------------------- lesson 4: profiles
 
 def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
-    """Measured runs as alpha vs c, over contours of Leviathan's speedup at this gamma."""
+    """Measured runs as Leviathan's α vs c, over contours of Leviathan's speedup at this γ."""
     cs, alphas = np.linspace(0, 0.6, 61), np.linspace(0, 0.99, 60)
-    z = [[speedup_theoretical(a, gamma, c) for c in cs] for a in alphas]
-    fig = go.Figure(go.Contour(x=cs, y=alphas, z=z, colorscale="Blues", showscale=True, opacity=0.55,
-                               contours=dict(start=0.5, end=4, size=0.25, showlabels=True),
-                               colorbar=dict(title="theory ×"), hoverinfo="skip"))
-    for i, p in enumerate(points):
-        fig.add_scatter(x=[p["c"]], y=[p["alpha"]], mode="markers+text", text=[p["label"]],
-                        textposition="middle right", name=p["label"],
-                        marker=dict(size=13, color=PALETTE[(i + 3) % len(PALETTE)],
-                                    line=dict(color="#000", width=1)))
-    _layout(fig, f"Cost vs acceptance of measured runs (contours: theoretical speedup at γ = {gamma})",
-            height=440, xaxis_title="cost ratio c (measured)", yaxis_title="α (measured)",
-            xaxis_range=[-0.02, 0.6], yaxis_range=[-0.02, 1])
-    fig.update_layout(margin=dict(t=70))
-    return fig
+    z = [[metrics.speedup_theoretical(a, gamma, c) for c in cs] for a in alphas]
+    data = [dict(type="contour", x=cs, y=alphas, z=z, colorscale="Blues", showscale=True, opacity=0.55,
+                 contours=dict(start=0.5, end=4, size=0.25, showlabels=True),
+                 colorbar=dict(title=dict(text="theory ×")), hoverinfo="skip")]
+    data += [dict(type="scatter", x=[p["c"]], y=[p["alpha"]], mode="markers+text", text=[p["label"]],
+                  textposition="middle right", name=p["label"],
+                  marker=dict(size=13, color=PALETTE[(i + 3) % len(PALETTE)], line=dict(color="#000", width=1)),
+                  hovertemplate=f"{p['label']}: α = %{{y:.2f}}, c = %{{x:.2f}}<extra>measured</extra>")
+             for i, p in enumerate(points)]
+    return _fig(data, f"Cost vs acceptance of measured runs (contours: Leviathan's speedup at γ = {gamma})",
+                height=460, xaxis=dict(title="cost ratio c (measured)", range=[-0.02, 0.6]),
+                yaxis=dict(title="α (Leviathan: accepted ÷ checked), measured", range=[-0.02, 1]),
+                margin=dict(l=10, r=10, t=60, b=10))

@@ -1,10 +1,18 @@
-"""Lesson pages under AppTest: each renders, its instrument responds, the quiz scores and explains."""
+"""Lesson pages under AppTest: each renders, its instruments respond, the quiz scores and explains,
+predict-before-reveal hides what it asks about, reruns do not grow state, and every measured
+number a lesson quotes is the one specviz.metrics computes from the shipped traces.
+(Page-load times are measured by scripts/lesson_load_times.py, not by a timed test.)"""
+import pickle
+import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz.ui import lesson
+from specviz import metrics
+from specviz.trace import Trace
+from specviz.ui import lesson, quiz
+from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -23,7 +31,22 @@ def ok(at: AppTest) -> AppTest:
 
 
 def texts(at: AppTest) -> str:
-    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info])
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def shipped(sub: str) -> dict[str, Trace]:
+    return {label: Trace.load(p) for label, p in shipped_traces().items() if sub in label}
+
+
+def span(xs, suffix: str = "") -> str:
+    """The range as a lesson quotes it, computed here independently of the app."""
+    xs = sorted(x for x in xs if x is not None)
+    lo, hi = f"{xs[0]:.2f}", f"{xs[-1]:.2f}"
+    return f"{lo}{suffix}" if lo == hi else f"{lo}–{hi}{suffix}"
 
 
 @pytest.mark.parametrize("page,name", LESSONS.items())
@@ -31,9 +54,52 @@ def test_lesson_renders_with_quiz(page, name):
     data = lesson.load(name)
     assert len(data["quiz"]) >= 5
     at = app(page)
-    quiz = [r for r in at.radio if r.key and r.key.startswith(f"quiz_{name}_")]
-    assert len(quiz) == len(data["quiz"])  # every question, predict ones included, is shown
+    quiz_radios = [r for r in at.radio if r.key and r.key.startswith(f"quiz_{name}_")]
+    assert len(quiz_radios) == len(data["quiz"])  # every question, predict ones included, is shown
     assert data["sections"][0]["heading"] in [s.value for s in at.subheader]
+    shown = texts(at) + "".join(r.label for r in at.radio)
+    assert not lesson.FACT.search(shown)  # every quoted fact was filled
+
+
+@pytest.mark.parametrize("page,name", LESSONS.items())
+def test_reruns_do_not_grow_state(page, name):
+    """Clicks rerun the page; the session must not keep another copy of anything per rerun."""
+    def footprint(at):
+        ss = at.session_state
+        kept = ss["sv_lesson_traces"] if "sv_lesson_traces" in ss else {}
+        size = len(pickle.dumps({k: v for k, v in kept.items()}))
+        return len(list(ss.keys())), sum(len(v) for v in kept.values()), size
+
+    at = app(page)
+    at.run()  # the second run settles widget defaults
+    first = footprint(at)
+    for _ in range(6):
+        ok(at.run())
+    assert footprint(at) == first
+
+
+def test_lesson_texts_use_the_one_definition():
+    """Wrong statements issue 11 found in the lesson texts must not come back."""
+    raw = "\n".join(p.read_text(encoding="utf-8") for p in lesson.LESSONS_DIR.glob("*.yaml"))
+    for wrong in (r"[Aa]ccepted ÷ drafted is (the acceptance rate )?α", r"c ≈ 0\.2\b", r"c around 0\.2",
+                  r"Draft & Verify train", r"means the verify pass cost more", r"costs? about the same"):
+        assert not re.search(wrong, raw), wrong
+    questions = [q for q in lesson.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
+    assert questions and "0.59" in questions[0]["options"][questions[0]["answer"]]
+    # the worked numbers of that question are Leviathan's and vLLM's under the i.i.d. model
+    assert round(metrics.expected_acceptance_length(0.8, 4), 2) == 3.36
+    assert round(metrics.draft_acceptance_rate_expected(0.8, 4), 2) == 0.59
+
+
+def test_quoted_numbers_are_the_shipped_traces_own():
+    """c and α the texts quote for layers:4 are what specviz.metrics computes from the traces."""
+    early = [metrics.summarize(t) for t in shipped("layers-4").values()]
+    c, alpha = span([s.cost_ratio for s in early]), span([s.alpha for s in early])
+    assert texts(app("pages/3_Why_it_works.py")).count(f"c = {c} for") >= 1
+    shown = texts(app("pages/4_Acceptance_rate.py"))
+    assert f"measured α = {alpha}, c = {c}" in shown
+    assert f"{span([s.speedup_measured for s in early], '×')} the speed of plain decoding" in shown
+    assert f"measured α = {alpha}" in texts(app("pages/6_Beyond_draft_models.py"))
 
 
 def test_quiz_scores_and_explains():
@@ -51,35 +117,60 @@ def test_quiz_scores_and_explains():
     assert at.metric[-1].value.startswith("1 /")
 
 
-def test_predict_before_reveal_uses_a_real_round():
-    name = "3_lossless"
-    idx = next(i for i, q in enumerate(lesson.load(name)["quiz"]) if q.get("kind") == "predict")
-    at = app("pages/5_Lossless.py")
+PREDICTS = [(page, name, i) for page, name in LESSONS.items()
+            for i, q in enumerate(lesson.load(name)["quiz"]) if q.get("kind") == "predict"]
+
+
+@pytest.mark.parametrize("page,name,idx", PREDICTS)
+def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
+    item = lesson.load(name)["quiz"][idx]
+    label, trace, rnd, pos = quiz._predict_setup(item)
+    tok = trace.rounds[rnd].draft[pos]
+    at = app(page)
+    before = [h.proto.body for h in at.get("html")]
     radio = at.radio(key=f"quiz_{name}_{idx}")
     assert radio.options == ["accepted", "rejected"]
-    radio.set_value("rejected").run()
-    ok(at)
-    shown = texts(at)
-    assert "p(x) =" in shown and ("accepted" in shown or "rejected" in shown)
+    ok(radio.set_value("accepted" if tok.accepted else "rejected").run())
+    after = [h.proto.body for h in at.get("html")]
+    changed = [(b, a) for b, a in zip(before, after) if a != b]
+    assert len(changed) == 1  # this question's round, and only it, was revealed by the answer
+    card, revealed = changed[0]
+    # before: the draft's side only (token, q): no p, no verdict, no test, for any token of the round
+    assert f"q {_fmt(tok.q)}" in card and 'focus"' in card
+    assert "card-pending" in card and not re.search(r'class="num">p |✓|✗|accepted|rejected|p/q', card)
+    assert f'class="num">p {_fmt(tok.p)}' in revealed
+    assert ("accepted" if tok.accepted else "rejected") in revealed
+    assert f"p(x) = {_fmt(tok.p)}" in texts(at)
 
 
-def test_cost_curve_measures_on_the_real_model():
+def _fmt(x: float) -> str:
+    from specviz.render import fmt
+    return fmt(x)
+
+
+def test_cost_curve_reports_measured_points_not_the_fit():
     import torch
 
     before = torch.get_num_threads()
     at = app("pages/3_Why_it_works.py")
-    at.slider(key="cost_max").set_value(4)
+    at.slider(key="cost_max").set_value(5)
     at.slider(key="cost_repeats").set_value(1)
     at.selectbox(key="cost_threads").set_value(1)
     ok(at.button(key="cost_go").click().run())
-    labels = [m.label for m in at.metric]
-    assert "one-token pass" in labels and "slope (ms / extra token)" in labels
-    assert at.session_state["sv_cost"]["n_tokens"] == [1, 2, 3, 4]
-    assert at.session_state["sv_cost"]["threads"] == 1
-    assert len(at.session_state["sv_cost"]["stock_seconds"]) == 4  # transformers' curve, same run
-    verify = next(m for m in at.metric if m.label == "4-token pass (γ = 3)")
-    assert verify.value.endswith("×") and "transformers' stock forward" in verify.delta
+    curve = at.session_state["sv_cost"]
+    assert curve["n_tokens"] == [1, 2, 3, 4, 5] and curve["threads"] == 1
+    s = curve["seconds"]
+    assert metric(at, "v(5): 5 tokens: a γ = 4 verify pass") == f"{s[4] / s[0]:.2f}×"  # the bar, not the line
+    assert metric(at, "v(2): 2 tokens in one pass") == f"{s[1] / s[0]:.2f}×"
+    assert metric(at, "one-token pass") == f"{1000 * s[0]:.1f} ms"
     assert torch.get_num_threads() == before  # the thread count is restored after measuring
+    # lesson 2 can now use the measured v(k) for its verify cost
+    at = AppTest.from_file(str(ROOT / "pages/4_Acceptance_rate.py"), default_timeout=300)
+    at.session_state["sv_cost"] = curve
+    ok(at.run())
+    assert not at.toggle(key="th_v").disabled
+    ok(at.toggle(key="th_v").set_value(True).run())
+    assert "(1.00×)" not in texts(at)
 
 
 def test_theory_and_replay_respond_to_inputs():
@@ -94,6 +185,37 @@ def test_theory_and_replay_respond_to_inputs():
     assert "Estimate" in texts(at) and texts(at) != before
 
 
+def test_acceptance_shows_both_rates_from_the_counts():
+    at = app("pages/4_Acceptance_rate.py")
+    label = at.selectbox(key="ac_label").value
+    c = metrics.counts(Trace.load(shipped_traces()[label]))
+    # by hand: α counts the checked tokens only (accepted + one per rejected round)
+    assert metric(at, "α (Leviathan)") == f"{c.accepted / (c.accepted + c.rejections):.2f}"
+    assert metric(at, "accepted ÷ drafted (vLLM)") == f"{c.accepted / c.drafted:.2f}"
+    assert c.accepted / c.drafted < c.accepted / (c.accepted + c.rejections)
+    assert metric(at, "α expected (mean β)") == "not recorded"  # version-1-era shipped traces
+    table = at.dataframe[0].value
+    assert table["never checked (after a rejection)"][0] == c.drafted - c.checked
+    other = next(o for o in at.selectbox(key="ac_label").options if "layers-4" in o)
+    ok(at.selectbox(key="ac_label").set_value(other).run())
+    c2 = metrics.counts(Trace.load(shipped_traces()[other]))
+    assert metric(at, "accepted ÷ drafted (vLLM)") == f"{c2.accepted / c2.drafted:.2f}"
+
+
+def test_slower_compares_alpha_with_break_even_alpha_and_shows_the_gap():
+    t = next(iter(shipped("chat · layers-4 · greedy").values()))
+    s = metrics.summarize(t)
+    at = app("pages/4_Acceptance_rate.py")
+    shown = texts(at)
+    assert f"**{metrics.break_even_alpha(4, s.cost_ratio):.2f}** by Leviathan's formula" in shown
+    assert f"**{metrics.break_even_alpha(4, s.cost_ratio, s.verify_cost):.2f}** with the run's measured v" in shown
+    assert f"The run's α = **{s.alpha:.2f}**" in shown
+    keys = [c.proto.id for c in at.get("plotly_chart")]
+    assert any("be_gap" in k for k in keys) and any("gap_chart" in k for k in keys)
+    g = metrics.trace_gap(Trace.load(shipped_traces()[at.selectbox(key="gap_label").value]))
+    assert f"measured (loop overhead and noise remain): {g.measured:.2f}×" in shown
+
+
 def test_lab_strict_matches_loose_drifts():
     at = app("pages/5_Lossless.py")
     at.select_slider(key="lab_n").set_value(2000)
@@ -105,10 +227,16 @@ def test_lab_strict_matches_loose_drifts():
     assert "distribution_lab.json" in at.session_state["sv_lesson_texts"]["3_lossless"]  # in the pack
 
 
-def test_beyond_draft_models_shows_diagram_and_published_figures():
+def test_beyond_draft_models_profiles_use_leviathan_alpha():
     at = app("pages/6_Beyond_draft_models.py")
     assert "published" in texts(at).lower()
     assert any("Cai et al. 2024" in str(df.value) for df in at.dataframe)
+    fig = next(c for c in at.get("plotly_chart") if "pf_chart" in c.proto.id)
+    import json
+    dots = {d["name"]: d["y"][0] for d in json.loads(fig.proto.spec)["data"] if d.get("type") == "scatter"}
+    lookup = list(shipped("· lookup ·").values())
+    name = next(n for n in dots if n.startswith("lookup (γ = 4)"))
+    assert dots[name] == pytest.approx(metrics.alpha(metrics.pooled(lookup)))  # accepted ÷ checked, pooled
 
 
 def test_decision_brief_from_shipped_runs_downloads():

@@ -1,16 +1,18 @@
 """Lesson renderer: text and quizzes from specviz/lessons/*.yaml, presenter mode, workshop pack.
 
-A page calls `render(name, instruments)`: each section's markdown is shown, followed by the
-live instrument the section names. Presenter mode (sidebar) enlarges everything, shows one
-section at a time (PageDown / PageUp: what a presentation clicker sends) and fixes the seed.
+A page calls `render(name, instruments, facts)`: each section's markdown is shown, followed by
+the live instrument the section names. Lesson texts never state a measured number themselves:
+they write `{{name}}` and `facts()` fills it from the shipped traces (or says "n/a").
+Presenter mode (sidebar) enlarges everything, shows one section at a time (PageDown / PageUp:
+what a presentation clicker sends) and fixes the seed.
 """
+import re
 from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 import yaml
 
-from ..brief import workshop_pack
 from ..trace import Trace
 from . import page, quiz
 
@@ -26,13 +28,33 @@ header[data-testid="stHeader"] {display: none;}
 </style>"""
 
 
-def load(name: str) -> dict:
-    """One lesson's data: title, summary, sections, quiz."""
+@st.cache_resource(show_spinner=False)
+def _load(path: str, mtime: float) -> dict:
+    with open(path, encoding="utf-8") as f:
+        return yaml.safe_load(f)
+
+
+def load(name: str, facts: dict[str, str] | None = None) -> dict:
+    """One lesson's data: title, summary, sections, quiz (with `{{fact}}` filled when facts are given)."""
     path = next(LESSONS_DIR.glob(f"{name}*.yaml"), None)
     if path is None:
         raise FileNotFoundError(f"no lesson {name!r} in {LESSONS_DIR}")
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+    data = _load(str(path), path.stat().st_mtime)
+    return fill(data, facts) if facts is not None else data
+
+
+FACT = re.compile(r"\{\{(\w+)\}\}")
+
+
+def fill(data, facts: dict[str, str]):
+    """A copy of the lesson data with every `{{name}}` replaced by facts[name] (a missing fact: n/a)."""
+    if isinstance(data, str):
+        return FACT.sub(lambda m: facts.get(m.group(1), "n/a"), data)
+    if isinstance(data, list):
+        return [fill(x, facts) for x in data]
+    if isinstance(data, dict):
+        return {k: fill(v, facts) for k, v in data.items()}
+    return data
 
 
 def presenting() -> bool:
@@ -50,6 +72,7 @@ def traces(lesson: str) -> dict[str, Trace]:
 
 
 def keep_trace(lesson: str, name: str, trace: Trace) -> None:
+    """Keep a trace for the pack under a stable name: a rerun replaces it, it never adds a copy."""
     traces(lesson)[name] = trace
 
 
@@ -64,15 +87,20 @@ def _sidebar(name: str, data: dict) -> None:
                   help="Large fonts, one section at a time (PageDown / PageUp), seed fixed to 0")
         if not presenting():
             st.number_input("seed for live runs", 0, 2**31 - 1, key="sv_seed")
-        st.download_button("Workshop pack (.zip)", data=_pack(name, data), file_name=f"specviz-{name}.zip",
+        # the zip is built on click only (in Streamlit's download thread), from what this session
+        # kept by then: page runs stay cheap
+        kept, extra = traces(name), texts(name)
+        st.download_button("Workshop pack (.zip)", data=lambda: _pack(data, kept, extra),
+                           file_name=f"specviz-{name}.zip", on_click="ignore",
                            mime="application/zip", key=f"{name}_pack", width="stretch",
                            help="This lesson's traces (replayable without a model), its text, the "
                                 "quiz with answers, and the decision brief if you made one")
 
 
-def _pack(name: str, data: dict) -> bytes:
-    files = {"lesson.md": markdown(data), "quiz_answers.md": answers(data), **texts(name)}
-    return workshop_pack(traces(name), files)
+def _pack(data: dict, kept: dict[str, Trace], extra: dict[str, str]) -> bytes:
+    from ..brief import workshop_pack
+
+    return workshop_pack(kept, {"lesson.md": markdown(data), "quiz_answers.md": answers(data), **extra})
 
 
 def markdown(data: dict) -> str:
@@ -101,9 +129,12 @@ def _section(section: dict, instruments: dict[str, Callable[[], None]]) -> None:
         instruments[name]()
 
 
-def render(name: str, instruments: dict[str, Callable[[], None]]) -> None:
-    """The lesson page: title, sections with their instruments, then the quiz."""
-    data = load(name)
+def render(name: str, instruments: dict[str, Callable[[], None]],
+           facts: Callable[[], dict[str, str]] | None = None) -> None:
+    """The lesson page: title, sections with their instruments, then the quiz.
+
+    facts(): the measured numbers the lesson's text quotes, by name (see `fill`)."""
+    data = load(name, facts() if facts else {})
     page.setup(data["title"].split("·")[-1].strip())
     _sidebar(name, data)
     st.title(data["title"])

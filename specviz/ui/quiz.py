@@ -2,14 +2,17 @@
 
 The score lives in st.session_state only (per browser session; nothing is stored server-side).
 Only the first answer to a question counts, so changing your mind after the reveal does not.
+A predict question shows the round as the draft proposed it (tokens and q only): p, the test
+and the verdict, which would give the answer away, appear only once the student has answered.
 """
 import random
 import zlib
 
 import streamlit as st
 
+from .. import render
 from ..trace import Trace
-from . import state, views
+from . import state
 
 SCORES = "sv_quiz_scores"
 
@@ -46,15 +49,25 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
     """Why this drafted token was accepted or rejected, in the trace's own numbers."""
     tok = trace.rounds[rnd].draft[pos]
     fate = "accepted" if tok.accepted else "rejected"
+    drafted = render.visible(tok.text)
     if tok.r is None:  # greedy: argmax test
-        top = tok.top_p[0].text if tok.top_p else "?"
-        return (f"**{fate}**: greedy verification keeps a drafted token only if it is the target's "
-                f"argmax. The target's top token here was “{top}” (p(x) = {tok.p:.3f} for the "
-                f"drafted “{tok.text}”).")
+        top = render.visible(tok.top_p[0].text) if tok.top_p else "?"
+        out = (f"**{fate}**: greedy verification keeps a drafted token only if it is the target's "
+               f"argmax. The target's top token here was “{top}” (p(x) = {render.fmt(tok.p)} for the "
+               f"drafted “{drafted}”).")
+        if tok.beta is not None:
+            out += (f" β = Σ min(p, q) = {tok.beta:.0f}: with greedy p and q are one-hot at their "
+                    "argmax, so β is 1 when they agree and 0 otherwise.")
+        return out
     ratio = tok.p / tok.q if tok.q > 0 else float("inf")
     sign = "<" if tok.accepted else "≥"
-    return (f"**{fate}**: p(x) = {tok.p:.3f}, q(x) = {tok.q:.3f}, so p/q = {ratio:.3f}; the uniform "
-            f"draw was r = {tok.r:.3f} {sign} p/q.")
+    out = (f"**{fate}**: p(x) = {render.fmt(tok.p)}, q(x) = {render.fmt(tok.q)}, so the target keeps "
+           f"this token with probability min(1, p/q) = {render.fmt(min(1.0, ratio))}; the uniform draw "
+           f"was r = {render.fmt(tok.r)} {sign} p/q.")
+    if tok.beta is not None:
+        out += (f" Averaged over every token the draft could have proposed here, the acceptance "
+                f"probability is β = Σ min(p, q) = {render.fmt(tok.beta)}.")
+    return out
 
 
 def _predict_setup(item: dict):
@@ -82,14 +95,15 @@ def question(lesson: str, i: int, item: dict) -> None:
         label, trace, rnd, pos = setup
         tok = trace.rounds[rnd].draft[pos]
         st.markdown(f"**{i + 1}. {item['question']}**")
-        st.caption(f"Real run: {label} · round {rnd + 1}, draft token {pos + 1} “{tok.text}”")
+        st.caption(f"Real run: {label} · round {rnd + 1} of {len(trace.rounds)}, draft token "
+                   f"{pos + 1} “{render.visible(tok.text)}” (outlined)")
         options, answer = ["accepted", "rejected"], 0 if tok.accepted else 1
     else:
         st.markdown(f"**{i + 1}. {item['question']}**")
         options, answer = _shuffled(item["options"], item["answer"], item["question"])
     answered = st.session_state.get(key) is not None
-    if predict:
-        views.round_view(trace, rnd, 2 + pos if answered else 1, focus=pos)  # reveal up to its check
+    if predict:  # before the answer: the draft's side only (stage 0); after: up to its check
+        st.html(render.round_html(trace, rnd, 2 + pos if answered else 0, focus=pos))
     choice = st.radio("your answer", options, index=None, key=key, label_visibility="collapsed")
     if choice is None:
         return

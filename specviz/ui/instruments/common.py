@@ -2,14 +2,16 @@
 
 Every number an instrument shows comes from a real run on this machine (the session's own
 measurements or the shipped example traces) or is labelled theory / estimate / published.
+Nothing here imports torch: a lesson page loads without it, and a measurement imports it.
 """
 import streamlit as st
 
-from ...costs import CostCurve
+from ... import metrics
 from ...errors import SpecVizError, first_line
 from ...models import load_registry
 from ...trace import Trace
 from .. import lesson, state, views
+from ..examples import shipped_traces
 from ..run import shared_model
 
 TARGET = "smollm2-135m-instruct"
@@ -46,12 +48,59 @@ def errors(fn):
     return None
 
 
-
-
-def cost_of_pass() -> CostCurve | None:
+def cost_of_pass():
+    """This session's measured cost curve (lesson 1) as a costs.CostCurve, or None."""
     d = st.session_state.get("sv_cost")
-    return CostCurve.from_dict(d) if d else None
+    if not d:
+        return None
+    from ...costs import CostCurve  # imports torch: only once a curve was measured
 
+    return CostCurve.from_dict(d)
+
+
+def verify_costs():
+    """k -> v(k), the measured cost of a k-token pass ÷ a 1-token pass from lesson 1's curve
+    (measured points; past the last measured size, the last point's slope carries on), or None."""
+    d = st.session_state.get("sv_cost")
+    if not d:
+        return None
+    s = d["seconds"]
+    v = [x / s[0] for x in s]
+    step = v[-1] - v[-2] if len(v) > 1 else 0.0
+
+    def cost(k: int) -> float:
+        return v[k - 1] if k <= len(v) else v[-1] + step * (k - len(v))
+    return cost
+
+
+# ---------------------------------------------------------------- summaries of shipped traces
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _shipped_summary(path: str, mtime: float) -> metrics.Summary:
+    return metrics.summarize(state.load_shipped(path, mtime))
+
+
+def summary(label: str, trace: Trace) -> metrics.Summary:
+    """metrics.summarize, computed once per process for a shipped trace."""
+    path = shipped_traces().get(label)
+    if path is not None and label not in state.library():
+        return _shipped_summary(str(path), path.stat().st_mtime)
+    return metrics.summarize(trace)
+
+
+def shipped_summaries(substring: str) -> dict[str, metrics.Summary]:
+    """label -> Summary of every shipped trace whose label contains substring."""
+    return {label: _shipped_summary(str(p), p.stat().st_mtime)
+            for label, p in shipped_traces().items() if substring in label}
+
+
+def span(values: list[float | None], spec: str = ".2f", suffix: str = "") -> str:
+    """“0.30–0.32” (or one value) for quoting measured numbers in a lesson's text; n/a if none."""
+    xs = sorted(x for x in values if x is not None)
+    if not xs:
+        return "n/a"
+    lo, hi = format(xs[0], spec), format(xs[-1], spec)
+    return f"{lo}{suffix}" if lo == hi else f"{lo}–{hi}{suffix}"
 
 
 def workload_traces() -> dict[str, Trace]:
@@ -63,9 +112,8 @@ def workload_traces() -> dict[str, Trace]:
     return {w: t for w, t in found.items() if t is not None}
 
 
-
 def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int,
-                 temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
+                temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
     """Run every prompt of every group (speculative + plain baseline) with a progress bar."""
     from ...runner import RunSettings, run
 
@@ -88,4 +136,3 @@ def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: i
     finally:
         bar.empty()
     return out
-

@@ -1,76 +1,159 @@
-"""Lesson 2's instruments: Leviathan's curves, counterfactual replay, workloads, a slower-than-plain run."""
+"""Lesson 2's instruments: Leviathan's curves with measured runs, the two acceptance rates and
+per-position acceptance, counterfactual replay, workloads, a slower-than-plain run and the gap."""
 import streamlit as st
 
+from ... import charts as run_charts
 from ... import lesson_charts as charts
 from ... import metrics
-from ...brief import workload_row
 from ...replay import replay_all
 from ...trace import Trace
 from .. import lesson, state
 from ..examples import PROMPTS
 from . import common
-from .common import PLOTLY, WORKLOADS, cost_of_pass
+from .common import PLOTLY, WORKLOADS, verify_costs
+
+LESSON = "2_acceptance_rate"
+SLOWER = "chat · layers-4 · greedy"  # the shipped run that was slower than plain decoding
+EXAMPLE = "summarise · lookup · greedy"
 
 
-def _measured_points(items: dict[str, Trace]) -> list[dict]:
-    points = []
-    for label, t in items.items():
-        s = metrics.summarize(t)
-        points.append({"label": label, "gamma": t.config.gamma, "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
-                       "tokens_per_pass": s.mean_acceptance_length, "speedup": s.speedup_measured})
-    return points
+def _f(x: float | None, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if x is None else format(x, spec) + suffix
 
+
+def facts() -> dict[str, str]:
+    """Measured numbers lesson 2's text quotes, from the shipped runs."""
+    early = common.shipped_summaries("layers-4").values()
+    s = common.shipped_summaries(EXAMPLE).get(EXAMPLE)
+    gamma = next(iter(early)).gamma if early else 4
+    cost = [x.cost_ratio * x.gamma + x.verify_cost for x in early
+            if x.cost_ratio is not None and x.verify_cost is not None]
+    return {"alpha_layers4": common.span([x.alpha for x in early]),
+            "c_layers4": common.span([x.cost_ratio for x in early]),
+            "v_layers4": common.span([x.verify_cost for x in early]),
+            "tau_layers4": common.span([x.mean_acceptance_length for x in early]),
+            "speedup_layers4": common.span([x.speedup_measured for x in early], suffix="×"),
+            "round_cost_layers4": common.span(cost), "gamma_layers4": str(gamma),
+            "alpha_example": _f(s and s.alpha), "dar_example": _f(s and s.draft_acceptance_rate),
+            "tau_example": _f(s and s.mean_acceptance_length)}
+
+
+def _point(label: str, trace: Trace) -> dict:
+    """A measured run as a marker: its τ and speedup, and Leviathan's at its own α and c."""
+    s = common.summary(label, trace)
+    return {"label": label, "gamma": trace.config.gamma, "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
+            "tau": s.mean_acceptance_length, "tau_expected": s.expected_acceptance_length,
+            "speedup": s.speedup_measured, "theory": s.speedup_theoretical}
+
+
+def _workload_labels() -> dict[str, tuple[str, Trace]]:
+    """workload -> (label, trace): this session's measured runs, else the shipped lookup runs."""
+    live = bool(st.session_state.get("sv_workload_traces"))
+    out = {}
+    for w, t in common.workload_traces().items():
+        kind = WORKLOADS[w].replace(" ", "-")
+        out[w] = (f"{w} ({t.config.draft}, now)" if live else f"{kind} · {t.config.draft} · greedy", t)
+    return out
 
 
 def theory() -> None:
-    """Leviathan's curves for chosen alpha and c, with measured runs on top."""
-    a, b = st.columns([3, 2])
-    alphas = a.multiselect("α (acceptance rate)", [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+    """Leviathan's curves for chosen α and c, with measured runs at their own α on top."""
+    a, b, v_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+    alphas = a.multiselect("α (Leviathan's acceptance rate)", [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                            default=[0.3, 0.6, 0.8, 0.9], key="th_alphas")
-    c = b.slider("c (draft cost ÷ target cost)", 0.0, 1.0, 0.05, 0.01, key="th_c")
-    workloads = common.workload_traces()
-    points = _measured_points({f"{w} ({t.config.draft})": t for w, t in workloads.items()})
-    st.plotly_chart(charts.theory_curves(sorted(alphas) or [0.8], c, 16, points), config=PLOTLY,
-                    key="th_chart")
-    best = {al: metrics.best_gamma(al, c) for al in sorted(alphas)}
+    c = b.slider("c (draft cost ÷ target step)", 0.0, 1.0, 0.05, 0.01, key="th_c")
+    v = verify_costs()
+    use_v = v_col.toggle("verify cost: my measured v(γ+1)", value=False, disabled=v is None, key="th_v",
+                         help="Leviathan assumes a verify pass over γ + 1 tokens costs one plain step; "
+                              "with lesson 1's measured curve the lines become E[τ] / (γc + v(γ+1))"
+                              + ("" if v else ". Measure the curve in lesson 1 first."))
+    points = [_point(label, t) for w, (label, t) in _workload_labels().items()]
+    fig = charts.theory_curves(sorted(alphas) or [0.8], c, points, v if use_v else None)
+    st.plotly_chart(fig, config=PLOTLY, key="th_chart")
+    best = {al: metrics.best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
+    cost = (lambda g: v(g + 1)) if use_v else (lambda g: 1.0)
     st.caption("Best γ by the formula at this c: " + ", ".join(
-        f"α = {al:.2f} → γ = {g} ({metrics.speedup_theoretical(al, g, c):.2f}×)" for al, g in best.items())
-        + ". Lines are theory; black markers are measured runs at their own α and c (not the "
-        "slider's). A measured speedup below its theory line means the verify pass cost more than "
-        "one plain step (see lesson 1's cost curve).")
+        f"α = {al:.2f} → γ = {g} ({metrics.speedup_verify_aware(al, g, c, cost(g)):.2f}×)" for al, g in best.items())
+        + ". Lines are theory. Each measured run is a filled marker (its measured τ and speedup) next "
+        "to an open one: Leviathan's formula at the run's own α (accepted ÷ checked) and c. Where the "
+        "filled speedup sits below the open one, the section “Why measured falls short” takes the "
+        "difference apart.")
 
 
-def replay() -> None:
-    """Counterfactual replay of one recorded trace over gamma = 1..16 (an estimate)."""
+def acceptance() -> None:
+    """One run's counts: Leviathan's α vs vLLM's accepted ÷ drafted, and acceptance by position."""
     options = state.labels()
     if not options:
         st.info("No recorded traces yet.")
         return
-    default = state.default_label("summarise · lookup · greedy")
-    label = st.selectbox("recorded run", options, index=options.index(default), key="rp_label")
+    label = st.selectbox("recorded run", options, index=options.index(state.default_label(EXAMPLE)),
+                         key="ac_label")
     trace = state.get(label)
-    lesson.keep_trace("2_acceptance_rate", label, trace)
-    curve = cost_of_pass()
-    use_curve = st.toggle("scale the verify cost with γ using my measured cost curve (lesson 1)",
-                          value=curve is not None, disabled=curve is None, key="rp_curve")
-    points = replay_all(trace, range(1, 17), curve.ratio if use_curve and curve else None)
-    s = metrics.summarize(trace)
-    st.plotly_chart(charts.replay_chart(points, s.alpha or 0.0), config=PLOTLY, key="rp_chart")
+    c, s = metrics.counts(trace), common.summary(label, trace)
+    gamma = trace.config.gamma
+    st.dataframe([{"target passes (rounds)": c.passes, "drafted": c.drafted, "accepted": c.accepted,
+                   "rounds ending in a rejection": c.rejections, "checked (accepted + rejections)": c.checked,
+                   "never checked (after a rejection)": c.drafted - c.checked}], hide_index=True)
+    m = st.columns(5)
+    m[0].metric("α (Leviathan)", _f(s.alpha), border=True,
+                help="accepted ÷ checked = accepted ÷ (accepted + rounds ending in a rejection): the "
+                     "probability that a drafted token the target checked is accepted")
+    m[1].metric("accepted ÷ drafted (vLLM)", _f(s.draft_acceptance_rate), border=True,
+                help="vLLM's draft acceptance rate: it counts the never-checked tokens too. Not α; "
+                     "never feed it to Leviathan's formulas")
+    m[2].metric(f"i.i.d. model at α, γ = {gamma}",
+                _f(s.alpha is not None and metrics.draft_acceptance_rate_expected(s.alpha, gamma) or None),
+                border=True, help="what accepted ÷ drafted should be if every checked token were accepted "
+                                  "with probability α: (α − α^(γ+1)) / (γ(1 − α))")
+    m[3].metric("τ measured · E[τ] at α", f"{_f(s.mean_acceptance_length)} · {_f(s.expected_acceptance_length)}",
+                border=True, help="τ = 1 + accepted ÷ passes (tokens per target pass); E[τ] = Leviathan's "
+                                  "(1 − α^(γ+1)) / (1 − α) over the drafts the run made: the model check")
+    m[4].metric("α expected (mean β)", _f(s.alpha_expected) if s.alpha_expected is not None else "not recorded",
+                border=True, help="mean over checked positions of β = Σ min(p, q), computed by the engine "
+                                  "from the full distributions (traces of version 2 that recorded it)")
+    cond, uncond = metrics.acceptance_by_position(c)
+    st.plotly_chart(charts.positions(cond, uncond, s.alpha, label), config=PLOTLY, key="ac_pos")
+    st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
+               "counter) falls along the draft even when every checked position has the same α: "
+               "position i is only reached when 1..i−1 were accepted (dashed: α^i). The conditional "
+               "rate (EAGLE's n-α) asks the question the formulas assume: given the target got that "
+               "far, how often does it accept?")
+
+
+def replay() -> None:
+    """Counterfactual replay of one recorded trace over γ = 1..16 (an estimate)."""
+    options = state.labels()
+    if not options:
+        st.info("No recorded traces yet.")
+        return
+    label = st.selectbox("recorded run", options, index=options.index(state.default_label(EXAMPLE)), key="rp_label")
+    trace = state.get(label)
+    lesson.keep_trace(LESSON, "replayed", trace)
+    v = verify_costs()
+    use_curve = st.toggle("scale the verify cost with γ using my measured v(k) (lesson 1)",
+                          value=v is not None, disabled=v is None, key="rp_curve")
+    points = replay_all(trace, range(1, 17), v if use_curve else None)
+    s = common.summary(label, trace)
+    st.plotly_chart(charts.replay_chart(points), config=PLOTLY, key="rp_chart")
     rec = next(p for p in points if p.recorded)
     best = max(points, key=lambda p: p.speedup or 0)
+    same = abs(rec.tokens_per_pass - (s.mean_acceptance_length or 0)) < 1e-9
     st.markdown(
-        f"Recorded at γ = {trace.config.gamma}: measured α = {s.alpha or 0:.2f}, {s.mean_acceptance_length or 0:.2f} "
-        f"tokens/pass, speedup {s.speedup_measured or 0:.2f}×; the replay at that γ gives "
-        f"α = {rec.alpha:.2f}, {rec.tokens_per_pass:.2f} tokens/pass "
-        f"({'it reproduces the run' if abs(rec.tokens_per_pass - (s.mean_acceptance_length or 0)) < 1e-9 else 'close to the run'}). "
-        f"**Estimate:** the best γ for this run would have been {best.gamma} "
-        f"({best.speedup or 0:.2f}×, α ≈ {best.alpha:.2f}).")
-    st.caption("Estimate, not a measurement: positions the draft never saw use the run's mean α; "
-               "sampled runs and prompt lookup would differ in a real re-run.")
+        f"Recorded at γ = {trace.config.gamma}: measured α = {_f(s.alpha)}, τ = {_f(s.mean_acceptance_length)} "
+        f"tokens per pass, speedup {_f(s.speedup_measured, suffix='×')}; the replay at that γ gives "
+        f"τ = {rec.tokens_per_pass:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
+        f"**Estimate:** the best γ for this run would have been {best.gamma} ({_f(best.speedup, suffix='×')}).")
+    why = ("positions the draft never saw are filled with the run's α (Leviathan's)",
+           "sampled runs would draw differently at another γ" if trace.config.temperature > 0 else "",
+           "prompt lookup and drafters that read the target's hidden state (the trained draft) would "
+           "propose differently had a round started elsewhere" if trace.config.draft.split(":")[0] in
+           ("lookup", "trained") else "")
+    st.caption("Estimate, not a measurement: " + "; ".join(w for w in why if w) + ". Verify cost per "
+               + ("pass scaled by my measured v(k)." if use_curve and v else "pass as measured in the run, at every γ."))
 
 
 def workloads() -> None:
-    """Alpha and speedup of one pair on chat, summarise/rewrite and code-edit prompts."""
+    """α and speedup of one pair on chat, summarise/rewrite and code-edit prompts."""
     a, b, c, d = st.columns([2, 1, 1, 2], vertical_alignment="bottom")
     draft = a.selectbox("drafter", [*common.trained(), "lookup", "layers:4"], key="wl_draft")
     gamma = b.number_input("γ", 1, 16, 4, key="wl_gamma")
@@ -79,54 +162,83 @@ def workloads() -> None:
         runs = common.run_prompts({w: [PROMPTS[k]] for w, k in WORKLOADS.items()}, draft, int(gamma), int(max_new))
         if runs:
             st.session_state["sv_workload_traces"] = {w: ts[0] for w, ts in runs.items()}
-    traces = common.workload_traces()
-    if not traces:
+    items = _workload_labels()
+    if not items:
         st.info("No runs yet: press Measure.")
         return
+    rows = []
+    for w, (label, t) in items.items():
+        lesson.keep_trace(LESSON, f"workload-{w}", t)
+        s = common.summary(label, t)
+        rows.append({"workload": w, "α (Leviathan)": s.alpha, "accepted ÷ drafted (vLLM)": s.draft_acceptance_rate,
+                     "τ": s.mean_acceptance_length, "E[τ] at α": s.expected_acceptance_length, "c": s.cost_ratio,
+                     "v (verify ÷ step)": s.verify_cost, "measured speedup": s.speedup_measured,
+                     "theory (Leviathan)": s.speedup_theoretical, "theory with measured v": s.speedup_verify_aware,
+                     "greedy output identical": s.same_as_baseline})
+    st.plotly_chart(charts.workload_bars([{"workload": r["workload"], "alpha": r["α (Leviathan)"],
+                                           "speedup": r["measured speedup"]} for r in rows]),
+                    config=PLOTLY, key="wl_chart")
+    number = st.column_config.NumberColumn(format="%.2f")
+    st.dataframe(rows, hide_index=True, column_config={k: number for k in rows[0] if k not in
+                                                       ("workload", "greedy output identical")})
     live = bool(st.session_state.get("sv_workload_traces"))
-    rows = [vars(workload_row(w, [t])) for w, t in traces.items()]
-    for w, t in traces.items():
-        lesson.keep_trace("2_acceptance_rate", f"workload-{w}", t)
-    st.plotly_chart(charts.workload_bars(rows), config=PLOTLY, key="wl_chart")
-    st.dataframe([{"workload": r["workload"], "α": round(r["alpha"], 3),
-                   "tokens / pass": round(r["tokens_per_pass"], 2), "c": r["c"] and round(r["c"], 3),
-                   "verify pass ÷ plain step": r["verify_cost"] and round(r["verify_cost"], 2),
-                   "measured speedup": r["speedup"] and round(r["speedup"], 2),
-                   "greedy output identical": r["identical"]} for r in rows], hide_index=True)
     st.caption(("Measured now in this session" if live else "Shipped example runs (real, recorded on "
-                "CPU with `scripts/record_examples.py`)") + f" · drafter {next(iter(traces.values())).config.draft}.")
-
+                "CPU with `scripts/record_examples.py`)") + f" · drafter {next(iter(items.values()))[1].config.draft}. "
+               "One run per workload: the speedup of a single run on a shared CPU is noisy.")
 
 
 def slower() -> None:
-    """A real run that was slower than plain decoding, and the break-even alpha."""
-    trace = common.shipped("chat · layers-4 · greedy", "layers-4")
+    """A real run that was slower than plain decoding, and its break-even α."""
+    trace = common.shipped(SLOWER, "layers-4")
     if trace is None:
         st.info("The shipped early-exit example is missing.")
         return
-    lesson.keep_trace("2_acceptance_rate", "slower-than-plain", trace)
-    s = metrics.summarize(trace)
-    m = st.columns(4)
-    m[0].metric("α (measured)", f"{s.alpha or 0:.3f}", border=True)
-    m[1].metric("c (measured)", f"{s.cost_ratio or 0:.2f}", border=True)
-    m[2].metric("tokens / pass", f"{s.mean_acceptance_length or 0:.2f}", border=True)
-    m[3].metric("measured speedup", f"{s.speedup_measured or 0:.2f}×", border=True,
+    lesson.keep_trace(LESSON, "slower-than-plain", trace)
+    s = common.summary(SLOWER, trace)
+    gamma, c, v = trace.config.gamma, s.cost_ratio, s.verify_cost
+    m = st.columns(5)
+    m[0].metric("α (measured)", _f(s.alpha), border=True, help="Leviathan's α: accepted ÷ checked")
+    m[1].metric("c (measured)", _f(c), border=True, help="draft seconds per drafted token ÷ one plain step")
+    m[2].metric("v (measured)", _f(v), border=True, help=f"one verify pass over {gamma + 1} tokens ÷ one plain step")
+    m[3].metric("τ (tokens / pass)", _f(s.mean_acceptance_length), border=True)
+    m[4].metric("measured speedup", _f(s.speedup_measured, suffix="×"), border=True,
                 help="below 1: slower than plain decoding of the same prompt")
-    c = s.cost_ratio or 0.2
-    st.markdown(f"Early exit `{trace.config.draft}`, γ = {trace.config.gamma}: each round pays for "
-                f"{trace.config.gamma} draft steps (≈ {trace.config.gamma * c:.2f} target steps) plus "
-                f"a verify pass, and yields {s.mean_acceptance_length or 0:.2f} tokens. The theory predicts "
-                f"{s.speedup_theoretical or 0:.2f}× at this α and c; {_versus_theory(s, trace.config.gamma)}")
-    st.plotly_chart(charts.break_even(sorted({round(c, 2), 0.05, 0.5})), config=PLOTLY, key="be_chart")
+    if c is None or s.alpha is None:
+        st.info("This run has no baseline or no drafts: the break-even α needs its measured c and α.")
+        return
+    leviathan, aware = metrics.break_even_alpha(gamma, c), metrics.break_even_alpha(gamma, c, v or 1.0)
+    be = lambda x: "above 1: even α = 1 would not pay" if x is None else f"{x:.2f}"  # noqa: E731
+    verdict = ("below both: speculation cannot pay at this c" if s.alpha < (aware or 1)
+               else "between them" if s.alpha < (leviathan or 1) else "above both")
+    st.markdown(f"Early exit `{trace.config.draft}`, γ = {gamma}: a round pays for {gamma} draft tokens "
+                f"(γc = {gamma * c:.2f} plain steps) plus a verify pass (v = {_f(v)} steps) and yields "
+                f"τ = {_f(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
+                f"**{be(leviathan)}** by Leviathan's formula (verify = 1 step), **{be(aware)}** with the "
+                f"run's measured v. The run's α = **{s.alpha:.2f}**, the same kind of number, is {verdict}.")
+    run = {"label": "this run", "gamma": gamma, "alpha": s.alpha, "c": c, "v": v or 1.0, "break_even_v": aware}
+    st.plotly_chart(charts.break_even(sorted({round(c, 2), 0.05, 0.5}), run, verify_costs()),
+                    config=PLOTLY, key="be_chart")
+    g = metrics.trace_gap(trace)
+    if g is not None:
+        st.plotly_chart(run_charts.gap(g), config=PLOTLY, key="be_gap")
 
 
-def _versus_theory(s, gamma: int) -> str:
-    """Why the measured speedup sits where it does relative to Leviathan's prediction."""
-    measured, theory = s.speedup_measured or 0, s.speedup_theoretical or 0
-    if measured < 0.9 * theory:
-        return (f"the measured {measured:.2f}× is lower still because the verify pass over "
-                f"{gamma + 1} tokens costs more than one plain step on this CPU.")
-    if measured <= 1.1 * theory:
-        return f"the measured {measured:.2f}× is close to it: the formula's assumptions held in this run."
-    return (f"the measured {measured:.2f}× beats it: the plain baseline of this run was slowed by "
-            "other work on the machine (timings on a shared CPU are noisy).")
+def gap() -> None:
+    """The gap from Leviathan's ideal to the measured speedup, for any run (yours first)."""
+    options = state.labels()
+    if not options:
+        st.info("No recorded traces yet.")
+        return
+    own = [lb for lb in options if lb in state.library()]
+    default = own[0] if own else state.default_label(EXAMPLE)
+    label = st.selectbox("run (your own runs from Step through come first)", options,
+                         index=options.index(default), key="gap_label")
+    trace = state.get(label)
+    g = metrics.trace_gap(trace)
+    if g is None:
+        st.info("n/a for this run: the decomposition needs a plain-decoding baseline and drafted tokens.")
+        return
+    st.plotly_chart(run_charts.gap(g), config=PLOTLY, key="gap_chart")
+    st.caption(" → ".join(f"{name}: {x:.2f}×" for name, x in g.steps()) + ". Every step uses a cost "
+               "measured in this run (specviz.metrics.gap); what is left at the end is the loop's own "
+               "work and timing noise.")

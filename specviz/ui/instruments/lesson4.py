@@ -4,9 +4,11 @@ import streamlit as st
 from ... import lesson_charts as charts
 from ...brief import workload_row
 from .. import lesson, state
-from ..examples import PROMPTS
+from ..examples import PROMPTS, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
+
+LESSON = "4_beyond_draft_models"
 
 
 MEDUSA = """flowchart LR
@@ -47,26 +49,57 @@ def medusa() -> None:
                    "(`trained:NAME`), it appears in the profiles below as a measured point.")
 
 
-def profiles() -> None:
-    """Measured alpha vs c of every available drafter (shipped runs + this session's)."""
-    items = {}
-    for label in state.labels():
-        t = state.get(label)
+def facts() -> dict[str, str]:
+    """Measured numbers lesson 4's text quotes, from the shipped runs."""
+    alpha = lambda sub: common.span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    return {"alpha_layers4": alpha("layers-4"), "c_layers4": c("layers-4"), "c_lookup": c("lookup"),
+            "alpha_lookup_chat": alpha("chat · lookup"), "alpha_lookup_edit": alpha("code-edit · lookup"),
+            "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
+            "c_trained": c("trained")}
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _shipped_points(stamp: tuple) -> list[dict]:
+    """One point per shipped drafter (all its runs pooled), computed once per process."""
+    groups: dict[str, list] = {}
+    for label, path, mtime in stamp:
+        t = state.load_shipped(path, mtime)
         if t.config.target == TARGET and t.baseline.output_ids:
-            items.setdefault(t.config.draft, []).append(t)
+            groups.setdefault(f"{t.config.draft} (γ = {t.config.gamma})", []).append((label, t))
+    return [_point(name, ts) for name, ts in groups.items()]
+
+
+def _point(name: str, runs: list) -> dict:
+    row = workload_row(name, [t for _, t in runs])
+    return {"label": f"{name}, {row.runs} runs", "alpha": row.alpha or 0.0, "c": row.c or 0.0,
+            "runs": runs}
+
+
+def profiles() -> None:
+    """Measured α (Leviathan's) vs c of every available drafter: shipped runs and this session's."""
     if st.button("Measure each drafter now on the code-edit prompt", key="pf_go"):
         specs = ["layers:4", "layers:16", "lookup", *common.trained()]
         runs = {s: (common.run_prompts({s: [PROMPTS["code edit"]]}, s, 4, 40) or {}).get(s, []) for s in specs}
-        st.session_state["sv_profiles"] = runs
+        st.session_state["sv_profiles"] = runs  # replaces the last measurement: reruns never add
+    shipped = shipped_traces()
+    stamp = tuple((label, str(p), p.stat().st_mtime) for label, p in shipped.items())
+    points = list(_shipped_points(stamp))
+    own: dict[str, list] = {}
+    for label, t in reversed(state.library().items()):  # this session's runs (Step through, uploads)
+        if t.config.target == TARGET and t.baseline.output_ids:
+            own.setdefault(f"{t.config.draft} (γ = {t.config.gamma}), yours", []).append((label, t))
     for spec, ts in st.session_state.get("sv_profiles", {}).items():
-        items[f"{spec} (now)"] = ts
-    points = []
-    for spec, ts in items.items():
-        row = workload_row(spec, ts)
-        points.append({"label": f"{spec} ({row.runs} runs)", "alpha": row.alpha, "c": row.c or 0.0})
-        for t in ts:
-            lesson.keep_trace("4_beyond_draft_models", f"{spec}-{len(lesson.traces('4_beyond_draft_models'))}", t)
+        if ts:
+            own[f"{spec} (γ = 4), now"] = [(f"{spec}-now-{i}", t) for i, t in enumerate(ts)]
+    points += [_point(name, runs) for name, runs in own.items()]
+    for p in points:  # stable names: a rerun replaces these entries, it never adds copies
+        for label, t in p["runs"]:
+            lesson.keep_trace(LESSON, label, t)
     if points:
-        st.plotly_chart(charts.profiles(points), config=PLOTLY, key="pf_chart")
-        st.caption("Each point pools the real runs of one drafter on SmolLM2-135M-Instruct (CPU). "
-                   "Contours are Leviathan's theoretical speedup at γ = 4.")
+        st.plotly_chart(charts.profiles([{k: p[k] for k in ("label", "alpha", "c")} for p in points]),
+                        config=PLOTLY, key="pf_chart")
+        st.caption("Each point pools the real runs of one drafter on SmolLM2-135M-Instruct (CPU): α is "
+                   "Leviathan's (accepted ÷ checked), c the draft time per drafted token ÷ one plain step. "
+                   "Contours are Leviathan's theoretical speedup at γ = 4 (a verify pass costing one "
+                   "step; lesson 2 shows what the measured verify cost does to it).")
