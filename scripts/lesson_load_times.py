@@ -7,7 +7,10 @@ fresh sessions per page, interleaved across pages (what a new browser tab costs 
 plus a rerun of an open session (what a click costs with nothing changed).
 Chromium (/usr/bin/chromium, headless, 1280×720): `streamlit run app.py` on a free port; for each
 page, navigation → the quiz's score metric shown and the app no longer running; the first visit of
-each page (cold server) and the median / min–max of `repeats` further visits, interleaved.
+each page (cold server) and the median / min–max of `repeats` further visits, interleaved. Two ways
+in: a new tab (the whole frontend loads) and a click on the page's sidebar link (in-app navigation).
+A reference page (an empty Streamlit page with one metric, served the same way) is measured in the
+same loop: on a loaded 2-core machine even it takes a second, so compare against it.
 Medians with their spread; nothing is timed inside a test.
 """
 import argparse
@@ -60,49 +63,87 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def browser(repeats: int) -> None:
-    from playwright.sync_api import sync_playwright
+REFERENCE = """import streamlit as st
+st.set_page_config(layout="wide")
+st.title("reference")
+st.metric("score", "0 / 5")
+"""
 
+
+def _serve(cwd: Path, script: str) -> tuple[subprocess.Popen, str]:
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.3)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def browser(repeats: int, roots: list[Path]) -> None:
+    """Chromium page loads of every lesson of each app copy in `roots`, visits interleaved."""
+    import tempfile
+
+    from playwright.sync_api import sync_playwright
+
+    ref_dir = Path(tempfile.mkdtemp())
+    (ref_dir / "reference.py").write_text(REFERENCE)
+    servers = [_serve(root, "app.py") for root in roots]
+    ref, ref_url = _serve(ref_dir, "reference.py")
+    names = [str(r) for r in roots]
     try:
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        url = f"http://127.0.0.1:{port}"
         with sync_playwright() as pw:
             b = pw.chromium.launch(executable_path="/usr/bin/chromium",
                                    args=["--headless", "--no-sandbox", "--disable-gpu"])
             pg = b.new_page(viewport={"width": 1280, "height": 720})
             pg.set_default_timeout(120_000)
-            pg.goto(url)
-            pg.wait_for_selector("h1")
 
-            def visit(page: str) -> float:
-                t0 = time.perf_counter()
-                pg.goto(f"{url}/{page.split('_', 1)[1]}")
+            def done(t0: float) -> float:
                 pg.wait_for_selector("[data-testid='stMetric']:has-text('score')")
                 pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
                 return time.perf_counter() - t0
 
-            first = {p: visit(p) for p in PAGES}
-            warm = {p: [] for p in PAGES}
+            def tab(url: str, page: str) -> float:
+                t0 = time.perf_counter()
+                pg.goto(url if page == "reference" else f"{url}/{page.split('_', 1)[1]}")
+                return done(t0)
+
+            def link(page: str) -> float:  # from the lesson before it, already on screen
+                title = page.split("_", 1)[1].replace("_", " ")
+                t0 = time.perf_counter()
+                pg.locator("[data-testid='stSidebar'] a").filter(has_text=title).first.click()
+                pg.wait_for_selector(f"h1:has-text('Lesson {int(page[0]) - 2} ')")  # the new page, not the old
+                return done(t0)
+
+            first = {(n, p): tab(url, p) for n, (_, url) in zip(names, servers) for p in PAGES}
+            first[("", "reference")] = tab(ref_url, "reference")
+            warm: dict = {}
             for _ in range(repeats):
-                for p in PAGES:
-                    warm[p].append(visit(p))
+                warm.setdefault(("", "reference"), []).append(tab(ref_url, "reference"))
+                for n, (_, url) in zip(names, servers):
+                    for p in PAGES:
+                        warm.setdefault((n, p), []).append(tab(url, p))
+                    tab(url, PAGES[-1])
+                    for p in PAGES:
+                        warm.setdefault((n, p, "link"), []).append(link(p))
             b.close()
     finally:
-        proc.terminate()
-        proc.wait(15)
-    print("Chromium 1280×720 (navigation → page fully rendered):")
-    for p in PAGES:
-        print(f"  {p:24s} first {first[p]:5.2f} s · later visits {_spread(warm[p])}")
+        for proc, _ in [*servers, (ref, None)]:
+            proc.terminate()
+            proc.wait(15)
+    print("Chromium 1280×720 (→ page fully rendered): new tab, first visit · new tab, later · sidebar link")
+    print(f"  {'reference (empty page)':24s} first {first[('', 'reference')]:5.2f} s · later "
+          f"{_spread(warm[('', 'reference')])}")
+    for n in names:
+        print(f" {n}")
+        for p in PAGES:
+            print(f"  {p:24s} first {first[(n, p)]:5.2f} s · later {_spread(warm[(n, p)])} · "
+                  f"link {_spread(warm[(n, p, 'link')])}")
 
 
 def main() -> None:
@@ -110,12 +151,15 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--no-browser", action="store_true")
     ap.add_argument("--no-apptest", action="store_true")
+    ap.add_argument("--compare", type=Path, nargs="*", default=[],
+                    help="other copies of the app (e.g. an older commit) measured in the same loop")
     args = ap.parse_args()
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if not args.no_apptest:
         apptest(args.repeats)
     if not args.no_browser:
-        browser(args.repeats)
+        browser(args.repeats, [ROOT, *args.compare])
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -104,48 +104,59 @@ def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = N
                  dict(type="scatter", x=gammas, y=speed, mode="lines", line=dict(color=color, dash="dash" if v else None),
                       legendgroup=str(a), showlegend=False, xaxis="x2", yaxis="y2",
                       hovertemplate=f"α = {a:.2f}, γ = %{{x}}: %{{y:.2f}}×<extra>theory</extra>")]
-    for i, m in enumerate(measured or []):
+    runs = measured or []
+    for i, m in enumerate(runs):
         sym = SYMBOLS[i % len(SYMBOLS)]
-        filled, hollow = dict(size=13, symbol=sym, color="#000"), dict(size=15, symbol=f"{sym}-open", color="#000")
+        filled, hollow = dict(size=12, symbol=sym, color="#000"), dict(size=14, symbol=f"{sym}-open", color="#000")
         own = f"the run's own α = {m['alpha']:.2f}"
-        data += [dict(type="scatter", x=[m["gamma"]], y=[m["tau"]], mode="markers", marker=filled,
+        x = [m["gamma"] + 0.35 * (i - (len(runs) - 1) / 2)]  # side by side when runs share a γ
+        data += [dict(type="scatter", x=x, y=[m["tau"]], mode="markers", marker=filled,
                       name=m["label"], legendgroup=m["label"],
                       hovertemplate=f"{m['label']}: measured τ = %{{y:.2f}} tokens/pass<extra>measured</extra>"),
-                 dict(type="scatter", x=[m["gamma"]], y=[m["tau_expected"]], mode="markers", marker=hollow,
+                 dict(type="scatter", x=x, y=[m["tau_expected"]], mode="markers", marker=hollow,
                       showlegend=False, legendgroup=m["label"],
                       hovertemplate=f"{m['label']}: Leviathan's E[τ] at {own} = %{{y:.2f}}<extra>theory</extra>")]
         if m.get("speedup") is not None:
-            data.append(dict(type="scatter", x=[m["gamma"]], y=[m["speedup"]], mode="markers", marker=filled,
+            data.append(dict(type="scatter", x=x, y=[m["speedup"]], mode="markers", marker=filled,
                              showlegend=False, legendgroup=m["label"], xaxis="x2", yaxis="y2",
                              hovertemplate=f"{m['label']}: measured speedup %{{y:.2f}}×<extra>measured</extra>"))
         if m.get("theory") is not None:
-            data.append(dict(type="scatter", x=[m["gamma"]], y=[m["theory"]], mode="markers", marker=hollow,
+            data.append(dict(type="scatter", x=x, y=[m["theory"]], mode="markers", marker=hollow,
                              showlegend=False, legendgroup=m["label"], xaxis="x2", yaxis="y2",
                              hovertemplate=f"{m['label']}: Leviathan's speedup at {own}, c = {m['c']:.2f}: "
                                            "%{y:.2f}×<extra>theory</extra>"))
     right = f"expected speedup at c = {c:.2f}" + (" with my measured v(γ+1)" if v else " (verify = 1 step)")
     layout = _two_panels("expected tokens per target pass E[τ]", right, "γ (tokens drafted per round)")
     layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
-    layout["yaxis2"]["title"] = "× plain decoding (dotted: 1×)"
+    layout["yaxis2"]["title"] = "× plain decoding"
     return _fig(data, "Theory (lines, Leviathan et al. 2023) · runs: filled = measured, open = theory at their own α",
                 height=470, **layout)
 
 
-def positions(cond: list[float | None], uncond: list[float | None], alpha: float | None, label: str) -> go.Figure:
+def positions(c: metrics.Counts, alpha: float | None, label: str) -> go.Figure:
     """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
+    cond, uncond = metrics.acceptance_by_position(c)
     xs = list(range(1, len(cond) + 1))
     data = [dict(type="bar", x=xs, y=cond, name="conditional: accepted ÷ checked at i (given 1..i−1 accepted)",
-                 marker_color=PALETTE[0], hovertemplate="position %{x}: %{y:.2f} of checked<extra>conditional</extra>"),
+                 marker_color=PALETTE[0], customdata=list(zip(c.accepted_at, c.checked_at)),
+                 hovertemplate="position %{x}: %{customdata[0]} accepted of %{customdata[1]} checked = "
+                               "%{y:.2f}<extra>conditional</extra>"),
             dict(type="bar", x=xs, y=uncond, name="unconditional: accepted at i ÷ rounds that drafted i (vLLM)",
-                 marker_color=PALETTE[1], hovertemplate="position %{x}: %{y:.2f} of drafted<extra>unconditional</extra>")]
+                 marker_color=PALETTE[1], customdata=list(zip(c.accepted_at, c.drafted_at)),
+                 hovertemplate="position %{x}: %{customdata[0]} accepted of %{customdata[1]} drafted = "
+                               "%{y:.2f}<extra>unconditional</extra>")]
+    shapes, notes = [], []
     if alpha is not None:
         data.append(dict(type="scatter", x=xs, y=[alpha ** i for i in xs], mode="lines+markers",
-                         line=dict(color=PALETTE[3], dash="dash"), name=f"α^i: unconditional if every position had α = {alpha:.2f}",
+                         line=dict(color=PALETTE[3], dash="dash"),
+                         name=f"α^i: the unconditional rate if every checked position had α = {alpha:.2f}",
                          hovertemplate="α^%{x} = %{y:.2f}<extra>i.i.d. model</extra>"))
-    shapes = [_hline(alpha, color=PALETTE[0])] if alpha is not None else []
-    return _fig(data, f"Acceptance by draft position · {label}", height=380, barmode="group", shapes=shapes,
-                xaxis=dict(title="draft position i", dtick=1), yaxis=dict(title="rate", range=[0, 1.05]),
-                legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left"))
+        shapes = [_hline(alpha, color=PALETTE[0])]
+        notes = [dict(text=f"α = {alpha:.2f} (all positions)", x=1, xref="paper", xanchor="right", y=alpha,
+                      yref="y", yanchor="bottom", showarrow=False, font=dict(color=PALETTE[0]))]
+    return _fig(data, f"Acceptance by draft position · {label}", height=400, barmode="group", shapes=shapes,
+                annotations=notes, xaxis=dict(title="draft position i", dtick=1),
+                yaxis=dict(title="rate", range=[0, 1.1]))
 
 
 def replay_chart(points) -> go.Figure:
@@ -160,21 +171,6 @@ def replay_chart(points) -> go.Figure:
     layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
     return _fig(data, "Counterfactual replay of one recorded run: estimates (orange = the γ it really used)",
                 height=360, **layout)
-
-
-def workload_bars(rows: list[dict]) -> go.Figure:
-    """Measured α (Leviathan's) and measured speedup per workload."""
-    names = [r["workload"] for r in rows]
-    data = [dict(type="bar", x=names, y=[r["alpha"] or 0 for r in rows], marker_color=PALETTE[2], showlegend=False,
-                 text=[f"{r['alpha']:.2f}" if r["alpha"] is not None else "n/a" for r in rows],
-                 hovertemplate="%{x}: α = %{y:.2f}<extra>measured</extra>"),
-            dict(type="bar", x=names, y=[r["speedup"] or 0 for r in rows], marker_color=PALETTE[0], showlegend=False,
-                 text=[f"{r['speedup']:.2f}×" if r["speedup"] is not None else "n/a" for r in rows],
-                 xaxis="x2", yaxis="y2", hovertemplate="%{x}: %{y:.2f}×<extra>measured</extra>")]
-    layout = _two_panels("α (Leviathan: accepted ÷ checked), measured", "speedup over plain decoding, measured", "")
-    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
-    layout["yaxis"]["range"] = [0, 1.05]
-    return _fig(data, "Same pair, different workloads", height=360, **layout)
 
 
 def break_even(c_values: list[float], run: dict | None = None, v: Callable[[int], float] | None = None,
@@ -250,5 +246,5 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
              for i, p in enumerate(points)]
     return _fig(data, f"Cost vs acceptance of measured runs (contours: Leviathan's speedup at γ = {gamma})",
                 height=460, xaxis=dict(title="cost ratio c (measured)", range=[-0.02, 0.6]),
-                yaxis=dict(title="α (Leviathan: accepted ÷ checked), measured", range=[-0.02, 1]),
+                yaxis=dict(title="α measured (accepted ÷ checked)", range=[-0.02, 1]),
                 margin=dict(l=10, r=10, t=60, b=10))

@@ -1,7 +1,9 @@
-"""Each lesson in a real browser (headless Debian Chromium): renders, quiz answers, presenter keys.
+"""Each lesson in a real browser (headless Debian Chromium, 1280×720): renders without page errors,
+every chart draws, the quiz answers, a predict question reveals only after the answer, presenter
+keys step. Screenshots (first screen and full page) go to tests/artifacts/lessons/ to be looked at.
 
-Screenshots go to tests/artifacts/lessons/. Uses the server and page fixtures of conftest.py, so it
-skips when /usr/bin/chromium is missing and never downloads a browser.
+Uses the server and page fixtures of conftest.py, so it skips when /usr/bin/chromium is missing
+and never downloads a browser.
 """
 from pathlib import Path
 
@@ -14,30 +16,62 @@ LESSONS = {"Why_it_works": "1_why_it_works", "Acceptance_rate": "2_acceptance_ra
 SHOTS = ARTIFACTS / "lessons"
 
 
-def _shot(pg, name: str) -> None:
+def _shot(pg, name: str, full: bool = False) -> None:
+    """A screenshot of the first screen, or (full) of the whole page at the same width."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    pg.wait_for_timeout(1500)  # let plotly and mermaid draw
+    size = pg.viewport_size
+    if full:  # Streamlit scrolls inside its main block, so grow the window to the content
+        height = pg.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+        pg.set_viewport_size({"width": size["width"], "height": height})
+    pg.wait_for_timeout(1000)  # let plotly and mermaid finish drawing
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
+    pg.set_viewport_size(size)
+
+
+def _loaded(pg) -> None:
+    pg.wait_for_selector("[data-testid='stMetric']:has-text('score')")  # the quiz is the last element
+    pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
 
 
 def test_every_lesson_renders_and_its_quiz_answers(page, server):
     pg = page
+    pg.set_viewport_size({"width": 1280, "height": 720})
     for path, name in LESSONS.items():
         data = lesson.load(name)
         pg.goto(f"{server}/{path}")
         pg.wait_for_selector(f"h1:has-text('{data['title'].split('·')[0].strip()}')")
-        pg.wait_for_selector("text=End-of-lesson check")
+        _loaded(pg)
+        _shot(pg, f"{name}_first_screen")
+        charts = pg.locator("[data-testid='stPlotlyChart']")
+        for i in range(charts.count()):  # every chart on the page drew its plot
+            charts.nth(i).locator(".main-svg").first.wait_for()
         first = data["quiz"][0]
         pg.get_by_text(first["options"][first["answer"]], exact=True).first.click()
         pg.wait_for_selector("text=Correct.")
-        _shot(pg, name)
+        _shot(pg, f"{name}_full", full=True)
         assert not [p for p in pg.problems if "page error" in p], pg.problems
+
+
+def test_predict_question_reveals_only_after_the_answer(page, server):
+    pg = page
+    pg.set_viewport_size({"width": 1280, "height": 720})
+    pg.goto(f"{server}/Lossless")
+    _loaded(pg)
+    card = pg.locator(".card.focus").first
+    card.scroll_into_view_if_needed()
+    assert "card-pending" in card.get_attribute("class") and "p " not in card.inner_text().replace("q ", "")
+    _shot(pg, "predict_before")
+    pg.locator("[data-testid='stRadio']").last.get_by_text("rejected", exact=True).click()  # the last question
+    pg.wait_for_selector(".card.focus:not(.card-pending)")
+    assert "p " in pg.locator(".card.focus").first.inner_text()
+    _shot(pg, "predict_after")
 
 
 def test_presenter_mode_steps_with_the_keyboard(page, server):
     pg = page
+    pg.set_viewport_size({"width": 1280, "height": 720})
     pg.goto(f"{server}/Why_it_works")
-    pg.wait_for_selector("text=End-of-lesson check")
+    _loaded(pg)
     pg.get_by_text("Presenter mode").click()
     pg.wait_for_selector("text=section 1 of")
     pg.locator("h1").first.click()  # focus the page, not the toggle

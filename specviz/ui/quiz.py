@@ -98,13 +98,14 @@ def question(lesson: str, i: int, item: dict) -> None:
         st.caption(f"Real run: {label} · round {rnd + 1} of {len(trace.rounds)}, draft token "
                    f"{pos + 1} “{render.visible(tok.text)}” (outlined)")
         options, answer = ["accepted", "rejected"], 0 if tok.accepted else 1
-    else:
-        st.markdown(f"**{i + 1}. {item['question']}**")
-        options, answer = _shuffled(item["options"], item["answer"], item["question"])
-    answered = st.session_state.get(key) is not None
-    if predict:  # before the answer: the draft's side only (stage 0); after: up to its check
+        answered = st.session_state.get(key) is not None
+        # before the answer: the draft's side only (stage 0); after: up to its check
         st.html(render.round_html(trace, rnd, 2 + pos if answered else 0, focus=pos))
-    choice = st.radio("your answer", options, index=None, key=key, label_visibility="collapsed")
+        label_text, shown = "your answer", "collapsed"
+    else:
+        options, answer = _shuffled(item["options"], item["answer"], item["question"])
+        label_text, shown = f"**{i + 1}. {item['question']}**", "visible"  # one element, not two
+    choice = st.radio(label_text, options, index=None, key=key, label_visibility=shown)
     if choice is None:
         return
     right = options.index(choice) == answer

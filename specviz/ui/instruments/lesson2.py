@@ -58,12 +58,13 @@ def _workload_labels() -> dict[str, tuple[str, Trace]]:
 
 def theory() -> None:
     """Leviathan's curves for chosen α and c, with measured runs at their own α on top."""
-    a, b, v_col = st.columns([3, 2, 2], vertical_alignment="bottom")
+    a, b = st.columns([3, 2], vertical_alignment="bottom")
     alphas = a.multiselect("α (Leviathan's acceptance rate)", [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
                            default=[0.3, 0.6, 0.8, 0.9], key="th_alphas")
     c = b.slider("c (draft cost ÷ target step)", 0.0, 1.0, 0.05, 0.01, key="th_c")
     v = verify_costs()
-    use_v = v_col.toggle("verify cost: my measured v(γ+1)", value=False, disabled=v is None, key="th_v",
+    use_v = st.toggle("verify pass costs my measured v(γ + 1) (lesson 1), not one step", value=False,
+                      disabled=v is None, key="th_v",
                          help="Leviathan assumes a verify pass over γ + 1 tokens costs one plain step; "
                               "with lesson 1's measured curve the lines become E[τ] / (γc + v(γ+1))"
                               + ("" if v else ". Measure the curve in lesson 1 first."))
@@ -91,28 +92,32 @@ def acceptance() -> None:
     trace = state.get(label)
     c, s = metrics.counts(trace), common.summary(label, trace)
     gamma = trace.config.gamma
-    st.dataframe([{"target passes (rounds)": c.passes, "drafted": c.drafted, "accepted": c.accepted,
-                   "rounds ending in a rejection": c.rejections, "checked (accepted + rejections)": c.checked,
-                   "never checked (after a rejection)": c.drafted - c.checked}], hide_index=True)
-    m = st.columns(5)
-    m[0].metric("α (Leviathan)", _f(s.alpha), border=True,
-                help="accepted ÷ checked = accepted ÷ (accepted + rounds ending in a rejection): the "
-                     "probability that a drafted token the target checked is accepted")
-    m[1].metric("accepted ÷ drafted (vLLM)", _f(s.draft_acceptance_rate), border=True,
-                help="vLLM's draft acceptance rate: it counts the never-checked tokens too. Not α; "
-                     "never feed it to Leviathan's formulas")
-    m[2].metric(f"i.i.d. model at α, γ = {gamma}",
-                _f(s.alpha is not None and metrics.draft_acceptance_rate_expected(s.alpha, gamma) or None),
-                border=True, help="what accepted ÷ drafted should be if every checked token were accepted "
-                                  "with probability α: (α − α^(γ+1)) / (γ(1 − α))")
-    m[3].metric("τ measured · E[τ] at α", f"{_f(s.mean_acceptance_length)} · {_f(s.expected_acceptance_length)}",
-                border=True, help="τ = 1 + accepted ÷ passes (tokens per target pass); E[τ] = Leviathan's "
-                                  "(1 − α^(γ+1)) / (1 − α) over the drafts the run made: the model check")
-    m[4].metric("α expected (mean β)", _f(s.alpha_expected) if s.alpha_expected is not None else "not recorded",
-                border=True, help="mean over checked positions of β = Σ min(p, q), computed by the engine "
-                                  "from the full distributions (traces of version 2 that recorded it)")
-    cond, uncond = metrics.acceptance_by_position(c)
-    st.plotly_chart(charts.positions(cond, uncond, s.alpha, label), config=PLOTLY, key="ac_pos")
+    left, right = st.columns([2, 3])
+    left.dataframe([{"count": k, "this run": n} for k, n in (
+        ("target passes (rounds)", c.passes), ("drafted tokens", c.drafted), ("accepted", c.accepted),
+        ("rounds ending in a rejection", c.rejections), ("checked = accepted + rejections", c.checked),
+        ("never checked (after a rejection)", c.drafted - c.checked))], hide_index=True)
+    with right:
+        m = st.columns(3)
+        m[0].metric("α (Leviathan)", _f(s.alpha), border=True,
+                    help="accepted ÷ checked = accepted ÷ (accepted + rounds ending in a rejection): the "
+                         "probability that a drafted token the target checked is accepted")
+        m[1].metric("accepted ÷ drafted", _f(s.draft_acceptance_rate), border=True,
+                    help="vLLM's draft acceptance rate: it counts the never-checked tokens too. Not α; "
+                         "never feed it to Leviathan's formulas")
+        expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
+        m[2].metric("its i.i.d. value at α", _f(expected), border=True,
+                    help=f"what accepted ÷ drafted should be at γ = {gamma} if every checked token were "
+                         "accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))")
+        m = st.columns(3)
+        m[0].metric("τ measured", _f(s.mean_acceptance_length), border=True,
+                    help="tokens per target pass = 1 + accepted ÷ passes (vLLM's mean acceptance length)")
+        m[1].metric("E[τ] at α", _f(s.expected_acceptance_length), border=True,
+                    help="Leviathan's (1 − α^(γ+1)) / (1 − α) over the drafts the run made: the model check")
+        m[2].metric("α expected (mean β)", _f(s.alpha_expected) if s.alpha_expected is not None else "not recorded",
+                    border=True, help="mean over checked positions of β = Σ min(p, q), computed by the engine "
+                                      "from the full distributions (traces that recorded it)")
+    st.plotly_chart(charts.positions(c, s.alpha, label), config=PLOTLY, key="ac_pos")
     st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
                "counter) falls along the draft even when every checked position has the same α: "
                "position i is only reached when 1..i−1 were accepted (dashed: α^i). The conditional "
@@ -166,25 +171,24 @@ def workloads() -> None:
     if not items:
         st.info("No runs yet: press Measure.")
         return
-    rows = []
+    sums = {}
     for w, (label, t) in items.items():
         lesson.keep_trace(LESSON, f"workload-{w}", t)
-        s = common.summary(label, t)
-        rows.append({"workload": w, "α (Leviathan)": s.alpha, "accepted ÷ drafted (vLLM)": s.draft_acceptance_rate,
-                     "τ": s.mean_acceptance_length, "E[τ] at α": s.expected_acceptance_length, "c": s.cost_ratio,
-                     "v (verify ÷ step)": s.verify_cost, "measured speedup": s.speedup_measured,
-                     "theory (Leviathan)": s.speedup_theoretical, "theory with measured v": s.speedup_verify_aware,
-                     "greedy output identical": s.same_as_baseline})
-    st.plotly_chart(charts.workload_bars([{"workload": r["workload"], "alpha": r["α (Leviathan)"],
-                                           "speedup": r["measured speedup"]} for r in rows]),
-                    config=PLOTLY, key="wl_chart")
-    number = st.column_config.NumberColumn(format="%.2f")
-    st.dataframe(rows, hide_index=True, column_config={k: number for k in rows[0] if k not in
-                                                       ("workload", "greedy output identical")})
+        sums[w] = common.summary(label, t)
+    rows = [("α (Leviathan: accepted ÷ checked)", "alpha"), ("accepted ÷ drafted (vLLM)", "draft_acceptance_rate"),
+            ("τ (tokens per pass)", "mean_acceptance_length"), ("E[τ] at α", "expected_acceptance_length"),
+            ("c (draft ÷ plain step)", "cost_ratio"), ("v (verify pass ÷ plain step)", "verify_cost"),
+            ("measured speedup", "speedup_measured"), ("theory (Leviathan)", "speedup_theoretical"),
+            ("theory with the measured v", "speedup_verify_aware")]
+    table = [{"": name, **{w: _f(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
+    table.append({"": "greedy output identical to plain",
+                  **{w: {True: "yes", False: "NO", None: "n/a"}[s.same_as_baseline] for w, s in sums.items()}})
+    st.dataframe(table, hide_index=True)
     live = bool(st.session_state.get("sv_workload_traces"))
     st.caption(("Measured now in this session" if live else "Shipped example runs (real, recorded on "
                 "CPU with `scripts/record_examples.py`)") + f" · drafter {next(iter(items.values()))[1].config.draft}. "
-               "One run per workload: the speedup of a single run on a shared CPU is noisy.")
+               "One run per workload: the speedup of a single run on a shared CPU is noisy. The same runs "
+               "are the markers on the theory chart at the top of this lesson.")
 
 
 def slower() -> None:
@@ -197,12 +201,12 @@ def slower() -> None:
     s = common.summary(SLOWER, trace)
     gamma, c, v = trace.config.gamma, s.cost_ratio, s.verify_cost
     m = st.columns(5)
-    m[0].metric("α (measured)", _f(s.alpha), border=True, help="Leviathan's α: accepted ÷ checked")
-    m[1].metric("c (measured)", _f(c), border=True, help="draft seconds per drafted token ÷ one plain step")
-    m[2].metric("v (measured)", _f(v), border=True, help=f"one verify pass over {gamma + 1} tokens ÷ one plain step")
-    m[3].metric("τ (tokens / pass)", _f(s.mean_acceptance_length), border=True)
-    m[4].metric("measured speedup", _f(s.speedup_measured, suffix="×"), border=True,
-                help="below 1: slower than plain decoding of the same prompt")
+    m[0].metric("α", _f(s.alpha), border=True, help="measured: Leviathan's α, accepted ÷ checked")
+    m[1].metric("c", _f(c), border=True, help="measured: draft seconds per drafted token ÷ one plain step")
+    m[2].metric("v", _f(v), border=True, help=f"measured: one verify pass over {gamma + 1} tokens ÷ one plain step")
+    m[3].metric("τ", _f(s.mean_acceptance_length), border=True, help="measured: tokens per target pass")
+    m[4].metric("speedup", _f(s.speedup_measured, suffix="×"), border=True,
+                help="measured: plain ÷ speculative time; below 1 is slower than plain decoding")
     if c is None or s.alpha is None:
         st.info("This run has no baseline or no drafts: the break-even α needs its measured c and α.")
         return
@@ -210,17 +214,15 @@ def slower() -> None:
     be = lambda x: "above 1: even α = 1 would not pay" if x is None else f"{x:.2f}"  # noqa: E731
     verdict = ("below both: speculation cannot pay at this c" if s.alpha < (aware or 1)
                else "between them" if s.alpha < (leviathan or 1) else "above both")
-    st.markdown(f"Early exit `{trace.config.draft}`, γ = {gamma}: a round pays for {gamma} draft tokens "
-                f"(γc = {gamma * c:.2f} plain steps) plus a verify pass (v = {_f(v)} steps) and yields "
+    drafted = metrics.counts(trace).mean_gamma  # below γ where the token limit cut the last rounds
+    st.markdown(f"Early exit `{trace.config.draft}`, γ = {gamma}: a round drafted {drafted:.2f} tokens on "
+                f"average ({drafted * c:.2f} plain steps of drafting), paid a verify pass (v = {_f(v)} steps) and yielded "
                 f"τ = {_f(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
                 f"**{be(leviathan)}** by Leviathan's formula (verify = 1 step), **{be(aware)}** with the "
                 f"run's measured v. The run's α = **{s.alpha:.2f}**, the same kind of number, is {verdict}.")
     run = {"label": "this run", "gamma": gamma, "alpha": s.alpha, "c": c, "v": v or 1.0, "break_even_v": aware}
     st.plotly_chart(charts.break_even(sorted({round(c, 2), 0.05, 0.5}), run, verify_costs()),
                     config=PLOTLY, key="be_chart")
-    g = metrics.trace_gap(trace)
-    if g is not None:
-        st.plotly_chart(run_charts.gap(g), config=PLOTLY, key="be_gap")
 
 
 def gap() -> None:
@@ -230,7 +232,7 @@ def gap() -> None:
         st.info("No recorded traces yet.")
         return
     own = [lb for lb in options if lb in state.library()]
-    default = own[0] if own else state.default_label(EXAMPLE)
+    default = own[0] if own else state.default_label(SLOWER)  # yours, else the slower-than-plain run
     label = st.selectbox("run (your own runs from Step through come first)", options,
                          index=options.index(default), key="gap_label")
     trace = state.get(label)
