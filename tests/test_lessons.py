@@ -138,7 +138,7 @@ def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
     card, revealed = changed[0]
     # before: the draft's side only (token, q): no p, no verdict, no test, for any token of the round
     assert f"q {_fmt(tok.q)}" in card and 'focus"' in card
-    assert "card-pending" in card and not re.search(r'class="num">p |✓|✗|accepted|rejected|p/q', card)
+    assert "card-pending" in card and not re.search(r'class="num">p |β|✓|✗|accepted|rejected|p/q', card)
     assert f'class="num">p {_fmt(tok.p)}' in revealed
     assert ("accepted" if tok.accepted else "rejected") in revealed
     assert f"p(x) = {_fmt(tok.p)}" in texts(at)
@@ -194,7 +194,8 @@ def test_acceptance_shows_both_rates_from_the_counts():
     assert metric(at, "α (Leviathan)") == f"{c.accepted / (c.accepted + c.rejections):.2f}"
     assert metric(at, "accepted ÷ drafted") == f"{c.accepted / c.drafted:.2f}"
     assert c.accepted / c.drafted < c.accepted / (c.accepted + c.rejections)
-    assert metric(at, "α expected (mean β)") == "not recorded"  # version-1-era shipped traces
+    beta = metrics.alpha_expected(c)
+    assert metric(at, "α expected (mean β)") == ("not recorded" if beta is None else f"{beta:.2f}")
     table = next(d.value for d in at.dataframe if "count" in d.value.columns)
     counted = dict(zip(table["count"], table["this run"]))
     assert counted["never checked (after a rejection)"] == c.drafted - c.checked
@@ -272,10 +273,17 @@ def test_decision_brief_measures_a_workload_live():
                         ("br_code edit", "Rename x to y: x = 1")):
         at.text_area(key=key).set_value(prompt)
     at.number_input(key="br_max").set_value(8)
+    at.number_input(key="br_repeats").set_value(2)
     at.text_input(key="br_notes").set_value("workshop laptop")
     ok(at.button(key="br_go").click().run())
     md = at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
-    assert "| chat | 1 |" in md and "| code edit | 1 |" in md
+    table = [[c.strip() for c in line.strip("|").split("|")] for line in md.split("\n") if line.startswith("| ")]
+    rows = {r[0]: dict(zip(table[0], r)) for r in table[1:]}
+    for w in ("chat", "summarise / rewrite", "code edit"):  # two repeats of one prompt each
+        assert rows[w]["runs"] == "2" and rows[w]["repeats"] == "2"
+        assert rows[w]["α expected (mean β)"] != "not recorded"  # live runs record β
+    runs = at.session_state["sv_brief_runs"]["chat"]
+    assert [t.prompt for t in runs] == ["Say hi.", "Say hi."]
     assert "MiB of weights" in md  # the draft's memory overhead was measured
     assert "workshop laptop" in md and "smollm2-135m-instruct" in md
-    assert len(at.session_state["sv_lesson_traces"]["5_decision_brief"]) == 3
+    assert len(at.session_state["sv_lesson_traces"]["5_decision_brief"]) == 6

@@ -5,7 +5,7 @@ import streamlit as st
 from ... import charts as run_charts
 from ... import lesson_charts as charts
 from ... import metrics
-from ...replay import replay_all
+from ...replay import caveat, replay_all
 from ...trace import Trace
 from .. import lesson, state
 from ..examples import PROMPTS
@@ -148,12 +148,9 @@ def replay() -> None:
         f"tokens per pass, speedup {_f(s.speedup_measured, suffix='×')}; the replay at that γ gives "
         f"τ = {rec.tokens_per_pass:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
         f"**Estimate:** the best γ for this run would have been {best.gamma} ({_f(best.speedup, suffix='×')}).")
-    why = ("positions the draft never saw are filled with the run's α (Leviathan's)",
-           "sampled runs would draw differently at another γ" if trace.config.temperature > 0 else "",
-           "prompt lookup and drafters that read the target's hidden state (the trained draft) would "
-           "propose differently had a round started elsewhere" if trace.config.draft.split(":")[0] in
-           ("lookup", "trained") else "")
-    st.caption("Estimate, not a measurement: " + "; ".join(w for w in why if w) + ". Verify cost per "
+    why = "; ".join(w for w in ("positions the draft never saw are filled with the run's α (Leviathan's)",
+                                caveat(trace)) if w)
+    st.caption(f"Estimate, not a measurement: {why}. Verify cost per "
                + ("pass scaled by my measured v(k)." if use_curve and v else "pass as measured in the run, at every γ."))
 
 

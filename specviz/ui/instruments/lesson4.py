@@ -2,7 +2,7 @@
 import streamlit as st
 
 from ... import lesson_charts as charts
-from ...brief import workload_row
+from ...brief import pooled_summary
 from .. import lesson, state
 from ..examples import PROMPTS, shipped_traces
 from . import common
@@ -71,8 +71,9 @@ def _shipped_points(stamp: tuple) -> list[dict]:
 
 
 def _point(name: str, runs: list) -> dict:
-    row = workload_row(name, [t for _, t in runs])
-    return {"label": f"{name}, {row.runs} runs", "alpha": row.alpha or 0.0, "c": row.c or 0.0,
+    """One drafter's runs pooled (brief.pooled_summary: counts summed, c from the total times)."""
+    s = pooled_summary([t for _, t in runs])
+    return {"label": f"{name}, {len(runs)} runs", "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
             "runs": runs}
 
 

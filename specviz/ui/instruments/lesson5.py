@@ -1,13 +1,14 @@
 """Lesson 5's instruments: the workload inputs and the decision brief."""
 import streamlit as st
 
-from ...brief import brief_markdown
+from ...brief import brief_markdown, measure
+from ...errors import SpecVizError
 from ...models import load_registry
 from .. import lesson
 from ..examples import PROMPTS
 from ..run import shared_model
 from . import common
-from .common import WORKLOADS, cost_of_pass
+from .common import WORKLOADS, verify_costs
 
 
 def brief_inputs() -> None:
@@ -31,7 +32,7 @@ def brief_inputs() -> None:
         groups[upload.name] = [p.strip() for p in text.split("\n---\n") if p.strip()][:20]
     reg = load_registry()
     pairs = [k for k, p in reg.pairs.items() if p.offline] + [k for k, p in reg.pairs.items() if not p.offline]
-    a, b, c, d = st.columns([3, 3, 1, 2], vertical_alignment="bottom")
+    a, b, c, d, e = st.columns([3, 3, 1, 2, 2], vertical_alignment="bottom")
     pair_key = a.selectbox("model pair (models.yaml)", pairs, key="br_pair",
                            format_func=lambda k: k + ("" if reg.pairs[k].offline else "  (needs internet)"))
     pair = reg.pairs[pair_key]
@@ -39,11 +40,15 @@ def brief_inputs() -> None:
                         key=f"br_draft_{pair_key}")
     gamma = c.number_input("γ", 1, 16, pair.gamma, key="br_gamma")
     max_new = d.number_input("new tokens per prompt", 8, 256, 40, key="br_max")
+    repeats = e.number_input("repeats", 1, 9, 3, key="br_repeats",
+                             help="each prompt is measured this many times, plain and speculative back to "
+                                  "back with their order alternating; the brief reports the median and "
+                                  "the spread, and says when the spread is too wide to decide")
     st.text_input("hardware / deployment notes for the brief (optional)", key="br_notes",
                   placeholder="e.g. production: 1× L4 GPU, vLLM, 20 concurrent requests")
     if st.button("Measure and write the brief", type="primary", key="br_go"):
-        runs = common.run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
-                            target=pair.target)
+        runs = _measure({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
+                        int(repeats), pair.target)
         if runs:
             from ...costs import draft_memory
             from ...runner import build_drafter
@@ -54,15 +59,30 @@ def brief_inputs() -> None:
                 lambda: draft_memory(target.model, build_drafter(draft, target)))
 
 
+def _measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int, repeats: int,
+             target: str) -> dict | None:
+    """brief.measure with a progress bar: every prompt `repeats` times, interleaved, on the real model."""
+    bar = st.progress(0.0, text="loading the model ...")
+    try:
+        with st.spinner(f"loading {target} ..."):
+            shared_model(target, "auto")
+        return measure(groups, draft, gamma, max_new, repeats, target, seed=lesson.seed(),
+                       progress=lambda done, total, what: bar.progress(done / total, text=what))
+    except SpecVizError as e:
+        st.error(str(e))
+        return None
+    finally:
+        bar.empty()
+
+
 def brief() -> None:
     """The markdown brief, shown and downloadable; it also goes into the workshop pack."""
     runs = st.session_state.get("sv_brief_runs")
     if not runs:
         st.info("Choose the evidence above first.")
         return
-    curve = cost_of_pass()
-    cost = {"one_token_ms": 1000 * curve.one_token_s, "slope_fraction": curve.slope_fraction} if curve else None
     first = next(t for ts in runs.values() for t in ts)
+    cost = _pass_cost(first.config.gamma)
     md = brief_markdown(runs, f"speculative decoding for {first.config.target}",
                         st.session_state.get("sv_brief_memory"), cost,
                         st.session_state.get("br_notes", ""))
@@ -74,3 +94,12 @@ def brief() -> None:
                        mime="text/markdown", key="br_download", type="primary")
     with st.container(border=True):  # headings two levels down: the brief sits inside a lesson
         st.markdown(md.replace("\n## ", "\n#### ").replace("# Decision brief", "### Decision brief", 1))
+
+
+def _pass_cost(gamma: int) -> dict | None:
+    """Lesson 1's measured pass costs for the brief's setup line (measured points, not the fit):
+    the extra cost per scored token over a γ-token verify pass, (v(γ + 1) − 1) ÷ γ."""
+    d, v = st.session_state.get("sv_cost"), verify_costs()
+    if not d or gamma + 1 > len(d["seconds"]):
+        return None
+    return {"one_token_ms": 1000 * d["seconds"][0], "slope_fraction": (v(gamma + 1) - 1) / gamma}
