@@ -76,9 +76,9 @@ def cost_curve(curve: "CostCurve") -> go.Figure:
                     name=f"k separate one-token passes (k × {ms[0]:.1f} ms)",
                     line=dict(color=GREY, dash="dot"), hoverinfo="skip")
     threads = f", {curve.threads} thread{'s' * (curve.threads != 1)}" if curve.threads else ""
-    return _fig([bars, fit, separate], f"One target pass vs tokens scored (measured on {curve.device}"
-                f"{threads}, median of {curve.repeats}); bar labels: v(k) = time ÷ one-token pass",
-                height=400, xaxis=dict(title="tokens scored in one pass (k)", dtick=1),
+    return _fig([bars, fit, separate], f"One target pass vs tokens scored · {curve.device}{threads}, "
+                f"median of {curve.repeats}", height=400,
+                xaxis=dict(title="tokens scored in one pass (k) · bar labels: v(k) = time ÷ one-token pass", dtick=1),
                 yaxis=dict(title="ms per pass", range=[0, max(ms) * 1.25]))
 
 
@@ -109,7 +109,7 @@ def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = N
         sym = SYMBOLS[i % len(SYMBOLS)]
         filled, hollow = dict(size=12, symbol=sym, color="#000"), dict(size=14, symbol=f"{sym}-open", color="#000")
         own = f"the run's own α = {m['alpha']:.2f}"
-        x = [m["gamma"] + 0.35 * (i - (len(runs) - 1) / 2)]  # side by side when runs share a γ
+        x = [m["gamma"] + 0.9 * (i - (len(runs) - 1) / 2)]  # side by side when runs share a γ
         data += [dict(type="scatter", x=x, y=[m["tau"]], mode="markers", marker=filled,
                       name=m["label"], legendgroup=m["label"],
                       hovertemplate=f"{m['label']}: measured τ = %{{y:.2f}} tokens/pass<extra>measured</extra>"),
@@ -152,8 +152,9 @@ def positions(c: metrics.Counts, alpha: float | None, label: str) -> go.Figure:
                          name=f"α^i: the unconditional rate if every checked position had α = {alpha:.2f}",
                          hovertemplate="α^%{x} = %{y:.2f}<extra>i.i.d. model</extra>"))
         shapes = [_hline(alpha, color=PALETTE[0])]
-        notes = [dict(text=f"α = {alpha:.2f} (all positions)", x=1, xref="paper", xanchor="right", y=alpha,
-                      yref="y", yanchor="bottom", showarrow=False, font=dict(color=PALETTE[0]))]
+        notes = [dict(text=f"α = {alpha:.2f} (all positions)", x=0, xref="paper", xanchor="left", y=alpha,
+                      yref="y", yanchor="bottom", showarrow=False, font=dict(color=PALETTE[0]),
+                      bgcolor="rgba(255,255,255,0.85)")]
     return _fig(data, f"Acceptance by draft position · {label}", height=400, barmode="group", shapes=shapes,
                 annotations=notes, xaxis=dict(title="draft position i", dtick=1),
                 yaxis=dict(title="rate", range=[0, 1.1]))

@@ -23,7 +23,7 @@ def _shot(pg, name: str, full: bool = False) -> None:
     if full:  # Streamlit scrolls inside its main block, so grow the window to the content
         height = pg.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
         pg.set_viewport_size({"width": size["width"], "height": height})
-    pg.wait_for_timeout(1000)  # let plotly and mermaid finish drawing
+    pg.wait_for_timeout(2500 if full else 1000)  # let plotly, tables and mermaid draw at the new size
     pg.screenshot(path=str(SHOTS / f"{name}.png"))
     pg.set_viewport_size(size)
 
@@ -78,3 +78,26 @@ def test_presenter_mode_steps_with_the_keyboard(page, server):
     pg.keyboard.press("PageDown")
     pg.wait_for_selector("text=section 2 of")
     _shot(pg, "presenter_mode")
+
+
+def test_measuring_instruments_draw_in_the_browser(page, server):
+    """Lesson 1's cost curve and c, and lesson 3's lab, measured on the real model in the browser."""
+    pg = page
+    pg.set_viewport_size({"width": 1280, "height": 720})
+    pg.goto(f"{server}/Why_it_works")
+    _loaded(pg)
+    pg.get_by_role("button", name="Measure on this device").click()
+    chart = pg.locator("[data-testid='stPlotlyChart']").first
+    chart.locator(".main-svg").first.wait_for(timeout=300_000)
+    assert pg.get_by_text("v(5): γ = 4 verify").count() == 1
+    pg.get_by_role("button", name="Measure c").click()
+    pg.wait_for_selector("text=Measured now on this machine, medians of 7 repeats", timeout=300_000)
+    chart.scroll_into_view_if_needed()
+    _shot(pg, "1_why_it_works_measured", full=True)
+    pg.goto(f"{server}/Lossless")
+    _loaded(pg)
+    pg.get_by_role("button", name="Run the lab on the real model").click()
+    pg.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for(timeout=300_000)
+    _loaded(pg)
+    _shot(pg, "3_lossless_lab", full=True)
+    assert not [p for p in pg.problems if "page error" in p], pg.problems

@@ -97,26 +97,26 @@ def acceptance() -> None:
         ("target passes (rounds)", c.passes), ("drafted tokens", c.drafted), ("accepted", c.accepted),
         ("rounds ending in a rejection", c.rejections), ("checked = accepted + rejections", c.checked),
         ("never checked (after a rejection)", c.drafted - c.checked))], hide_index=True)
+    expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
+    beta_why = ("mean over checked positions of β = Σ min(p, q), computed by the engine from the full "
+                "distributions; E[β] is α itself, a check on the estimate. Greedy: β is 1 or 0")
+    if s.alpha_expected is None:
+        beta_why = "not recorded: this trace predates β (trace version 1). " + beta_why
+    cards = [("α (Leviathan)", _f(s.alpha), "accepted ÷ checked = accepted ÷ (accepted + rounds ending in a "
+              "rejection): the probability that a drafted token the target checked is accepted"),
+             ("accepted ÷ drafted", _f(s.draft_acceptance_rate), "vLLM's draft acceptance rate: it counts the "
+              "never-checked tokens too. Not α; never feed it to Leviathan's formulas"),
+             ("i.i.d. value at α", _f(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
+              "checked token were accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))"),
+             ("mean β", _f(s.alpha_expected), beta_why),
+             ("τ measured", _f(s.mean_acceptance_length), "tokens per target pass = 1 + accepted ÷ passes "
+              "(vLLM's mean acceptance length)"),
+             ("E[τ] at α", _f(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
+              "drafts the run made: the model check")]
     with right:
-        m = st.columns(3)
-        m[0].metric("α (Leviathan)", _f(s.alpha), border=True,
-                    help="accepted ÷ checked = accepted ÷ (accepted + rounds ending in a rejection): the "
-                         "probability that a drafted token the target checked is accepted")
-        m[1].metric("accepted ÷ drafted", _f(s.draft_acceptance_rate), border=True,
-                    help="vLLM's draft acceptance rate: it counts the never-checked tokens too. Not α; "
-                         "never feed it to Leviathan's formulas")
-        expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
-        m[2].metric("its i.i.d. value at α", _f(expected), border=True,
-                    help=f"what accepted ÷ drafted should be at γ = {gamma} if every checked token were "
-                         "accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))")
-        m = st.columns(3)
-        m[0].metric("τ measured", _f(s.mean_acceptance_length), border=True,
-                    help="tokens per target pass = 1 + accepted ÷ passes (vLLM's mean acceptance length)")
-        m[1].metric("E[τ] at α", _f(s.expected_acceptance_length), border=True,
-                    help="Leviathan's (1 − α^(γ+1)) / (1 − α) over the drafts the run made: the model check")
-        m[2].metric("α expected (mean β)", _f(s.alpha_expected) if s.alpha_expected is not None else "not recorded",
-                    border=True, help="mean over checked positions of β = Σ min(p, q), computed by the engine "
-                                      "from the full distributions (traces that recorded it)")
+        for row in (cards[:2], cards[2:4], cards[4:]):
+            for col, (name, value, why) in zip(st.columns(2), row):
+                col.metric(name, value, help=why, border=True)
     st.plotly_chart(charts.positions(c, s.alpha, label), config=PLOTLY, key="ac_pos")
     st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
                "counter) falls along the draft even when every checked position has the same α: "

@@ -92,7 +92,9 @@ def brief() -> None:
             lesson.keep_trace("5_decision_brief", f"{w}-{i + 1}", t)
     st.download_button("Download the brief (markdown)", md, file_name="decision_brief.md",
                        mime="text/markdown", key="br_download", type="primary")
-    with st.container(border=True):  # headings two levels down: the brief sits inside a lesson
+    # the evidence table has a column per metric: let it scroll sideways instead of spilling out
+    st.html("<style>.st-key-sv-brief table{display:block;overflow-x:auto;font-size:.85rem}</style>")
+    with st.container(border=True, key="sv-brief"):  # headings two levels down: it sits inside a lesson
         st.markdown(md.replace("\n## ", "\n#### ").replace("# Decision brief", "### Decision brief", 1))
 
 
