@@ -287,3 +287,22 @@ def test_decision_brief_measures_a_workload_live():
     assert "MiB of weights" in md  # the draft's memory overhead was measured
     assert "workshop laptop" in md and "smollm2-135m-instruct" in md
     assert len(at.session_state["sv_lesson_traces"]["5_decision_brief"]) == 6
+
+
+def test_workshop_pack_holds_the_lesson_with_its_numbers_and_traces():
+    """The pack is built on click from what the session kept: the filled lesson, answers, traces."""
+    import io
+    import zipfile
+
+    from specviz.ui.instruments import lesson2
+
+    at = app("pages/4_Acceptance_rate.py")
+    kept = at.session_state["sv_lesson_traces"]["2_acceptance_rate"]
+    assert set(kept) >= {"replayed", "slower-than-plain", "workload-chat"}
+    data = lesson.load("2_acceptance_rate", lesson2.facts())
+    z = zipfile.ZipFile(io.BytesIO(lesson._pack(data, kept, {"notes.md": "x"})))
+    names = set(z.namelist())
+    assert {"lesson.md", "quiz_answers.md", "notes.md", "traces/slower-than-plain.json"} <= names
+    md = z.read("lesson.md").decode()
+    assert not lesson.FACT.search(md) and "accepted ÷ drafted" in md
+    Trace.from_json(z.read("traces/slower-than-plain.json"))  # replayable
