@@ -306,3 +306,18 @@ def test_workshop_pack_holds_the_lesson_with_its_numbers_and_traces():
     md = z.read("lesson.md").decode()
     assert not lesson.FACT.search(md) and "accepted ÷ drafted" in md
     Trace.from_json(z.read("traces/slower-than-plain.json"))  # replayable
+
+
+def test_lesson_pages_load_without_torch():
+    """No model work on load: opening every lesson imports neither torch nor transformers
+    (a fresh process, since other tests import them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom streamlit.testing.v1 import AppTest\n"
+            f"for page in {list(LESSONS)!r}:\n"
+            f"    at = AppTest.from_file({str(ROOT)!r} + '/' + page, default_timeout=300).run()\n"
+            "    assert not at.exception, (page, [e.value for e in at.exception])\n"
+            "    assert 'torch' not in sys.modules and 'transformers' not in sys.modules, page\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]

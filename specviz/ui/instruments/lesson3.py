@@ -13,8 +13,6 @@ LAB_PROMPT, LAB_PREFIX = "Write a short poem about the sea.", "The waves of the 
 
 def lab() -> None:
     """Sample many next tokens with strict and loose verification on the real model."""
-    from ...lab import LOOSE, VARIANTS
-
     with st.form("lab_form"):
         a, b = st.columns(2)
         prompt = a.text_input("prompt", LAB_PROMPT, key="lab_prompt")
@@ -64,6 +62,8 @@ def lab() -> None:
     if not saved:
         st.info("Press Run: about a second per thousand samples on a quiet CPU with top-k 50.")
         return
+    from ...lab import LOOSE, VARIANTS  # imports torch: only once there is a result to show
+
     res = saved["result"]
     st.caption(f"Setup: {saved['setup']} · β = Σ min(p, q) = {float((res.p.clip(max=res.q)).sum()):.3f} "
                "(the acceptance probability of one drafted token)")
