@@ -48,38 +48,41 @@ def _two_panels(left: str, right: str, x_title: str, gap: float = 0.1) -> dict:
 
 # ---------------------------------------------------------------- lesson 1: what a pass costs
 
-def pass_costs(curve: "CostCurve") -> list[float]:
-    """v(k) for k = 1.. : the measured median time of a k-token pass ÷ a 1-token pass (no fit)."""
-    return [s / curve.seconds[0] for s in curve.seconds]
-
-
 def cost_curve(curve: "CostCurve") -> go.Figure:
-    """Median pass time vs tokens scored, each bar labelled with its measured v(k); a fit drawn."""
+    """Median pass time vs tokens scored through the engine's forward (bars labelled with the
+    measured v(k)) and transformers' stock forward timed in the same run; a fit drawn, not quoted."""
     ms = [1000 * s for s in curve.seconds]
-    v = pass_costs(curve)
+    v = [curve.v(n) for n in curve.n_tokens]
     intercept, slope = curve.fit()
     spread = None
     if curve.fastest and curve.slowest:  # whiskers: fastest and slowest repeat
         spread = dict(type="data", symmetric=False, color="#555",
                       array=[1000 * s - m for s, m in zip(curve.slowest, ms)],
                       arrayminus=[m - 1000 * f for f, m in zip(curve.fastest, ms)])
-    bars = dict(type="bar", x=curve.n_tokens, y=ms, name="measured: median (whiskers: fastest–slowest)",
-                marker_color=PALETTE[0], error_y=spread, text=[f"{x:.2f}×" for x in v],
-                textposition="inside", insidetextanchor="start", textangle=0,
-                customdata=v, hovertemplate="%{x} tokens in one pass: %{y:.1f} ms = %{customdata:.2f}× "
-                                            "a one-token pass<extra></extra>")
-    fit = dict(type="scatter", x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
-               mode="lines", name="least-squares line (drawn only; the bars are the result)",
-               line=dict(color=PALETTE[3], dash="dash"), hoverinfo="skip")
+    data = [dict(type="bar", x=curve.n_tokens, y=ms, name="SpecViz engine: median (whiskers: fastest–slowest)",
+                 marker_color=PALETTE[0], error_y=spread, text=[f"{x:.2f}×" for x in v],
+                 textposition="inside", insidetextanchor="start", textangle=0,
+                 customdata=v, hovertemplate="%{x} tokens in one pass: %{y:.1f} ms = %{customdata:.2f}× "
+                                             "a one-token pass<extra>engine</extra>")]
+    if curve.stock_seconds:
+        stock = [curve.stock_v(n) for n in curve.n_tokens]
+        data.append(dict(type="bar", x=curve.n_tokens, y=[1000 * s for s in curve.stock_seconds],
+                         name="transformers' stock forward (median, same run)", marker_color=PALETTE[5],
+                         customdata=stock, hovertemplate="%{x} tokens: %{y:.1f} ms = %{customdata:.2f}× "
+                                                         "its one-token pass<extra>stock</extra>"))
+    data.append(dict(type="scatter", x=curve.n_tokens, y=[1000 * (intercept + slope * n) for n in curve.n_tokens],
+                     mode="lines", name="least-squares line (drawn only; the bars are the result)",
+                     line=dict(color=PALETTE[3], dash="dash"), hoverinfo="skip"))
     n = curve.n_tokens[-1]
-    separate = dict(type="scatter", x=[1, n], y=[ms[0], ms[0] * n], mode="lines",
-                    name=f"k separate one-token passes (k × {ms[0]:.1f} ms)",
-                    line=dict(color=GREY, dash="dot"), hoverinfo="skip")
+    data.append(dict(type="scatter", x=[1, n], y=[ms[0], ms[0] * n], mode="lines",
+                     name=f"k separate one-token passes (k × {ms[0]:.1f} ms)",
+                     line=dict(color=GREY, dash="dot"), hoverinfo="skip"))
     threads = f", {curve.threads} thread{'s' * (curve.threads != 1)}" if curve.threads else ""
-    return _fig([bars, fit, separate], f"One target pass vs tokens scored · {curve.device}{threads}, "
-                f"median of {curve.repeats}", height=400,
+    top = max(ms + [1000 * s for s in curve.stock_seconds or []])
+    return _fig(data, f"One target pass vs tokens scored · {curve.device}{threads}, median of {curve.repeats}",
+                height=400, barmode="group",
                 xaxis=dict(title="tokens scored in one pass (k) · bar labels: v(k) = time ÷ one-token pass", dtick=1),
-                yaxis=dict(title="ms per pass", range=[0, max(ms) * 1.25]))
+                yaxis=dict(title="ms per pass", range=[0, top * 1.25]))
 
 
 # ---------------------------------------------------------------- lesson 2: α decides

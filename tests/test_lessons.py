@@ -160,8 +160,11 @@ def test_cost_curve_reports_measured_points_not_the_fit():
     ok(at.button(key="cost_go").click().run())
     curve = at.session_state["sv_cost"]
     assert curve["n_tokens"] == [1, 2, 3, 4, 5] and curve["threads"] == 1
-    s = curve["seconds"]
+    assert len(curve["stock_seconds"]) == 5  # transformers' own forward, same run
+    s, stock = curve["seconds"], curve["stock_seconds"]
     assert metric(at, "v(5): γ = 4 verify") == f"{s[4] / s[0]:.2f}×"  # the bar, not the line
+    card = next(m for m in at.metric if m.label == "v(5): γ = 4 verify")
+    assert card.delta == f"stock forward: {stock[4] / stock[0]:.2f}×"
     assert metric(at, "v(2)") == f"{s[1] / s[0]:.2f}×"
     assert metric(at, "one-token pass") == f"{1000 * s[0]:.1f} ms"
     assert torch.get_num_threads() == before  # the thread count is restored after measuring
