@@ -49,8 +49,8 @@ def _two_panels(left: str, right: str, x_title: str, gap: float = 0.1) -> dict:
 # ---------------------------------------------------------------- lesson 1: what a pass costs
 
 def cost_curve(curve: "CostCurve") -> go.Figure:
-    """Median pass time vs tokens scored through the engine's forward (bars labelled with the
-    measured v(k)) and transformers' stock forward timed in the same run; a fit drawn, not quoted."""
+    """Median pass time vs tokens scored through the engine's forward (v(k) on hover) and
+    transformers' stock forward timed in the same run; a fit drawn, not quoted."""
     ms = [1000 * s for s in curve.seconds]
     v = [curve.v(n) for n in curve.n_tokens]
     intercept, slope = curve.fit()
@@ -60,9 +60,7 @@ def cost_curve(curve: "CostCurve") -> go.Figure:
                       array=[1000 * s - m for s, m in zip(curve.slowest, ms)],
                       arrayminus=[m - 1000 * f for f, m in zip(curve.fastest, ms)])
     data = [dict(type="bar", x=curve.n_tokens, y=ms, name="SpecViz engine: median (whiskers: fastest–slowest)",
-                 marker_color=PALETTE[0], error_y=spread, text=[f"{x:.2f}×" for x in v],
-                 textposition="inside", insidetextanchor="start", textangle=0,
-                 customdata=v, hovertemplate="%{x} tokens in one pass: %{y:.1f} ms = %{customdata:.2f}× "
+                 marker_color=PALETTE[0], error_y=spread, customdata=v, hovertemplate="%{x} tokens in one pass: %{y:.1f} ms = %{customdata:.2f}× "
                                              "a one-token pass<extra>engine</extra>")]
     if curve.stock_seconds:
         stock = [curve.stock_v(n) for n in curve.n_tokens]
@@ -81,7 +79,7 @@ def cost_curve(curve: "CostCurve") -> go.Figure:
     top = max(ms + [1000 * s for s in curve.stock_seconds or []])
     return _fig(data, f"One target pass vs tokens scored · {curve.device}{threads}, median of {curve.repeats}",
                 height=400, barmode="group",
-                xaxis=dict(title="tokens scored in one pass (k) · bar labels: v(k) = time ÷ one-token pass", dtick=1),
+                xaxis=dict(title="tokens scored in one pass (k) · hover a bar for v(k) = time ÷ one-token pass", dtick=1),
                 yaxis=dict(title="ms per pass", range=[0, top * 1.25]))
 
 

@@ -163,8 +163,7 @@ def test_cost_curve_reports_measured_points_not_the_fit():
     assert len(curve["stock_seconds"]) == 5  # transformers' own forward, same run
     s, stock = curve["seconds"], curve["stock_seconds"]
     assert metric(at, "v(5): γ = 4 verify") == f"{s[4] / s[0]:.2f}×"  # the bar, not the line
-    card = next(m for m in at.metric if m.label == "v(5): γ = 4 verify")
-    assert card.delta == f"stock forward: {stock[4] / stock[0]:.2f}×"
+    assert f"v(5) = {stock[4] / stock[0]:.2f}×" in texts(at)  # transformers' own v(5), same run
     assert metric(at, "v(2)") == f"{s[1] / s[0]:.2f}×"
     assert metric(at, "one-token pass") == f"{1000 * s[0]:.1f} ms"
     assert torch.get_num_threads() == before  # the thread count is restored after measuring
