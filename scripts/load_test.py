@@ -43,7 +43,7 @@ def _expected_headings(trace, steps: int) -> list[str]:
     """The round heading after each Next click, from the trace alone (no app state)."""
     from specviz import render
 
-    n, rnd, stage, out = len(trace.rounds), 0, 0, []
+    n, rnd, stage, out = len(trace.rounds), render.opening_round(trace), 0, []
     for _ in range(steps):
         last = render.n_stages(trace.rounds[rnd]) - 1
         if stage < last:

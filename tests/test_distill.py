@@ -48,7 +48,7 @@ def test_smoke_training_lowers_the_loss_and_drafts_losslessly(target, data_dir, 
     plain = plain_decode(target.model, ids, params, 12, torch.Generator(), eos)
     spec = speculative_decode(target.model, drafter, ids, params, 3, 12, torch.Generator(), eos)
     assert spec.output_ids == plain.output_ids
-    assert spec.drafted > 0
+    assert spec.counts.drafted > 0
 
 
 def test_training_resumes_from_its_checkpoint(target, data_dir, tmp_path):
