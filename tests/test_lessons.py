@@ -257,6 +257,23 @@ def test_decision_brief_from_shipped_runs_downloads():
     assert at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"].startswith("# Decision brief")
 
 
+def test_decision_brief_adds_the_production_section_read_on_your_server_page():
+    from specviz import serving
+    from specviz.brief import production_section
+
+    example = sorted((ROOT / "data" / "serving").glob("vllm*.prom"))[0]
+    reading = serving.parse(example.read_text(encoding="utf-8"))
+    section = production_section(next(iter(serving.readouts(reading).values())), example.name,
+                                 "since the server started")
+    at = AppTest.from_file(str(ROOT / "pages/7_Decision_brief.py"), default_timeout=120)
+    at.session_state["sv_production_section"] = section
+    ok(at.run())
+    md = at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
+    assert md.startswith("# Decision brief") and md.rstrip().endswith(section.rstrip())
+    ok(at.checkbox(key="br_production").uncheck().run())
+    assert "## Production" not in at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
+
+
 def test_presenter_mode_steps_sections():
     name = "1_why_it_works"
     sections = lesson.load(name)["sections"]

@@ -167,6 +167,7 @@ def _what_if(r: serving.Readout) -> None:
 
 def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> None:
     text = production_section(r, source, span, trend)
+    st.session_state["sv_production_section"] = text  # the Decision brief page can append it
     with st.expander("The decision brief's production section", expanded=False):
         st.markdown(text)
     st.download_button("download the production section (.md)", text, file_name="production-section.md",

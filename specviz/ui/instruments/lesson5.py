@@ -86,6 +86,13 @@ def brief() -> None:
     md = brief_markdown(runs, f"speculative decoding for {first.config.target}",
                         st.session_state.get("sv_brief_memory"), cost,
                         st.session_state.get("br_notes", ""))
+    production = st.session_state.get("sv_production_section")
+    if production and st.checkbox("Add the production section from the Your server page's last reading",
+                                  value=True, key="br_production"):
+        md = md.rstrip() + "\n\n" + production
+    elif not production:
+        st.caption("Read a vLLM, SGLang or TGI server's metrics on the Your server page to add a "
+                   "production section to this brief.")
     lesson.texts("5_decision_brief")["decision_brief.md"] = md
     for w, ts in runs.items():
         for i, t in enumerate(ts):
