@@ -107,11 +107,6 @@ class Row:
     best_gamma: int | None  # from counterfactual replay (an estimate)
     best_gamma_speedup: float | None
 
-    def __post_init__(self):
-        # transition alias: ui/instruments.py reads vars(row)["tokens_per_pass"]; drop it once
-        # the lesson pages read mean_acceptance_length
-        self.tokens_per_pass = self.mean_acceptance_length
-
 
 def _median(xs: list) -> float | None:
     xs = [x for x in xs if x is not None]

@@ -165,7 +165,7 @@ def replay_chart(points) -> go.Figure:
     """Replayed tokens/pass and speedup per γ (estimates); the recorded γ highlighted."""
     colors = [PALETTE[3] if p.recorded else PALETTE[0] for p in points]
     gammas = [p.gamma for p in points]
-    data = [dict(type="bar", x=gammas, y=[p.tokens_per_pass for p in points], marker_color=colors, showlegend=False,
+    data = [dict(type="bar", x=gammas, y=[p.mean_acceptance_length for p in points], marker_color=colors, showlegend=False,
                  hovertemplate="γ = %{x}: %{y:.2f} tokens/pass<extra>estimate</extra>"),
             dict(type="bar", x=gammas, y=[p.speedup or 0 for p in points], marker_color=colors, showlegend=False,
                  xaxis="x2", yaxis="y2", hovertemplate="γ = %{x}: %{y:.2f}×<extra>estimate</extra>")]

@@ -72,11 +72,6 @@ class ReplayPoint:
     speedup: float | None  # estimated walltime speedup over plain decoding (None without timings)
     recorded: bool  # True for the gamma the trace was actually run with
 
-    @property
-    def tokens_per_pass(self) -> float:
-        """The old name of mean_acceptance_length (kept while pages move to the new one)."""
-        return self.mean_acceptance_length
-
     def to_dict(self) -> dict:
         return asdict(self)
 

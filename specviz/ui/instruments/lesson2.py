@@ -142,11 +142,11 @@ def replay() -> None:
     st.plotly_chart(charts.replay_chart(points), config=PLOTLY, key="rp_chart")
     rec = next(p for p in points if p.recorded)
     best = max(points, key=lambda p: p.speedup or 0)
-    same = abs(rec.tokens_per_pass - (s.mean_acceptance_length or 0)) < 1e-9
+    same = abs(rec.mean_acceptance_length - (s.mean_acceptance_length or 0)) < 1e-9
     st.markdown(
         f"Recorded at γ = {trace.config.gamma}: measured α = {_f(s.alpha)}, τ = {_f(s.mean_acceptance_length)} "
         f"tokens per pass, speedup {_f(s.speedup_measured, suffix='×')}; the replay at that γ gives "
-        f"τ = {rec.tokens_per_pass:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
+        f"τ = {rec.mean_acceptance_length:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
         f"**Estimate:** the best γ for this run would have been {best.gamma} ({_f(best.speedup, suffix='×')}).")
     why = "; ".join(w for w in ("positions the draft never saw are filled with the run's α (Leviathan's)",
                                 caveat(trace)) if w)
