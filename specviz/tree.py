@@ -52,6 +52,7 @@ class Tree:
 
     def __post_init__(self):
         assert self.kind in KINDS, self.kind
+        assert len(self.tokens) == len(self.parents) == len(self.q), "one parent and q per token"
         assert all(-1 <= a < i for i, a in enumerate(self.parents)), "parents must come first"
 
     def __len__(self) -> int:

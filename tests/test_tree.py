@@ -204,3 +204,48 @@ def test_testing_siblings_drawn_without_replacement_against_plain_q_fails(monkey
     monkeypatch.setattr(T, "proposal", lambda tree, j: tree.dists[tree.parents[j]])
     observed = first_two("sample", N_DRAWS)
     assert chisquare(observed, expected_first_two(N_DRAWS)).pvalue < 1e-6
+
+
+# ------------------------------------------------------------------ on the real model
+
+def first_tokens_real(p, q, kind, n, k=3):
+    """First emitted token over n one-level trees of k children drawn from the real draft q."""
+    from specviz.treedraft import grow
+
+    g = torch.Generator().manual_seed(0)
+    out = []
+    for draws in torch.rand(n, 2 * k + 1, generator=g):
+        tree = grow(q, None, budget=k, top_k=k, depth=1, kind=kind, u=draws[:k])
+        v = verify_tree(p.expand(len(tree) + 1, -1), tree, draws[k:2 * k], draws[-1], greedy=False)
+        out.append(tree.tokens[v.path[0]] if v.path else v.token)
+    return out
+
+
+def test_tree_first_token_follows_the_real_target_and_a_wrong_update_does_not(target, monkeypatch):
+    """Real p (SmolLM2, T = 1) and q (the trained EAGLE draft's root distribution)."""
+    from specviz.drafters import CachedLM
+    from specviz.runner import build_drafter, encode_prompt
+    from specviz.sampling import SamplingParams, probs_from_logits
+    from specviz.treedraft import draft_tree
+
+    hot = SamplingParams(1.0)
+    drafter = build_drafter("trained:smollm2-135m-eagle", target)
+    seq = torch.tensor([encode_prompt(target.tokenizer, "Name a colour.", True)])
+    with torch.inference_mode():
+        logits, hidden = CachedLM(target.model).forward_with_hidden(seq)
+        p = probs_from_logits(logits[-1], hot)
+        drafter.observe(hidden[:-1], 0)
+        drafter.prefill(seq)
+        q = draft_tree(drafter, seq, hot, budget=1, top_k=1, depth=1)[1].root_q
+    assert 0.5 * (p - q).abs().sum() > 0.3  # the draft really differs from the target
+    n, top = 6000, torch.topk(p, 8).indices.tolist()
+    probs = [float(p[k]) for k in top] + [float(1 - p[top].sum())]
+    expected = [x * n / sum(probs) for x in probs]
+
+    def buckets(tokens):
+        return [sum(t == k for t in tokens) for k in top] + [sum(t not in top for t in tokens)]
+
+    for kind in ("sample", "topk"):
+        assert chisquare(buckets(first_tokens_real(p, q, kind, n)), expected).pvalue > 1e-3, kind
+    monkeypatch.setattr(T, "residual", lambda p, q: p)
+    assert chisquare(buckets(first_tokens_real(p, q, "sample", n)), expected).pvalue < 1e-6
