@@ -258,7 +258,7 @@ class TrainedDrafter:
             (vocab_ids == torch.arange(self.vocab_size, device=vocab_ids.device)).all())
 
     def q_from(self, feature: torch.Tensor, params: SamplingParams) -> torch.Tensor:
-        """feature [H] -> q [V]: the sampling distribution over the draft vocabulary, 0 elsewhere.
+        """feature [..., H] -> q [..., V]: the sampling distribution over the draft vocabulary, 0 elsewhere.
 
         Temperature, top-k and top-p over the draft vocabulary equal the same over the full
         vocabulary with -inf outside it, so the small softmax is scattered, not recomputed.
@@ -266,7 +266,7 @@ class TrainedDrafter:
         small = probs_from_logits(feature @ self.head_t, params)
         if self.full:
             return small
-        return small.new_zeros(self.vocab_size).index_copy_(0, self.vocab_ids, small)
+        return small.new_zeros(*small.shape[:-1], self.vocab_size).index_copy_(-1, self.vocab_ids, small)
 
 
 class AutoregressiveDrafter(TrainedDrafter):
@@ -312,14 +312,20 @@ class AutoregressiveDrafter(TrainedDrafter):
         self.n_cached += x.shape[1]
         return feature
 
-    @torch.inference_mode()
-    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u):
+    def root_feature(self, seq: torch.Tensor) -> torch.Tensor:
+        """The draft's feature after seq's last token, from its settled cache: where a round's
+        draft (a chain or a token tree, specviz.treedraft) starts."""
         self.truncate(self.n_cached)
         feature = self.catch_up(seq)
         if feature is None:  # nothing new since the last round (a re-proposal): redo the last input
             self.n_cached -= 1
             self.truncate(self.n_cached)
             feature = self.catch_up(seq)
+        return feature
+
+    @torch.inference_mode()
+    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u):
+        feature = self.root_feature(seq)
         tokens, qs = [], []
         for i in range(gamma):
             q = self.q_from(feature, params)
