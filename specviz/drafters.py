@@ -63,11 +63,40 @@ class CachedLM:
         out = self.model(input_ids=ids, cache=self.cache, use_cache=True, output_hidden_states=True)
         return out.logits[0], out.hidden_states[-1][0]
 
+    def forward_tree(self, ids: torch.Tensor, positions: torch.Tensor, allowed: torch.Tensor,
+                     hidden: bool = False):
+        """Feed ids [1, t] after the cached tokens at rotary positions [t], token i seeing the
+        cached or new positions where allowed [t, length + t] is True (a token tree's pass:
+        specviz.tree); returns logits [t, V] (and the last hidden states [t, H] if hidden)."""
+        if self.lean:
+            logits, h = self.lean.forward(ids, self.cache, positions, allowed)
+            return (logits, h) if hidden else logits
+        dtype = self.model.dtype  # transformers takes a custom 4D mask as additive float
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=ids.device).masked_fill_(
+            ~allowed, torch.finfo(dtype).min)
+        out = self.model(input_ids=ids, attention_mask=mask[None, None], position_ids=positions[None],
+                         cache=self.cache, use_cache=True, output_hidden_states=hidden)
+        return (out.logits[0], out.hidden_states[-1][0]) if hidden else out.logits[0]
+
     def truncate(self, length: int) -> None:
         if self.lean:
             self.cache.truncate(length)
         elif self.length > length:
             self.cache.crop(length - self.length)  # transformers crops by a negative count
+
+    def keep(self, start: int, rows: list[int]) -> None:
+        """Keep the cached positions start + rows[i] (ascending) at start + i and drop the rest
+        after start (a token tree's accepted path); only the kept rows move."""
+        if self.lean:
+            self.cache.keep(start, rows)
+            return
+        n = start + len(rows)
+        if rows != list(range(len(rows))):
+            for layer in self.cache.layers:
+                idx = torch.tensor(rows, device=layer.keys.device) + start
+                for t in (layer.keys, layer.values):
+                    t[:, :, start:n] = t.index_select(2, idx)
+        self.truncate(n)
 
 
 def fit_vocab(logits: torch.Tensor, vocab_size: int) -> torch.Tensor:

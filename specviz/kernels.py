@@ -6,6 +6,7 @@ layer's keys and values on each call, mask building, output containers), and nn.
 matmul kernel scales badly from 4 rows on (a verify pass has gamma + 1). Decoder runs the
 same math (the model's own norms, rotary embedding, activation and weights) with:
 - a KVCache that appends in place and rolls back by moving a length (no copy per round);
+  after a token tree's pass, keep() moves only the accepted path's rows into place;
 - linear kernels chosen by row count: nn.Linear's for 1-3 rows (the fastest there), from
   4 rows a oneDNN copy of the weights packed once, q|k|v and gate|up as one matrix each
   (bf16 models: the packed copy for every row count, where it uses the CPU's bf16 units).
@@ -93,6 +94,16 @@ class KVCache:
     def truncate(self, n: int) -> None:
         self.length = min(self.length, n)
 
+    def keep(self, start: int, rows: list[int]) -> None:
+        """Keep the cached positions start + rows[i] (ascending) at start + i, drop the rest after
+        start: only the kept rows move, the prefix stays where it is."""
+        n = len(rows)
+        if rows != list(range(n)):
+            idx = torch.tensor(rows, device=self.k.device) + start
+            for t in (self.k, self.v):
+                t[:, :, start:start + n] = t[:, :, idx]  # indexing copies the rows out first
+        self.length = min(self.length, start + n)
+
 
 class Linear:
     """nn.Linear's function for one linear, or several that read the same input (q, k, v; gate,
@@ -174,15 +185,21 @@ class Decoder:
     def new_cache(self, room: int = 256) -> KVCache:
         return KVCache(*self.kv_shape, self.dtype, self.device, room)
 
-    def forward(self, ids: torch.Tensor, cache: KVCache) -> tuple[torch.Tensor, torch.Tensor]:
-        """ids [1, t] after the cached tokens -> (logits [t, V], last hidden states [t, H])."""
+    def forward(self, ids: torch.Tensor, cache: KVCache, positions: torch.Tensor | None = None,
+                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """ids [1, t] after the cached tokens -> (logits [t, V], last hidden states [t, H]).
+
+        A token tree's pass gives its own rotary positions [t] (by depth) and mask [t, cached + t]
+        (True = may attend: the prefix and the node's ancestors); by default the t tokens
+        follow the cache in order, each seeing the cache and its own past."""
         t, start = ids.shape[1], cache.length
         cache.reserve(start + t)
-        pos = torch.arange(start, start + t, device=ids.device)
+        slots = torch.arange(start, start + t, device=ids.device)
         x = self.embed(ids[0])
-        cos, sin = (c[0] for c in self.rotary(x, pos[None]))
+        cos, sin = (c[0] for c in self.rotary(x, (slots if positions is None else positions)[None]))
         # one new token sees the whole cache: no mask; t tokens see the cache and their past
-        mask = None if t == 1 else torch.arange(start + t, device=ids.device) <= pos[:, None]
+        if mask is None and t > 1:
+            mask = torch.arange(start + t, device=ids.device) <= slots[:, None]
         for i, layer in enumerate(self.layers):
             x = layer(x, cos, sin, mask, cache, i, start)
         cache.length = start + t

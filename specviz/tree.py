@@ -95,14 +95,20 @@ def ancestor_mask(parents: list[int]) -> torch.Tensor:
     return mask
 
 
-def attention_mask(parents: list[int], n_past: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
-    """The additive 4D mask [1, 1, N+1, n_past+N+1] for one pass over [root, nodes] after n_past
-    cached tokens: everyone sees the past and the root; each node sees its ancestors and itself."""
+def allowed(parents: list[int], n_past: int) -> torch.Tensor:
+    """[N+1, n_past+N+1] bool for one pass over [root, nodes] after n_past cached tokens, True
+    where a row may attend: everyone sees the past and the root; each node its ancestors and itself."""
     n = len(parents)
-    allowed = torch.ones(n + 1, n_past + n + 1, dtype=torch.bool)
-    allowed[0, n_past + 1:] = False  # the root sees only the past and itself
-    allowed[1:, n_past + 1:] = ancestor_mask(parents)
-    mask = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(~allowed, torch.finfo(dtype).min)
+    ok = torch.ones(n + 1, n_past + n + 1, dtype=torch.bool)
+    ok[0, n_past + 1:] = False  # the root sees only the past and itself
+    ok[1:, n_past + 1:] = ancestor_mask(parents)
+    return ok
+
+
+def attention_mask(parents: list[int], n_past: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """allowed() as transformers' additive 4D mask [1, 1, N+1, n_past+N+1] (0 or the dtype's min)."""
+    ok = allowed(parents, n_past)
+    mask = torch.zeros(ok.shape, dtype=dtype).masked_fill_(~ok, torch.finfo(dtype).min)
     return mask[None, None].to(device)
 
 
@@ -135,7 +141,7 @@ class TreeVerdict:
 
     path: list[int]  # accepted nodes, from the root's child down
     token: int  # the target's own token after the path: resampled or bonus
-    kind: str  # "resampled" | "bonus"
+    kind: str  # "resampled" | "bonus" | "target" (an empty tree: the target's own step)
     fate: list[str]  # per node: "accepted" | "rejected" | "unchecked"
     p_drafted: list[float]  # target p(x) of each node after its parent (the pass scores all)
     p_test: list[float | None]  # p(x) as tested, after earlier siblings' residual updates
@@ -171,7 +177,7 @@ def verify_tree(p: torch.Tensor, tree: Tree, r: torch.Tensor | None, u: torch.Te
             p_v = residual(p_v, q_j)
         else:  # no child accepted: the target's own token from what is left of p
             token = choose(p_v, u, False)
-            kind = "resampled" if rejected else "bonus"
+            kind = "resampled" if rejected else "bonus" if n else "target"
             return TreeVerdict(path, int(token), kind, fate, p_drafted, p_test, q_test,
                                p_v if rejected else None)
         v = j
@@ -194,7 +200,8 @@ def _verify_greedy(p, tree, tokens, rows, p_drafted, fate, p_test, q_test, u) ->
         fate[v] = "accepted"
         path.append(v)
     token = int(choose(p[v + 1], u, True))
-    return TreeVerdict(path, token, "resampled" if kids else "bonus", fate, p_drafted,
+    kind = "resampled" if kids else "bonus" if len(tree) else "target"
+    return TreeVerdict(path, token, kind, fate, p_drafted,
                        p_test, q_test, None)
 
 

@@ -24,7 +24,7 @@ import math
 import torch
 
 from .sampling import SamplingParams, probs_from_logits, sample
-from .tree import Tree, ancestor_mask, attention_mask, position_ids
+from .tree import Tree, allowed, ancestor_mask, position_ids
 
 
 # ----------------------------------------------------------------------------- growing
@@ -99,24 +99,16 @@ class EagleExpander:
     """Tree drafting with a trained AutoregressiveDrafter; its settled cache is left as it was."""
 
     def __init__(self, drafter, seq: torch.Tensor, params: SamplingParams):
-        d = self.d = drafter
-        d.truncate(d.n_cached)
-        feature = d.catch_up(seq)
-        if feature is None:  # nothing new since the last round: redo the last input (as propose does)
-            d.n_cached -= 1
-            d.truncate(d.n_cached)
-            feature = d.catch_up(seq)
-        self.params, self.n_past = params, d.n_cached
+        self.d, self.params = drafter, params
+        feature = drafter.root_feature(seq)
+        self.n_past = drafter.n_cached
         self.feature = {-1: feature}  # the draft's feature after each node (its own guess of the target's)
         self.rows, self.kv = [], None  # tree nodes computed so far, and their (k, v) per layer
         self.root_q = self.q(feature[None])[0]
 
     def q(self, feats: torch.Tensor) -> torch.Tensor:
         """feats [T, H] -> q [T, V] (0 outside a reduced draft vocabulary)."""
-        small = probs_from_logits(feats @ self.d.head_t, self.params)
-        if self.d.full:
-            return small
-        return small.new_zeros(len(feats), self.d.vocab_size).index_copy_(1, self.d.vocab_ids, small)
+        return self.d.q_from(feats, self.params)
 
     def __call__(self, tree: Tree, nodes: list[int]) -> torch.Tensor:
         d, dev = self.d, self.root_q.device
@@ -150,16 +142,13 @@ class ModelExpander:
         self.slot = {}  # node -> its offset after n_past in the draft's cache
 
     def __call__(self, tree: Tree, nodes: list[int]) -> torch.Tensor:
-        model, dev = self.lm.model, self.root_q.device
+        dev = self.root_q.device
         rows = sorted(self.slot, key=self.slot.get)
         allowed = _tree_attn(tree.parents, rows, nodes, self.n_past, dev)
-        dtype = next(model.parameters()).dtype
-        mask = torch.zeros(allowed.shape, dtype=dtype, device=dev).masked_fill_(~allowed, torch.finfo(dtype).min)
         depths = tree.depths
-        pos = torch.tensor([[self.n_past - 1 + depths[v] for v in nodes]], device=dev)
+        pos = torch.tensor([self.n_past - 1 + depths[v] for v in nodes], device=dev)
         ids = torch.tensor([[tree.tokens[v] for v in nodes]], device=dev)
-        logits = model(input_ids=ids, attention_mask=mask[None, None], position_ids=pos,
-                       past_key_values=self.lm.cache, use_cache=True).logits[0]
+        logits = self.lm.forward_tree(ids, pos, allowed)
         self.slot.update((v, len(rows) + i) for i, v in enumerate(nodes))
         return probs_from_logits(self.fit(logits, self.vocab), self.params)
 
@@ -168,8 +157,7 @@ class ModelExpander:
 
     def keep_path(self, path: list[int]) -> None:
         """After verification: the draft's cache keeps the accepted nodes it computed, nothing else."""
-        keep = [self.slot[v] for v in path if v in self.slot]
-        compact_cache(self.lm.cache, self.n_past, keep)
+        self.lm.keep(self.n_past, [self.slot[v] for v in path if v in self.slot])
 
 
 class MedusaExpander:
@@ -215,31 +203,11 @@ def draft_tree(drafter, seq: torch.Tensor, params: SamplingParams, budget: int, 
 
 # ----------------------------------------------------------------------------- target pass, cache
 
-def tree_pass(model, cache, root: int, tree: Tree, hidden: bool = False):
-    """One target forward over [root, nodes] after the cache, with the tree mask and positions
-    by depth; returns logits [N+1, V] (and the last hidden states [N+1, H] if hidden)."""
-    n_past = cache.get_seq_length()
-    dev = next(model.parameters()).device
-    dtype = next(model.parameters()).dtype
+def tree_pass(lm, root: int, tree: Tree, hidden: bool = False):
+    """One target forward (a drafters.CachedLM) over [root, nodes] after its cache, with the
+    tree mask and positions by depth; returns logits [N+1, V] (and the last hidden states
+    [N+1, H] if hidden)."""
+    n_past, dev = lm.length, lm.model.device
     ids = torch.tensor([[root] + tree.tokens], device=dev)
-    out = model(input_ids=ids, attention_mask=attention_mask(tree.parents, n_past, dtype, dev),
-                position_ids=position_ids(tree.parents, n_past, dev), past_key_values=cache,
-                use_cache=True, output_hidden_states=hidden)
-    return (out.logits[0], out.hidden_states[-1][0]) if hidden else out.logits[0]
-
-
-def compact_cache(cache, start: int, keep: list[int]) -> None:
-    """Keep the cached positions start + keep[i] at start + i and drop everything after them.
-
-    Only the kept rows move (index_select copies them out first, then they are written back in
-    place); the prefix is untouched, and crop is a view, so the cache is never copied whole.
-    """
-    n = start + len(keep)
-    if keep != list(range(len(keep))):
-        for layer in cache.layers:
-            idx = torch.tensor(keep, device=layer.keys.device) + start
-            for t in (layer.keys, layer.values):
-                t[:, :, start:n] = t.index_select(2, idx)
-    extra = cache.get_seq_length() - n
-    if extra > 0:
-        cache.crop(-extra)
+    return lm.forward_tree(ids, position_ids(tree.parents, n_past, dev)[0],
+                           allowed(tree.parents, n_past).to(dev), hidden)

@@ -82,7 +82,7 @@ def test_greedy_takes_the_deepest_path_of_target_argmax_tokens():
     assert v.fate == ["rejected", "accepted", "rejected", "unchecked", "accepted", "accepted",
                       "unchecked"]
     empty = verify_tree(p[:1], Tree([], [], []), None, None, greedy=True)
-    assert empty.path == [] and empty.token == 2 and empty.kind == "bonus"
+    assert empty.path == [] and empty.token == 2 and empty.kind == "target"  # the target's own step
 
 
 @pytest.mark.parametrize("greedy", [False, True])

@@ -4,15 +4,12 @@ import random
 
 import pytest
 import torch
-from transformers import DynamicCache
-
 from specviz.drafters import CachedLM, ModelDrafter, truncated_model
 from specviz.runner import build_drafter, encode_prompt
 from specviz.sampling import SamplingParams, probs_from_logits, sample
 from specviz.trained import Draft, draft_config, make_drafter
 from specviz.tree import Tree
-from specviz.treedraft import (ModelExpander, chain_shape, compact_cache, draft_tree, grow,
-                               tree_pass)
+from specviz.treedraft import ModelExpander, chain_shape, draft_tree, grow, tree_pass
 
 GREEDY, HOT = SamplingParams(0.0), SamplingParams(1.0)
 PROMPT = "Describe the history of origami briefly."
@@ -75,12 +72,14 @@ def random_tree(n: int, seed: int) -> Tree:
     return Tree([rng.randrange(100, 20000) for _ in range(n)], parents, [0.5] * n)
 
 
+@pytest.mark.parametrize("stock", [False, True], ids=["engine-forward", "transformers"])
 @torch.inference_mode()
-def test_one_pass_scores_every_node_like_a_forward_along_its_path_and_compaction_keeps_it(target, ids):
+def test_one_pass_scores_every_node_like_a_forward_along_its_path_and_compaction_keeps_it(target, ids, stock):
     model, tree = target.model, random_tree(12, 0)
-    cache = DynamicCache(config=model.config)
-    model(input_ids=torch.tensor([ids[:-1]]), past_key_values=cache, use_cache=True)
-    logits = tree_pass(model, cache, ids[-1], tree)
+    lm = CachedLM(model, stock=stock)
+    assert (lm.lean is None) == stock  # the engine's own CPU forward, or transformers' with a 4D mask
+    lm.forward(torch.tensor([ids[:-1]]))
+    logits = tree_pass(lm, ids[-1], tree)
     for v in range(-1, len(tree)):
         path = tree.path_to(v) if v >= 0 else []
         ref = model(input_ids=torch.tensor([ids + [tree.tokens[j] for j in path]])).logits[0, -1]
@@ -88,9 +87,9 @@ def test_one_pass_scores_every_node_like_a_forward_along_its_path_and_compaction
     deepest = max(range(len(tree)), key=lambda v: len(tree.path_to(v)))
     path = tree.path_to(deepest)
     assert path != list(range(len(path)))  # the kept rows really move
-    compact_cache(cache, len(ids), path)
-    assert cache.get_seq_length() == len(ids) + len(path)
-    step = model(input_ids=torch.tensor([[4242]]), past_key_values=cache, use_cache=True).logits[0, -1]
+    lm.keep(len(ids), path)
+    assert lm.length == len(ids) + len(path)
+    step = lm.forward(torch.tensor([[4242]]))[-1]
     ref = model(input_ids=torch.tensor([ids + [tree.tokens[j] for j in path] + [4242]])).logits[0, -1]
     assert torch.allclose(step, ref, atol=1e-3)
 
