@@ -87,6 +87,13 @@ def _add_generate(sub) -> None:
                    "(target's first K layers), lookup[:N] (prompt lookup, n-grams up to N), "
                    "trained:NAME (default: the default pair's)")
     p.add_argument("--gamma", type=int, default=4, help="tokens drafted per round (default 4)")
+    p.add_argument("--tree", type=int, default=0, metavar="N",
+                   help="draft a token tree of up to N nodes per round, scored in one target pass "
+                   "(EAGLE-2's dynamic tree; Medusa heads: a sparse tree); 0 = a chain of gamma (default)")
+    p.add_argument("--tree-top-k", type=int, default=4, help="tree: children per expanded node (default 4)")
+    p.add_argument("--tree-depth", type=int, default=6, help="tree: levels (default 6)")
+    p.add_argument("--tree-kind", choices=("topk", "sample"), default="topk",
+                   help="tree: children are the draft's top-k (default) or drawn without replacement")
     p.add_argument("--max-new-tokens", type=int, default=64, help="default 64")
     p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
     p.add_argument("--top-k", type=int, default=0, help="0 = off (default)")
@@ -188,7 +195,8 @@ def cmd_generate(args) -> int:
     _quiet_transformers()
     settings = RunSettings(args.prompt, args.target, args.draft, args.gamma, args.temperature,
                            args.top_k, args.top_p, args.seed, args.max_new_tokens, args.device,
-                           args.raw, not args.no_baseline)
+                           args.raw, not args.no_baseline, tree=args.tree, tree_top_k=args.tree_top_k,
+                           tree_depth=args.tree_depth, tree_kind=args.tree_kind)
     settings.resolved().check()  # fail fast, before loading any model
     if args.threads < 0:
         raise RunError(f"--threads must be >= 0, got {args.threads}")
@@ -256,7 +264,9 @@ def cmd_show(args) -> int:
         return 0
     color = _use_color(sys.stdout)
     c = trace.config
-    print(f"target {c.target} · draft {c.draft} · gamma {c.gamma} · temperature {c.temperature}"
+    shape = (f"tree of {c.tree_nodes} nodes (top-k {c.tree_top_k}, depth {c.gamma}, {c.tree_kind})"
+             if c.tree_nodes else f"gamma {c.gamma}")
+    print(f"target {c.target} · draft {c.draft} · {shape} · temperature {c.temperature}"
           f" · seed {c.seed} · {c.device}/{c.dtype}")
     print(f"prompt: {trace.prompt}\n")
     print("".join(_round_text(r, color) for r in trace.rounds) + "\n")
@@ -264,7 +274,8 @@ def cmd_show(args) -> int:
     print(f"{'round':>5} {'drafted':>7} {'accepted':>8} {'closing token':<24} {'draft ms':>8} {'verify ms':>9}")
     for i, r in enumerate(trace.rounds, 1):
         closing = f"{r.correction.kind}: {r.correction.text!r}"
-        print(f"{i:>5} {len(r.draft):>7} {sum(t.accepted for t in r.draft):>8} {closing:<24} "
+        drafted = len(r.tree.nodes) if r.tree else len(r.draft)  # a tree: its nodes
+        print(f"{i:>5} {drafted:>7} {sum(t.accepted for t in r.draft):>8} {closing:<24} "
               f"{r.draft_s * 1e3:>8.1f} {r.verify_s * 1e3:>9.1f}")
     print("\n" + _positions_text(trace))
     print("\n" + _summary_text(trace, summary))
@@ -317,7 +328,8 @@ def _positions_text(trace) -> str:
     if not cond:
         return "per-position acceptance: n/a (nothing was drafted)"
     row = lambda xs: " ".join(f"{_fmt(x, '.2f'):>5}" for x in xs)  # noqa: E731
-    return (f"{'acceptance at draft position':<44} {' '.join(f'{i:>5}' for i in range(1, len(cond) + 1))}\n"
+    where = "tree depth" if trace.config.tree_nodes else "draft position"
+    return (f"{'acceptance at ' + where:<44} {' '.join(f'{i:>5}' for i in range(1, len(cond) + 1))}\n"
             f"{'conditional (earlier positions accepted)':<44} {row(cond)}\n"
             f"{'unconditional (vLLM per-position rate)':<44} {row(uncond)}")
 
@@ -328,8 +340,14 @@ def _summary_text(trace, s) -> str:
     same = {True: "yes", False: "NO", None: unknown}[s.same_as_baseline]
     beta = _fmt(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
     plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
-    return (f"alpha {_fmt(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
-            f"alpha_expected {beta} (mean β = Σ min(p, q) over checked positions)\n"
+    acceptance = (f"alpha {_fmt(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
+                  f"alpha_expected {beta} (mean β = Σ min(p, q) over checked positions)\n")
+    if s.tree:
+        acceptance = (f"node_acceptance {_fmt(s.node_acceptance, '.2f')} (accepted ÷ checked tree nodes "
+                      f"along the walk; Leviathan's α, E[τ] and both theories are for chains: n/a) · "
+                      f"alpha_expected {beta} (mean β = Σ min(p, q_j) over tested nodes) · "
+                      f"nodes_per_pass {s.nodes_per_pass:.1f}\n")
+    return (acceptance +
             f"mean_acceptance_length τ {_fmt(s.mean_acceptance_length, '.2f')} tokens per target pass · "
             f"expected_acceptance_length E[τ] {_fmt(s.expected_acceptance_length, '.2f')} at alpha · "
             f"draft_acceptance_rate {_fmt(s.draft_acceptance_rate, '.2f')} (vLLM's accepted ÷ drafted, not α)\n"
@@ -338,7 +356,8 @@ def _summary_text(trace, s) -> str:
             f"{_fmt(s.verify_cost, '.2f')} (one verify pass ÷ one plain step)\n"
             f"speedup measured {_fmt(s.speedup_measured, '.2f', 'x')} · speedup_theoretical "
             f"{_fmt(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γc + 1)) · speedup_verify_aware "
-            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γc + v)) · spec "
+            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γc + v)) · speedup_from_costs "
+            f"{_fmt(s.speedup_from_costs, '.2f', 'x')} (τ ÷ (γ̄c + v)) · spec "
             f"{s.spec_s_per_token * 1e3:.1f} ms/token vs plain {s.baseline_s_per_token * 1e3:.1f} ms/token · "
             f"identical to plain greedy: {same}")
 

@@ -1,7 +1,10 @@
 """The draft -> verify loop with KV caches and rollback, and the plain decoding baseline.
 
 Both loops share CachedLM; both time decoding only (prefill is timed apart), so their
-per-token times can be compared as a speedup.
+per-token times can be compared as a speedup. A round drafts a chain of gamma tokens, or,
+with a TreeShape, a token tree (specviz.treedraft) that the target scores in one pass with a
+tree attention mask; the walk down its accepted path (specviz.tree) keeps that path's KV
+rows in the target's and the draft's caches.
 """
 import time
 from dataclasses import dataclass, field
@@ -11,9 +14,11 @@ import torch
 
 from .drafters import CachedLM, Drafter, start
 from .errors import ModelError
-from .metrics import Counts
-from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, verify
-from .trace import Candidate, Correction, DraftToken, Round
+from .metrics import Counts, tree_counts
+from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, residual, verify
+from .trace import Candidate, Correction, DraftToken, Round, TreeDraft, TreeNode, mask_rows
+from .tree import Tree, TreeVerdict, proposal, verify_tree
+from .treedraft import TreeShape, draft_tree, tree_pass
 
 MAX_GAMMA = 16
 
@@ -92,13 +97,15 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
                        gamma: int, max_new_tokens: int, generator: torch.Generator,
                        eos_ids: set[int], texts: TokenTexts | None = None, topk: int = 8,
                        on_round: Callable[[Round], None] = lambda r: None,
-                       should_stop: Callable[[], bool] = lambda: False) -> Decoded:
+                       should_stop: Callable[[], bool] = lambda: False,
+                       tree: TreeShape | None = None) -> Decoded:
     """Draft gamma tokens, verify them in one target pass, keep the accepted prefix + 1 token.
 
     With texts=None no trace rounds are recorded (the lean path the benchmark times); with
     texts, each round is recorded after its timed span, so both paths time the same work.
     gamma is an int, or a policy with a .gamma attribute and update(drafted, accepted) that
-    sets the next round's gamma (adaptive gamma, see specviz.adaptive).
+    sets the next round's gamma (adaptive gamma, see specviz.adaptive). With tree, every
+    round drafts a token tree of that shape instead (gamma is then unused).
     """
     adaptive = not isinstance(gamma, int)
     lm = CachedLM(target)
@@ -110,21 +117,32 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
         if should_stop():
             res.stop_reason = "cancelled"
             break
-        g = min(gamma.gamma if adaptive else gamma, max_new_tokens - len(res.output_ids) - 1)  # never overshoot
+        room = max_new_tokens - len(res.output_ids) - 1  # never overshoot
         t0 = time.perf_counter()
-        step = _round(lm, drafter, seq, g, params, generator)
+        if tree is None:
+            g = min(gamma.gamma if adaptive else gamma, room)
+            step = _round(lm, drafter, seq, g, params, generator)
+        else:
+            step = _tree_round(lm, drafter, seq, tree, room, params, generator)
         seq = torch.cat([seq, torch.tensor([step.new], device=seq.device)], dim=1)
         hit_eos = _stop(step.new, res.output_ids, eos_ids)
         res.decode_s += time.perf_counter() - t0
-        k, n = step.drafted.shape[0], step.verdict.n_accepted
-        if adaptive:
-            gamma.update(k, n)
         rnd = None
-        if texts is not None:  # outside the timed span: recording is the app's cost, not the engine's
-            rnd = _record(step.verdict, step.drafted, step.p, step.q, step.draws, g, texts, topk,
-                          step.draft_s, step.verify_s, drafter.samples, params.greedy)
-            res.rounds.append(rnd)
-        res.counts.add_round(k, n, [t.beta for t in rnd.draft] if rnd else None, step.draft_s, step.verify_s)
+        if tree is not None:
+            if texts is not None:  # outside the timed span, as for a chain
+                rnd = _record_tree(step, texts, topk, params.greedy)
+                res.rounds.append(rnd)
+            res.counts.add_tree_round(**tree_counts(step.tree.parents, step.verdict.fate, step.betas),
+                                      draft_s=step.draft_s, verify_s=step.verify_s)
+        else:
+            k, n = step.drafted.shape[0], step.verdict.n_accepted
+            if adaptive:
+                gamma.update(k, n)
+            if texts is not None:  # outside the timed span: recording is the app's cost, not the engine's
+                rnd = _record(step.verdict, step.drafted, step.p, step.q, step.draws, g, texts, topk,
+                              step.draft_s, step.verify_s, drafter.samples, params.greedy)
+                res.rounds.append(rnd)
+            res.counts.add_round(k, n, [t.beta for t in rnd.draft] if rnd else None, step.draft_s, step.verify_s)
         if rnd is not None:
             on_round(rnd)
         if hit_eos:
@@ -195,3 +213,106 @@ def _record(verdict, drafted, p, q, draws, g, texts: TokenTexts, topk: int,
                             float(p[n, verdict.token]),
                             float(draws[-1]) if draws is not None else None, top_p[n], residual)
     return Round(draft, correction, draft_s, verify_s)
+
+
+# ----------------------------------------------------------------------------- token trees
+
+@dataclass
+class _TreeStep:
+    """What one tree round produced (kept for the trace and the counts)."""
+
+    tree: Tree
+    p: torch.Tensor  # [N+1, V]: row 0 after the root, row i+1 after node i
+    verdict: TreeVerdict
+    betas: list[float | None]  # per node: Σ min(p, q_j) at its test, None if never tested
+    r: list[float | None]  # per node: the draw of its accept test (None: greedy)
+    u: float | None  # the draw of the target's own token (None: greedy)
+    new: list[int]
+    draft_s: float
+    verify_s: float
+
+
+def _tree_round(lm: CachedLM, drafter: Drafter, seq: torch.Tensor, shape: TreeShape, room: int,
+                params: SamplingParams, generator: torch.Generator) -> _TreeStep:
+    """Draft a tree, score every node in one target pass, walk down the accepted path, keep
+    that path's rows in both caches."""
+    t0 = time.perf_counter()
+    n = shape.nodes
+    draws = None if params.greedy else torch.rand(2 * n + 1, generator=generator).to(seq.device)
+    depth = min(shape.depth, room)
+    if depth > 0:
+        tree, ex = draft_tree(drafter, seq, params, n, shape.top_k, depth, shape.kind,
+                              draws[:n] if draws is not None else None)
+    else:  # one token left to make: the target's own step
+        tree, ex = Tree([], [], [], shape.kind), None
+    t1 = time.perf_counter()
+    n_valid = seq.shape[1]
+    out = tree_pass(lm, int(seq[0, -1]), tree, drafter.wants_hidden)
+    logits, hidden = out if drafter.wants_hidden else (out, None)
+    p = probs_from_logits(logits, params)
+    if len(tree) and tree.dists[-1].shape[-1] != p.shape[-1]:
+        raise ModelError(f"the drafter {drafter.name} gave q over {tree.dists[-1].shape[-1]} tokens but "
+                         f"the target scores {p.shape[-1]}: its vocabulary does not match the target's")
+    r = draws[n:n + len(tree)] if draws is not None else None
+    verdict = verify_tree(p, tree, r, draws[-1] if draws is not None else None, params.greedy)
+    path = verdict.path
+    lm.keep(n_valid, path)  # the root is settled at n_valid - 1; node i sat at n_valid + i
+    if hasattr(ex, "keep_path"):  # a draft model cached some nodes: keep the path's, in place
+        ex.keep_path(path)
+    drafter.rollback(n_valid + len(path))
+    if drafter.wants_hidden:
+        drafter.observe(hidden[[0] + [v + 1 for v in path]], n_valid - 1)
+    new = [tree.tokens[v] for v in path] + [verdict.token]
+    t2 = time.perf_counter()
+    return _TreeStep(tree, p, verdict, _tree_betas(p, tree, verdict, params.greedy),
+                     r.tolist() if r is not None else [None] * len(tree),
+                     float(draws[-1]) if draws is not None else None, new, t1 - t0, t2 - t1)
+
+
+def _tree_betas(p: torch.Tensor, tree: Tree, verdict: TreeVerdict, greedy: bool) -> list[float | None]:
+    """β of every tested node: Σ min(p, q_j) with p after its earlier siblings' residual updates
+    (greedy: 1 iff the node is the target's argmax). Its mean over tested nodes estimates the
+    node acceptance rate, as the mean β of a chain estimates Leviathan's α."""
+    if greedy:
+        return [None if f == "unchecked" else float(p_ok(p, tree, j)) for j, f in enumerate(verdict.fate)]
+    betas: list[float | None] = [None] * len(tree)
+    for v in [-1] + verdict.path:
+        p_v = p[v + 1]
+        for j in tree.children(v):
+            if verdict.fate[j] == "unchecked":
+                break
+            q_j = proposal(tree, j)
+            betas[j] = float(torch.minimum(p_v, q_j).sum().clamp(max=1.0))
+            if verdict.fate[j] == "accepted":
+                break
+            p_v = residual(p_v, q_j)
+    return betas
+
+
+def p_ok(p: torch.Tensor, tree: Tree, j: int) -> bool:
+    """Greedy: is node j the target's argmax after its parent?"""
+    return int(p[tree.parents[j] + 1].argmax()) == tree.tokens[j]
+
+
+def _record_tree(step: _TreeStep, texts: TokenTexts, topk: int, greedy: bool) -> Round:
+    """One trace round of a tree: the accepted path as the round's draft, every node in its tree."""
+    tree, v, p = step.tree, step.verdict, step.p
+    n, depths = len(tree), tree.depths
+    nodes = [TreeNode(x, texts(x), a, d, qx, px, fate, None if fate == "unchecked" else step.r[j],
+                      pt, qt, b, uj)
+             for j, (x, a, d, qx, px, fate, pt, qt, b, uj) in enumerate(zip(
+                 tree.tokens, tree.parents, depths, tree.q, v.p_drafted, v.fate, v.p_test, v.q_test,
+                 step.betas, tree.u or [None] * n))]
+    rows = [-1] + v.path
+    top_p = texts.candidates(p[[a + 1 for a in rows]], topk)  # after the root and each path node
+    top_q = texts.candidates(torch.stack([tree.dists[a] for a in rows[:-1]]), topk) if v.path else []
+    draft = [DraftToken(tree.tokens[j], texts(tree.tokens[j]),
+                        nodes[j].q if greedy else nodes[j].q_test, nodes[j].p if greedy else nodes[j].p_test,
+                        nodes[j].r, True, nodes[j].u, top_p[i], top_q[i], step.betas[j])
+             for i, j in enumerate(v.path)]
+    residual = texts.candidates(v.residual[None], topk)[0] if v.residual is not None else []
+    last = v.path[-1] + 1 if v.path else 0
+    correction = Correction(v.token, texts(v.token), v.kind, float(p[last, v.token]), step.u,
+                            top_p[-1], residual)
+    return Round(draft, correction, step.draft_s, step.verify_s,
+                 TreeDraft(nodes, tree.kind, mask_rows(tree.parents)))

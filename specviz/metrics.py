@@ -21,10 +21,22 @@ Notation (Leviathan, Kalman, Matias 2023): p target, q draft, γ draft length.
   then costs γ·c steps, as the formulas assume.
 - verify_cost v: mean time of one verify pass (γ + 1 tokens) ÷ one plain target step.
   Leviathan assumes v = 1; speedup ≈ E[τ] / (γc + v) with the measured v.
+
+Token trees (a round drafts N nodes, one pass scores them all, the walk keeps one path).
+Leviathan's α and every formula built on it (E[τ], both theories) describe chains, so a run
+with branching rounds reports them as None (n/a) and reports instead:
+- node_acceptance: accepted ÷ checked nodes along the walk (the walk tests siblings in turn;
+  a chain's value is Leviathan's α). alpha_expected is then the mean β of the tested nodes,
+  β = Σ min(p, q_j) at each test, whose expectation is that share.
+- τ, vLLM's rate (accepted ÷ drafted nodes), c (per drafted node), v (the N+1-token pass)
+  keep their definitions; acceptance "by position" is by depth (checked: the walk tested a
+  node at that depth; accepted: the path reached it).
+- speedup_from_costs: τ ÷ (N̄c + v), what the realised τ and the measured costs predict
+  (for a chain, the gap chart's last modelled level); the gap chart starts from τ.
 """
 from dataclasses import asdict, dataclass, field
 
-from .trace import Trace
+from .trace import Round, Trace
 
 
 # ----------------------------------------------------------------------------- formulas
@@ -86,11 +98,12 @@ class Counts:
     passes: int = 0  # target verify passes (rounds), with or without drafts
     drafted: int = 0  # drafted tokens
     accepted: int = 0  # accepted drafted tokens
-    rejections: int = 0  # rounds that ended in a rejection
+    rejections: int = 0  # checked drafted tokens that were rejected (a chain: rounds ending in a rejection)
     tokens: int = 0  # output tokens produced by these passes
-    drafted_at: list[int] = field(default_factory=list)  # rounds that drafted position i
+    drafted_at: list[int] = field(default_factory=list)  # rounds that drafted position (a tree: depth) i
     checked_at: list[int] = field(default_factory=list)  # rounds whose position i the target checked
     accepted_at: list[int] = field(default_factory=list)  # rounds whose position i was accepted
+    tree_rounds: int = 0  # rounds whose draft branched (a token tree): α and the theories are for chains
     beta_sum: float = 0.0  # Σ β over checked positions
     beta_n: int = 0  # checked positions with a recorded β
     draft_s: float = 0.0
@@ -99,18 +112,28 @@ class Counts:
     def add_round(self, n_drafted: int, n_accepted: int, betas: list[float | None] | None = None,
                   draft_s: float = 0.0, verify_s: float = 0.0, tokens: int | None = None) -> None:
         """Count one round: n_drafted proposed, the first n_accepted kept, then the target's token."""
-        self.passes += 1
-        self.drafted += n_drafted
-        self.accepted += n_accepted
-        self.rejections += n_accepted < n_drafted
-        self.tokens += n_accepted + 1 if tokens is None else tokens
         checked = min(n_accepted + 1, n_drafted)
-        _grow(self, n_drafted)
-        for i in range(n_drafted):
+        self.add_tree_round(n_drafted, n_drafted, n_accepted, int(n_accepted < n_drafted), checked,
+                            (betas or [])[:checked], False, draft_s, verify_s, tokens)
+
+    def add_tree_round(self, nodes: int, depth: int, accepted: int, rejected: int, checked_depth: int,
+                       betas: list[float | None] | None = None, branched: bool = True,
+                       draft_s: float = 0.0, verify_s: float = 0.0, tokens: int | None = None) -> None:
+        """Count one round of a token tree (a chain is the tree of width 1): nodes drafted down to
+        depth, the walk tested nodes down to checked_depth, accepted a path of `accepted` nodes
+        and rejected `rejected` tested nodes; betas of the tested nodes."""
+        self.passes += 1
+        self.drafted += nodes
+        self.accepted += accepted
+        self.rejections += rejected
+        self.tree_rounds += branched
+        self.tokens += accepted + 1 if tokens is None else tokens
+        _grow(self, depth)
+        for i in range(depth):
             self.drafted_at[i] += 1
-            self.checked_at[i] += i < checked
-            self.accepted_at[i] += i < n_accepted
-        for b in (betas or [])[:checked]:
+            self.checked_at[i] += i < checked_depth
+            self.accepted_at[i] += i < accepted
+        for b in betas or []:
             if b is not None:
                 self.beta_sum, self.beta_n = self.beta_sum + b, self.beta_n + 1
         self.draft_s += draft_s
@@ -125,7 +148,7 @@ class Counts:
                 for i, v in enumerate(getattr(c, name)):
                     mine[i] += v
             for name in ("passes", "drafted", "accepted", "rejections", "tokens", "beta_sum",
-                         "beta_n", "draft_s", "verify_s"):
+                         "beta_n", "draft_s", "verify_s", "tree_rounds"):
                 setattr(out, name, getattr(out, name) + getattr(c, name))
         return out
 
@@ -145,12 +168,37 @@ def _grow(c: Counts, n: int) -> None:
         lst.extend([0] * (n - len(lst)))
 
 
+def tree_counts(parents: list[int], fates: list[str], betas: list[float | None]) -> dict:
+    """Counts.add_tree_round's arguments for one tree (nodes in topological order, fates
+    "accepted" | "rejected" | "unchecked", β per node); the engine and traces both use it."""
+    depths = []
+    for a in parents:
+        depths.append(1 if a < 0 else depths[a] + 1)
+    tested = [j for j, f in enumerate(fates) if f != "unchecked"]
+    return dict(nodes=len(parents), depth=max(depths, default=0),
+                accepted=sum(f == "accepted" for f in fates),
+                rejected=sum(fates[j] == "rejected" for j in tested),
+                checked_depth=max((depths[j] for j in tested), default=0),
+                betas=[betas[j] for j in tested],
+                branched=len(set(parents)) < len(parents))  # some node has two children
+
+
+def add_trace_round(c: Counts, r: Round) -> None:
+    """Count one recorded round, a chain or a tree."""
+    if r.tree is None:
+        c.add_round(len(r.draft), sum(t.accepted for t in r.draft), [t.beta for t in r.draft],
+                    r.draft_s, r.verify_s)
+        return
+    nodes = r.tree.nodes
+    c.add_tree_round(**tree_counts([n.parent for n in nodes], [n.fate for n in nodes],
+                                   [n.beta for n in nodes]), draft_s=r.draft_s, verify_s=r.verify_s)
+
+
 def counts(trace: Trace) -> Counts:
     """The counts of one trace (β only where the trace recorded it)."""
     c = Counts()
     for r in trace.rounds:
-        n = sum(t.accepted for t in r.draft)
-        c.add_round(len(r.draft), n, [t.beta for t in r.draft], r.draft_s, r.verify_s)
+        add_trace_round(c, r)
     c.tokens = len(trace.output_ids)  # an EOS inside accepted drafts ends the output early
     return c
 
@@ -165,7 +213,15 @@ def pooled(traces: list[Trace]) -> Counts:
 # ----------------------------------------------------------------------------- metrics of counts
 
 def alpha(c: Counts) -> float | None:
-    """Leviathan's α, maximum likelihood: accepted ÷ (accepted + rounds ending in a rejection)."""
+    """Leviathan's α, maximum likelihood: accepted ÷ (accepted + rounds ending in a rejection).
+    Defined for chains only: None once a round drafted a tree (see node_acceptance)."""
+    return c.accepted / c.checked if c.checked and not c.tree_rounds else None
+
+
+def node_acceptance(c: Counts) -> float | None:
+    """Accepted ÷ checked nodes along the walk: of the drafted tokens the target tested, the
+    share it accepted. A chain's is Leviathan's α; a tree tests siblings that a chain never
+    drafts, so its share is lower while τ is higher (never fed to Leviathan's formulas)."""
     return c.accepted / c.checked if c.checked else None
 
 
@@ -230,8 +286,14 @@ class Gap:
     with_draft: float
     with_realised_tau: float
     measured: float
+    tree: bool = False  # a tree run: there is no E[τ], the ideal is the realised τ
 
     def steps(self) -> list[tuple[str, float]]:
+        if self.tree:
+            return [("ideal: the run's τ, free draft, a tree pass = 1 step", self.ideal),
+                    ("with the measured cost v of the tree pass", self.with_verify),
+                    ("with the measured draft cost N̄c", self.with_draft),
+                    ("measured (loop overhead and noise remain)", self.measured)]
         return [("ideal: E[τ], free draft, verify = 1 step", self.ideal),
                 ("with the measured verify cost v", self.with_verify),
                 ("with the measured draft cost c", self.with_draft),
@@ -240,13 +302,15 @@ class Gap:
 
 
 def gap(c: Counts, step_s: float | None, measured: float | None) -> Gap | None:
-    """The gap decomposition of one run (None without a baseline or without drafts)."""
-    tau_e, tau = expected_acceptance_length_of(c), mean_acceptance_length(c)
+    """The gap decomposition of one run (None without a baseline or without drafts). A tree
+    run starts from its realised τ: Leviathan's E[τ] describes chains."""
+    tau = mean_acceptance_length(c)
+    tau_e = tau if c.tree_rounds else expected_acceptance_length_of(c)
     cr, v = cost_ratio(c, step_s), verify_cost(c, step_s)
     if None in (tau_e, tau, cr, v, measured):
         return None
     per_pass = c.mean_gamma * cr + v
-    return Gap(tau_e, tau_e / v, tau_e / per_pass, tau / per_pass, measured)
+    return Gap(tau_e, tau_e / v, tau_e / per_pass, tau / per_pass, measured, c.tree_rounds > 0)
 
 
 # ----------------------------------------------------------------------------- a trace's summary
@@ -290,6 +354,10 @@ class Summary:
     baseline_s_per_token: float
     verify_s_per_pass: float
     same_as_baseline: bool | None  # greedy only: speculative output == plain output
+    node_acceptance: float | None = None  # accepted ÷ checked nodes (a chain's: α)
+    tree: bool = False  # some round drafted a branching tree: α, E[τ] and the theories are n/a
+    nodes_per_pass: float = 0.0  # drafted tokens (tree nodes) per pass
+    speedup_from_costs: float | None = None  # τ ÷ (N̄c + v): the realised τ at the measured costs
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -305,10 +373,13 @@ def summarize_counts(c: Counts, gamma: int, step_s: float | None,
     tau_e, cr, v = expected_acceptance_length_of(c), cost_ratio(c, step_s), verify_cost(c, step_s)
     theory = tau_e / (c.mean_gamma * cr + 1) if tau_e is not None and cr is not None else None
     aware = tau_e / (c.mean_gamma * cr + v) if None not in (tau_e, cr, v) else None
-    return Summary(alpha(c), alpha_expected(c), mean_acceptance_length(c), tau_e,
+    tau = mean_acceptance_length(c)
+    costs = tau / (c.mean_gamma * cr + v) if None not in (tau, cr, v) else None
+    return Summary(alpha(c), alpha_expected(c), tau, tau_e,
                    draft_acceptance_rate(c), gamma, c.passes, c.drafted, c.accepted, c.checked,
                    c.tokens, cr, v, measured, theory, aware,
-                   0.0, step_s or 0.0, c.verify_s / c.passes if c.passes else 0.0, None)
+                   0.0, step_s or 0.0, c.verify_s / c.passes if c.passes else 0.0, None,
+                   node_acceptance(c), c.tree_rounds > 0, c.mean_gamma, costs)
 
 
 def summarize(trace: Trace) -> Summary:
@@ -333,7 +404,7 @@ def cumulative(trace: Trace) -> dict[str, list[float]]:
     spec_s = 0.0
     for i, r in enumerate(trace.rounds, 1):
         n = sum(t.accepted for t in r.draft)
-        running.add_round(len(r.draft), n, draft_s=r.draft_s, verify_s=r.verify_s)
+        add_trace_round(running, r)
         spec_s += r.draft_s + r.verify_s
         base_s = running.tokens * step
         a = alpha(running)

@@ -14,9 +14,12 @@ from .models import (LoadedModel, Progress, check_same_vocab, free_memory, load_
                      load_registry)
 from .sampling import SamplingParams
 from .trace import Baseline, Config, Round, Timing, Trace
+from .treedraft import TreeShape, can_branch
 
 MAX_PROMPT_CHARS = 8000
 MAX_NEW_TOKENS = 512
+_NO_TREE = ("the drafter {} cannot draft a token tree (it proposes one continuation): use a "
+            "trained draft, a draft model or layers:K, or drop --tree")
 
 
 @dataclass
@@ -34,10 +37,19 @@ class RunSettings:
     raw: bool = False  # skip the chat template
     baseline: bool = True  # also run plain decoding to measure the speedup
     baseline_first: bool = False  # time plain decoding before the speculative run (to interleave repeats)
+    tree: int = 0  # node budget of a token tree per round; 0 = chains of gamma tokens
+    tree_top_k: int = 4  # children per expanded node
+    tree_depth: int = 6  # levels
+    tree_kind: str = "topk"  # topk (EAGLE-2, Medusa) or sample (without replacement)
 
     @property
     def params(self) -> SamplingParams:
         return SamplingParams(self.temperature, self.top_k, self.top_p)
+
+    @property
+    def shape(self) -> TreeShape | None:
+        """The token tree each round drafts (None: a chain of gamma tokens)."""
+        return TreeShape(self.tree, self.tree_top_k, self.tree_depth, self.tree_kind) if self.tree else None
 
     def resolved(self) -> "RunSettings":
         """Fill target/draft from the default pair in models.yaml."""
@@ -59,8 +71,12 @@ class RunSettings:
             raise RunError(f"seed must be >= 0, got {self.seed}")
         try:
             self.params.check()
+            if self.tree:
+                self.shape.check()
         except ValueError as e:
             raise RunError(str(e)) from None
+        if self.tree and self.draft and parse_drafter_spec(self.draft)[0] == "lookup":
+            raise RunError(_NO_TREE.format(self.draft))
 
 
 def load_target(name: str, device: str = "auto", progress: Progress = lambda m: None) -> LoadedModel:
@@ -117,6 +133,8 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
     s.check()
     target = load_target(s.target, s.device, progress)
     drafter = build_drafter(s.draft, target, progress)
+    if s.tree and not can_branch(drafter):
+        raise RunError(_NO_TREE.format(s.draft))
     chat = not s.raw and load_registry().model(s.target).chat
     prompt_ids = encode_prompt(target.tokenizer, s.prompt, chat)
     check_context(target, len(prompt_ids), s.max_new_tokens)
@@ -129,11 +147,13 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
 
     with target.lock:
         base = _baseline(s, target, prompt_ids, eos, progress, should_stop) if s.baseline_first else None
-        progress(f"speculative decoding with {s.draft}, gamma={s.gamma} ...")
+        shape = f"a tree of {s.tree} nodes (top-k {s.tree_top_k}, depth {s.tree_depth})" if s.tree \
+            else f"gamma={s.gamma}"
+        progress(f"speculative decoding with {s.draft}, {shape} ...")
         try:
             spec = speculative_decode(target.model, drafter, prompt_ids, s.params, s.gamma,
                                       s.max_new_tokens, _generator(s.seed), eos, texts,
-                                      on_round=record, should_stop=should_stop)
+                                      on_round=record, should_stop=should_stop, tree=s.shape)
         except Exception as e:  # noqa: BLE001 - a model failing mid-run keeps its rounds
             failure = failure_text(e)
         else:
@@ -189,8 +209,9 @@ def _trace(s: RunSettings, target: LoadedModel, prompt_ids, output_ids, rounds, 
            stop_reason, spec_s, prefill_s, base) -> Trace:
     base_ids = base.output_ids if base else []
     base_s = base.decode_s if base else 0.0
-    config = Config(s.target, s.draft, s.gamma, s.temperature, s.top_p, s.seed, s.max_new_tokens,
-                    target.device, target.dtype, s.top_k, not s.raw)
+    config = Config(s.target, s.draft, s.tree_depth if s.tree else s.gamma, s.temperature, s.top_p,
+                    s.seed, s.max_new_tokens, target.device, target.dtype, s.top_k, not s.raw,
+                    s.tree, s.tree_top_k if s.tree else 0, s.tree_kind if s.tree else "")
     decode = target.tokenizer.decode
     return Trace(config, s.prompt, prompt_ids, output_ids, decode(output_ids, skip_special_tokens=True),
                  rounds, Baseline(base_ids, base_s / max(len(base_ids), 1),

@@ -1,7 +1,10 @@
 """The trace: every draft->verify round of one run, as plain JSON-serialisable dataclasses.
 
-Version 2 (adds β per drafted token and the correction kind "target"); version 1 traces
-still load. Loading validates structure and types and never unpickles anything.
+Version 3 adds token trees: a round may hold the tree it drafted (every node with its parent,
+depth, token, q, p, the draw r of its test, its fate, and the target pass's attention mask);
+its `draft` is then the accepted path, so chain readers see the tokens that were kept.
+Version 2 added β per drafted token and the correction kind "target". Versions 1 and 2
+still load. Loading validates structure, types and meaning and never unpickles anything.
 """
 import json
 import os
@@ -10,9 +13,12 @@ from typing import Any, get_args, get_origin
 
 from .errors import TraceError
 
-TRACE_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+TRACE_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 MAX_TRACE_BYTES = 20 * 1024 * 1024
+MAX_TREE_NODES = 128
+NODE_FATES = ("accepted", "rejected", "unchecked")
+TREE_KINDS = ("sample", "replace", "topk")  # how a tree's children were chosen (specviz.tree)
 
 
 @dataclass
@@ -53,11 +59,41 @@ class Correction:
 
 
 @dataclass
+class TreeNode:
+    """One drafted node of a token tree (version 3), numbered in topological order."""
+
+    token: int
+    text: str
+    parent: int  # the parent node's index; -1 = the round's root (the last settled token)
+    depth: int  # 1 for a child of the root
+    q: float  # draft probability of the token after its parent
+    p: float  # target probability of the token after its parent (the one pass scores every node)
+    fate: str  # "accepted" (on the accepted path) | "rejected" | "unchecked" (never tested)
+    r: float | None = None  # uniform draw of its accept test (None: greedy or never tested)
+    p_test: float | None = None  # p(x) as tested, after earlier siblings' residual updates
+    q_test: float | None = None  # q_j(x) as tested: what it was drawn from given its earlier siblings
+    beta: float | None = None  # Σ min(p, q_j) at its test (greedy: 1 iff the target's argmax); None unchecked
+    u: float | None = None  # uniform draw the drafter sampled it with (kind "sample")
+
+
+@dataclass
+class TreeDraft:
+    """A round's token tree: its nodes, how children were chosen (specviz.tree.KINDS), and the
+    attention mask of the target's one pass (row i: "1" at j where node i sees node j, i.e.
+    its ancestors and itself; every node also sees the prompt, the output so far and the root)."""
+
+    nodes: list[TreeNode]
+    kind: str
+    mask: list[str]
+
+
+@dataclass
 class Round:
-    draft: list[DraftToken]
+    draft: list[DraftToken]  # a chain's drafted tokens; a tree's accepted path
     correction: Correction
     draft_s: float
     verify_s: float
+    tree: TreeDraft | None = None  # the whole token tree (version 3), None for a chain
 
 
 @dataclass
@@ -73,6 +109,9 @@ class Config:
     dtype: str
     top_k: int = 0
     chat: bool = True
+    tree_nodes: int = 0  # node budget of a token tree per round (0: chains of gamma; gamma is then the depth)
+    tree_top_k: int = 0  # children per expanded node
+    tree_kind: str = ""  # how children were chosen (specviz.tree.KINDS)
 
 
 @dataclass
@@ -122,7 +161,7 @@ class Trace:
             raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads versions "
                              f"{', '.join(map(str, READABLE_VERSIONS))}; re-record it with "
                              "`python -m specviz generate --trace`")
-        trace = _check_meaning(_build(cls, data, "trace"))
+        trace = _check_meaning(_build(cls, data, "trace"), version)
         return _upgrade(trace) if version == 1 else trace
 
     @classmethod
@@ -179,20 +218,57 @@ def _upgrade(trace: Trace) -> Trace:
     return trace
 
 
-def _check_meaning(trace: Trace) -> Trace:
-    """Checks a type check cannot make: kinds, probability ranges, draft lengths."""
+def _check_meaning(trace: Trace, version: int = TRACE_VERSION) -> Trace:
+    """Checks a type check cannot make: kinds, probability ranges, draft lengths, trees."""
     for i, rnd in enumerate(trace.rounds):
         where = f"trace.rounds[{i}]"
         if rnd.correction.kind not in ("resampled", "bonus", "target"):
             raise TraceError(f"malformed trace: {where}.correction.kind must be resampled, bonus or target")
-        if rnd.correction.kind == "target" and rnd.draft:
+        if rnd.correction.kind == "target" and (rnd.draft or rnd.tree and rnd.tree.nodes):
             raise TraceError(f"malformed trace: {where} drafted tokens but closes with the target's own step")
         if len(rnd.draft) > trace.config.gamma:
             raise TraceError(f"malformed trace: {where} drafts more tokens than gamma")
         for t in rnd.draft:
             if not (0 <= t.p <= 1 and 0 <= t.q <= 1 and (t.beta is None or 0 <= t.beta <= 1 + 1e-6)):
                 raise TraceError(f"malformed trace: {where} has a probability outside [0, 1]")
+        if rnd.tree is not None:
+            if version < 3 or not trace.config.tree_nodes:
+                raise TraceError(f"malformed trace: {where} holds a token tree but the trace is "
+                                 f"version {version} without a tree budget (trees are version 3)")
+            _check_tree(rnd, trace.config, where)
     return trace
+
+
+def _check_tree(rnd: Round, config: Config, where: str) -> None:
+    """A tree's nodes come parent first, its mask is their ancestry, its draft its accepted path."""
+    nodes, tree = rnd.tree.nodes, rnd.tree
+    if tree.kind not in TREE_KINDS or len(nodes) > min(config.tree_nodes, MAX_TREE_NODES):
+        raise TraceError(f"malformed trace: {where}.tree has an unknown kind or more nodes than its budget")
+    path = []
+    for j, n in enumerate(nodes):
+        parent_depth = nodes[n.parent].depth if 0 <= n.parent < j else 0 if n.parent == -1 else None
+        if parent_depth is None or n.depth != parent_depth + 1 or n.fate not in NODE_FATES:
+            raise TraceError(f"malformed trace: {where}.tree.nodes[{j}] has a bad parent, depth or fate")
+        if not all(x is None or -1e-6 <= x <= 1 + 1e-6 for x in (n.p, n.q, n.p_test, n.q_test, n.beta)):
+            raise TraceError(f"malformed trace: {where}.tree.nodes[{j}] has a probability outside [0, 1]")
+        if n.fate == "accepted":
+            if n.parent != (path[-1] if path else -1):
+                raise TraceError(f"malformed trace: {where}.tree's accepted nodes are not one path from the root")
+            path.append(j)
+    if [nodes[j].token for j in path] != [t.token for t in rnd.draft] or not all(t.accepted for t in rnd.draft):
+        raise TraceError(f"malformed trace: {where}.draft is not the tree's accepted path")
+    if tree.mask != mask_rows([n.parent for n in nodes]):
+        raise TraceError(f"malformed trace: {where}.tree.mask is not the attention mask of its nodes")
+
+
+def mask_rows(parents: list[int]) -> list[str]:
+    """A tree's attention mask as text rows: "1" at j where node i sees node j (ancestors, itself)."""
+    rows = []
+    for i, a in enumerate(parents):
+        row = list(rows[a]) if a >= 0 else ["0"] * len(parents)
+        row[i] = "1"
+        rows.append("".join(row))
+    return rows
 
 
 def _is_number(v: Any) -> bool:
@@ -206,6 +282,7 @@ def _is_int(v: Any) -> bool:
 _CHECKS = {bool: lambda v: isinstance(v, bool), int: _is_int, float: _is_number,
            str: lambda v: isinstance(v, str), float | None: lambda v: v is None or _is_number(v),
            list[int]: lambda v: isinstance(v, list) and all(map(_is_int, v)),
+           list[str]: lambda v: isinstance(v, list) and all(isinstance(x, str) for x in v),
            dict[str, str]: lambda v: isinstance(v, dict)}
 
 
@@ -228,6 +305,9 @@ def _build(cls, data: Any, where: str):
 def _value(f, value: Any, where: str):
     if is_dataclass(f.type):
         return _build(f.type, value, where)
+    optional = [a for a in get_args(f.type) if a is not type(None)] if type(None) in get_args(f.type) else []
+    if len(optional) == 1 and is_dataclass(optional[0]):  # an optional part (a round's tree)
+        return None if value is None else _build(optional[0], value, where)
     item = get_args(f.type)[0] if get_origin(f.type) is list else None
     if is_dataclass(item):
         if not isinstance(value, list):

@@ -35,8 +35,7 @@ from dataclasses import dataclass, field
 import torch
 
 from .sampling import choose, residual
-
-KINDS = ("sample", "replace", "topk")
+from .trace import TREE_KINDS as KINDS
 
 
 @dataclass

@@ -20,11 +20,34 @@ depend on the drawn values' own ranks, so no final rerank: nodes are kept in the
 were drawn until the budget is spent (a stopping rule by count, which keeps it lossless).
 """
 import math
+from dataclasses import dataclass
 
 import torch
 
 from .sampling import SamplingParams, probs_from_logits, sample
 from .tree import Tree, allowed, ancestor_mask, position_ids
+
+
+MAX_NODES = 128  # the trace's bound too (trace.MAX_TREE_NODES)
+
+
+@dataclass(frozen=True)
+class TreeShape:
+    """One round's token tree: at most `nodes` drafted nodes, `top_k` children per expanded
+    node, `depth` levels; `kind` how children are chosen (specviz.tree: topk, sample, replace)."""
+
+    nodes: int
+    top_k: int = 4
+    depth: int = 6
+    kind: str = "topk"
+
+    def check(self) -> None:
+        if not 1 <= self.nodes <= MAX_NODES:
+            raise ValueError(f"a tree's node budget must be 1 .. {MAX_NODES}, got {self.nodes}")
+        if not 1 <= self.top_k <= 16 or not 1 <= self.depth <= 16:
+            raise ValueError(f"tree top-k and depth must be 1 .. 16, got {self.top_k} and {self.depth}")
+        if self.kind not in ("topk", "sample"):
+            raise ValueError(f"tree kind must be topk or sample, got {self.kind!r}")
 
 
 # ----------------------------------------------------------------------------- growing
@@ -188,6 +211,14 @@ def expander_for(drafter, seq: torch.Tensor, params: SamplingParams):
     if isinstance(drafter, ModelDrafter):
         return ModelExpander(drafter, seq, params)
     return None
+
+
+def can_branch(drafter) -> bool:
+    """Whether this drafter can draft a token tree (an expander exists for it)."""
+    from .drafters import ModelDrafter
+    from .trained import AutoregressiveDrafter, MedusaDrafter
+
+    return isinstance(drafter, (AutoregressiveDrafter, MedusaDrafter, ModelDrafter))
 
 
 @torch.inference_mode()
