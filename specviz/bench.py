@@ -1,5 +1,9 @@
 """Benchmark: plain decoding vs our speculative engine vs Hugging Face assisted generation.
 
+Chains of each gamma and, for drafters that can branch, token trees of each node budget
+(--trees): a tree row reports τ, the accepted ÷ checked nodes (Leviathan's α and the chain
+theories are n/a for trees), the measured cost v of its N+1-token pass and τ ÷ (N̄c + v).
+
 Every method runs on the same prompts with the same settings, interleaved (method order
 rotates each repeat) so a noisy shared machine slows all of them alike; times are medians
 over repeats. Greedy outputs of all methods are compared token for token: a mismatch is
@@ -24,6 +28,7 @@ from .errors import RunError
 from . import metrics
 from .models import load_model, load_registry, use_cpu_threads
 from .sampling import SamplingParams
+from .treedraft import TreeShape, can_branch
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
     "Fix the typos in this sentence and return it: 'The quick brown fox jumpd over the lazzy dog "
@@ -38,14 +43,21 @@ class Method:
     engine: str  # "plain" | "ours" | "hf"
     drafter: str = ""  # drafter spec ("" for plain)
     gamma: int | str = 0  # an int, or "heuristic"
+    tree: TreeShape | None = None  # a token tree per round instead of a chain
     times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
     decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
     outputs: dict = field(default_factory=dict)  # prompt index -> output ids
     counts: dict = field(default_factory=dict)  # prompt index -> metrics.Counts of its last run
 
     @property
+    def shape(self) -> str:
+        """γ of a chain, or the tree's node budget."""
+        return f"tree {self.tree.nodes}" if self.tree else str(self.gamma)
+
+    @property
     def label(self) -> str:
-        return "plain" if self.engine == "plain" else f"{self.engine} {self.drafter} γ={self.gamma}"
+        return "plain" if self.engine == "plain" else f"{self.engine} {self.drafter} " + (
+            f"tree={self.tree.nodes}" if self.tree else f"γ={self.gamma}")
 
 
 def hf_assistant(spec: str, target, drafter):
@@ -93,7 +105,7 @@ def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[
         gamma = HeuristicGamma(4, 1, MAX_GAMMA) if method.gamma == "heuristic" else method.gamma
         start = time.perf_counter()
         drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
-        res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos)
+        res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos, tree=method.tree)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
         method.counts[i] = res.counts
     method.times.setdefault(i, []).append(wall)
@@ -127,7 +139,7 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
         tokens = sum(len(o) for o in m.outputs.values())
         wall = medians(m.times)
         row = {"method": m.engine, "drafter": m.drafter, "gamma": m.gamma, "tokens": tokens,
-               "tok_s": tokens / wall, "wall_s": wall}
+               "tok_s": tokens / wall, "wall_s": wall, "tree": m.tree.nodes if m.tree else 0}
         mismatches = [f"prompt {i}: " + tie_gap(target.model, prompts_ids[i], plain.outputs[i], out)
                       for i, out in m.outputs.items() if out != plain.outputs[i]]
         row["identical"] = not mismatches
@@ -139,9 +151,11 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
             row.update(alpha=s.alpha, tau=s.mean_acceptance_length, tau_expected=s.expected_acceptance_length,
                        draft_acceptance_rate=s.draft_acceptance_rate, c=s.cost_ratio, v=s.verify_cost,
                        mean_gamma=pooled.mean_gamma, speedup=measured, theory=s.speedup_theoretical,
-                       theory_v=s.speedup_verify_aware,
+                       theory_v=s.speedup_verify_aware, node_acceptance=s.node_acceptance,
+                       from_costs=s.speedup_from_costs,
                        vs_theory=measured / s.speedup_theoretical if s.speedup_theoretical else None)
-            hf = next((h for h in methods if h.engine == "hf" and h.drafter == m.drafter and h.gamma == m.gamma), None)
+            hf = next((h for h in methods if h.engine == "hf" and h.drafter == m.drafter and h.gamma == m.gamma
+                       and not m.tree), None)
             row["ours_over_hf"] = wall / medians(hf.times) if hf else None
         elif m.engine == "plain":
             row.update(speedup=1.0)
@@ -151,18 +165,20 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
 
 def table(rows: list[dict]) -> str:
     """The results as a markdown table."""
-    head = ("| method | drafter | γ | tok/s | α | τ | E[τ] | accepted ÷ drafted (vLLM) | c | v | "
-            "speedup (decode) | Leviathan theory | theory with v | measured/theory | our time / HF time | "
-            "greedy output = plain |")
-    lines = [head, "|" + "---|" * 16]
+    head = ("| method | drafter | γ or tree | tok/s | α | accepted ÷ checked nodes | τ | E[τ] | "
+            "accepted ÷ drafted (vLLM) | drafted/pass | c | v | speedup (decode) | Leviathan theory | "
+            "theory with v | τ ÷ (γ̄c + v) | measured/theory | our time / HF time | greedy output = plain |")
+    lines = [head, "|" + "---|" * 19]
     f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    x = lambda v: f"{f(v)}{'x' if v else ''}"  # noqa: E731
     for r in rows:
-        lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {r['gamma'] or '–'} | {r['tok_s']:.1f} | "
-                     f"{f(r.get('alpha'))} | {f(r.get('tau'))} | {f(r.get('tau_expected'))} | "
-                     f"{f(r.get('draft_acceptance_rate'))} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
-                     f"{f(r.get('speedup'))}{'x' if r.get('speedup') else ''} | {f(r.get('theory'))}{'x' if r.get('theory') else ''} | "
-                     f"{f(r.get('theory_v'))}{'x' if r.get('theory_v') else ''} | "
-                     f"{f(r.get('vs_theory'))} | "
+        shape = f"tree {r['tree']}" if r.get("tree") else r["gamma"] or "–"
+        lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {shape} | {r['tok_s']:.1f} | "
+                     f"{f(r.get('alpha'))} | {f(r.get('node_acceptance'))} | {f(r.get('tau'))} | "
+                     f"{f(r.get('tau_expected'))} | {f(r.get('draft_acceptance_rate'))} | "
+                     f"{f(r.get('mean_gamma'), 1)} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
+                     f"{x(r.get('speedup'))} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
+                     f"{x(r.get('from_costs'))} | {f(r.get('vs_theory'))} | "
                      f"{f(r.get('ours_over_hf'))} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines)
 
@@ -206,7 +222,7 @@ def bench_prompts(n_chat: int, n_copy: int) -> list[str]:
 def main(args) -> int:
     from .runner import build_drafter, encode_prompt, eos_ids
 
-    gammas = parse_gammas(args.gammas)
+    gammas, trees = parse_gammas(args.gammas), parse_trees(args.trees, args.tree_top_k, args.tree_depth)
     if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1 or args.threads < 0:
         raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
     use_cpu_threads(args.threads)
@@ -226,6 +242,8 @@ def main(args) -> int:
             methods.append(Method("ours", d, g))
             if hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
                 methods.append(Method("hf", d, g))
+        if can_branch(build_drafter(d, target)):  # a chain vs trees of each budget, same drafter
+            methods += [Method("ours", d, shape.depth, shape) for shape in trees]
     runs = [(r, i) for r in range(args.repeats) for i in range(len(prompts))]
     with torch.inference_mode(), tqdm(total=len(runs) * len(methods), desc="bench", unit="run", file=sys.stderr) as bar:
         for r, i in runs:
@@ -234,7 +252,8 @@ def main(args) -> int:
                 run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i)
                 bar.update()
     rows = summarize(methods, prompts_ids, target, hf_kwargs)
-    curve = verify_costs(target, prompts_ids[0] + methods[0].outputs[0], args.max_k, args.vk_repeats)
+    curve = verify_costs(target, prompts_ids[0] + methods[0].outputs[0], args.max_k, args.vk_repeats,
+                         [t.nodes + 1 for t in trees])
     import platform
     import transformers
     from .kernels import decoder
@@ -270,7 +289,7 @@ def write_metrics(path: str, methods: list[Method], target: str, env: str) -> No
     """Each of our methods' counters (pooled over prompts) in vLLM's format, one model_name each."""
     from .serving import exposition
 
-    runs = {f"{target} + {m.drafter} γ={m.gamma}": sum(m.counts.values(), metrics.Counts())
+    runs = {f"{target} + {m.label.removeprefix('ours ')}": sum(m.counts.values(), metrics.Counts())
             for m in methods if m.engine == "ours"}
     try:
         with open(path, "w", encoding="utf-8") as f:
@@ -290,11 +309,13 @@ def plain_over_hf(methods: list[Method]) -> float | None:
     return per_token(plain) / per_token(hf)
 
 
-def verify_costs(target, ids: list[int], max_k: int, repeats: int):
-    """v(k) through our engine and transformers' stock forward, interleaved, after ids in the cache."""
+def verify_costs(target, ids: list[int], max_k: int, repeats: int, more: list[int] = ()):
+    """v(k) through our engine and transformers' stock forward, interleaved, after ids in the
+    cache, for k = 1..max_k and the passes of the trees (N + 1 tokens)."""
     from .costs import measure_pass_costs
 
-    return measure_pass_costs(target.model, ids, max_k, repeats, threads=torch.get_num_threads())
+    return measure_pass_costs(target.model, ids, max_k, repeats, threads=torch.get_num_threads(),
+                              sizes=list(range(1, max_k + 1)) + list(more))
 
 
 def vk_table(curve) -> str:
@@ -322,6 +343,18 @@ def parse_gammas(text: str) -> list[int]:
     return gammas
 
 
+def parse_trees(text: str, top_k: int, depth: int) -> list[TreeShape]:
+    """--trees 8,16 -> one TreeShape per node budget ("" or 0: none)."""
+    try:
+        budgets = [int(n) for n in text.split(",") if n.strip() and int(n)]
+        shapes = [TreeShape(n, top_k, depth) for n in budgets]
+        for shape in shapes:
+            shape.check()
+    except ValueError as e:
+        raise RunError(f"--trees must be node budgets separated by commas ({e})") from None
+    return shapes
+
+
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("bench", help="benchmark plain vs our speculative engine vs Hugging Face assisted generation",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -329,6 +362,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--drafters", default="trained:smollm2-135m-eagle,layers:4,lookup",
                    help="comma-separated drafter specs")
     p.add_argument("--gammas", default="2,3,4,5", help="comma-separated fixed gammas")
+    p.add_argument("--trees", default="8", help="comma-separated token-tree node budgets, run with every "
+                   "drafter that can branch beside its chains (default 8; 0 = no trees)")
+    p.add_argument("--tree-top-k", type=int, default=4, help="tree: children per expanded node (default 4)")
+    p.add_argument("--tree-depth", type=int, default=6, help="tree: levels (default 6)")
     p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
     p.add_argument("--no-hf-plain", dest="hf_plain", action="store_false",

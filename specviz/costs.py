@@ -79,8 +79,9 @@ def _timed(fn: Callable[[], object]) -> float:
 
 def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repeats: int = 5,
                        progress: Progress = lambda f, m: None, threads: int | None = None,
-                       stock: bool = True) -> CostCurve:
-    """Median time of one cached target pass scoring 1..max_tokens tokens after prompt_ids.
+                       stock: bool = True, sizes: list[int] | None = None) -> CostCurve:
+    """Median time of one cached target pass scoring 1..max_tokens tokens (or the given sizes,
+    which must include 1: a token tree's N + 1) after prompt_ids.
 
     Timed through the engine's forward (specviz.drafters.CachedLM: what plain and speculative
     decoding pay) and, with stock=True, interleaved with transformers' own forward and cache.
@@ -91,7 +92,8 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
     old = torch.get_num_threads()
     torch.set_num_threads(threads or old)
     try:
-        curve = _measure(model, prompt_ids, max_tokens, repeats, progress, stock)
+        curve = _measure(model, prompt_ids, sorted(set(sizes or range(1, max_tokens + 1)) | {1}),
+                         repeats, progress, stock)
     finally:
         torch.set_num_threads(old)
     curve.threads = threads or old
@@ -99,14 +101,13 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
 
 
 @torch.inference_mode()
-def _measure(model, prompt_ids, max_tokens, repeats, progress, stock) -> CostCurve:
+def _measure(model, prompt_ids, sizes, repeats, progress, stock) -> CostCurve:
     seq = torch.tensor([prompt_ids], device=model.device)
     lms = {"engine": CachedLM(model)} | ({"stock": CachedLM(model, stock=True)} if stock else {})
     for lm in lms.values():
         lm.forward(seq)
-    context = len(prompt_ids)
+    context, max_tokens = len(prompt_ids), sizes[-1]
     tokens = seq[:, -1:].repeat(1, max_tokens)  # content does not matter for the cost
-    sizes = list(range(1, max_tokens + 1))
     times = {name: {n: [] for n in sizes} for name in lms}
     for rep in range(repeats + 1):  # repeat 0 warms up caches and allocators, not recorded
         # sweep up on even repeats and down on odd ones, so a slow drift of a shared CPU
@@ -117,7 +118,7 @@ def _measure(model, prompt_ids, max_tokens, repeats, progress, stock) -> CostCur
                 lms[name].truncate(context)
                 if rep:
                     times[name][n].append(t)
-        progress((rep + 1) / (repeats + 1), f"repeat {rep}/{repeats}: timed 1..{max_tokens} tokens")
+        progress((rep + 1) / (repeats + 1), f"repeat {rep}/{repeats}: timed {sizes[0]}..{max_tokens} tokens")
     engine = times["engine"]
     return CostCurve(sizes, [statistics.median(engine[n]) for n in sizes], context, repeats,
                      str(model.device), [min(engine[n]) for n in sizes], [max(engine[n]) for n in sizes],
