@@ -364,7 +364,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--gammas", default="2,3,4,5", help="comma-separated fixed gammas")
     p.add_argument("--trees", default="8", help="comma-separated token-tree node budgets, run with every "
                    "drafter that can branch beside its chains (default 8; 0 = no trees)")
-    p.add_argument("--tree-top-k", type=int, default=4, help="tree: children per expanded node (default 4)")
+    p.add_argument("--tree-top-k", type=int, default=8, help="tree: children per expanded node (default 8)")
     p.add_argument("--tree-depth", type=int, default=6, help="tree: levels (default 6)")
     p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")

@@ -90,7 +90,7 @@ def _add_generate(sub) -> None:
     p.add_argument("--tree", type=int, default=0, metavar="N",
                    help="draft a token tree of up to N nodes per round, scored in one target pass "
                    "(EAGLE-2's dynamic tree; Medusa heads: a sparse tree); 0 = a chain of gamma (default)")
-    p.add_argument("--tree-top-k", type=int, default=4, help="tree: children per expanded node (default 4)")
+    p.add_argument("--tree-top-k", type=int, default=8, help="tree: children per expanded node (default 8)")
     p.add_argument("--tree-depth", type=int, default=6, help="tree: levels (default 6)")
     p.add_argument("--tree-kind", choices=("topk", "sample"), default="topk",
                    help="tree: children are the draft's top-k (default) or drawn without replacement")

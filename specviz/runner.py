@@ -38,7 +38,7 @@ class RunSettings:
     baseline: bool = True  # also run plain decoding to measure the speedup
     baseline_first: bool = False  # time plain decoding before the speculative run (to interleave repeats)
     tree: int = 0  # node budget of a token tree per round; 0 = chains of gamma tokens
-    tree_top_k: int = 4  # children per expanded node
+    tree_top_k: int = 8  # children per expanded node
     tree_depth: int = 6  # levels
     tree_kind: str = "topk"  # topk (EAGLE-2, Medusa) or sample (without replacement)
 
