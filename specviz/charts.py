@@ -65,6 +65,12 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
     """Leviathan's α over the rounds so far: accepted ÷ checked drafted tokens."""
     s = metrics.cumulative(upto_trace(trace, upto))
+    if trace.config.tree_nodes:  # Leviathan's α is a chain's; a tree reports accepted ÷ checked nodes
+        line = dict(type="scatter", x=s["round"], y=s["node_acceptance"], mode="lines+markers",
+                    line_color=BLUE, name="so far",
+                    hovertemplate="after round %{x}: accepted ÷ checked nodes = %{y:.2f}<extra></extra>")
+        return _fig([line], "Running accepted ÷ checked nodes (tree)", xaxis=_rounds_axis(len(s["round"])),
+                    yaxis=dict(range=[0, 1.05], title="accepted ÷ checked nodes"))
     line = dict(type="scatter", x=s["round"], y=s["alpha"], mode="lines+markers", line_color=BLUE,
                 name="α so far", hovertemplate="after round %{x}: α = %{y:.2f}<extra></extra>")
     return _fig([line], "Running α (Leviathan's)", xaxis=_rounds_axis(len(s["round"])),
@@ -82,16 +88,18 @@ def position_acceptance(trace: Trace, upto: int | None = None) -> go.Figure:
     cond += [None] * (t.config.gamma - len(cond))
     uncond += [None] * (t.config.gamma - len(uncond))
     x = list(range(1, t.config.gamma + 1))
+    where = "depth" if t.config.tree_nodes else "position"  # a tree: did the walk get past depth d
     data = [dict(type="bar", x=x, y=cond, name="given the earlier ones accepted", marker_color=BLUE,
                  customdata=list(zip(acc, chk)),
-                 hovertemplate="position %{x}: %{y:.2f} = %{customdata[0]} accepted ÷ %{customdata[1]} "
+                 hovertemplate=f"{where} %{{x}}: %{{y:.2f}} = %{{customdata[0]}} accepted ÷ %{{customdata[1]}} "
                                "checked<extra>conditional</extra>"),
             dict(type="bar", x=x, y=uncond, name="of all drafted (vLLM)", marker_color=SKY,
                  customdata=list(zip(acc, dft)),
-                 hovertemplate="position %{x}: %{y:.2f} = %{customdata[0]} accepted ÷ %{customdata[1]} "
+                 hovertemplate=f"{where} %{{x}}: %{{y:.2f}} = %{{customdata[0]}} accepted ÷ %{{customdata[1]}} "
                                "drafted<extra>unconditional (vLLM)</extra>")]
-    return _fig(data, "Acceptance by draft position", barmode="group",
-                xaxis=dict(title="position in the draft", dtick=1),
+    title = "Acceptance by tree depth" if t.config.tree_nodes else "Acceptance by draft position"
+    return _fig(data, title, barmode="group",
+                xaxis=dict(title="depth in the tree" if t.config.tree_nodes else "position in the draft", dtick=1),
                 yaxis=dict(range=[0, 1.05], title="accepted fraction"))
 
 
@@ -119,12 +127,17 @@ def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
                   "Leviathan: E[τ] / (γc + 1), running α"),
                  ("theory_v", "with measured v", dict(color=GREEN, dash="dash", width=3),
                   "E[τ] / (γc + v), running α, measured v")]
+        if trace.config.tree_nodes:  # Leviathan's theories describe chains
+            lines[1:] = [("from_costs", "τ ÷ (N̄c + v)", dict(color=GREEN, dash="dash", width=3),
+                          "the running τ at the measured draft and tree-pass costs")]
         for key, name, line, what in lines:
             y = [None if v is None or math.isnan(v) else v for v in s[key]]
             top = max([top, *(v for v in y if v is not None)])
             data.append(dict(type="scatter", x=s["tokens"], y=y, name=name, mode="lines", line=line,
                              hovertemplate=f"%{{x}} tokens: %{{y:.2f}}×<extra>{what}</extra>"))
-    return _fig(data, "Speedup so far: measured vs theory", xaxis=dict(title="tokens generated"),
+    title = "Speedup so far: measured vs τ at the costs" if trace.config.tree_nodes else \
+        "Speedup so far: measured vs theory"
+    return _fig(data, title, xaxis=dict(title="tokens generated"),
                 yaxis=dict(title="× plain decoding", range=[0, top * 1.12], ticksuffix="×"),
                 **_hline(1))
 
@@ -214,8 +227,9 @@ def compare_bars(traces: dict[str, Trace]) -> go.Figure:
     data = []
     for (name, t), color in zip(traces.items(), [BLUE, ORANGE, GREEN, VERMILLION, SKY]):
         s = metrics.summarize(t)
-        data.append(dict(type="bar", x=["α (Leviathan)", "τ tokens / pass", "measured speedup ×"], name=name,
-                         y=[s.alpha, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
+        data.append(dict(type="bar", x=["accepted ÷ checked (a chain's: α)", "τ tokens / pass",
+                                        "measured speedup ×"], name=name,
+                         y=[s.node_acceptance, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
                          texttemplate="%{y:.2f}", textposition="outside"))
     return _fig(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))
 
@@ -235,11 +249,19 @@ def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
            "what is left: the loop's own work (sampling, bookkeeping) and timing noise",
            "plain decoding time ÷ speculative time, both measured in this run"]
     levels = [g.ideal, g.with_verify, g.with_draft, g.with_realised_tau, g.measured]
+    if g.tree:  # no E[τ] for a tree: start from the run's τ, no realised-τ step
+        labels = [f"τ = {tau:.2f} (1 pass = 1 step)", f"tree pass v = {v:.2f}", f"drafting N̄c = {gc:.2f}",
+                  "overhead, noise", "measured"]
+        why = [f"the run's τ = {tau:.2f} tokens per pass if drafting were free and the tree pass cost one step",
+               f"the one pass over the root and every node costs v = {v:.2f} plain steps",
+               f"drafting the tree costs N̄c = {gc:.2f} plain steps per round",
+               why[4], why[5]]
+        levels = [g.ideal, g.with_verify, g.with_draft, g.measured]
     deltas = [b - a for a, b in zip(levels, levels[1:])]
     text = [f"{g.ideal:.2f}×"] + [_delta(d) for d in deltas] + [f"{g.measured:.2f}×"]
     after = [[lvl, w] for lvl, w in zip(levels + [g.measured], why)]  # the level each bar ends at
     bars = dict(type="waterfall", orientation="h", y=labels, x=[g.ideal, *deltas, 0],
-                measure=["absolute"] + ["relative"] * 4 + ["total"], text=text, textposition="outside",
+                measure=["absolute"] + ["relative"] * len(deltas) + ["total"], text=text, textposition="outside",
                 customdata=after, cliponaxis=False,
                 hovertemplate="%{customdata[1]}<br>%{text} → %{customdata[0]:.2f}×<extra></extra>",
                 decreasing=dict(marker=dict(color=VERMILLION)), increasing=dict(marker=dict(color=GREEN)),

@@ -395,12 +395,14 @@ def trace_gap(trace: Trace) -> Gap | None:
 
 
 def cumulative(trace: Trace) -> dict[str, list[float]]:
-    """Per-round running series for charts: tokens, α so far, spec and baseline seconds, and
-    both theories from the counts so far (None without a baseline)."""
+    """Per-round running series for charts: tokens, α (a tree run: accepted ÷ checked nodes) so
+    far, spec and baseline seconds, both theories and τ ÷ (γ̄c + v) from the counts so far (None
+    without a baseline; the theories None for trees)."""
     running = Counts()
     step = trace.baseline.s_per_token
     series = {"round": [], "tokens_per_pass": [], "alpha": [], "tokens": [], "spec_s": [],
-              "baseline_s": [], "speedup": [], "theory": [], "theory_v": []}
+              "baseline_s": [], "speedup": [], "theory": [], "theory_v": [], "node_acceptance": [],
+              "from_costs": []}
     spec_s = 0.0
     for i, r in enumerate(trace.rounds, 1):
         n = sum(t.accepted for t in r.draft)
@@ -418,4 +420,6 @@ def cumulative(trace: Trace) -> dict[str, list[float]]:
         s = summarize_counts(running, trace.config.gamma, baseline_step_s(trace))
         series["theory"].append(s.speedup_theoretical)
         series["theory_v"].append(s.speedup_verify_aware)
+        series["node_acceptance"].append(float("nan") if s.node_acceptance is None else s.node_acceptance)
+        series["from_costs"].append(s.speedup_from_costs)
     return series
