@@ -188,8 +188,11 @@ def strip_html(trace: Trace, upto: int) -> str:
 
 def opening_round(trace: Trace) -> int:
     """The round a trace opens on: the first that shows the idea (drafts, some accepted, then a
-    rejection), else the first with an accepted draft, else the first with a draft, else 0."""
+    rejection; a tree: a path of two or more, some sibling rejected), else the first with an
+    accepted draft, else the first with a draft, else 0."""
     tests = [lambda r: any(t.accepted for t in r.draft) and not all(t.accepted for t in r.draft),
+             lambda r: r.tree is not None and len(r.draft) >= 2 and any(
+                 n.fate == "rejected" for n in r.tree.nodes),
              lambda r: any(t.accepted for t in r.draft), lambda r: r.draft]
     for test in tests:
         for i, r in enumerate(trace.rounds):
@@ -199,9 +202,25 @@ def opening_round(trace: Trace) -> int:
 
 
 def n_stages(rnd: Round) -> int:
-    """Stages of a round: drafted, scored, one per checked token, closing token."""
+    """Stages of a round: drafted, scored, one per checked token, closing token (a tree: one per
+    depth drafted, scored, one per depth walked, closing token: specviz.treeview)."""
+    if rnd.tree is not None:
+        from .treeview import plan
+        return plan(rnd).n
     n = sum(t.accepted for t in rnd.draft)
     return 3 + n + (n < len(rnd.draft))
+
+
+def on_screen(rnd: Round, stage: int) -> int:
+    """How many of round_tokens(rnd) have their decision on screen at this stage (the views
+    must not spoil the animation)."""
+    last = n_stages(rnd) - 1
+    if stage >= last:
+        return len(rnd.draft) + 1
+    if rnd.tree is not None:
+        from .treeview import revealed_path
+        return revealed_path(rnd, stage)
+    return max(0, stage - 1)
 
 
 def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
@@ -236,8 +255,12 @@ def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
     """One round as cards revealed in stages: drafted, scored, checked one by one, closed.
 
     focus: the draft position to outline (a quiz asks about that token); blind: hide the focus
-    card's p and β until its decision is revealed (they would give a quiz's answer away)."""
+    card's p and β until its decision is revealed (they would give a quiz's answer away).
+    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview)."""
     rnd = trace.rounds[index]
+    if rnd.tree is not None:
+        from . import treeview
+        return treeview.round_html(rnd, stage, trace.config.temperature == 0)
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
     checked = stage - 1  # tokens whose decision is revealed
@@ -315,6 +338,12 @@ CSS = """
 .card-rejected .word{text-decoration:line-through;text-decoration-color:#D55E00}
 .card-rejected .verdict{color:#D55E00}
 .card-discarded{border-color:#8C8C8C;opacity:.5}
+.tok-discarded{border-color:#8C8C8C;opacity:.6;text-decoration:line-through}
+.tok-discarded sup{color:#8C8C8C}
+.sv-tree-row{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.sv-tree{max-height:34rem;overflow:auto;max-width:100%}
+.sv-tree-svg text,.sv-mask-svg text{font-family:ui-monospace,monospace}
+.sv-mask-title{font-size:.95rem;opacity:.8;margin-bottom:.2rem}
 .card-discarded .word{text-decoration:line-through}
 .card-resampled{border-color:#E69F00;background:rgba(230,159,0,.2)}
 .card-resampled .verdict{color:#B07A00}

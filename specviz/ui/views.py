@@ -2,6 +2,7 @@
 import re
 import threading
 from collections import OrderedDict
+from dataclasses import replace
 
 import streamlit as st
 
@@ -38,7 +39,9 @@ def describe(trace: Trace) -> str:
     """What ran, as markdown (names from the trace are escaped: they are data)."""
     c = trace.config
     mode = "greedy" if c.temperature == 0 else f"sampled, T = {c.temperature:g}, top-p = {c.top_p:g}"
-    return (f"target **{plain(c.target, 80)}** · draft **{plain(c.draft, 80)}** · γ = {c.gamma} · {mode} · "
+    what = (f"a token tree of up to {c.tree_nodes} nodes (top\\-k {c.tree_top_k}, depth {c.gamma}, "
+            f"{plain(c.tree_kind, 10)}) per round" if c.tree_nodes else f"γ = {c.gamma}")
+    return (f"target **{plain(c.target, 80)}** · draft **{plain(c.draft, 80)}** · {what} · {mode} · "
             f"seed {c.seed} · {plain(c.device, 20)}/{plain(c.dtype, 20)}")
 
 
@@ -112,7 +115,9 @@ def cards(trace: Trace) -> None:
 def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
     """(label, value, help) of every card, from the one definition in specviz.metrics."""
     s = metrics.summarize(trace)
-    plain_steps = sum(not r.draft for r in trace.rounds)
+    if s.tree:
+        return tree_cards(trace, s)
+    plain_steps = sum(r.correction.kind == "target" for r in trace.rounds)
     beta = ("β = Σ min(p, q) of each checked draft position, from the full distributions; its mean "
             "is the paper's α itself (E[β] = α), a check on the estimate beside it. Greedy: β is 1 "
             "or 0 (p and q are one-hot at their top tokens).")
@@ -156,7 +161,54 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
     return [acceptance, speed]
 
 
+def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, str]]]:
+    """The cards of a run that drafted token trees: Leviathan's α and the chain theories do not
+    apply, so the cards say what a tree reports instead (specviz.metrics, "Token trees")."""
+    c = trace.config
+    acceptance = [
+        ("accepted ÷ checked nodes", _fmt(s.node_acceptance),
+         f"Of the tree nodes the walk tested, the share it accepted: {s.accepted} ÷ {s.checked}. A chain's "
+         "is Leviathan's α; a tree also tests siblings a chain never drafts, so its share is lower "
+         "while τ is higher. Leviathan's α, E[τ] and both theories describe chains: n/a for trees."),
+        ("mean β", _fmt(s.alpha_expected),
+         "Mean β over the tested nodes, β = Σ min(p, q_j) at each test (p after the earlier siblings' "
+         "residual updates, q_j what the node was drawn from; greedy: 1 if it is the target's top "
+         "token). Its expectation is the share beside it."),
+        ("τ per pass", _fmt(s.mean_acceptance_length),
+         f"τ: output tokens per target pass, 1 + accepted ÷ passes = 1 + {s.accepted} ÷ {s.rounds}: the "
+         "accepted path plus the target's own token."),
+        ("nodes per pass", f"{s.nodes_per_pass:.1f}",
+         f"Tree nodes drafted and scored per pass (budget {c.tree_nodes}, top-k {c.tree_top_k}, depth "
+         f"{c.gamma}): the target's pass reads all of them, plus the root."),
+        ("vLLM rate", _fmt(s.draft_acceptance_rate),
+         f"accepted ÷ drafted nodes = {s.accepted} ÷ {s.drafted}: most nodes of a tree are alternatives "
+         "that can never all be kept.")]
+    speed = [
+        ("c draft cost", _fmt(s.cost_ratio),
+         "c: draft seconds per drafted node ÷ one plain target step of this run (EAGLE-2 drafts a whole "
+         "depth of the tree in one batched draft call)."),
+        ("v verify cost", _fmt(s.verify_cost),
+         "v: seconds of the one target pass over the root and every node (tree mask) ÷ one plain target "
+         "step, measured in this run. On a GPU a pass of 60 nodes costs about one step; on a small CPU "
+         "it costs more, and that is what decides the best tree size."),
+        ("measured", _fmt(s.speedup_measured, ".2f", "×"),
+         f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
+         f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
+         if s.speedup_measured is not None else
+         "Measured speedup: n/a, this trace has no plain-decoding baseline to compare with."),
+        ("τ ÷ (N̄c + v)", _fmt(s.speedup_from_costs, ".2f", "×"),
+         "What this run's τ and measured costs predict: τ ÷ (nodes per pass × c + v). The gap to the "
+         "measured speedup is the loop's own work and timing noise."),
+        ("α (Leviathan)", "n/a (tree)",
+         "Leviathan's α and his E[τ] and speedup formulas model a chain of γ i.i.d. guesses; a tree's "
+         "tokens per pass depend on its shape. This run reports τ and accepted ÷ checked nodes instead.")]
+    return [acceptance, speed]
+
+
 WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
+        "accepted ÷ checked nodes": "a tree: accepted ÷ tested nodes (a chain's α)",
+        "nodes per pass": "tree nodes scored per target pass",
+        "τ ÷ (N̄c + v)": "τ at the measured costs",
         "mean β": "mean Σ min(p, q) per checked position",
         "τ per pass": "tokens per target pass (mean acceptance length)",
         "E[τ] at α": "Leviathan's expected τ at this α",
@@ -181,6 +233,11 @@ def gap_panel(trace: Trace, key: str) -> None:
         st.caption(f"The gap chart (ideal → measured speedup) needs drafts and a baseline: {why}.")
         return
     st.plotly_chart(figure(_gap_chart, trace, trace), key=f"{key}_gap", config=PLOTLY)
+    if g.tree:
+        st.caption("A tree run has no Leviathan E[τ]: the chart starts from the run's own τ and adds the "
+                   "measured costs, the one pass over every node (v) and drafting the tree (N̄c), then "
+                   "what remains (the loop's own work and timing noise).")
+        return
     st.caption("Each bar adds one cost the paper leaves out, all measured in this run: the verify "
                "pass over γ + 1 tokens (v), drafting (γc), the run's realised τ instead of E[τ], "
                "and what remains (the loop's own work and timing noise).")
@@ -215,10 +272,29 @@ def _token_label(toks: list[render.Tok]):
     return label
 
 
-def beta_line(trace: Trace, tok: render.Tok) -> str:
+_NODE_TOKENS: dict = {}
+
+
+def tree_node_token(rec, pos: int):
+    """The path token at pos with the p and q of its node after its parent (for the bars)."""
+    key = (id(rec), pos)
+    if key not in _NODE_TOKENS:
+        node = [n for n in rec.tree.nodes if n.fate == "accepted"][pos]
+        _NODE_TOKENS[key] = (rec, replace(rec.draft[pos], p=node.p, q=node.q))
+        while len(_NODE_TOKENS) > 512:
+            _NODE_TOKENS.pop(next(iter(_NODE_TOKENS)))
+    return _NODE_TOKENS[key][1]
+
+
+def beta_line(trace: Trace, tok: render.Tok, tree: bool = False) -> str:
     """β beside the realised decision of one checked drafted token (markdown)."""
     if tok.beta is None:
         return "**β: not recorded.** This trace predates β (trace version 1)."
+    if tree and trace.config.temperature != 0:
+        return (f"**β = {render.fmt(tok.beta, 2)}**, realised: **{tok.fate}**. At its test the walk "
+                f"accepts this node with probability β = Σ min(p, q_j), p after its earlier siblings' "
+                f"residual updates and q_j what it was drawn from (top-k children: one-hot, so β = p(x)); "
+                f"here p/q = {render.fmt(render.ratio(tok.p, tok.q))} against r = {render.fmt(tok.r)}.")
     if trace.config.temperature == 0:
         return (f"**β = {tok.beta:.0f}**, realised: **{tok.fate}**. Greedy: p and q are one-hot at "
                 "their top tokens, so the target accepts with probability 1 when both models' top "
@@ -231,12 +307,15 @@ def beta_line(trace: Trace, tok: render.Tok) -> str:
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     """Why one token of the current round was accepted, rejected, resampled or the target's own."""
     st.markdown("#### Anatomy of a token")
-    toks = render.round_tokens(trace.rounds[rnd], rnd)
-    last = render.n_stages(trace.rounds[rnd]) - 1
+    rec = trace.rounds[rnd]
+    toks = render.round_tokens(rec, rnd)
+    last = render.n_stages(rec) - 1
     # only tokens whose decision is already on screen: the panel must not spoil the animation
-    shown = list(range(len(toks))) if stage == last else list(range(max(0, stage - 1)))
+    shown = list(range(render.on_screen(rec, stage)))
     if not shown:
-        st.caption("Each drafted token's anatomy appears here as the target checks it (Next ▶).")
+        st.caption("Each kept token's anatomy appears here as the walk reaches it (Next ▶); hover "
+                   "a node of the tree for its p, q, p/q and r." if rec.tree else
+                   "Each drafted token's anatomy appears here as the target checks it (Next ▶).")
         return
     pick = shown[-1]
     if stage == last:
@@ -246,7 +325,6 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
                  horizontal=True, key=f"{key}_tok_{rnd}_{len(shown)}", label_visibility="collapsed")
     tok = toks[pick if j is None else j]
     st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
-    rec = trace.rounds[rnd]
     if tok.q is None:  # the closing token: the target's own
         c = rec.correction
         if c.kind == "resampled" and c.u is not None and c.top_residual:
@@ -257,8 +335,10 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str) -> None:
     d = rec.draft[tok.pos]
     greedy = trace.config.temperature == 0
     if tok.fate != "discarded":
-        st.markdown(beta_line(trace, tok))
-    st.plotly_chart(figure(charts.anatomy, trace, d, greedy), key=f"{key}_pq", config=PLOTLY)
+        st.markdown(beta_line(trace, tok, rec.tree is not None))
+    # a tree node's bars: p and q after its parent (its test used p after its earlier siblings)
+    shown_d = tree_node_token(rec, tok.pos) if rec.tree else d
+    st.plotly_chart(figure(charts.anatomy, trace, shown_d, greedy), key=f"{key}_pq", config=PLOTLY)
     if tok.fate == "discarded":
         st.info("This draft came after a rejection, so the target never tested it: it is thrown "
                 "away with the rest of the draft.")
@@ -304,16 +384,20 @@ def progress_charts(trace: Trace, done: int, key: str) -> None:
 def compare_table(traces: dict[str, Trace]) -> None:
     """The metrics of several traces as one table (a row per metric, a column per trace) and
     one grouped bar chart."""
-    cols = {name: metric_cards(t) for name, t in traces.items()}
-    rows = [{"": "draft · γ · T", **{n: f"{t.config.draft} · {t.config.gamma} · {t.config.temperature:g}"
-                                    for n, t in traces.items()}, "what it is": "the drafter and settings"}]
-    first = next(iter(cols.values()))
-    for r, row in enumerate(first):
-        for i, (label, _, why) in enumerate(row):
-            rows.append({"": label, **{n: cards[r][i][1] for n, cards in cols.items()},
-                         "what it is": WHAT[label]})
+    values = {name: {label: v for row in metric_cards(t) for label, v, _ in row} for name, t in traces.items()}
+    labels = list(dict.fromkeys(label for v in values.values() for label in v))  # a chain's and a tree's
+    rows = [{"": "draft · shape · T", **{n: f"{t.config.draft} · {shape(t)} · {t.config.temperature:g}"
+                                        for n, t in traces.items()}, "what it is": "the drafter and settings"}]
+    for label in labels:
+        rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
     st.dataframe(rows, width="stretch", hide_index=True, height="content")
     st.plotly_chart(charts.compare_bars(traces), key="cmp_bars", config=PLOTLY)
+
+
+def shape(trace: Trace) -> str:
+    """γ = k, or a token tree's budget."""
+    c = trace.config
+    return f"tree of {c.tree_nodes}" if c.tree_nodes else f"γ = {c.gamma}"
 
 
 def side(trace: Trace, key: str) -> None:
