@@ -3,10 +3,11 @@
     HF_HUB_CACHE=../shared/hf-cache HF_HUB_OFFLINE=1 python scripts/record_examples.py
 
 Every trace is a real run of SmolLM2-135M-Instruct (the offline default target) on CPU,
-recorded as trace version 2 (β = Σ min(p, q) per checked draft position, so alpha_expected),
+recorded as trace version 3 (β = Σ min(p, q) per checked draft position, so alpha_expected),
 with gamma 4 and seed 0: the example prompts (chat, summarise, code edit) with the early-exit
 (layers:4) and prompt-lookup drafters, greedy and sampled (temperature 1). A `trained:NAME`
-drafter listed in models.yaml is recorded on every prompt too. Timings are wall-clock on
+drafter listed in models.yaml is recorded on every prompt too, and token trees of 16 nodes
+with the EAGLE draft (the same prompts greedy, the summary sampled). Timings are wall-clock on
 whatever machine records them. --only SUBSTRING re-records a subset; --missing skips files
 that exist.
 """
@@ -33,8 +34,12 @@ EXAMPLES = [("chat", "layers:4", "greedy"), ("chat", "layers:4", "sampled"), ("c
             ("code edit", "layers:4", "greedy")]
 
 
+TREE, TREE_DRAFT = 16, "smollm2-135m-eagle"  # token trees (version 3): 16 nodes with the EAGLE draft
+
+
 def jobs():
-    """(file stem, settings) for every example, plus every prompt with each trained drafter."""
+    """(file stem, settings) for every example, plus every prompt with each trained drafter,
+    plus token trees of the EAGLE draft on every prompt (greedy) and the summary (sampled)."""
     trained = [(kind, f"trained:{name}", mode) for name in load_registry().trained
                for kind in PROMPTS for mode in ("greedy", "sampled")]
     for kind, draft, mode in EXAMPLES + trained:
@@ -42,6 +47,13 @@ def jobs():
         yield stem, RunSettings(PROMPTS[kind], TARGET, draft, gamma=4,
                                 temperature=0.0 if mode == "greedy" else 1.0, seed=0,
                                 max_new_tokens=MAX_NEW_TOKENS, device="cpu")
+    trees = [(kind, "greedy") for kind in PROMPTS] + [("summarise", "sampled")]
+    if TREE_DRAFT in load_registry().trained:
+        for kind, mode in trees:  # "tree16-eagle": lesson texts match drafters by label, keep it apart
+            yield (f"{kind.replace(' ', '-')}__tree{TREE}-eagle__{mode}",
+                   RunSettings(PROMPTS[kind], TARGET, f"trained:{TREE_DRAFT}", tree=TREE,
+                               temperature=0.0 if mode == "greedy" else 1.0, seed=0,
+                               max_new_tokens=MAX_NEW_TOKENS, device="cpu"))
 
 
 def main() -> None:
@@ -61,7 +73,7 @@ def main() -> None:
         trace.save(str(path))
         s = summarize(trace)
         fmt = lambda x, suffix="": "n/a" if x is None else f"{x:.2f}{suffix}"  # noqa: E731
-        print(f"{stem:<40} alpha {fmt(s.alpha)}  alpha_expected {fmt(s.alpha_expected)}  "
+        print(f"{stem:<40} alpha {fmt(s.alpha)}  node_acceptance {fmt(s.node_acceptance)}  alpha_expected {fmt(s.alpha_expected)}  "
               f"tau {fmt(s.mean_acceptance_length)} (E[tau] {fmt(s.expected_acceptance_length)})  "
               f"draft_acceptance_rate {fmt(s.draft_acceptance_rate)}  speedup {fmt(s.speedup_measured, 'x')} "
               f"(theory {fmt(s.speedup_theoretical, 'x')}, with v {fmt(s.speedup_verify_aware, 'x')})  "
