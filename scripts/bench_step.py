@@ -1,8 +1,9 @@
 """Server-side time of one player step (no model runs when stepping through a trace).
 
-    python scripts/bench_step.py [--steps 60]
+    python scripts/bench_step.py [--steps 60] [--trace SUBSTRING ...]
 
-Three measurements on the shipped example traces:
+Three measurements on the shipped example traces (2 and 3 on a chain trace and a token-tree
+trace by default, side by side; --trace picks others by a part of their label):
   1. the pure parts of a step (round cards, token strip, the eight plotly figures and their
      JSON) per step, rebuilt every time (the app memoises figures per trace and round);
   2. the player alone rerun after clicking Next under streamlit's AppTest: what a real step
@@ -59,10 +60,16 @@ def bench_pure(steps: int) -> None:
         summary(f"pure step · {label}", ms)
 
 
-def bench_apptest(steps: int) -> None:
+def _label(part: str) -> str:
+    return next(label for label in shipped_traces() if part in label)
+
+
+def bench_apptest(steps: int, label: str) -> None:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_file(str(ROOT / "pages" / "1_Step_through.py"), default_timeout=120).run()
+    at = AppTest.from_file(str(ROOT / "pages" / "1_Step_through.py"), default_timeout=120)
+    at.session_state["step_current"] = label
+    at.run()
     ms = []
     for _ in range(steps):
         if at.session_state["step_round"] == len(at.slider(key="step_slider").options) - 1:
@@ -83,10 +90,12 @@ def _player_page() -> None:
     player.player(trace, "step", label)
 
 
-def bench_player(steps: int) -> None:
+def bench_player(steps: int, label: str) -> None:
     from streamlit.testing.v1 import AppTest
 
-    at = AppTest.from_function(_player_page, default_timeout=120).run()
+    at = AppTest.from_function(_player_page, default_timeout=120)
+    at.session_state["step_current"] = label
+    at.run()
     ms = []
     for _ in range(steps):
         if at.session_state["step_round"] == len(at.slider(key="step_slider").options) - 1:
@@ -101,10 +110,15 @@ def bench_player(steps: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--trace", action="append", default=None,
+                        help="part of a shipped trace's label (repeatable; default: a chain and a tree)")
     args = parser.parse_args()
     bench_pure(args.steps)
-    bench_player(args.steps)
-    bench_apptest(args.steps)
+    labels = [_label(part) for part in args.trace or ["summarise · lookup · greedy", "tree"]]
+    for label in labels:  # interleaved: a chain's step beside a tree's on the same machine state
+        bench_player(args.steps, label)
+    for label in labels:
+        bench_apptest(args.steps, label)
 
 
 if __name__ == "__main__":
