@@ -47,7 +47,7 @@ class Method:
     times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
     decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
     outputs: dict = field(default_factory=dict)  # prompt index -> output ids
-    counts: dict = field(default_factory=dict)  # prompt index -> metrics.Counts of its last run
+    counts: dict = field(default_factory=dict)  # prompt index -> [metrics.Counts of each repeat]
 
     @property
     def shape(self) -> str:
@@ -107,7 +107,7 @@ def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[
         drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
         res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos, tree=method.tree)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
-        method.counts[i] = res.counts
+        method.counts.setdefault(i, []).append(res.counts)
     method.times.setdefault(i, []).append(wall)
     if decode_s is not None:
         method.decode.setdefault(i, []).append(decode_s)
@@ -145,9 +145,12 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
         row["identical"] = not mismatches
         row["mismatches"] = mismatches
         if m.engine == "ours":
-            pooled = sum(m.counts.values(), metrics.Counts())
+            # every repeat pooled: c and v are then mean times over all runs, not one run's
+            pooled = sum((c for runs in m.counts.values() for c in runs), metrics.Counts())
             measured = plain_step / (medians(m.decode) / max(tokens, 1))
             s = metrics.summarize_counts(pooled, pooled.mean_gamma, plain_step, measured)
+            row["speedups"] = per_repeat(plain, plain_tokens, m, tokens)
+            row["speedup_lo"], row["speedup_hi"] = min(row["speedups"], default=None), max(row["speedups"], default=None)
             row.update(alpha=s.alpha, tau=s.mean_acceptance_length, tau_expected=s.expected_acceptance_length,
                        draft_acceptance_rate=s.draft_acceptance_rate, c=s.cost_ratio, v=s.verify_cost,
                        mean_gamma=pooled.mean_gamma, speedup=measured, theory=s.speedup_theoretical,
@@ -163,10 +166,19 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
     return rows
 
 
+def per_repeat(plain: Method, plain_tokens: int, m: Method, tokens: int) -> list[float]:
+    """The speedup of each whole repeat: repeat r of both methods (run side by side, interleaved),
+    decode seconds summed over the prompts. (The row's speedup takes each prompt's median over
+    repeats first, so it can sit outside these.)"""
+    n = min(len(v) for v in [*plain.decode.values(), *m.decode.values()])
+    return [(sum(v[r] for v in plain.decode.values()) / max(plain_tokens, 1)) /
+            (sum(v[r] for v in m.decode.values()) / max(tokens, 1)) for r in range(n)]
+
+
 def table(rows: list[dict]) -> str:
     """The results as a markdown table."""
     head = ("| method | drafter | γ or tree | tok/s | α | accepted ÷ checked nodes | τ | E[τ] | "
-            "accepted ÷ drafted (vLLM) | drafted/pass | c | v | speedup (decode) | Leviathan theory | "
+            "accepted ÷ drafted (vLLM) | drafted/pass | c | v | speedup (decode; whole repeats' range) | Leviathan theory | "
             "theory with v | τ ÷ (γ̄c + v) | measured/theory | our time / HF time | greedy output = plain |")
     lines = [head, "|" + "---|" * 19]
     f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
@@ -177,10 +189,37 @@ def table(rows: list[dict]) -> str:
                      f"{f(r.get('alpha'))} | {f(r.get('node_acceptance'))} | {f(r.get('tau'))} | "
                      f"{f(r.get('tau_expected'))} | {f(r.get('draft_acceptance_rate'))} | "
                      f"{f(r.get('mean_gamma'), 1)} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
-                     f"{x(r.get('speedup'))} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
+                     f"{x(r.get('speedup'))}{span(r)} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
                      f"{x(r.get('from_costs'))} | {f(r.get('vs_theory'))} | "
                      f"{f(r.get('ours_over_hf'))} | {'yes' if r['identical'] else 'NO'} |")
     return "\n".join(lines)
+
+
+def chain_vs_tree(rows: list[dict], curve) -> str:
+    """Per drafter with trees: each chain and tree side by side, τ, drafted per pass, the pass
+    size and its cost v from the curve (N + 1 tokens; a chain's γ + 1) and in the runs, c, and
+    the measured speedup with its spread."""
+    lines = []
+    for drafter in dict.fromkeys(r["drafter"] for r in rows if r.get("tree")):
+        mine = [r for r in rows if r["method"] == "ours" and r["drafter"] == drafter and r["gamma"] != "heuristic"]
+        if not lines:
+            lines = ["chain vs tree (greedy; v(k) from the curve above, v in the runs: their mean pass ÷ "
+                     "the plain step; c per drafted node, so a round drafts drafted/pass × c plain steps):", "| drafter | shape | τ | drafted/pass | pass tokens | v(k) curve | "
+                     "v in runs | c | speedup (whole repeats' range) |", "|" + "---|" * 9]
+        for r in mine:
+            k = (r["tree"] or r["gamma"]) + 1
+            vk = f"{curve.v(k):.2f}" if k in curve.n_tokens else "–"
+            shape = f"tree {r['tree']}" if r["tree"] else f"chain γ={r['gamma']}"
+            f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+            lines.append(f"| {drafter} | {shape} | {f(r.get('tau'))} | {f(r.get('mean_gamma'), 1)} | {k} | {vk} | "
+                         f"{f(r.get('v'))} | {f(r.get('c'), 3)} | {f(r.get('speedup'))}x{span(r)} |")
+    return "\n".join(lines)
+
+
+def span(row: dict) -> str:
+    """ (lo–hi) of a row's speedup over repeats, or nothing."""
+    lo, hi = row.get("speedup_lo"), row.get("speedup_hi")
+    return "" if lo is None else f" ({lo:.2f}–{hi:.2f})"
 
 
 def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int], top: int = 12) -> str:
@@ -273,6 +312,9 @@ def main(args) -> int:
     if plain_vs_hf is not None:
         print(f"\nplain decoding, time per token (prefill included): ours / Hugging Face generate = {plain_vs_hf:.2f}")
     print("\n" + vk_table(curve))
+    versus = chain_vs_tree(rows, curve)
+    if versus:
+        print("\n" + versus)
     if args.profile:
         first = next(iter(drafters))
         print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos))
@@ -289,7 +331,7 @@ def write_metrics(path: str, methods: list[Method], target: str, env: str) -> No
     """Each of our methods' counters (pooled over prompts) in vLLM's format, one model_name each."""
     from .serving import exposition
 
-    runs = {f"{target} + {m.label.removeprefix('ours ')}": sum(m.counts.values(), metrics.Counts())
+    runs = {f"{target} + {m.label.removeprefix('ours ')}": sum((c[-1] for c in m.counts.values()), metrics.Counts())
             for m in methods if m.engine == "ours"}
     try:
         with open(path, "w", encoding="utf-8") as f:
@@ -315,7 +357,7 @@ def verify_costs(target, ids: list[int], max_k: int, repeats: int, more: list[in
     from .costs import measure_pass_costs
 
     return measure_pass_costs(target.model, ids, max_k, repeats, threads=torch.get_num_threads(),
-                              sizes=list(range(1, max_k + 1)) + list(more))
+                              sizes=sorted(set(range(1, max_k + 1)) | set(more)))
 
 
 def vk_table(curve) -> str:

@@ -17,7 +17,12 @@ def test_tiny_bench_outputs_agree(target, capsys):
     assert "| NO |" not in out
     assert "ours / Hugging Face generate = " in out  # HF's plain generate is timed by default
     vk = [line for line in out.splitlines() if line.startswith(("| SpecViz engine, v(k)", "| transformers stock, v(k)"))]
-    assert len(vk) == 2 and all(line.split("|")[2].strip() == "1.00" and len(line.split("|")) == 6 for line in vk)
+    # k = 1..3 and the tree's pass over its 8 nodes + the root
+    assert len(vk) == 2 and all(line.split("|")[2].strip() == "1.00" and len(line.split("|")) == 7 for line in vk)
+    assert "| ours | layers:2 | tree 8 |" in out  # a drafter that can branch: a tree row beside its chains
+    versus = out.split("chain vs tree")[1]
+    assert "| layers:2 | chain γ=2 |" in versus and "| layers:2 | tree 8 |" in versus
+    assert "| lookup |" not in versus  # prompt lookup proposes one continuation: no tree
 
 
 def test_adaptive_policy_follows_hf_heuristic():
