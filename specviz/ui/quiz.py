@@ -77,6 +77,8 @@ def _predict_setup(item: dict):
     named = [lb for lb in labels if item["trace"] in lb]
     for label in named + [lb for lb in labels if lb not in named]:
         trace = state.get(label)
+        if trace.config.tree_nodes:  # the predict cards show a chain's draft
+            continue
         found = find_round(trace, pick)
         if found:
             return (label, trace, *found)

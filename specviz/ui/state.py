@@ -31,6 +31,11 @@ def labels() -> list[str]:
     return list(reversed(library())) + list(shipped_traces())
 
 
+def chain_labels() -> list[str]:
+    """labels() of the runs that drafted chains (Leviathan's α, replay over γ: not for token trees)."""
+    return [lb for lb in labels() if not get(lb).config.tree_nodes]
+
+
 def get(label: str) -> Trace:
     if label in library():
         return library()[label]

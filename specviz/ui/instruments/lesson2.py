@@ -83,7 +83,7 @@ def theory() -> None:
 
 def acceptance() -> None:
     """One run's counts: Leviathan's α vs vLLM's accepted ÷ drafted, and acceptance by position."""
-    options = state.labels()
+    options = state.chain_labels()  # α and its positions are a chain's: token-tree runs are left out
     if not options:
         st.info("No recorded traces yet.")
         return
@@ -127,7 +127,7 @@ def acceptance() -> None:
 
 def replay() -> None:
     """Counterfactual replay of one recorded trace over γ = 1..16 (an estimate)."""
-    options = state.labels()
+    options = state.chain_labels()  # replay re-cuts a chain at another γ: not a token tree
     if not options:
         st.info("No recorded traces yet.")
         return
