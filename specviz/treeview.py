@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .render import FATES, fmt, ratio, visible
 from .trace import Round, TreeNode
 
-COL, ROW, BOX_W, BOX_H = 118, 30, 100, 24  # px: depth step, row step, node box
+COL, ROW, BOX_W, BOX_H = 100, 30, 86, 24  # px: depth step, row step, node box (the mask fits beside 3 levels)
 PENDING = "#8C8C8C"
 
 
@@ -84,7 +84,7 @@ def _layout(nodes: list[TreeNode], closing_parent: int) -> tuple[dict[int, float
     return rows, nxt[0]
 
 
-def _label(text: str, limit: int = 10) -> str:
+def _label(text: str, limit: int = 9) -> str:
     text = visible(text)
     return html.escape(text if len(text) <= limit else text[:limit - 1] + "…")
 
@@ -163,20 +163,21 @@ def _box(x: float, y: float, label: str, colour: str, style: str, title: str, gl
     return (f'<g opacity="{0.5 if faded else 1}"><title>{html.escape(title)}</title>'
             f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" '
             f'fill="{colour + "2e" if fill else "#ffffff"}" stroke="{colour}" stroke-width="{3 if bold else 2}"{dash}/>'
-            f'<text x="{x + BOX_W / 2}" y="{y + 17}" text-anchor="middle" font-size="14" '
+            f'<text x="{x + BOX_W / 2}" y="{y + 17}" text-anchor="middle" font-size="13" '
             f'font-weight="{700 if bold else 400}" fill="#222"{strike}>{label}{mark}</text></g>')
 
 
 def mask_svg(rnd: Round, stage: int) -> str:
     """The attention mask of the target's pass over [root, nodes]: row i is what node i sees
-    (filled: the prompt and text so far, the root, its ancestors, itself)."""
-    nodes, pl = rnd.tree.nodes, plan(rnd)
+    (filled: the prompt and text so far, the root, its ancestors, itself), labelled by token."""
+    nodes = rnd.tree.nodes
     n = len(nodes)
-    depth_shown = stage + 1 if stage < pl.score else pl.depth
+    depth_shown = stage + 1 if stage < plan(rnd).score else plan(rnd).depth
     shown = [j for j, nd in enumerate(nodes) if nd.depth <= depth_shown]
-    cell = max(5, min(16, 300 // (n + 2)))
+    cell = max(5, min(12, 240 // (n + 2)))
     on_path = set(path(rnd)[:revealed_path(rnd, stage)])
-    left, top = 2 * cell, 2 * cell  # the "past" column and the header row
+    names, past = 58, 2 * cell  # the token column, the "past" column
+    left, top = names + past, 2 * cell + 4  # the header row
     cells = []
     for i in [-1] + shown:
         y = top + (i + 1) * cell
@@ -185,16 +186,19 @@ def mask_svg(rnd: Round, stage: int) -> str:
         who = "the root" if i < 0 else f"node {i + 1} “{visible(nodes[i].text)}” (depth {nodes[i].depth})"
         sees = [f"node {j + 1}" for j, m in enumerate(row) if m == "1"]
         title = f"{who} sees the prompt and the text so far, the root" + (f", {', '.join(sees)}" if sees else "")
+        name = "root" if i < 0 else _label(nodes[i].text, 7)
         cells.append(f'<g><title>{html.escape(title)}</title>'
                      f'<rect x="0" y="{y}" width="{left + (n + 1) * cell}" height="{cell}" fill="transparent"/>'
-                     f'<rect x="1" y="{y + 1}" width="{left - 3}" height="{cell - 2}" fill="{PENDING}"/>'
+                     f'<text x="{names - 4}" y="{y + cell - 2}" font-size="{min(11, cell)}" text-anchor="end" '
+                     f'fill="{colour}">{name}</text>'
+                     f'<rect x="{names + 1}" y="{y + 1}" width="{past - 3}" height="{cell - 2}" fill="{PENDING}"/>'
                      f'<rect x="{left + 1}" y="{y + 1}" width="{cell - 2}" height="{cell - 2}" fill="{colour}"/>')
         cells += [f'<rect x="{left + (j + 1) * cell + 1}" y="{y + 1}" width="{cell - 2}" height="{cell - 2}" '
                   f'fill="{colour}"/>' for j, m in enumerate(row) if m == "1"]
         cells.append("</g>")
     width, height = left + (n + 1) * cell + 2, top + (n + 1) * cell + 2
-    head = (f'<text x="1" y="{top - 4}" font-size="11" fill="#555">past</text>'
-            f'<text x="{left}" y="{top - 4}" font-size="11" fill="#555">root, nodes →</text>')
+    head = (f'<text x="{names}" y="{top - 5}" font-size="10" fill="#555">past</text>'
+            f'<text x="{left}" y="{top - 5}" font-size="10" fill="#555">root, nodes →</text>')
     return (f'<svg class="sv-mask-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="tree attention mask">{head}{"".join(cells)}</svg>')
 

@@ -166,7 +166,7 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
     apply, so the cards say what a tree reports instead (specviz.metrics, "Token trees")."""
     c = trace.config
     acceptance = [
-        ("accepted ÷ checked nodes", _fmt(s.node_acceptance),
+        ("accepted ÷ checked", _fmt(s.node_acceptance),
          f"Of the tree nodes the walk tested, the share it accepted: {s.accepted} ÷ {s.checked}. A chain's "
          "is Leviathan's α; a tree also tests siblings a chain never drafts, so its share is lower "
          "while τ is higher. Leviathan's α, E[τ] and both theories describe chains: n/a for trees."),
@@ -177,7 +177,7 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
         ("τ per pass", _fmt(s.mean_acceptance_length),
          f"τ: output tokens per target pass, 1 + accepted ÷ passes = 1 + {s.accepted} ÷ {s.rounds}: the "
          "accepted path plus the target's own token."),
-        ("nodes per pass", f"{s.nodes_per_pass:.1f}",
+        ("nodes / pass", f"{s.nodes_per_pass:.1f}",
          f"Tree nodes drafted and scored per pass (budget {c.tree_nodes}, top-k {c.tree_top_k}, depth "
          f"{c.gamma}): the target's pass reads all of them, plus the root."),
         ("vLLM rate", _fmt(s.draft_acceptance_rate),
@@ -199,15 +199,15 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
         ("τ ÷ (N̄c + v)", _fmt(s.speedup_from_costs, ".2f", "×"),
          "What this run's τ and measured costs predict: τ ÷ (nodes per pass × c + v). The gap to the "
          "measured speedup is the loop's own work and timing noise."),
-        ("α (Leviathan)", "n/a (tree)",
+        ("α (Leviathan)", "n/a",
          "Leviathan's α and his E[τ] and speedup formulas model a chain of γ i.i.d. guesses; a tree's "
          "tokens per pass depend on its shape. This run reports τ and accepted ÷ checked nodes instead.")]
     return [acceptance, speed]
 
 
 WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
-        "accepted ÷ checked nodes": "a tree: accepted ÷ tested nodes (a chain's α)",
-        "nodes per pass": "tree nodes scored per target pass",
+        "accepted ÷ checked": "a tree: accepted ÷ tested nodes (a chain's α)",
+        "nodes / pass": "tree nodes scored per target pass",
         "τ ÷ (N̄c + v)": "τ at the measured costs",
         "mean β": "mean Σ min(p, q) per checked position",
         "τ per pass": "tokens per target pass (mean acceptance length)",
@@ -247,7 +247,18 @@ def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None, bli
     """The staged round; focus outlines one draft position, blind hides its p and β until checked."""
     last = render.n_stages(trace.rounds[rnd]) - 1
     st.markdown(f"#### Round {rnd + 1} of {len(trace.rounds)} · step {stage + 1} of {last + 1}")
-    st.html(render.round_html(trace, rnd, stage, focus, blind))
+    show_round(trace, rnd, stage, focus, blind)
+
+
+def show_round(trace: Trace, rnd: int, stage: int, focus: int | None = None, blind: bool = False) -> None:
+    """render.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
+    HTML profile) strips, so it goes through markdown's raw HTML; every text in it is escaped by
+    specviz.treeview, and it holds no blank line (that would end markdown's HTML block)."""
+    out = render.round_html(trace, rnd, stage, focus, blind)
+    if trace.rounds[rnd].tree is not None:
+        st.markdown(out, unsafe_allow_html=True)
+    else:
+        st.html(out)
 
 
 def _n(k: int, word: str) -> str:
@@ -388,6 +399,8 @@ def compare_table(traces: dict[str, Trace]) -> None:
     labels = list(dict.fromkeys(label for v in values.values() for label in v))  # a chain's and a tree's
     rows = [{"": "draft · shape · T", **{n: f"{t.config.draft} · {shape(t)} · {t.config.temperature:g}"
                                         for n, t in traces.items()}, "what it is": "the drafter and settings"}]
+    for name, v in values.items():  # a chain's accepted ÷ checked is its α
+        v.setdefault("accepted ÷ checked", v.get("α (Leviathan)", "n/a"))
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
     st.dataframe(rows, width="stretch", hide_index=True, height="content")
