@@ -112,6 +112,11 @@ def controls(key: str) -> None:
                          help="layers:K = the target's first K layers (early exit); lookup[:N] = "
                               "prompt lookup; or type a models.yaml key / hub id of a draft model")
     gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma")
+    tree = st.select_slider("token tree (nodes per round; 0 = a chain of γ)", [0, 8, 16, 32, 64], 0,
+                            key=f"{key}_tree",
+                            help="draft a tree of up to N nodes (EAGLE-2's dynamic tree: top-8 children, "
+                                 "depth 6) and score all of it in one target pass; drafters that can branch: "
+                                 "trained drafts, layers:K and draft models (not prompt lookup)")
     temperature = st.slider("temperature (0 = greedy)", 0.0, 2.0, 0.0, 0.1, key=f"{key}_temp")
     top_p = st.slider("top-p", 0.05, 1.0, 1.0, 0.05, key=f"{key}_top_p",
                       disabled=temperature == 0)
@@ -127,7 +132,7 @@ def controls(key: str) -> None:
     busy = job is not None and not job.done
     if st.button("Run on the real model", type="primary", key=f"{key}_run", disabled=busy,
                  width="stretch"):
-        start(key, prompt, target=pair.target, draft=draft, gamma=int(gamma),
+        start(key, prompt, target=pair.target, draft=draft, gamma=int(gamma), tree=int(tree),
               temperature=float(temperature), top_p=float(top_p), seed=int(seed),
               max_new_tokens=int(max_new))
         st.rerun()
@@ -153,7 +158,8 @@ def _live_body(key: str, job: Job) -> None:
     s = job.settings
     tokens = sum(sum(t.accepted for t in r.draft) + 1 for r in job.rounds)
     with st.container(border=True):
-        st.markdown(f"#### Live run · {s.target} · draft {s.draft} · γ = {s.gamma}")
+        shape = f"a tree of {s.tree} nodes" if s.tree else f"γ = {s.gamma}"
+        st.markdown(f"#### Live run · {s.target} · draft {s.draft} · {shape}")
         st.progress(min(tokens / s.max_new_tokens, 1.0),
                     text=f"{len(job.rounds)} round{'s' * (len(job.rounds) != 1)} · {tokens} of {s.max_new_tokens} tokens · "
                          f"{time.monotonic() - job.started:.0f} s · {job.messages[-1] if job.messages else ''}")
@@ -171,7 +177,8 @@ def _finish(key: str, job: Job) -> None:
         return
     t = job.trace
     prompt = " ".join(t.prompt.split())
-    label = f"live: {t.config.draft}, γ={t.config.gamma}, T={t.config.temperature:g} · {prompt[:30]}"
+    shape = f"tree={t.config.tree_nodes}" if t.config.tree_nodes else f"γ={t.config.gamma}"
+    label = f"live: {t.config.draft}, {shape}, T={t.config.temperature:g} · {prompt[:30]}"
     if t.stop_reason.startswith("error"):  # e.g. out of memory mid-run: keep the good trace up
         label = state.add(key, label, t, show=False)
         reason = t.stop_reason.removeprefix("error: ")
