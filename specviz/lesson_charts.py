@@ -252,3 +252,52 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
                 height=460, xaxis=dict(title="cost ratio c (measured)", range=[-0.02, 0.6]),
                 yaxis=dict(title="α measured (accepted ÷ checked)", range=[-0.02, 1]),
                 margin=dict(l=10, r=10, t=60, b=10))
+
+
+# ---------------------------------------------------------------- lesson 4: token trees
+
+def tree_sweep(rows: list, curve: dict | None = None) -> go.Figure:
+    """A chain and trees of growing node budgets (treesweep.Row, measured): left, τ and the
+    measured speedup (and its lowest and highest whole repeat) per shape; right, per round what a shape
+    brings (τ tokens) and costs (N̄c + v plain steps) against the tokens in its pass, over the
+    measured pass-cost curve v(k) (curve: a costs.CostCurve dict)."""
+    names = [r.name for r in rows]
+    speed = [r.speedup for r in rows]
+    data = [dict(type="bar", x=names, y=[r.tau for r in rows], name="τ: tokens per target pass", marker_color=PALETTE[2],
+                 offsetgroup="tau",
+                 texttemplate="%{y:.2f}", textposition="outside", xaxis="x", yaxis="y",
+                 hovertemplate="%{x}: τ = %{y:.2f} tokens per pass<extra>measured</extra>"),
+            dict(type="bar", x=names, y=speed, name="measured speedup × (median)", offsetgroup="speed",
+                 marker_color=PALETTE[0], texttemplate="%{y:.2f}×", textposition="inside",
+                 insidetextanchor="start", textfont=dict(color="#fff"),
+                 xaxis="x", yaxis="y", hovertemplate="%{x}: %{y:.2f}× plain decoding<extra>measured</extra>"),
+            dict(type="scatter", x=[n for r, n in zip(rows, names) for x in (r.lo, r.hi) if x is not None],
+                 y=[x for r in rows for x in (r.lo, r.hi) if x is not None], mode="markers", xaxis="x", yaxis="y",
+                 name="lowest and highest whole repeat", offsetgroup="speed",
+                 marker=dict(symbol="line-ew-open", size=22, color="#000", line=dict(width=2)),
+                 hovertemplate="%{x}: a repeat at %{y:.2f}×<extra>measured</extra>")]
+    ks = [r.pass_tokens for r in rows]
+    data += [dict(type="scatter", x=ks, y=[r.tau for r in rows], mode="lines+markers+text", text=names,
+                  textposition="top center", name="brings: τ tokens per round", line=dict(color=PALETTE[2], width=3),
+                  marker=dict(size=10), xaxis="x2", yaxis="y2",
+                  hovertemplate="%{text}: τ = %{y:.2f} tokens per round<extra>measured</extra>"),
+             dict(type="scatter", x=ks, y=[r.round_cost for r in rows], mode="lines+markers",
+                  name="costs: N̄c + v plain steps per round", line=dict(color=PALETTE[3], width=3),
+                  marker=dict(size=10, symbol="square"), xaxis="x2", yaxis="y2", customdata=names,
+                  hovertemplate="%{customdata}: drafting + a pass over %{x} tokens = %{y:.2f} plain steps"
+                                "<extra>measured</extra>")]
+    if curve and curve.get("seconds"):
+        one = curve["seconds"][0]
+        data.append(dict(type="scatter", x=curve["n_tokens"], y=[s / one for s in curve["seconds"]],
+                         mode="lines+markers", name="v(k): one pass over k tokens ÷ one-token pass",
+                         line=dict(color=GREY, dash="dot"), marker=dict(size=6), xaxis="x2", yaxis="y2",
+                         hovertemplate="a pass over %{x} tokens: v = %{y:.2f}<extra>measured curve</extra>"))
+    layout = _two_panels("τ and measured speedup", "per round: tokens it brings vs steps it costs", "")
+    layout["xaxis"]["title"] = "shape (chain γ, or tree node budget N)"
+    layout["xaxis2"]["title"] = "tokens in the target's pass (γ + 1, or N + 1)"
+    layout["yaxis"]["title"] = "tokens per pass · × plain"
+    layout["yaxis2"]["title"] = "tokens · plain steps"
+    top = max([r.tau or 0 for r in rows] + [max(r.hi or 0, r.speedup or 0) for r in rows]) * 1.25
+    layout["yaxis"]["range"] = [0, top or 1]
+    return _fig(data, "Chain vs token trees on this machine", height=440, barmode="group", scattermode="group",
+                **layout)

@@ -11,7 +11,12 @@ from specviz.trace import Trace
 from specviz.ui import views
 from specviz.ui.examples import shipped_traces
 
-from test_app import ROOT, cards, html, ok
+from test_app import ROOT, cards, ok
+
+
+def html(at: AppTest) -> str:
+    """st.html bodies and markdown (a tree round is SVG: it goes through markdown's raw HTML)."""
+    return "".join(h.proto.body for h in at.get("html")) + "".join(m.value for m in at.markdown)
 
 TREES = {label: Trace.load(str(p)) for label, p in shipped_traces().items() if "tree" in label}
 CHAIN = "summarise · trained-smollm2-135m-eagle · greedy"
@@ -40,7 +45,7 @@ def test_the_tree_is_revealed_in_stages(mode):
     nodes = rnd.tree.nodes
     assert len(rnd.draft) >= 2 and any(n.fate == "rejected" for n in nodes)  # opens on a round that shows it
     assert render.n_stages(rnd) == plan.n == max(n.depth for n in nodes) + 1 + len(plan.levels) + 1
-    boxes = lambda h: len(re.findall(r"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"100\"", h))  # noqa: E731
+    boxes = lambda h: len(re.findall(rf"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"{treeview.BOX_W}\"", h))  # noqa: E731
     first = render.round_html(t, i, 0)
     assert boxes(first) == 1 + sum(n.depth == 1 for n in nodes)  # the root and depth 1 only
     assert "draft expands the tree" in first and "dasharray" in first  # drafted, not yet scored
@@ -74,8 +79,8 @@ def test_tree_cards_say_what_a_tree_reports():
     t = TREES[tree_label()]
     labels = {label: value for row in views.metric_cards(t) for label, value, _ in row}
     s = metrics.summarize(t)
-    assert labels["accepted ÷ checked nodes"] == f"{s.node_acceptance:.2f}"
-    assert labels["α (Leviathan)"] == "n/a (tree)"
+    assert labels["accepted ÷ checked"] == f"{s.node_acceptance:.2f}"
+    assert labels["α (Leviathan)"] == "n/a"
     assert labels["τ per pass"] == f"{s.mean_acceptance_length:.2f}"
     assert labels["τ ÷ (N̄c + v)"] == f"{s.speedup_from_costs:.2f}×"
     g = metrics.trace_gap(t)
@@ -89,7 +94,7 @@ def test_step_through_plays_a_tree_round_to_the_end():
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
     at.session_state["step_current"] = tree_label()
     ok(at.run())
-    assert "accepted ÷ checked nodes" in cards(at) and cards(at)["α (Leviathan)"] == "n/a (tree)"
+    assert "accepted ÷ checked" in cards(at) and cards(at)["α (Leviathan)"] == "n/a"
     assert "draft expands the tree" in html(at)
     t = TREES[tree_label()]
     stages = render.n_stages(t.rounds[at.session_state["step_round"]])
@@ -97,6 +102,9 @@ def test_step_through_plays_a_tree_round_to_the_end():
         ok(at.button(key="step_next").click().run())
     page = html(at)
     assert "tree attention mask" in page and "④" in page
+    # st.html's sanitizer strips SVG: the tree must go through markdown's raw HTML
+    assert not any("<svg" in h.proto.body for h in at.get("html"))
+    assert any("sv-tree-svg" in m.value and "sv-mask-svg" in m.value for m in at.markdown)
     assert any("token tree of up to 16 nodes" in m.value for m in at.markdown)
 
 
@@ -108,7 +116,74 @@ def test_compare_puts_a_chain_beside_a_tree():
     table = at.dataframe[0].value.set_index("")
     chain, tree = metrics.summarize(Trace.load(str(shipped_traces()[CHAIN]))), metrics.summarize(TREES[tree_label()])
     assert table.loc["α (Leviathan)", "left"] == f"{chain.alpha:.2f}"
-    assert table.loc["α (Leviathan)", "right"] == "n/a (tree)"
-    assert table.loc["accepted ÷ checked nodes", "right"] == f"{tree.node_acceptance:.2f}"
+    assert table.loc["α (Leviathan)", "right"] == "n/a"
+    assert table.loc["accepted ÷ checked", "left"] == f"{chain.alpha:.2f}"  # a chain's is its α
+    assert table.loc["accepted ÷ checked", "right"] == f"{tree.node_acceptance:.2f}"
     assert table.loc["τ per pass", "right"] == f"{tree.mean_acceptance_length:.2f}"
     assert table.loc["draft · shape · T", "right"].endswith("tree of 16 · 0")
+
+
+def test_step_through_runs_a_live_token_tree_on_the_real_model():
+    from test_app import _wait_for_job
+
+    at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
+    ok(at.run())
+    at.select_slider(key="step_tree").set_value(8).run()
+    at.number_input(key="step_max_new").set_value(6).run()
+    ok(at.button(key="step_run").click().run())
+    _wait_for_job(at, [])
+    label = at.session_state["step_current"]
+    assert label.startswith("live: ") and "tree=8" in label
+    t = at.session_state["sv_library"][label]
+    assert t.version == 3 and t.config.tree_nodes == 8
+    assert all(r.tree is not None and len(r.tree.nodes) <= 8 for r in t.rounds)
+    assert metrics.summarize(t).same_as_baseline  # greedy tree == plain greedy
+    assert "tree attention mask" in html(at) or "drafted nothing" in html(at)
+
+
+def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
+    from specviz.ui.instruments import lesson4
+
+    at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=120)
+    ok(at.run())
+    page = html(at)
+    assert "tree attention mask" in page and "sv-tree-svg" in page  # a real round, fully walked
+    label = at.selectbox(key="tr_label").value
+    assert "tree" in label and label in TREES
+    t = TREES[label]
+    i = at.selectbox(key=f"tr_round_{label}").value
+    assert i == render.opening_round(t)
+    at.slider(key=f"tr_stage_{label}_{i}").set_value(0).run()
+    assert "draft expands the tree" in html(at)
+    facts = lesson4.facts()
+    shown = " ".join(m.value for m in at.markdown)
+    assert f"τ = {facts['tau_tree16']}" in " ".join(shown.split())
+    taus = [metrics.summarize(t).mean_acceptance_length for label, t in TREES.items() if "greedy" in label]
+    assert facts["tau_tree16"] == (f"{min(taus):.2f}–{max(taus):.2f}" if f"{min(taus):.2f}" != f"{max(taus):.2f}"
+                                   else f"{min(taus):.2f}")
+    # the shipped chain-vs-tree measurement (bench --json): a row per shape, the same numbers
+    import json
+
+    shipped = json.loads(lesson4.SWEEP.read_text())
+    table = next(d.value for d in at.dataframe if "shape" in d.value.columns)
+    bench = {("tree of %d" % r["tree"]) if r["tree"] else f"chain γ = {r['gamma']}": r
+             for r in shipped["rows"] if r["method"] == "ours"}
+    assert list(table["shape"]) == list(bench)
+    for _, row in table.iterrows():
+        assert row["τ / pass"] == f"{bench[row['shape']]['tau']:.2f}"
+        assert row["speedup"].startswith(f"{bench[row['shape']]['speedup']:.2f}×")
+    assert any("pays" in m.value for m in at.markdown)  # the explanation from the measured costs
+
+
+def test_the_explanation_follows_the_measured_costs():
+    from specviz.treesweep import Row, explain
+
+    chain = Row(0, 4, 4.0, 1.7, 1.3, 0.08, 1.0, 0.9, 1.1, 1.0)
+    small = Row(8, 6, 8.0, 2.1, 1.6, 0.08, 1.1, 1.0, 1.2, 1.1)
+    big = Row(16, 6, 16.0, 2.3, 2.6, 0.08, 0.8, 0.7, 0.9, 0.8)  # τ +10 %, cost per round +72 %
+    text = explain([chain, small, big], lambda k: {17: 2.6}.get(k))
+    assert "8 → 16 nodes" in text and "**does not pay**" in text
+    assert "Measured best here: the **tree of 8**, 1.10×" in text
+    assert "chain γ = 4" in text and "v(17) = 2.60" in text
+    cheap = Row(16, 6, 16.0, 2.6, 1.7, 0.02, 1.5, 1.4, 1.6, 1.5)  # a GPU-like pass: v barely grows
+    assert "**pays**" in explain([chain, small, cheap])

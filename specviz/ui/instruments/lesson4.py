@@ -1,10 +1,16 @@
-"""Lesson 4's instruments: the Medusa diagram with published figures, and measured drafter profiles."""
+"""Lesson 4's instruments: the Medusa diagram with published figures, a real token-tree round
+with its mask, a chain beside trees of growing node budgets measured on this machine, and
+measured drafter profiles."""
+import json
+
 import streamlit as st
 
 from ... import lesson_charts as charts
+from ... import render, treesweep
 from ...brief import pooled_summary
-from .. import lesson, state
-from ..examples import PROMPTS, shipped_traces
+from ...models import load_registry
+from .. import lesson, state, views
+from ..examples import PROMPTS, TRACES_DIR, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -53,10 +59,155 @@ def facts() -> dict[str, str]:
     """Measured numbers lesson 4's text quotes, from the shipped runs."""
     alpha = lambda sub: common.span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
     c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    greedy = common.shipped_summaries("greedy")
+    tau = lambda keep: common.span([x.mean_acceptance_length for label, x in greedy.items() if keep(label, x)])  # noqa: E731
     return {"alpha_layers4": alpha("layers-4"), "c_layers4": c("layers-4"), "c_lookup": c("lookup"),
             "alpha_lookup_chat": alpha("chat · lookup"), "alpha_lookup_edit": alpha("code-edit · lookup"),
             "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
-            "c_trained": c("trained")}
+            "c_trained": c("trained"),
+            "tau_chain_trained": tau(lambda label, x: "trained" in label and not x.tree),
+            "tau_tree16": tau(lambda label, x: x.tree and "tree16" in label)}
+
+
+# ---------------------------------------------------------------- token trees
+
+SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
+BUDGETS = (8, 16, 32, 64)
+
+
+def tree_round() -> None:
+    """A real round of a token-tree run (shipped, or your own from Step through), stage by stage:
+    the tree, its attention mask, the walk."""
+    options = [lb for lb in state.labels() if state.get(lb).config.tree_nodes]
+    if not options:
+        st.info("No token-tree run is available: run one on Step through (token tree > 0).")
+        return
+    a, b, c = st.columns([4, 2, 3], vertical_alignment="bottom")
+    label = a.selectbox("token-tree run", options, key="tr_label")
+    trace = state.get(label)
+    rounds = [i for i, r in enumerate(trace.rounds) if r.tree is not None and r.tree.nodes]
+    if not rounds:
+        st.info("This run drafted no tree (every round was the target's own step).")
+        return
+    opening = render.opening_round(trace)
+    i = b.selectbox("round", rounds, index=rounds.index(opening) if opening in rounds else 0,
+                    format_func=lambda j: f"{j + 1} of {len(trace.rounds)}", key=f"tr_round_{label}")
+    last = render.n_stages(trace.rounds[i]) - 1
+    stage = c.slider("stage (① draft … ④ the target's token)", 0, last, last, key=f"tr_stage_{label}_{i}")
+    views.show_round(trace, i, stage)
+    st.caption("A real round, recorded on this app's CPU with SmolLM2-135M-Instruct and the trained "
+               "EAGLE draft. Hover a node for its q, p, p/q and (sampled) r; the mask's rows are the "
+               "root and the nodes, a filled cell what that row may attend to. Step through plays every "
+               "round of the run stage by stage.")
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _shipped_sweep(path: str, mtime: float) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _tree_drafters() -> list[str]:
+    """Drafters that can branch, by their spec (no torch): trained drafts, early exits."""
+    return [*common.trained(), "layers:4", "layers:8"]
+
+
+def tree_sweep() -> None:
+    """A chain (γ = 4) beside trees of growing node budgets: τ, measured cost per round and pass,
+    measured speedup; shipped numbers until you measure on this machine."""
+    reg = load_registry()
+    medusa = [n for n, t in reg.trained.items() if (t or {}).get("kind") == "medusa"]
+    a, b, c = st.columns([3, 3, 2], vertical_alignment="bottom")
+    draft = a.selectbox("drafter", _tree_drafters(), key="ts_draft",
+                        help="drafters that can branch: the trained EAGLE draft (EAGLE-2's dynamic tree), "
+                             "a trained Medusa draft (top-k of each head) when one is registered, or the "
+                             "target's first K layers as a separate draft (top-k expansion)")
+    budgets = b.multiselect("tree node budgets", BUDGETS, default=[8, 16, 32], key="ts_budgets")
+    tokens = c.select_slider("new tokens", [24, 32, 48], 32, key="ts_tokens")
+    if st.button("Measure the chain and these trees on this machine", type="primary", key="ts_go",
+                 disabled=not budgets):
+        result = common.errors(lambda: _measure(draft, tuple(sorted(budgets)), tokens))
+        if result:
+            st.session_state["sv_tree_sweep"] = result
+            lesson.texts(LESSON)["tree_sweep.json"] = json.dumps(
+                {"rows": [r.__dict__ for r in result["rows"]], "curve": result["curve"], "what": result["what"]}, indent=1)
+    if not medusa:
+        st.caption("No trained Medusa draft is registered in models.yaml, so Medusa's sparse tree (top-k of "
+                   "each head) cannot run here yet; the engine drafts one from any `trained:NAME` of kind "
+                   "medusa.")
+    result = st.session_state.get("sv_tree_sweep")
+    if result is None:
+        shipped = _shipped_sweep(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
+        if shipped is None:
+            st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
+            return
+        rows = treesweep.from_bench(shipped)
+        result = {"rows": rows, "curve": shipped.get("verify_cost"),
+                  "what": f"Shipped: measured when this app was built with `python -m specviz bench` (greedy, "
+                          f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
+                          "Press Measure for this machine's numbers."}
+    rows, curve = result["rows"], result["curve"]
+    v_of = _curve_v(curve)
+    st.dataframe([{"shape": r.name, "τ / pass": _f(r.tau),
+                   "speedup": _f(r.speedup, suffix="×"),
+                   "repeats": f"{r.lo:.2f}–{r.hi:.2f}×" if r.lo is not None else "n/a",
+                   "τ ÷ (N̄c + v)": _f(r.predicted, suffix="×"), "steps / round": _f(r.round_cost),
+                   "v in runs": _f(r.v), "pass tokens": r.pass_tokens, "v(k) curve": _f(v_of(r.pass_tokens)),
+                   "drafted / pass": f"{r.drafted:.1f}", "c per node": _f(r.c, ".3f")}
+                  for r in rows], hide_index=True)
+    st.caption("speedup: measured against plain decoding, each prompt's median over repeats; repeats: the "
+               "lowest and highest whole repeat, every prompt timed side by side with plain decoding (the "
+               "median per prompt can sit outside it); τ ÷ (N̄c + v): "
+               "what τ and the measured costs predict; steps / round: drafting (N̄c) + the one target pass (v), "
+               "in plain decoding steps; v(k) curve: one pass over k tokens ÷ a one-token pass, timed apart "
+               "from the runs.")
+    st.plotly_chart(charts.tree_sweep(rows, curve), config=PLOTLY, key="ts_chart")
+    st.markdown(treesweep.explain(rows, v_of))
+    st.caption(result["what"] + " Everything here is measured: τ and c from the runs, v from the runs and "
+               "from the pass-cost curve (one pass over k tokens ÷ a one-token pass, median of repeats), the "
+               "speedup against plain decoding timed side by side.")
+
+
+def _f(x, spec: str = ".2f", suffix: str = "") -> str:
+    return "n/a" if x is None else f"{format(x, spec)}{suffix}"
+
+
+def _curve_v(curve: dict | None):
+    """k -> v(k) on the measured points of a CostCurve dict (None off them)."""
+    if not curve or not curve.get("seconds"):
+        return lambda k: None
+    one, at = curve["seconds"][0], dict(zip(curve["n_tokens"], curve["seconds"]))
+    return lambda k: at[k] / one if k in at else None
+
+
+def _measure(draft: str, budgets: tuple[int, ...], tokens: int) -> dict:
+    """Run the chain and each tree beside plain decoding (interleaved, two repeats) and time the
+    passes they need; imports torch only now."""
+    from ...costs import measure_pass_costs
+    from ...runner import encode_prompt
+
+    target = common.target()
+    bar = st.progress(0.0, text="loading the model ...")
+    try:
+        runs = treesweep.measure([PROMPTS["chat"]], draft, (0, *budgets), repeats=2, max_new_tokens=tokens,
+                                 target=TARGET, seed=lesson.seed(),
+                                 progress=lambda done, total, what: bar.progress(done / total, text=what))
+        bar.progress(1.0, text="timing target passes of each size ...")
+        ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
+        with target.lock:
+            curve = measure_pass_costs(target.model, ids, 1, 5, stock=False,
+                                       sizes=[1, treesweep.GAMMA + 1, *(n + 1 for n in budgets)])
+    finally:
+        bar.empty()
+    for nodes, ts in runs.items():
+        for k, t in enumerate(ts):
+            lesson.keep_trace(LESSON, f"tree-{nodes}-{k}" if nodes else f"chain-{k}", t)
+    return {"rows": treesweep.from_runs(runs), "curve": curve.to_dict(),
+            "what": f"Measured now on this machine: {draft}, the chat prompt, {tokens} new tokens, greedy, two "
+                    "interleaved repeats of each shape."}
 
 
 @st.cache_resource(show_spinner=False, max_entries=8)
@@ -65,7 +216,7 @@ def _shipped_points(stamp: tuple) -> list[dict]:
     groups: dict[str, list] = {}
     for label, path, mtime in stamp:
         t = state.load_shipped(path, mtime)
-        if t.config.target == TARGET and t.baseline.output_ids:
+        if t.config.target == TARGET and t.baseline.output_ids and not t.config.tree_nodes:  # α: chains
             groups.setdefault(f"{t.config.draft} (γ = {t.config.gamma})", []).append((label, t))
     return [_point(name, ts) for name, ts in groups.items()]
 
@@ -88,7 +239,7 @@ def profiles() -> None:
     points = list(_shipped_points(stamp))
     own: dict[str, list] = {}
     for label, t in reversed(state.library().items()):  # this session's runs (Step through, uploads)
-        if t.config.target == TARGET and t.baseline.output_ids:
+        if t.config.target == TARGET and t.baseline.output_ids and not t.config.tree_nodes:
             own.setdefault(f"{t.config.draft} (γ = {t.config.gamma}), yours", []).append((label, t))
     for spec, ts in st.session_state.get("sv_profiles", {}).items():
         if ts:

@@ -1,0 +1,142 @@
+"""A chain beside token trees of growing node budgets on this machine (lesson 4's instrument):
+τ, the measured cost of each round, the measured speedup, and where a bigger tree stops paying.
+
+Sequoia's point (Chen et al. 2024): the best tree size depends on the hardware. A bigger tree
+carries more tokens per pass (τ), but its one target pass scores N + 1 tokens and drafting it
+costs N̄c; on a GPU a pass over 64 tokens costs about one step, on a small CPU it does not. A
+row pools its runs with the one definition of every metric (specviz.metrics); the speedup is
+measured against plain decoding side by side, median over repeats, with the lowest and highest
+repeat. Pure apart from measure() (which imports the runner, and so torch, when called).
+"""
+import statistics
+from dataclasses import dataclass
+from typing import Callable
+
+from .trace import Trace
+
+SHAPES = (0, 8, 16, 32)  # node budgets; 0 = the chain of γ = 4
+GAMMA = 4
+
+
+@dataclass
+class Row:
+    nodes: int  # the tree's node budget; 0 for the chain
+    gamma: int  # the chain's γ (a tree: its depth limit)
+    drafted: float  # drafted tokens (tree nodes) per pass
+    tau: float | None  # tokens per target pass
+    v: float | None  # the run's target pass ÷ its plain step, measured in the runs
+    c: float | None  # draft seconds per drafted token (node) ÷ one plain step
+    speedup: float | None  # measured, median over repeats
+    lo: float | None  # lowest and highest repeat
+    hi: float | None
+    predicted: float | None  # τ ÷ (N̄c + v): the run's τ at its measured costs (metrics)
+    runs: int = 0
+
+    @property
+    def name(self) -> str:
+        return f"tree of {self.nodes}" if self.nodes else f"chain γ = {self.gamma}"
+
+    @property
+    def pass_tokens(self) -> int:  # the target's pass: the root and every node, or γ + 1
+        return (self.nodes or self.gamma) + 1
+
+    @property
+    def round_cost(self) -> float | None:  # plain steps per round: drafting + the one pass
+        return None if self.c is None or self.v is None else self.drafted * self.c + self.v
+
+
+def from_bench(d: dict, drafter: str | None = None) -> list[Row]:
+    """Rows of `python -m specviz bench --json` (our engine, fixed γ and trees) for one drafter
+    (default: the first that drafted a tree)."""
+    ours = [r for r in d.get("rows", []) if r.get("method") == "ours" and r.get("gamma") != "heuristic"]
+    drafter = drafter or next((r["drafter"] for r in ours if r.get("tree")), None)
+    return [Row(r.get("tree") or 0, int(r["gamma"]), r.get("mean_gamma") or 0.0, r.get("tau"), r.get("v"),
+                r.get("c"), r.get("speedup"), r.get("speedup_lo"), r.get("speedup_hi"), r.get("from_costs"))
+            for r in ours if r["drafter"] == drafter]
+
+
+def from_runs(runs: dict[int, list[Trace]]) -> list[Row]:
+    """One row per shape (node budget, 0 = chain) from measured traces: counts and times pooled
+    over all runs, the speedup per repeat (brief.repeats_of) for the median and the spread."""
+    from .brief import pooled_summary, repeats_of
+
+    rows = []
+    for nodes, traces in sorted(runs.items()):
+        if not traces:
+            continue
+        s = pooled_summary(traces)
+        per = [x for x in (pooled_summary(r).speedup_measured for r in repeats_of(traces)) if x is not None]
+        rows.append(Row(nodes, traces[0].config.gamma, s.nodes_per_pass, s.mean_acceptance_length,
+                        s.verify_cost, s.cost_ratio, statistics.median(per) if per else None,
+                        min(per, default=None), max(per, default=None), s.speedup_from_costs, len(traces)))
+    return rows
+
+
+def measure(prompts: list[str], draft: str, shapes: tuple[int, ...] = SHAPES, repeats: int = 2,
+            max_new_tokens: int = 32, target: str | None = None, seed: int = 0,
+            progress: Callable[[int, int, str], None] = lambda done, total, what: None,
+            should_stop: Callable[[], bool] = lambda: False, run: Callable | None = None) -> dict[int, list[Trace]]:
+    """Greedy runs of every prompt with the chain (γ = 4) and each tree budget, each timed beside
+    plain decoding; interleaved (the shapes' order rotates and plain goes first on odd repeats) so
+    a load change on a shared machine hits every shape alike. Returns nodes -> traces."""
+    from .runner import RunSettings
+    if run is None:
+        from .runner import run
+    jobs = [(r, shapes[(i + r) % len(shapes)], p) for r in range(repeats) for i in range(len(shapes))
+            for p in prompts]
+    out: dict[int, list[Trace]] = {n: [] for n in shapes}
+    for done, (r, nodes, p) in enumerate(jobs):
+        if should_stop():
+            break
+        what = f"tree of {nodes}" if nodes else f"chain γ = {GAMMA}"
+        progress(done, len(jobs), f"repeat {r + 1} of {repeats}: {what}, run {done + 1} of {len(jobs)}")
+        out[nodes].append(run(RunSettings(p, target, draft, GAMMA, 0.0, seed=seed, max_new_tokens=max_new_tokens,
+                                          baseline_first=bool(r % 2), tree=nodes)))
+    return {n: ts for n, ts in out.items() if ts}
+
+
+def _pct(a: float, b: float) -> str:
+    return f"{(b / a - 1) * 100:+.0f} %"
+
+
+def explain(rows: list[Row], v_of: Callable[[int], float | None] | None = None) -> str:
+    """Where a bigger tree stops paying, in words and the rows' measured numbers (markdown)."""
+    rows = [r for r in rows if r.tau is not None and r.round_cost is not None]
+    trees = sorted((r for r in rows if r.nodes), key=lambda r: r.nodes)
+    chain = next((r for r in rows if not r.nodes), None)
+    if not trees:
+        return "No tree was measured."
+    out = []
+    if chain:
+        t = trees[0]
+        out.append(f"A **{t.name}** carries τ = {t.tau:.2f} tokens per pass against {chain.tau:.2f} for the "
+                   f"**{chain.name}** ({t.tau - chain.tau:+.2f}): it offers the target {t.nodes} guesses "
+                   f"instead of {chain.gamma}, on several branches. A round costs {t.round_cost:.2f} plain steps "
+                   f"instead of {chain.round_cost:.2f}: drafting {t.drafted * t.c:.2f} steps instead of "
+                   f"{chain.drafted * chain.c:.2f}, and one pass over {t.pass_tokens} tokens instead of "
+                   f"{chain.pass_tokens}, v = {t.v:.2f} instead of {chain.v:.2f}.")
+    for a, b in zip(trees, trees[1:]):
+        gain, cost = b.tau / a.tau, b.round_cost / a.round_cost
+        verdict = ("**pays**: τ grew faster than the round's cost" if gain > cost else
+                   "**does not pay**: the round's cost grew faster than τ")
+        out.append(f"{a.nodes} → {b.nodes} nodes: τ {a.tau:.2f} → {b.tau:.2f} ({_pct(a.tau, b.tau)}), cost per "
+                   f"round {a.round_cost:.2f} → {b.round_cost:.2f} steps ({_pct(a.round_cost, b.round_cost)}; "
+                   f"drafting {a.drafted * a.c:.2f} → {b.drafted * b.c:.2f}, the pass v {a.v:.2f} → {b.v:.2f}): "
+                   f"{verdict}.")
+    best = max(rows, key=lambda r: r.speedup or 0.0)
+    if best.speedup is not None:
+        close = [r for r in rows if r is not best and r.hi is not None and best.lo is not None and r.hi >= best.lo]
+        noise = (f" The repeats of {', '.join(r.name for r in close)} overlap with it: on this shared machine "
+                 "that difference is within the noise." if close else "")
+        slower = " (below 1: slower than plain decoding on this machine at the time)" if best.speedup < 1 else ""
+        out.append(f"Measured best here: the **{best.name}**, {best.speedup:.2f}× plain decoding{slower}.{noise}")
+    if v_of is not None:
+        points = [(r.pass_tokens, v_of(r.pass_tokens)) for r in sorted(rows, key=lambda r: r.pass_tokens)]
+        points = [(k, v) for k, v in points if v is not None]
+        if points:
+            curve = ", ".join(f"v({k}) = {v:.2f}" for k, v in points)
+            out.append(f"The pass-cost curve, measured apart from the runs (one pass over k tokens ÷ a one-token "
+                       f"pass), says why: {curve}. Sequoia sizes its tree to the hardware: on a GPU a pass of "
+                       "about 64 tokens costs about one step, so the τ a bigger tree gains is nearly free; on a "
+                       "2-core CPU every extra node costs real time, so the tree that pays is small.")
+    return "\n\n".join(out)
