@@ -268,8 +268,8 @@ def tree_sweep(rows: list, curve: dict | None = None) -> go.Figure:
                  texttemplate="%{y:.2f}", textposition="outside", xaxis="x", yaxis="y",
                  hovertemplate="%{x}: τ = %{y:.2f} tokens per pass<extra>measured</extra>"),
             dict(type="bar", x=names, y=speed, name="measured speedup × (median)", offsetgroup="speed",
-                 marker_color=PALETTE[0], texttemplate="%{y:.2f}×", textposition="inside",
-                 insidetextanchor="start", textfont=dict(color="#fff"),
+                 marker_color=PALETTE[0], texttemplate="%{y:.2f}×", textposition="inside", textangle=0,
+                 insidetextanchor="start", textfont=dict(color="#fff", size=12),
                  xaxis="x", yaxis="y", hovertemplate="%{x}: %{y:.2f}× plain decoding<extra>measured</extra>"),
             dict(type="scatter", x=[n for r, n in zip(rows, names) for x in (r.lo, r.hi) if x is not None],
                  y=[x for r in rows for x in (r.lo, r.hi) if x is not None], mode="markers", xaxis="x", yaxis="y",
@@ -295,6 +295,7 @@ def tree_sweep(rows: list, curve: dict | None = None) -> go.Figure:
     layout = _two_panels("τ and measured speedup", "per round: tokens it brings vs steps it costs", "")
     layout["xaxis"]["title"] = "shape (chain γ, or tree node budget N)"
     layout["xaxis2"]["title"] = "tokens in the target's pass (γ + 1, or N + 1)"
+    layout["xaxis2"]["range"] = [0, max(ks + (curve or {}).get("n_tokens", [])) * 1.15]  # room for the labels
     layout["yaxis"]["title"] = "tokens per pass · × plain"
     layout["yaxis2"]["title"] = "tokens · plain steps"
     top = max([r.tau or 0 for r in rows] + [max(r.hi or 0, r.speedup or 0) for r in rows]) * 1.25

@@ -340,7 +340,7 @@ CSS = """
 .card-discarded{border-color:#8C8C8C;opacity:.5}
 .tok-discarded{border-color:#8C8C8C;opacity:.6;text-decoration:line-through}
 .tok-discarded sup{color:#8C8C8C}
-.sv-tree-row{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.sv-tree-row{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 .sv-tree{max-height:34rem;overflow:auto;max-width:100%}
 .sv-tree-svg text,.sv-mask-svg text{font-family:ui-monospace,monospace}
 .sv-mask-title{font-size:.95rem;opacity:.8;margin-bottom:.2rem}

@@ -37,7 +37,7 @@ class TreeShape:
     node, `depth` levels; `kind` how children are chosen (specviz.tree: topk, sample, replace)."""
 
     nodes: int
-    top_k: int = 8  # measured best of 2, 4, 8 at 8-32 nodes on held-out prompts (docs/performance.md)
+    top_k: int = 8  # children per expanded node (EAGLE-2 uses 10); the node budget then picks the best
     depth: int = 6
     kind: str = "topk"
 

@@ -148,7 +148,7 @@ def tree_svg(rnd: Round, stage: int, greedy: bool) -> str:
         boxes.append(_box(x, y, _label(c.text), FATES[c.kind][0], "solid",
                           f"{FATES[c.kind][2]} · “{visible(c.text)}” · p = {fmt(c.p)}", glyph=FATES[c.kind][1],
                           fill=True, bold=True))
-    width = 10 + (pl.depth + 2) * COL
+    width = 10 + (pl.depth + 1) * COL + BOX_W + 4  # the target's token one level below the path
     height = 16 + n_rows * ROW
     return (f'<svg class="sv-tree-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="token tree of this round">{"".join(edges)}{"".join(boxes)}</svg>')
@@ -174,9 +174,9 @@ def mask_svg(rnd: Round, stage: int) -> str:
     n = len(nodes)
     depth_shown = stage + 1 if stage < plan(rnd).score else plan(rnd).depth
     shown = [j for j, nd in enumerate(nodes) if nd.depth <= depth_shown]
-    cell = max(5, min(12, 240 // (n + 2)))
+    cell = max(5, min(12, 200 // (n + 2)))
     on_path = set(path(rnd)[:revealed_path(rnd, stage)])
-    names, past = 58, 2 * cell  # the token column, the "past" column
+    names, past = 50, 2 * cell  # the token column, the "past" column
     left, top = names + past, 2 * cell + 4  # the header row
     cells = []
     for i in [-1] + shown:
@@ -197,7 +197,7 @@ def mask_svg(rnd: Round, stage: int) -> str:
                   f'fill="{colour}"/>' for j, m in enumerate(row) if m == "1"]
         cells.append("</g>")
     width, height = left + (n + 1) * cell + 2, top + (n + 1) * cell + 2
-    head = (f'<text x="{names}" y="{top - 5}" font-size="10" fill="#555">past</text>'
+    head = (f'<text x="{names}" y="{top - 15}" font-size="10" fill="#555">past</text>'
             f'<text x="{left}" y="{top - 5}" font-size="10" fill="#555">root, nodes →</text>')
     return (f'<svg class="sv-mask-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="tree attention mask">{head}{"".join(cells)}</svg>')

@@ -131,6 +131,7 @@ def test_step_through_runs_a_live_token_tree_on_the_real_model():
     at.select_slider(key="step_tree").set_value(8).run()
     at.number_input(key="step_max_new").set_value(6).run()
     ok(at.button(key="step_run").click().run())
+    assert "step_job" in at.session_state, at.session_state["step_error"] if "step_error" in at.session_state else "?"
     _wait_for_job(at, [])
     label = at.session_state["step_current"]
     assert label.startswith("live: ") and "tree=8" in label
