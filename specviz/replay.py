@@ -81,7 +81,10 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
 
     verify_ratio(n): cost of a target pass over n tokens relative to one token (a CostCurve's
     ratio); without it a verify pass is assumed to cost the same at any gamma (memory-bound).
+    A token-tree run cannot be re-cut into chains (its rounds tested siblings, not positions).
     """
+    if trace.config.tree_nodes:
+        raise ValueError("replay re-cuts a chain at another γ: a token-tree run has no chain to re-cut")
     obs, n_out, cap = observations(trace), len(trace.output_ids), trace.config.max_new_tokens
     fill = metrics.alpha(metrics.counts(trace)) or 0.0  # Leviathan's α: unobserved positions are checked ones
     a = [fill if o is None or o == NO_DRAFT else float(o) for o in obs]

@@ -8,7 +8,9 @@ from specviz import charts, metrics, render
 from specviz.trace import Trace
 from specviz.ui.examples import PROMPTS, shipped_traces
 
-TRACES = {label: Trace.load(str(path)) for label, path in shipped_traces().items()}
+# chains: Leviathan's α, both theories and γ positions (token-tree runs: tests/test_tree_views.py)
+TRACES = {label: t for label, t in ((lb, Trace.load(str(p))) for lb, p in shipped_traces().items())
+          if not t.config.tree_nodes}
 
 
 def has_beta(t: Trace) -> bool:

@@ -103,7 +103,15 @@ def test_all_accepted_run_prefers_long_drafts_and_no_accepts_prefers_none():
     assert all(p.alpha == 0 and p.draft_acceptance_rate == 0 for p in replay_all(bad, range(1, 9)))
 
 
-@pytest.mark.parametrize("label", list(shipped_traces()))
+def test_a_token_tree_run_is_not_replayed_as_chains():
+    from specviz.trace import Trace
+
+    tree = next(p for label, p in shipped_traces().items() if "tree" in label)
+    with pytest.raises(ValueError, match="token-tree"):
+        replay(Trace.load(str(tree)), 4)
+
+
+@pytest.mark.parametrize("label", [label for label in shipped_traces() if "tree" not in label])  # chains
 def test_replay_reproduces_each_shipped_real_run(label):
     from specviz.trace import Trace
 

@@ -65,6 +65,20 @@ def test_the_tree_is_revealed_in_stages(mode):
     assert render.on_screen(rnd, plan.score) == 0
 
 
+def test_progress_charts_of_a_tree_run_plot_its_own_numbers():
+    t = TREES[tree_label()]
+    s, c = metrics.summarize(t), metrics.counts(t)
+    alpha = charts.running_alpha(t)
+    assert alpha.data[0].y[-1] == pytest.approx(s.node_acceptance) and "nodes" in alpha.layout.title.text
+    sp = charts.speedup(t)
+    assert [d.name for d in sp.data] == ["measured", "τ ÷ (N̄c + v)"]  # no Leviathan theory for a tree
+    assert sp.data[1].y[-1] == pytest.approx(s.speedup_from_costs)
+    assert sp.data[0].y[-1] == pytest.approx(s.speedup_measured, rel=0.02)
+    cond, uncond = metrics.acceptance_by_position(c)
+    pos = charts.position_acceptance(t)
+    assert list(pos.data[0].y)[:len(cond)] == cond and pos.layout.xaxis.title.text == "depth in the tree"
+
+
 def test_tree_text_is_escaped():
     t = copy.deepcopy(TREES[tree_label()])
     rnd = t.rounds[render.opening_round(t)]
