@@ -138,6 +138,8 @@ def _best_gamma(traces: list[Trace]) -> tuple[int | None, float | None]:
     """The gamma whose replayed speedup, pooled over the runs, is highest (an estimate)."""
     totals = {}
     for t in traces:
+        if t.config.tree_nodes:  # a token-tree run has no chain to re-cut at another γ
+            continue
         for point in replay_all(t, GAMMAS):
             if point.speedup:
                 base = t.baseline.s_per_token * len(t.output_ids)
