@@ -202,3 +202,22 @@ def test_the_explanation_follows_the_measured_costs():
     assert "chain γ = 4" in text and "v(17) = 2.60" in text
     cheap = Row(16, 6, 16.0, 2.6, 1.7, 0.02, 1.5, 1.4, 1.6, 1.5)  # a GPU-like pass: v barely grows
     assert "**pays**" in explain([chain, small, cheap])
+
+
+def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine():
+    at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=600)
+    ok(at.run())
+    at.multiselect(key="ts_budgets").set_value([8]).run()
+    at.select_slider(key="ts_tokens").set_value(24).run()
+    ok(at.button(key="ts_go").click().run())
+    result = at.session_state["sv_tree_sweep"]
+    rows = {r.nodes: r for r in result["rows"]}
+    assert set(rows) == {0, 8} and all(r.runs == 2 for r in rows.values())  # two interleaved repeats each
+    chain, tree = rows[0], rows[8]
+    assert chain.drafted <= 4 and 4 < tree.drafted <= 8 and tree.pass_tokens == 9
+    assert all(r.speedup and r.lo <= r.hi and r.v and r.c is not None for r in rows.values())
+    assert result["curve"]["n_tokens"] == [1, 5, 9]  # the passes the chain and the tree paid
+    assert "Measured now on this machine" in " ".join(c.value for c in at.caption)
+    table = next(d.value for d in at.dataframe if "shape" in d.value.columns)
+    assert list(table["shape"]) == ["chain γ = 4", "tree of 8"]
+    assert table.iloc[1]["τ / pass"] == f"{tree.tau:.2f}"
