@@ -4,23 +4,46 @@ import re
 import streamlit as st
 
 from ..trace import Trace
-from . import state
+from . import safe, state, urlstate
+from .examples import shipped_traces
 
 
 def _on_pick(key: str) -> None:
     state.select(key, st.session_state[f"{key}_pick"])
 
 
-def picker(key: str, label: str = "trace", preferred: str = "") -> tuple[str, Trace] | None:
+def _from_address(key: str, param: str, preferred: str) -> list[urlstate.Param]:
+    """The trace a link names (?param=<shipped stem or stored id>) becomes the shown one."""
+    # the default is a shipped trace: a link without the parameter means the same on any server
+    default = next((path.stem for lb, path in shipped_traces().items() if preferred in lb), "")
+    schema = [urlstate.Text(param, default)]
+    came = urlstate.incoming(f"{key}_trace", schema)
+    if came is not None and came[param]:
+        label = state.label_of(came[param])
+        if label is None:
+            urlstate.notice(f"No trace {safe.md(came[param], 40)} on this server (stored traces expire); "
+                            "showing the default one.")
+            label = state.default_label(preferred)
+        if label is not None:
+            state.select(key, label)
+    return schema
+
+
+def picker(key: str, label: str = "trace", preferred: str = "", param: str | None = None
+           ) -> tuple[str, Trace] | None:
     """Select box over this session's traces and the shipped examples; returns the shown one.
 
     The choice lives in `{key}_current`, not in the widget's own key: Streamlit forgets a
     widget's state on pages that do not draw it, and the choice must survive page switches.
+    param: the address keeps the choice as ?param=<ref> (a link opens it).
     """
+    schema = _from_address(key, param, preferred) if param else None
     shown = state.current(key, preferred)
     st.session_state[f"{key}_pick"] = shown[0] if shown else None
     st.selectbox(label, state.labels(), key=f"{key}_pick", on_change=_on_pick, args=(key,),
                  help="your live runs and uploads, then the shipped real examples")
+    if schema and shown:
+        urlstate.publish(f"{key}_trace", schema, {param: state.ref(shown[0]) or schema[0].default})
     return shown
 
 

@@ -2,17 +2,30 @@
 
 A page (or an embedded widget) owns a key prefix; `current(key)` is the trace it shows.
 A failed load or run only sets an error message, so the last good trace stays on screen.
+
+Links name a trace by a reference (`ref`): a shipped trace's file stem, or the id under which
+an upload or a live run went into the server's trace store (specviz.store), so a link to it
+works in any browser on the same server.
 """
+import re
 from pathlib import Path
 
 import streamlit as st
 
 from ..errors import SpecVizError
+from ..store import TraceStore
 from ..trace import Trace
 from .examples import shipped_traces
 from .views import inert
 
 LIBRARY = "sv_library"
+REFS = "sv_refs"  # label -> store id of this session's uploads, live runs and opened links
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> TraceStore:
+    """The server's shared trace store (SPECVIZ_STORE, else the cache directory)."""
+    return TraceStore()
 
 
 @st.cache_resource(show_spinner=False)
@@ -70,15 +83,50 @@ def select(key: str, label: str) -> None:
     clear_error(key)
 
 
-def add(key: str, label: str, trace: Trace, show: bool = True) -> str:
-    """Put a trace in the library under a unique label (and show it in widget `key`)."""
+def add(key: str, label: str, trace: Trace, show: bool = True, ref: str | None = None) -> str:
+    """Put a trace in the library under a unique label (and show it in widget `key`); it goes
+    into the server's store too, so that links to it work for anyone on this server."""
     lib, base, n = library(), label, 2
     while label in lib or label in shipped_traces():
         label, n = f"{base} ({n})", n + 1
     lib[label] = trace
+    if ref is None:
+        try:
+            ref = store().put(trace)
+        except (SpecVizError, OSError) as e:  # too large to share, or the disk: the session keeps it
+            set_error(key, f"{label} could not be shared on this server ({e}): links to it open the "
+                           "default trace instead.")
+    if ref is not None:
+        st.session_state.setdefault(REFS, {})[label] = ref
     if show:
         select(key, label)
     return label
+
+
+def ref(label: str) -> str | None:
+    """The reference a link uses for this label (None: this session's own, not stored)."""
+    if label in library():
+        return st.session_state.get(REFS, {}).get(label)
+    path = shipped_traces().get(label)
+    return path.stem if path is not None else None
+
+
+def label_of(ref: str) -> str | None:
+    """The label of the trace a link names (a stored one joins this session's library), or None."""
+    for label, r in st.session_state.get(REFS, {}).items():
+        if r == ref and label in library():
+            return label
+    for label, path in shipped_traces().items():
+        if path.stem == ref:
+            return label
+    try:
+        trace = store().get(ref)
+    except SpecVizError:
+        trace = None
+    if trace is None:
+        return None
+    draft = re.sub(r"[^A-Za-z0-9:._-]+", "", trace.config.draft)[:40] or "draft"  # data: no markup
+    return add("", f"shared: {draft} · γ {trace.config.gamma} · {ref[:6]}", trace, show=False, ref=ref)
 
 
 def set_error(key: str, message: str) -> None:

@@ -9,7 +9,12 @@ A page declares its parameters once (a schema of Params), then per run:
 
 Every value from the address is validated: a bad one falls back to its default with a notice
 (`notices()`), never a traceback. `hidden("gamma")` follows TensorFlow Playground's convention:
-`?gamma_hide=true` hides that control, so a presenter can share a link with it locked.
+`?gamma_hide=true` hides that control, so a presenter can share a link with it locked;
+`hide_css()` does it for any keyed widget or container of a page (`.st-key-<key>`).
+
+An address without any of a schema's parameters (a page switch: Streamlit drops the query) keeps
+the session's own state; `forget()` makes the next address count in full (a class follower
+taking the presenter's view).
 """
 import math
 import re
@@ -22,6 +27,8 @@ import streamlit as st
 from . import safe
 
 NOTICES = "sv_url_notices"
+KEYS = "sv_url_keys"  # the schema keys this session has written the address for
+HIDE = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,39}")  # <control>_hide: a widget or container key
 TEXT = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,119}"  # stems, ids, names: no spaces, slashes or markup
 
 
@@ -31,7 +38,7 @@ class Param:
 
     name: str
     default: Any
-    kind: str  # "int" | "float" | "choice" | "bool" | "text"
+    kind: str  # "int" | "float" | "choice" | "many" | "bool" | "text"
     lo: float | None = None
     hi: float | None = None
     choices: tuple = ()
@@ -61,6 +68,11 @@ class Param:
             if match is None:
                 raise ValueError("one of " + ", ".join(map(str, self.choices)))
             return match
+        if self.kind == "many":
+            picked = [next((c for c in self.choices if str(c) == x), None) for x in raw.split(",")]
+            if not raw or None in picked or len(picked) > len(self.choices):
+                raise ValueError("a comma-separated list of " + ", ".join(map(str, self.choices)))
+            return list(dict.fromkeys(picked))
         if not re.fullmatch(self.pattern, raw):
             raise ValueError("a name of letters, digits, '_', '-', '.' or ':'")
         return raw
@@ -70,6 +82,8 @@ class Param:
             return "true" if value else "false"
         if self.kind == "float":
             return f"{value:g}"
+        if self.kind == "many":
+            return ",".join(map(str, value))
         return str(value)
 
 
@@ -83,6 +97,10 @@ def Float(name: str, default: float, lo: float, hi: float) -> Param:  # noqa: N8
 
 def Choice(name: str, default: Any, choices) -> Param:  # noqa: N802
     return Param(name, default, "choice", choices=tuple(choices))
+
+
+def Many(name: str, default: list, choices) -> Param:  # noqa: N802 - a multiselect's values
+    return Param(name, list(default), "many", choices=tuple(choices))
 
 
 def Bool(name: str, default: bool) -> Param:  # noqa: N802
@@ -137,14 +155,28 @@ def incoming(key: str, schema: list[Param]) -> dict | None:
     """Validated values of a link just opened (or an address edited), else None.
 
     The address is compared with what this session last wrote: equal means the page's own
-    session state is newer, so nothing comes in."""
-    now = _current(schema)
-    if st.session_state.get(f"{key}_url") == now:
+    session state is newer, so nothing comes in; so does an address without any of these
+    parameters once the session has written them (the user came back from another page)."""
+    ss, now = st.session_state, _current(schema)
+    last = ss.get(f"{key}_url")
+    if last == now or (not now and last is not None):
         return None
     values, notices = parse(now, schema)
-    st.session_state[NOTICES] = notices
-    st.session_state[f"{key}_url"] = encode(values, schema)  # the address after clean-up
+    ss[NOTICES] = ss.get(NOTICES, []) + notices
+    ss[f"{key}_url"] = encode(values, schema)  # the address after clean-up
+    ss.setdefault(KEYS, set()).add(key)
     return values
+
+
+def forget() -> None:
+    """Make the next address count in full, defaults included (a follower takes the presenter's view)."""
+    for key in st.session_state.pop(KEYS, set()):
+        st.session_state.pop(f"{key}_url", None)
+
+
+def notice(text: str) -> None:
+    """Add a notice about the address (shown by notices(), once)."""
+    st.session_state[NOTICES] = st.session_state.get(NOTICES, []) + [text]
 
 
 def publish(key: str, schema: list[Param], values: Mapping[str, Any]) -> None:
@@ -158,6 +190,7 @@ def publish(key: str, schema: list[Param], values: Mapping[str, Any]) -> None:
         elif p.name in qp:
             del qp[p.name]
     st.session_state[f"{key}_url"] = want
+    st.session_state.setdefault(KEYS, set()).add(key)
 
 
 def notices() -> None:
@@ -176,10 +209,34 @@ def hide_params() -> dict[str, str]:
     return {k: "true" for k in st.query_params if k.endswith("_hide") and hidden(k[:-5])}
 
 
+def hide_css() -> None:
+    """Hide every control the address names with `<key>_hide=true` (a keyed widget or container:
+    Streamlit gives it the class st-key-<key>). Its value still applies, as in the Playground."""
+    keys = [k[:-5] for k in hide_params() if HIDE.fullmatch(k[:-5])]
+    if keys:
+        st.html("<style>" + ",".join(f".st-key-{k}" for k in keys) + "{display:none !important}</style>")
+
+
+PAGE_PATH = "sv_page_path"  # the page's path under the app's address (set by page.setup)
+
+
+def base_url() -> str:
+    """This page's address as the browser sees it, without its query (st.context.url is the
+    app's address: the page's own path is added)."""
+    root = (st.context.url or "").split("?", 1)[0].removesuffix("/")
+    path = st.session_state.get(PAGE_PATH, "")
+    return f"{root}/{path}" if path else (root + "/" if root else "")
+
+
 def link(values: Mapping[str, Any], schema: list[Param], keep: Mapping[str, str] = {}) -> str:
     """A full link to this page showing these values (the server's own address, as the browser sees it)."""
-    base = st.context.url or ""
-    return base + query_string(values, schema, {**hide_params(), **keep})
+    return base_url() + query_string(values, schema, {**hide_params(), **keep})
+
+
+def current_link(drop: tuple[str, ...] = ()) -> str:
+    """A link to what this page shows now: its whole address, less the parameters in drop."""
+    q = {k: _one(st.query_params.get_all(k)) for k in st.query_params if k not in drop}
+    return base_url() + ("?" + urlencode(q) if q else "")
 
 
 def copy_link(values: Mapping[str, Any], schema: list[Param], label: str = "Link to this step",
@@ -189,3 +246,18 @@ def copy_link(values: Mapping[str, Any], schema: list[Param], label: str = "Link
         st.code(link(values, schema, keep), language=None, wrap_lines=True)
         st.caption("Copy it with the button on the right. It opens this view for anyone on this "
                    "server; add `<control>_hide=true` to hide a control.")
+
+
+def copy_current(label: str = "Link to this step", key: str = "sv_link", hideable: dict[str, str] = {},
+                 drop: tuple[str, ...] = ("class", "projector")) -> None:
+    """"Copy link to this step": the page's whole address (its class code and projector mode
+    left out), and controls a presenter can hide from the people who open it."""
+    with st.popover(label, icon=":material/link:", help="a link that opens exactly this view"):
+        url = current_link(drop)
+        if hideable:
+            hide = st.multiselect("hide these controls from whoever opens it", list(hideable),
+                                  format_func=hideable.get, key=f"{key}_hide")
+            extra = urlencode({f"{k}_hide": "true" for k in hide})
+            url += ("&" if "?" in url else "?") + extra if extra else ""
+        st.code(url, language=None, wrap_lines=True)
+        st.caption("Copy it with the button on the right: it opens this view for anyone on this server.")

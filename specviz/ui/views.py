@@ -8,26 +8,47 @@ import streamlit as st
 
 from .. import charts, metrics, render
 from ..trace import Trace
+from . import projector, safe
 
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 _FIGS: OrderedDict = OrderedDict()  # (id(trace), chart, args) -> (trace, figure), per process
 _FIGS_LOCK = threading.Lock()  # sessions run their scripts in parallel threads
+_BUILDING: dict = {}  # key -> threading.Event of a figure being built right now
 
 
 def figure(make, trace: Trace, *args):
-    """make(*args) memoised per trace: stepping through stages redraws the same charts."""
+    """make(*args) memoised per trace: stepping through stages redraws the same charts. When
+    many sessions ask at once (a class following its presenter), one builds, the others wait."""
     key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
-    with _FIGS_LOCK:
-        if key in _FIGS:
-            _FIGS.move_to_end(key)
-            return _FIGS[key][1]
-    fig = make(*args)
-    with _FIGS_LOCK:
-        # the entry keeps `trace` alive, so its id cannot be reused while the entry exists
-        _FIGS[key] = (trace, fig)
-        while len(_FIGS) > 512:
-            _FIGS.popitem(last=False)
-    return fig
+    while True:
+        with _FIGS_LOCK:
+            if key in _FIGS:
+                _FIGS.move_to_end(key)
+                return _FIGS[key][1]
+            building = _BUILDING.get(key)
+            if building is None:
+                _BUILDING[key] = threading.Event()
+                break
+        building.wait(30)  # then look again (the builder failed: build it here)
+        with _FIGS_LOCK:
+            if key not in _FIGS and _BUILDING.get(key) is building:
+                _BUILDING.pop(key)
+    try:
+        fig = make(*args)
+        with _FIGS_LOCK:
+            # the entry keeps `trace` alive, so its id cannot be reused while the entry exists
+            _FIGS[key] = (trace, fig)
+            while len(_FIGS) > 512:
+                _FIGS.popitem(last=False)
+        return fig
+    finally:
+        with _FIGS_LOCK:
+            _BUILDING.pop(key).set()
+
+
+def chart(fig, key: str, where=None, **kwargs) -> None:
+    """st.plotly_chart with the app's toolbar; projector mode enlarges the type (a copy)."""
+    (where or st).plotly_chart(projector.scaled(fig), key=key, config=PLOTLY, **kwargs)
 
 
 def css() -> None:
@@ -71,17 +92,16 @@ def _fmt(x: float | None, spec: str = ".2f", unit: str = "") -> str:
 
 def plain(text: str, limit: int) -> str:
     """Text from a trace inside markdown: one line, shortened, every ASCII punctuation character
-    escaped (no links, images, HTML, colour or icon directives, maths or autolinks from data)."""
-    text = " ".join(str(text).split())
-    text = text if len(text) <= limit else text[:limit - 1] + "…"
-    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", text)
+    escaped and bare links broken (no links, images, HTML, colour or icon directives, maths or
+    autolinks from data): safe.md."""
+    return safe.md(text, limit)
 
 
 def inert(text: str) -> str:
     """A message that may quote data, made inert in markdown with as little escaping as that
     takes (it stays readable and searchable): no links, images, colour directives, HTML, maths
-    or autolinks."""
-    text = re.sub(r"([\[<$@])", r"\\\1", text)
+    or autolinks (GFM finds bare links after escapes are resolved: a word joiner breaks them)."""
+    text = re.sub(r"([\[<$@])", r"\\\1", safe._AUTOLINK.sub(safe.WJ, text))
     return text.replace("://", ":\\/\\/").replace("www.", "www\\.")
 
 

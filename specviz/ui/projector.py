@@ -1,0 +1,97 @@
+"""Projector mode: larger type everywhere (charts included), the sidebar collapsed, the round
+and the player above the fold. It is kept across pages in the session and in the address
+(`?projector=true`), so a link opens in it too.
+"""
+import threading
+from collections import OrderedDict
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from . import urlstate
+
+KEY = "sv_projector"
+SCHEMA = [urlstate.Bool("projector", False)]
+SCALE = 1.4  # chart type: 12 px axis labels become 17 px, an 18 px title 25 px
+CSS = """<style>
+[data-testid=stMainBlockContainer]{max-width:none;padding:2.6rem 2.2rem 2rem}
+.stMarkdown p,.stMarkdown li{font-size:1.45rem !important;line-height:1.5}
+h1{font-size:2.5rem !important} h2,h3{font-size:1.95rem !important} h4{font-size:1.55rem !important}
+[data-testid=stWidgetLabel] p,.stRadio label p,.stCheckbox label p{font-size:1.25rem !important}
+[data-testid=stCaptionContainer],[data-testid=stCaptionContainer] p{font-size:1.15rem !important}
+[data-testid=stMetricValue]{font-size:2.3rem !important}
+[data-testid=stMetricLabel] p{font-size:1.15rem !important}
+.stButton button p,.stPopover button p,[data-testid=stPageLink] p{font-size:1.2rem !important}
+.sv-strip{font-size:1.75rem;line-height:2.7rem}
+.card{min-width:8rem}.card .word{font-size:2.1rem}.card .num,.card .verdict{font-size:1.25rem}
+.sv-caption{font-size:1.45rem}.sv-legend{font-size:1.2rem}
+</style>"""
+
+
+def on() -> bool:
+    return bool(st.session_state.get(KEY, False))
+
+
+def sync() -> None:
+    """The address's projector flag comes in (a link), the session's goes out (every page)."""
+    came = urlstate.incoming("projector", SCHEMA)
+    if came is not None:
+        st.session_state[KEY] = came["projector"]
+    urlstate.publish("projector", SCHEMA, {"projector": on()})
+
+
+def style() -> None:
+    if on():
+        st.html(CSS)
+
+
+def toggle() -> None:
+    st.toggle("Projector mode", key=KEY, help="Larger type (charts too), the sidebar folded away, "
+              "the round and the player on the first screen, lessons one section at a time; kept "
+              "on every page and in the address")
+
+
+_SCALED: OrderedDict = OrderedDict()  # id(figure) -> (figure, its enlarged copy)
+_LOCK = threading.Lock()
+
+
+def scaled(fig):
+    """The figure for this session: in projector mode a copy with every font SCALE times larger
+    (shared figures are never changed), else the figure itself."""
+    if not on() or not isinstance(fig, go.Figure):
+        return fig
+    with _LOCK:
+        hit = _SCALED.get(id(fig))
+        if hit is not None and hit[0] is fig:
+            return hit[1]
+    big = enlarge(fig, SCALE)
+    with _LOCK:  # the entry keeps fig alive, so its id cannot be reused while it is cached
+        _SCALED[id(fig)] = (fig, big)
+        while len(_SCALED) > 128:
+            _SCALED.popitem(last=False)
+    return big
+
+
+def enlarge(fig: go.Figure, factor: float) -> go.Figure:
+    """A copy of fig with every explicit font size, and the default one, times factor."""
+    d = fig.to_dict()  # a deep copy
+    layout = d.setdefault("layout", {})
+    _scale(d, factor)
+    font = layout.setdefault("font", {})
+    if "size" not in font:
+        font["size"] = round(12 * factor)  # plotly's default; sizes derived from it follow
+    if "height" in layout:
+        layout["height"] = round(layout["height"] * (1 + (factor - 1) / 2))
+    return go.Figure(d)
+
+
+def _scale(node, factor: float, in_font: bool = False) -> None:
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if in_font and k == "size" and isinstance(v, (int, float)):
+                node[k] = v * factor
+            elif isinstance(v, (dict, list)):
+                _scale(v, factor, k.endswith("font"))
+    elif isinstance(node, list):
+        for x in node:
+            _scale(x, factor, in_font)

@@ -1,0 +1,102 @@
+"""The workshop: one agenda across pages (next / previous) and one pack for all of it.
+
+The pack is built on click from what this session used: every lesson's text and answer key,
+the files the lessons made (the brief, measurements), and the traces of every page (the
+lessons', the ones on Step through and Compare, uploads and live runs), each trace once and
+the whole bounded (brief.workshop_pack).
+"""
+from pathlib import Path
+
+import streamlit as st
+
+from ..trace import Trace
+from . import projector
+
+AGENDA = ["app", "1_Step_through", "2_Compare", "3_Why_it_works", "4_Acceptance_rate", "5_Lossless",
+          "6_Beyond_draft_models", "7_Decision_brief"]
+LESSONS = {"3_Why_it_works": "1_why_it_works", "4_Acceptance_rate": "2_acceptance_rate",
+           "5_Lossless": "3_lossless", "6_Beyond_draft_models": "4_beyond_draft_models",
+           "7_Decision_brief": "5_decision_brief"}
+SHOWN = {"step": "Step through", "cmp_a": "Compare, left", "cmp_b": "Compare, right"}
+
+
+def title(stem: str) -> str:
+    return "Home" if stem == "app" else stem.split("_", 1)[-1].replace("_", " ")
+
+
+def script(stem: str) -> str:
+    return "app.py" if stem == "app" else f"pages/{stem}.py"
+
+
+def nav(stem: str) -> None:
+    """◀ previous · where this page is in the agenda · next ▶ (page links keep the session)."""
+    if stem not in AGENDA:
+        return
+    i, n = AGENDA.index(stem), len(AGENDA)
+    query = {"projector": "true"} if projector.on() else None
+    row = st.container(horizontal=True, vertical_alignment="center", key="sv_agenda")
+    with row:
+        if i > 0:
+            st.page_link(script(AGENDA[i - 1]), label=f"{title(AGENDA[i - 1])}",
+                         icon=":material/arrow_back:", query_params=query)
+        st.caption(f"Workshop {i + 1} of {n}: {title(stem)}")
+        if i < n - 1:
+            st.page_link(script(AGENDA[i + 1]), label=f"{title(AGENDA[i + 1])}",
+                         icon=":material/arrow_forward:", icon_position="right", query_params=query)
+
+
+def traces() -> dict[str, Trace]:
+    """Every trace this session used, by a readable name, in agenda order (duplicates included:
+    the pack keeps each once)."""
+    from . import state
+
+    ss, out = st.session_state, {}
+    for key, where in SHOWN.items():
+        label = ss.get(f"{key}_current")
+        if label:
+            try:
+                out[f"{where} - {label}"] = state.get(label)
+            except Exception:  # noqa: BLE001 - a trace that no longer loads is left out of the pack
+                pass
+    for lesson, kept in ss.get("sv_lesson_traces", {}).items():
+        for name, trace in kept.items():
+            out[f"{lesson} - {name}"] = trace
+    for label, trace in ss.get("sv_library", {}).items():
+        out[label] = trace
+    return out
+
+
+def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Every lesson (filled with its measured facts) and its answer key, and the files the
+    lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
+    from . import lesson
+    from .instruments import lesson1, lesson2, lesson4
+
+    facts = {"1_why_it_works": lesson1.facts, "2_acceptance_rate": lesson2.facts,
+             "4_beyond_draft_models": lesson4.facts}
+    out = {}
+    for name in LESSONS.values():
+        data = lesson.load(name, facts[name]() if name in facts else {})
+        out[f"lessons/{name}/lesson.md"] = lesson.markdown(data)
+        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data)
+        for fname, text in made.get(name, {}).items():
+            out[f"lessons/{name}/{Path(fname).name}"] = text
+    return out
+
+
+def pack(kept: dict[str, Trace], made: dict[str, dict[str, str]]) -> bytes:
+    from ..brief import workshop_pack
+
+    return workshop_pack(kept, texts(made))
+
+
+def pack_button() -> None:
+    # the zip is built on click only (page runs stay cheap), from what the session kept by then:
+    # the callable runs outside the page's run, so it gets the session's dicts, not the session
+    kept, made = traces(), st.session_state.setdefault("sv_lesson_texts", {})
+    st.download_button("Workshop pack (.zip)", data=lambda: pack(kept, made), file_name="specviz-workshop.zip",
+                       on_click="ignore", mime="application/zip", key="sv_pack", width="stretch",
+                       icon=":material/download:",
+                       help="The whole workshop: every lesson's text with its measured numbers and "
+                            "answer key, the decision brief if you made one, and every trace you "
+                            "used on any page, each once (replayable without a model)")
