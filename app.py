@@ -3,7 +3,7 @@ import streamlit as st
 
 from specviz.ui import page, player, state, views
 
-page.setup("Home")
+page.setup("Home", "app")
 
 st.title("SpecViz: watch speculative decoding think")
 st.markdown(
@@ -26,3 +26,4 @@ with left:
         st.markdown(f"#### Live demo · {views.describe(trace)}")
         st.caption(views.headline(trace))
         player.player(trace, "home", label, anatomy=False, charts=False, autoplay=True)
+page.done()

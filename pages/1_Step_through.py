@@ -1,26 +1,32 @@
 """Step through: run a real model or replay a trace, one draft->verify round at a time."""
 import streamlit as st
 
-from specviz.ui import library, page, player, run, state, views
+from specviz.ui import library, page, player, projector, run, state, views
 
 KEY = "step"
-page.setup("Step through")
+page.setup("Step through", "1_Step_through",
+           hideable={"step_runbox": "Run a real model", "step_replaybox": "Replay a trace",
+                     "step_controls": "the player's buttons", "step_slider": "the round slider"})
 run.collect(KEY)
 
 with st.sidebar:
-    st.header("Run a real model")
-    run.controls(KEY)
-    st.divider()
-    st.header("Replay a trace")
-    shown = library.picker(KEY, preferred="summarise · lookup · greedy")
-    library.uploader(KEY)
-    if shown:
-        library.download(KEY, *shown)
+    with st.container(key="step_runbox"):
+        st.header("Run a real model")
+        run.controls(KEY)
+        st.divider()
+    with st.container(key="step_replaybox"):
+        st.header("Replay a trace")
+        shown = library.picker(KEY, preferred="summarise · lookup · greedy", param="trace")
+        library.uploader(KEY)
+        if shown:
+            library.download(KEY, *shown)
 
-st.title("Step through speculative decoding")
+if not projector.on():  # the projector keeps its first screen for the round
+    st.title("Step through speculative decoding")
 state.show_error(KEY)
 run.live(KEY)
 if shown:
     label, trace = shown
     views.header(trace)
-    player.player(trace, KEY, label)
+    player.player(trace, KEY, label, address=True)
+page.done()

@@ -3,7 +3,7 @@ import streamlit as st
 
 from specviz.ui import library, page, state, views
 
-page.setup("Compare")
+page.setup("Compare", "2_Compare")
 
 with st.sidebar:
     st.header("Load a trace")
@@ -13,11 +13,12 @@ st.title("Compare two runs")
 state.show_error("cmp_a")
 left, right = st.columns(2, gap="large")
 with left:
-    a = library.picker("cmp_a", "left", preferred="code-edit · lookup · greedy")
+    a = library.picker("cmp_a", "left", preferred="code-edit · lookup · greedy", param="a")
 with right:
-    b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy")
+    b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy", param="b")
 if a and b:
     views.compare_table({"left": a[1], "right": b[1]})
     for col, (label, trace), key in zip(st.columns(2, gap="large"), (a, b), ("cmp_a", "cmp_b")):
         with col:
             views.side(trace, key)
+page.done()

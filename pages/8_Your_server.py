@@ -3,7 +3,7 @@ import streamlit as st
 
 from specviz.ui import page, server
 
-page.setup("Your server")
+page.setup("Your server", "8_Your_server")
 
 with st.sidebar:
     st.header("Your server's metrics")
@@ -14,3 +14,4 @@ st.markdown("Serving engines already count what the lessons teach. Point SpecViz
             "or TGI deployment's Prometheus `/metrics` and see its α, τ and per-position acceptance "
             "with the same definitions as this app's own runs.")
 server.view()
+page.done()

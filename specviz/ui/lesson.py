@@ -1,10 +1,11 @@
-"""Lesson renderer: text and quizzes from specviz/lessons/*.yaml, presenter mode, workshop pack.
+"""Lesson renderer: text and quizzes from specviz/lessons/*.yaml, one section at a time in projector mode.
 
 A page calls `render(name, instruments, facts)`: each section's markdown is shown, followed by
 the live instrument the section names. Lesson texts never state a measured number themselves:
 they write `{{name}}` and `facts()` fills it from the shipped traces (or says "n/a").
-Presenter mode (sidebar) enlarges everything, shows one section at a time (PageDown / PageUp:
-what a presentation clicker sends) and fixes the seed.
+Projector mode (sidebar, every page: projector.py) shows one section at a time (PageDown /
+PageUp: what a presentation clicker sends; the section is in the address as ?section=N), the
+title and summary once, and fixes the seed. The workshop pack (workshop.py) holds every lesson.
 """
 import re
 from pathlib import Path
@@ -14,18 +15,9 @@ import streamlit as st
 import yaml
 
 from ..trace import Trace
-from . import page, quiz
+from . import page, projector, quiz, urlstate, workshop
 
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
-PRESENTER = "sv_presenter"
-PRESENTER_CSS = """<style>
-.stMainBlockContainer, .block-container {max-width: 1200px; padding-top: 1.5rem;}
-.stMarkdown p, .stMarkdown li {font-size: 1.45rem !important; line-height: 1.55;}
-h1 {font-size: 2.8rem !important;} h2, h3 {font-size: 2.1rem !important;}
-.stRadio label p {font-size: 1.3rem !important;}
-[data-testid="stMetricValue"] {font-size: 2.6rem !important;}
-header[data-testid="stHeader"] {display: none;}
-</style>"""
 
 
 @st.cache_resource(show_spinner=False)
@@ -58,11 +50,11 @@ def fill(data, facts: dict[str, str]):
 
 
 def presenting() -> bool:
-    return bool(st.session_state.get(PRESENTER, False))
+    return projector.on()
 
 
 def seed() -> int:
-    """The seed for live runs and labs: fixed at 0 in presenter mode, reproducible in class."""
+    """The seed for live runs and labs: fixed at 0 in projector mode, reproducible in class."""
     return 0 if presenting() else int(st.session_state.get("sv_seed", 0))
 
 
@@ -81,26 +73,10 @@ def texts(lesson: str) -> dict[str, str]:
     return st.session_state.setdefault("sv_lesson_texts", {}).setdefault(lesson, {})
 
 
-def _sidebar(name: str, data: dict) -> None:
-    with st.sidebar:
-        st.toggle("Presenter mode", key=PRESENTER,
-                  help="Large fonts, one section at a time (PageDown / PageUp), seed fixed to 0")
-        if not presenting():
+def _sidebar() -> None:
+    if not presenting():
+        with st.sidebar:
             st.number_input("seed for live runs", 0, 2**31 - 1, key="sv_seed")
-        # the zip is built on click only (in Streamlit's download thread), from what this session
-        # kept by then: page runs stay cheap
-        kept, extra = traces(name), texts(name)
-        st.download_button("Workshop pack (.zip)", data=lambda: _pack(data, kept, extra),
-                           file_name=f"specviz-{name}.zip", on_click="ignore",
-                           mime="application/zip", key=f"{name}_pack", width="stretch",
-                           help="This lesson's traces (replayable without a model), its text, the "
-                                "quiz with answers, and the decision brief if you made one")
-
-
-def _pack(data: dict, kept: dict[str, Trace], extra: dict[str, str]) -> bytes:
-    from ..brief import workshop_pack
-
-    return workshop_pack(kept, {"lesson.md": markdown(data), "quiz_answers.md": answers(data), **extra})
 
 
 def markdown(data: dict) -> str:
@@ -135,34 +111,46 @@ def render(name: str, instruments: dict[str, Callable[[], None]],
 
     facts(): the measured numbers the lesson's text quotes, by name (see `fill`)."""
     data = load(name, facts() if facts else {})
-    page.setup(data["title"].split("·")[-1].strip())
-    _sidebar(name, data)
-    st.title(data["title"])
-    st.markdown(f"*{data.get('summary', '').strip()}*")
-    sections = data["sections"]
+    stem = next(s for s, n in workshop.LESSONS.items() if n == name)
+    page.setup(data["title"].split("·")[-1].strip(), stem)
+    _sidebar()
     if presenting():
-        st.html(PRESENTER_CSS)
-        _presenter(name, sections, instruments, data)
-        return
-    for section in sections:
-        _section(section, instruments)
-    st.divider()
-    quiz.quiz(name, data["quiz"])
+        _presenter(name, data, instruments)
+    else:
+        st.title(data["title"])
+        st.markdown(f"*{data.get('summary', '').strip()}*")
+        for section in data["sections"]:
+            _section(section, instruments)
+        st.divider()
+        quiz.quiz(name, data["quiz"])
+    page.done()
 
 
-def _presenter(name: str, sections: list[dict], instruments, data: dict) -> None:
-    """One section (or the quiz) at a time, stepped with buttons or PageDown / PageUp."""
-    key = f"{name}_slide"
-    n = len(sections) + 1  # the quiz is the last slide
-    at = min(st.session_state.get(key, 0), n - 1)
-    row = st.columns([2, 2, 5], vertical_alignment="center")
-    if row[0].button("◀ back", key=f"{key}_prev", shortcut="PageUp", disabled=at == 0, width="stretch"):
-        at -= 1
-    if row[1].button("next ▶", key=f"{key}_next", shortcut="PageDown", disabled=at == n - 1,
-                     type="primary", width="stretch"):
-        at += 1
+def _step(key: str, at: int) -> None:
     st.session_state[key] = at
-    row[2].progress((at + 1) / n, text=f"section {at + 1} of {n} · PageDown / PageUp to step")
+
+
+def _presenter(name: str, data: dict, instruments) -> None:
+    """One section (or the quiz) at a time, stepped with buttons or PageDown / PageUp; the
+    title and summary once, on the first."""
+    sections, key = data["sections"], f"{name}_slide"
+    n = len(sections) + 1  # the quiz is the last slide
+    schema = [urlstate.Int("section", 1, 1, n)]
+    came = urlstate.incoming(key, schema)
+    if came is not None:
+        st.session_state[key] = came["section"] - 1
+    at = min(st.session_state.get(key, 0), n - 1)
+    row = st.container(horizontal=True, vertical_alignment="center", key="sv_slides")
+    with row:
+        st.button("back", icon=":material/chevron_left:", key=f"{key}_prev", shortcut="PageUp",
+                  disabled=at == 0, on_click=_step, args=(key, at - 1))
+        st.button("next", icon=":material/chevron_right:", icon_position="right", key=f"{key}_next",
+                  shortcut="PageDown", disabled=at == n - 1, type="primary", on_click=_step, args=(key, at + 1))
+        st.caption(f"{data['title']} · section {at + 1} of {n} · PageDown / PageUp")
+    urlstate.publish(key, schema, {"section": at + 1})
+    if at == 0:
+        st.title(data["title"])
+        st.markdown(f"*{data.get('summary', '').strip()}*")
     if at < len(sections):
         _section(sections[at], instruments)
     else:

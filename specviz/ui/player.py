@@ -2,7 +2,9 @@
 
 Position = (round, stage); stages animate one round (see render.n_stages). A trace opens on
 the first round that shows the idea (render.opening_round). Stepping only re-renders the
-recorded trace: no model runs here. Any page can embed `player(trace, key)`.
+recorded trace: no model runs here. Any page can embed `player(trace, key)`; with address=True
+the position is in the page's address (?round=R&stage=S, both as shown: from 1), so a link opens
+it and every step updates it (and a presenter's class follows: page.sync).
 """
 import time
 
@@ -10,7 +12,7 @@ import streamlit as st
 
 from .. import render
 from ..trace import Trace
-from . import views
+from . import page, urlstate, views
 
 SPEEDS = {"0.5×": 1.6, "1×": 0.8, "2×": 0.4, "4×": 0.2}  # seconds per step while playing
 
@@ -75,16 +77,38 @@ def _sync(trace: Trace, key: str, label: str, autoplay: bool) -> None:
         _ss()[f"{key}_tick"] = time.monotonic()
 
 
+def _schema(trace: Trace) -> list[urlstate.Param]:
+    n = len(trace.rounds)
+    return [urlstate.Int("round", render.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99)]
+
+
+def _from_address(trace: Trace, key: str) -> None:
+    """A link's round and stage (a stage past the round's last shows it complete)."""
+    came = urlstate.incoming(f"{key}_pos", _schema(trace))
+    if came is not None:
+        rnd = came["round"] - 1
+        _set(key, rnd, min(came["stage"] - 1, _last_stage(trace, rnd)))
+        _ss()[f"{key}_playing"] = False
+
+
+def _to_address(trace: Trace, key: str) -> None:
+    rnd, stage = position(key)
+    urlstate.publish(f"{key}_pos", _schema(trace), {"round": rnd + 1, "stage": stage + 1})
+    page.sync()  # the fragment's runs do not reach page.done(): tell the class here
+
+
 def player(trace: Trace, key: str, label: str = "", *, shortcuts: bool = True,
-           anatomy: bool = True, charts: bool = True, autoplay: bool = False) -> None:
+           anatomy: bool = True, charts: bool = True, autoplay: bool = False, address: bool = False) -> None:
     """Render a player for `trace`; while playing, a fragment re-runs itself every step."""
     if not trace.rounds:
         st.info("This trace has no rounds to show (the run stopped before its first round).")
         return
     _sync(trace, key, label, autoplay)
+    if address:
+        _from_address(trace, key)
     playing = _ss().get(f"{key}_playing", False)
     interval = SPEEDS[_ss().get(f"{key}_speed", "1×")] if playing else None
-    st.fragment(run_every=interval)(_body)(trace, key, interval, shortcuts, anatomy, charts)
+    st.fragment(run_every=interval)(_body)(trace, key, interval, shortcuts, anatomy, charts, address)
 
 
 def _tick(trace: Trace, key: str, interval: float | None) -> None:
@@ -99,9 +123,11 @@ def _tick(trace: Trace, key: str, interval: float | None) -> None:
 
 
 def _body(trace: Trace, key: str, interval: float | None, shortcuts: bool, anatomy: bool,
-          charts: bool) -> None:
+          charts: bool, address: bool) -> None:
     _tick(trace, key, interval)
     _controls(trace, key, interval, shortcuts)
+    if address:
+        _to_address(trace, key)
     rnd, stage = position(key)
     views.round_view(trace, rnd, stage)
     done = rnd + (stage == _last_stage(trace, rnd))  # rounds complete so far
@@ -123,7 +149,7 @@ def _controls(trace: Trace, key: str, interval: float | None, shortcuts: bool) -
     """Buttons (with keyboard shortcuts), speed, stage toggle and the round slider."""
     n, playing = len(trace.rounds), interval is not None
     sc = (lambda s: s) if shortcuts else (lambda s: None)
-    row = st.container(horizontal=True, vertical_alignment="center", gap="small")
+    row = st.container(horizontal=True, vertical_alignment="center", gap="small", key=f"{key}_controls")
     with row:
         st.button("First", icon=":material/skip_previous:", key=f"{key}_first", on_click=jump, args=(trace, key, 0, True),
                   shortcut=sc("Home"), help="first round (Home)")
