@@ -7,6 +7,7 @@ measurement repeats every prompt with plain and speculative decoding interleaved
 median and the spread over repeats, and the rule says "too noisy to decide" when the spread
 straddles the threshold.
 """
+import hashlib
 import io
 import json
 import statistics
@@ -367,17 +368,36 @@ def _plan(d: Decision) -> list[str]:
     ]
 
 
+PACK_TRACES, PACK_BYTES = 64, 48 * 2**20  # at most this many traces and bytes of trace JSON
+
+
 def workshop_pack(traces: dict[str, Trace], texts: dict[str, str]) -> bytes:
-    """A zip of traces (JSON, replayable in SpecViz without a model) and text files (brief, notes)."""
-    buf = io.BytesIO()
+    """A zip of traces (JSON, replayable in SpecViz without a model) and text files (brief, notes).
+
+    Each trace once (the same run shown on several pages is one file, under its first name) and
+    the whole bounded (PACK_TRACES, PACK_BYTES): the README lists what was left out."""
+    buf, seen, names, left_out, size = io.BytesIO(), set(), {}, [], 0
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for name, trace in traces.items():
-            z.writestr(f"traces/{_safe(name)}.json", trace.to_json(indent=1))
+            text = trace.to_json(indent=1)
+            digest = hashlib.sha256(text.encode()).hexdigest()
+            if digest in seen:
+                continue
+            seen.add(digest)
+            if len(names) >= PACK_TRACES or size + len(text) > PACK_BYTES:
+                left_out.append(name)
+                continue
+            file, n = _safe(name), 2
+            while file in names.values():
+                file, n = f"{_safe(name)}-{n}", n + 1
+            names[name], size = file, size + len(text)
+            z.writestr(f"traces/{file}.json", text)
         for name, text in texts.items():
             z.writestr(name, text)
         z.writestr("README.txt", "SpecViz workshop pack. Open SpecViz (streamlit run app.py), go to "
                    "Step through and upload any file in traces/ to replay it without a model.\n"
-                   + json.dumps({"traces": list(traces), "files": list(texts)}, indent=1))
+                   + json.dumps({"traces": names, "files": list(texts),
+                                 "left out (pack size bound)": left_out}, indent=1))
     return buf.getvalue()
 
 

@@ -274,14 +274,16 @@ def test_decision_brief_adds_the_production_section_read_on_your_server_page():
     assert "## Production" not in at.session_state["sv_lesson_texts"]["5_decision_brief"]["decision_brief.md"]
 
 
-def test_presenter_mode_steps_sections():
+def test_projector_mode_steps_sections():
+    from specviz.ui import projector
+
     name = "1_why_it_works"
     sections = lesson.load(name)["sections"]
     at = app("pages/3_Why_it_works.py")
-    ok(at.toggle(key=lesson.PRESENTER).set_value(True).run())
-    assert [s.value for s in at.subheader] == [sections[0]["heading"]]  # one section at a time
+    ok(at.toggle(key=projector.KEY).set_value(True).run())
+    assert [s.value for s in at.main.subheader] == [sections[0]["heading"]]  # one section at a time
     ok(at.button(key=f"{name}_slide_next").click().run())
-    assert [s.value for s in at.subheader] == [sections[1]["heading"]]
+    assert [s.value for s in at.main.subheader] == [sections[1]["heading"]]
     assert not [n for n in at.number_input if n.key == "sv_seed"]
 
 
@@ -313,16 +315,15 @@ def test_workshop_pack_holds_the_lesson_with_its_numbers_and_traces():
     import io
     import zipfile
 
-    from specviz.ui.instruments import lesson2
+    from specviz.ui import workshop
 
     at = app("pages/4_Acceptance_rate.py")
     kept = at.session_state["sv_lesson_traces"]["2_acceptance_rate"]
     assert set(kept) >= {"replayed", "slower-than-plain", "workload-chat"}
-    data = lesson.load("2_acceptance_rate", lesson2.facts())
-    z = zipfile.ZipFile(io.BytesIO(lesson._pack(data, kept, {"notes.md": "x"})))
-    names = set(z.namelist())
-    assert {"lesson.md", "quiz_answers.md", "notes.md", "traces/slower-than-plain.json"} <= names
-    md = z.read("lesson.md").decode()
+    z = zipfile.ZipFile(io.BytesIO(workshop.pack(kept, {"2_acceptance_rate": {"notes.md": "x"}})))
+    names, d = set(z.namelist()), "lessons/2_acceptance_rate/"
+    assert {d + "lesson.md", d + "quiz_answers.md", d + "notes.md", "traces/slower-than-plain.json"} <= names
+    md = z.read(d + "lesson.md").decode()
     assert not lesson.FACT.search(md) and "accepted ÷ drafted" in md
     Trace.from_json(z.read("traces/slower-than-plain.json"))  # replayable
 

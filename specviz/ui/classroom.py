@@ -21,7 +21,7 @@ import streamlit as st
 
 from .. import class_charts
 from ..classroom import ClassError, Classes, Snapshot, new_voter, normalise_code
-from . import safe
+from . import projector, safe
 
 POLL_S = 1.0
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -230,7 +230,7 @@ def _room_chart(qid: str) -> None:
         return
     if t is None:
         return
-    st.plotly_chart(class_charts.answers(t), key=f"sv_room_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_room_{qid}", config=PLOTLY)
     label = "Hide the room's answers from students" if t.revealed else "Show students the room's answers"
     if st.button(label, key=f"sv_reveal_{qid}"):
         registry().reveal(c, secret, qid, not t.revealed)
@@ -258,4 +258,4 @@ def _revealed(qid: str) -> None:
     if t is None:
         st.caption("The room's answers appear here when the presenter shows them.")
         return
-    st.plotly_chart(class_charts.answers(t), key=f"sv_res_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_res_{qid}", config=PLOTLY)

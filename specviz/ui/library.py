@@ -4,7 +4,7 @@ import re
 import streamlit as st
 
 from ..trace import Trace
-from . import safe, state, urlstate
+from . import state, urlstate
 from .examples import shipped_traces
 
 
@@ -21,7 +21,7 @@ def _from_address(key: str, param: str, preferred: str) -> list[urlstate.Param]:
     if came is not None and came[param]:
         label = state.label_of(came[param])
         if label is None:
-            urlstate.notice(f"No trace {safe.md(came[param], 40)} on this server (stored traces expire); "
+            urlstate.notice(f"No trace {came[param]} on this server (stored traces expire); "
                             "showing the default one.")
             label = state.default_label(preferred)
         if label is not None:

@@ -4,6 +4,10 @@ The score lives in st.session_state only (per browser session; nothing is stored
 Only the first answer to a question counts, so changing your mind after the reveal does not.
 A predict question shows the round as the draft proposed it (tokens and q only): p, the test
 and the verdict, which would give the answer away, appear only once the student has answered.
+
+In a class (classroom.py) every question is also asked of the room: a student's first answer is
+counted anonymously, the presenter sees the live counts per option, and students see them
+(under their own answer) once the presenter reveals them.
 """
 import random
 import zlib
@@ -12,7 +16,7 @@ import streamlit as st
 
 from .. import render
 from ..trace import Trace
-from . import state
+from . import classroom, state
 
 SCORES = "sv_quiz_scores"
 
@@ -108,14 +112,19 @@ def question(lesson: str, i: int, item: dict) -> None:
         options, answer = _shuffled(item["options"], item["answer"], item["question"])
         label_text, shown = f"**{i + 1}. {item['question']}**", "visible"  # one element, not two
     choice = st.radio(label_text, options, index=None, key=key, label_visibility=shown)
+    room = f"{lesson}.{qid}"
+    classroom.ask(room, options)  # the presenter: the room's answers, live
     if choice is None:
         return
+    if not st.session_state.get(f"{key}_sent"):  # a student: the first answer goes to the room
+        st.session_state[f"{key}_sent"] = classroom.answer(room, options.index(choice)) or None
     right = options.index(choice) == answer
     _scores(lesson).setdefault(qid, right)
     (st.success if right else st.error)(("Correct. " if right else f"Not quite: the answer is "
                                          f"“{options[answer]}”. ") + item.get("explain", ""))
     if predict:
         st.markdown(explain_token(trace, rnd, pos))
+    classroom.room_result(room)
 
 
 def quiz(lesson: str, items: list[dict]) -> None:
@@ -129,6 +138,6 @@ def quiz(lesson: str, items: list[dict]) -> None:
     st.metric("score", f"{correct} / {len(items)}", help=f"{answered} answered; first answers count")
     if answered and st.button("Reset this quiz", key=f"quiz_{lesson}_reset"):
         for i in range(len(items)):
-            st.session_state.pop(f"quiz_{lesson}_{i}", None)
+            st.session_state.pop(f"quiz_{lesson}_{i}", None)  # the room keeps the first answers
         _scores(lesson).clear()
         st.rerun()

@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from .. import server_charts, serving
+from . import projector
 from ..brief import production_section
 from .views import PLOTLY, plain
 
@@ -124,10 +125,10 @@ def _readings() -> None:
     for note in r.missing:
         st.info(note[0].upper() + note[1:] + ".")
     if r.unconditional:
-        st.plotly_chart(server_charts.position_acceptance(r), config=PLOTLY, key="srv_pos")
+        st.plotly_chart(projector.scaled(server_charts.position_acceptance(r)), config=PLOTLY, key="srv_pos")
     points = watch.points.get(model, [])
     if points and (scrape.engine == "sglang" or len(points) >= 1):
-        st.plotly_chart(server_charts.over_time(points), config=PLOTLY, key="srv_time")
+        st.plotly_chart(projector.scaled(server_charts.over_time(points)), config=PLOTLY, key="srv_time")
     elif scrape.engine != "sglang":
         st.caption("Over time: read the server again (or watch it live) to see windows between readings.")
     _what_if(r)

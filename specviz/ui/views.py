@@ -17,6 +17,11 @@ _BUILDING: dict = {}  # key -> threading.Event of a figure being built right now
 
 
 def figure(make, trace: Trace, *args):
+    """_figure, in projector mode with larger type (projector.scaled: a copy)."""
+    return projector.scaled(_figure(make, trace, *args))
+
+
+def _figure(make, trace: Trace, *args):
     """make(*args) memoised per trace: stepping through stages redraws the same charts. When
     many sessions ask at once (a class following its presenter), one builds, the others wait."""
     key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
@@ -44,11 +49,6 @@ def figure(make, trace: Trace, *args):
     finally:
         with _FIGS_LOCK:
             _BUILDING.pop(key).set()
-
-
-def chart(fig, key: str, where=None, **kwargs) -> None:
-    """st.plotly_chart with the app's toolbar; projector mode enlarges the type (a copy)."""
-    (where or st).plotly_chart(projector.scaled(fig), key=key, config=PLOTLY, **kwargs)
 
 
 def css() -> None:
@@ -424,7 +424,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
     st.dataframe(rows, width="stretch", hide_index=True, height="content")
-    st.plotly_chart(charts.compare_bars(traces), key="cmp_bars", config=PLOTLY)
+    st.plotly_chart(projector.scaled(charts.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
 
 
 def shape(trace: Trace) -> str:
@@ -438,7 +438,7 @@ def side(trace: Trace, key: str) -> None:
     st.markdown(describe(trace))
     st.caption(plain(recorded_with(trace), 400))
     st.html(render.strip_html(trace, len(trace.rounds)))
-    st.plotly_chart(charts.speedup(trace), key=f"{key}_speedup", config=PLOTLY)
+    st.plotly_chart(projector.scaled(charts.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)
-    st.plotly_chart(charts.tokens_per_pass(trace), key=f"{key}_tpp", config=PLOTLY)
-    st.plotly_chart(charts.position_acceptance(trace), key=f"{key}_pos", config=PLOTLY)
+    st.plotly_chart(projector.scaled(charts.tokens_per_pass(trace)), key=f"{key}_tpp", config=PLOTLY)
+    st.plotly_chart(projector.scaled(charts.position_acceptance(trace)), key=f"{key}_pos", config=PLOTLY)

@@ -6,7 +6,7 @@ import sys
 import streamlit as st
 
 from ... import lesson_charts as charts
-from .. import lesson
+from .. import lesson, projector
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, cost_of_pass
@@ -72,7 +72,7 @@ def cost_curve() -> None:
         st.caption("transformers' stock forward, timed in the same run: " + ", ".join(
             f"v({k}) = {curve.stock_v(k):.2f}×" for k in sizes) + ". SpecViz's engine runs its own "
             "decoding forward on a CPU; the difference is what that forward buys a verify pass.")
-    st.plotly_chart(charts.cost_curve(curve), config=PLOTLY, key="cost_chart")
+    st.plotly_chart(projector.scaled(charts.cost_curve(curve)), config=PLOTLY, key="cost_chart")
     st.caption("v(k) is read off the measured bars, not off the line: the least-squares line is drawn "
                "to show the trend only. Lesson 2 uses these v(k) as the real cost of a verify pass.")
     if curve.load is not None:

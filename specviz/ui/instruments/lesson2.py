@@ -7,7 +7,7 @@ from ... import lesson_charts as charts
 from ... import metrics
 from ...replay import caveat, replay_all
 from ...trace import Trace
-from .. import lesson, state
+from .. import lesson, projector, state
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
@@ -70,7 +70,7 @@ def theory() -> None:
                               + ("" if v else ". Measure the curve in lesson 1 first."))
     points = [_point(label, t) for w, (label, t) in _workload_labels().items()]
     fig = charts.theory_curves(sorted(alphas) or [0.8], c, points, v if use_v else None)
-    st.plotly_chart(fig, config=PLOTLY, key="th_chart")
+    st.plotly_chart(projector.scaled(fig), config=PLOTLY, key="th_chart")
     best = {al: metrics.best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
     cost = (lambda g: v(g + 1)) if use_v else (lambda g: 1.0)
     st.caption("Best γ by the formula at this c: " + ", ".join(
@@ -117,7 +117,7 @@ def acceptance() -> None:
         for row in (cards[:2], cards[2:4], cards[4:]):
             for col, (name, value, why) in zip(st.columns(2), row):
                 col.metric(name, value, help=why, border=True)
-    st.plotly_chart(charts.positions(c, s.alpha, label), config=PLOTLY, key="ac_pos")
+    st.plotly_chart(projector.scaled(charts.positions(c, s.alpha, label)), config=PLOTLY, key="ac_pos")
     st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
                "counter) falls along the draft even when every checked position has the same α: "
                "position i is only reached when 1..i−1 were accepted (dashed: α^i). The conditional "
@@ -139,7 +139,7 @@ def replay() -> None:
                           value=v is not None, disabled=v is None, key="rp_curve")
     points = replay_all(trace, range(1, 17), v if use_curve else None)
     s = common.summary(label, trace)
-    st.plotly_chart(charts.replay_chart(points), config=PLOTLY, key="rp_chart")
+    st.plotly_chart(projector.scaled(charts.replay_chart(points)), config=PLOTLY, key="rp_chart")
     rec = next(p for p in points if p.recorded)
     best = max(points, key=lambda p: p.speedup or 0)
     same = abs(rec.mean_acceptance_length - (s.mean_acceptance_length or 0)) < 1e-9
@@ -218,7 +218,7 @@ def slower() -> None:
                 f"**{be(leviathan)}** by Leviathan's formula (verify = 1 step), **{be(aware)}** with the "
                 f"run's measured v. The run's α = **{s.alpha:.2f}**, the same kind of number, is {verdict}.")
     run = {"label": "this run", "gamma": gamma, "alpha": s.alpha, "c": c, "v": v or 1.0, "break_even_v": aware}
-    st.plotly_chart(charts.break_even(sorted({round(c, 2), 0.05, 0.5}), run, verify_costs()),
+    st.plotly_chart(projector.scaled(charts.break_even(sorted({round(c, 2), 0.05, 0.5}), run, verify_costs())),
                     config=PLOTLY, key="be_chart")
 
 
@@ -237,7 +237,7 @@ def gap() -> None:
     if g is None:
         st.info("n/a for this run: the decomposition needs a plain-decoding baseline and drafted tokens.")
         return
-    st.plotly_chart(run_charts.gap(g), config=PLOTLY, key="gap_chart")
+    st.plotly_chart(projector.scaled(run_charts.gap(g)), config=PLOTLY, key="gap_chart")
     st.caption(" → ".join(f"{name}: {x:.2f}×" for name, x in g.steps()) + ". Every step uses a cost "
                "measured in this run (specviz.metrics.gap); what is left at the end is the loop's own "
                "work and timing noise.")

@@ -4,7 +4,7 @@ import json
 import streamlit as st
 
 from ... import lesson_charts as charts
-from .. import lesson
+from .. import lesson, projector
 from . import common
 from .common import PLOTLY
 
@@ -74,10 +74,10 @@ def lab() -> None:
     st.dataframe(rows, hide_index=True)
     lesson.texts("3_lossless")["distribution_lab.json"] = json.dumps(
         {"setup": saved["setup"], "n": res.n, "results": rows}, indent=1)
-    st.plotly_chart(charts.lab_tv(res), config=PLOTLY, key="lab_tv")
+    st.plotly_chart(projector.scaled(charts.lab_tv(res)), config=PLOTLY, key="lab_tv")
     shown = st.multiselect("methods on the distribution chart", list(res.variants)[1:],
                            default=["strict", *LOOSE[:2]], key="lab_shown")
-    st.plotly_chart(charts.lab_distributions(res, saved["texts"], shown), config=PLOTLY, key="lab_dist")
+    st.plotly_chart(projector.scaled(charts.lab_distributions(res, saved["texts"], shown)), config=PLOTLY, key="lab_dist")
     st.caption(f"Noise floor: plain target sampling itself is TV {res.noise_floor:.3f} from p at "
                f"n = {res.n}. A chi-square p-value below 0.01 means the counts are very unlikely "
                "under p.")

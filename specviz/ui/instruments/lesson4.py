@@ -9,7 +9,7 @@ from ... import lesson_charts as charts
 from ... import render, treesweep
 from ...brief import pooled_summary
 from ...models import load_registry
-from .. import lesson, state, views
+from .. import lesson, projector, state, views
 from ..examples import PROMPTS, TRACES_DIR, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
@@ -249,7 +249,7 @@ def profiles() -> None:
         for label, t in p["runs"]:
             lesson.keep_trace(LESSON, label, t)
     if points:
-        st.plotly_chart(charts.profiles([{k: p[k] for k in ("label", "alpha", "c")} for p in points]),
+        st.plotly_chart(projector.scaled(charts.profiles([{k: p[k] for k in ("label", "alpha", "c")} for p in points])),
                         config=PLOTLY, key="pf_chart")
         st.caption("Each point pools the real runs of one drafter on SmolLM2-135M-Instruct (CPU): α is "
                    "Leviathan's (accepted ÷ checked), c the draft time per drafted token ÷ one plain step. "

@@ -1,0 +1,198 @@
+"""The class features on the real pages (AppTest): links round-trip on every page, projector mode
+kept across pages, a class following its presenter's page and round, the room's quiz answers,
+one workshop pack with each trace once."""
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from specviz.trace import Trace
+from specviz.ui import classroom, lesson, projector, state, workshop
+from specviz.ui.examples import shipped_traces
+
+ROOT = Path(__file__).resolve().parent.parent
+STEP = "pages/1_Step_through.py"
+STEM = "chat__trained-smollm2-135m-eagle__greedy"  # 30 rounds
+LESSON_PAGES = {stem: name for stem, name in workshop.LESSONS.items()}
+
+
+@pytest.fixture(autouse=True)
+def fresh_server(tmp_path, monkeypatch):
+    """Classes and the trace store in this test's own directory."""
+    monkeypatch.setenv("SPECVIZ_CLASSES", str(tmp_path / "classes"))
+    monkeypatch.setenv("SPECVIZ_STORE", str(tmp_path / "store"))
+    classroom.registry.clear()
+    state.store.clear()
+    yield
+    classroom.registry.clear()
+    state.store.clear()
+
+
+def page(path: str, **query) -> AppTest:
+    at = AppTest.from_file(str(ROOT / path), default_timeout=120)
+    at.query_params = {k: str(v) for k, v in query.items()}
+    return ok(at.run())
+
+
+def ok(at: AppTest) -> AppTest:
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def heading(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if m.value.startswith("#### Round "))
+
+
+def query(at: AppTest) -> dict:
+    return dict(at.query_params)
+
+
+def test_step_through_link_opens_its_round_and_stepping_updates_the_address():
+    at = page(STEP, trace=STEM, round=3)
+    assert at.session_state["step_current"] == next(lb for lb, p in shipped_traces().items() if p.stem == STEM)
+    assert heading(at).startswith("#### Round 3 of 30 · step 1 of")
+    ok(at.button(key="step_next").click().run())
+    assert heading(at).startswith("#### Round 3 of 30 · step 2 of")
+    assert query(at) == {"trace": STEM, "round": "3", "stage": "2"}
+    ok(at.button(key="step_last").click().run())
+    assert query(at)["round"] == "30" and heading(at).startswith("#### Round 30 of 30")
+    # the address just written opens the same view in another browser
+    again = page(STEP, **query(at))
+    assert heading(again) == heading(at)
+
+
+def test_step_through_stage_past_the_round_shows_it_complete_and_bad_values_say_so():
+    at = page(STEP, trace=STEM, round=2, stage=99)
+    rnd = Trace.load(str(next(p for p in shipped_traces().values() if p.stem == STEM))).rounds[1]
+    from specviz import render
+
+    n = render.n_stages(rnd)
+    assert heading(at) == f"#### Round 2 of 30 · step {n} of {n}"
+    bad = page(STEP, trace="no-such-trace", round="x")
+    said = [i.value.replace("\\", "") for i in bad.info]  # as rendered: markdown escapes removed
+    assert any("No trace no-such-trace" in t for t in said) and any("Ignored round=x" in t for t in said)
+    assert heading(bad).startswith("#### Round ")  # the default trace, at its opening round
+
+
+def test_compare_keeps_both_traces_in_the_address():
+    labels = {p.stem: lb for lb, p in shipped_traces().items()}
+    at = page("pages/2_Compare.py", a="chat__lookup__greedy", b="chat__layers-4__greedy")
+    assert at.session_state["cmp_a_current"] == labels["chat__lookup__greedy"]
+    assert at.session_state["cmp_b_current"] == labels["chat__layers-4__greedy"]
+    ok(at.selectbox(key="cmp_b_pick").set_value(labels["summarise__lookup__greedy"]).run())
+    assert query(at)["b"] == "summarise__lookup__greedy" and query(at)["a"] == "chat__lookup__greedy"
+
+
+@pytest.mark.parametrize("stem", list(LESSON_PAGES))
+def test_lesson_section_and_projector_round_trip(stem):
+    name = LESSON_PAGES[stem]
+    sections = lesson.load(name)["sections"]
+    at = page(f"pages/{stem}.py", projector="true", section=2)
+    assert at.session_state[projector.KEY] is True
+    assert at.subheader[0].value == sections[1]["heading"]  # one section at a time
+    assert not any(t.value for t in at.title)  # the title is on the first section only
+    ok(at.button(key=f"{name}_slide_next").click().run())
+    assert at.subheader[0].value == sections[2]["heading"] and query(at)["section"] == "3"
+    ok(at.button(key=f"{name}_slide_prev").click().run())
+    ok(at.button(key=f"{name}_slide_prev").click().run())
+    assert at.title[0].value == lesson.load(name)["title"]
+    assert "section" not in query(at)  # the first section is the default: left out of links
+    assert not [n for n in at.number_input if n.key == "sv_seed"]  # the seed is fixed
+
+
+@pytest.mark.parametrize("path", ["app.py", STEP, "pages/2_Compare.py", "pages/8_Your_server.py"])
+def test_projector_mode_comes_from_and_goes_to_the_address(path):
+    at = page(path, projector="true")
+    assert at.session_state[projector.KEY] is True
+    assert projector.CSS.split("{")[0] in "".join(h.proto.body for h in at.get("html"))
+    ok(at.toggle(key=projector.KEY).set_value(False).run())
+    assert "projector" not in query(at)
+    ok(at.toggle(key=projector.KEY).set_value(True).run())
+    assert query(at)["projector"] == "true"
+
+
+def test_projector_mode_enlarges_chart_type():
+    def sizes(at):
+        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+        return spec["layout"]["title"]["font"]["size"], spec["layout"]["font"]["size"]
+
+    plain = page(STEP, trace=STEM, round=3, stage=4)
+    big = page(STEP, trace=STEM, round=3, stage=4, projector="true")
+    (t0, f0), (t1, f1) = sizes(plain), sizes(big)
+    assert t1 >= 1.3 * t0 and f1 >= 1.3 * f0
+    assert not any(t.value for t in big.title)  # Step through's first screen is the round
+
+
+def _start(at: AppTest) -> str:
+    next(b for b in at.button if b.label == "Start a class").click().run()
+    return at.session_state[classroom.CODE]
+
+
+def test_followers_see_the_presenters_trace_and_round_and_a_detached_one_stays_put():
+    presenter = page(STEP)
+    code = _start(ok(presenter))
+    ok(presenter.selectbox(key="step_pick").set_value(
+        next(lb for lb, p in shipped_traces().items() if p.stem == STEM)).run())
+    for _ in range(3):
+        ok(presenter.button(key="step_next").click().run())
+    shown = heading(presenter)
+    students = [page(STEP, **{"class": code}) for _ in range(2)]
+    for s in students:
+        assert heading(ok(s.run())) == shown  # first run joins, the poll takes the view
+        assert classroom.SECRET not in s.session_state
+    away, still = students
+    next(b for b in away.button if b.label == "Explore on my own").click().run()
+    ok(presenter.button(key="step_last").click().run())
+    assert heading(ok(still.run())) == heading(presenter)
+    assert heading(ok(away.run())) == shown  # detached: stays put
+    next(b for b in away.button if b.label == "Follow the presenter again").click().run()
+    assert heading(ok(away.run())) == heading(presenter)
+
+
+def test_the_presenter_sees_the_rooms_quiz_answers():
+    path = "pages/5_Lossless.py"
+    presenter = page(path)
+    code = _start(presenter)
+    name = "3_lossless"
+    items = lesson.load(name)["quiz"]
+    i = next(k for k, q in enumerate(items) if q.get("kind") != "predict")
+    qid = f"{name}.q{i}"
+    ok(presenter.run())
+    students = [page(path, **{"class": code}) for _ in range(3)]
+    for n, s in enumerate(students):
+        radio = s.radio(key=f"quiz_{name}_{i}")
+        ok(radio.set_value(radio.options[n % 2]).run())
+        ok(radio.set_value(radio.options[1]).run())  # a changed mind is not counted again
+    t = classroom.registry().tally(code, presenter.session_state[classroom.SECRET], qid)
+    assert t.answered == 3 and sorted(t.counts, reverse=True)[:2] == [2, 1]
+    ok(presenter.run())
+    assert any(json.loads(c.proto.spec)["data"] for c in presenter.get("plotly_chart")
+               if "sv_room_" in c.proto.id)
+
+
+def test_workshop_pack_has_each_trace_once():
+    path = next(iter(shipped_traces().values()))
+    a, b = Trace.load(str(path)), Trace.load(str(path))  # the same run loaded twice
+    other = Trace.load(str(list(shipped_traces().values())[1]))
+    kept = {"Step through - x": a, "Compare, left - x": b, "lesson - y": other, "upload": a}
+    z = zipfile.ZipFile(io.BytesIO(workshop.pack(kept, {})))
+    files = [n for n in z.namelist() if n.startswith("traces/")]
+    assert len(files) == 2
+    bodies = [z.read(n) for n in files]
+    assert len(set(bodies)) == 2
+    assert any(f"lessons/{n}/lesson.md" in z.namelist() for n in workshop.LESSONS.values())
+    for body in bodies:
+        Trace.from_json(body)  # replayable
+
+
+def test_workshop_pack_is_bounded(monkeypatch):
+    from specviz import brief
+
+    paths = list(shipped_traces().values())[:4]
+    monkeypatch.setattr(brief, "PACK_TRACES", 3)
+    z = zipfile.ZipFile(io.BytesIO(brief.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
+    assert len([n for n in z.namelist() if n.startswith("traces/")]) == 3
+    assert paths[3].stem in z.read("README.txt").decode()
