@@ -27,6 +27,11 @@ state.show_error(KEY)
 run.live(KEY)
 if shown:
     label, trace = shown
-    views.header(trace)
+    if projector.on():  # the round and the player on the first screen, the run's numbers folded
+        st.markdown(views.describe(trace))
+        with st.expander("the run's measured numbers: α, τ, costs, speedup"):
+            views.cards(trace)
+    else:
+        views.header(trace)
     player.player(trace, KEY, label, address=True)
 page.done()

@@ -146,7 +146,7 @@ def _presenter(name: str, data: dict, instruments) -> None:
                   disabled=at == 0, on_click=_step, args=(key, at - 1))
         st.button("next", icon=":material/chevron_right:", icon_position="right", key=f"{key}_next",
                   shortcut="PageDown", disabled=at == n - 1, type="primary", on_click=_step, args=(key, at + 1))
-        st.caption(f"{data['title']} · section {at + 1} of {n} · PageDown / PageUp")
+        st.caption((f"{data['title']} · " if at else "") + f"section {at + 1} of {n} · PageDown / PageUp")
     urlstate.publish(key, schema, {"section": at + 1})
     if at == 0:
         st.title(data["title"])

@@ -14,7 +14,7 @@ KEY = "sv_projector"
 SCHEMA = [urlstate.Bool("projector", False)]
 SCALE = 1.4  # chart type: 12 px axis labels become 17 px, an 18 px title 25 px
 CSS = """<style>
-[data-testid=stMainBlockContainer]{max-width:none;padding:2.6rem 2.2rem 2rem}
+[data-testid=stMainBlockContainer]{max-width:none;padding:4.2rem 2.2rem 2rem !important}
 .stMarkdown p,.stMarkdown li{font-size:1.45rem !important;line-height:1.5}
 h1{font-size:2.5rem !important} h2,h3{font-size:1.95rem !important} h4{font-size:1.55rem !important}
 [data-testid=stWidgetLabel] p,.stRadio label p,.stCheckbox label p{font-size:1.25rem !important}
