@@ -108,9 +108,9 @@ def test_projector_mode_comes_from_and_goes_to_the_address(path):
     at = page(path, projector="true")
     assert at.session_state[projector.KEY] is True
     assert projector.CSS.split("{")[0] in "".join(h.proto.body for h in at.get("html"))
-    ok(at.toggle(key=projector.KEY).set_value(False).run())
+    ok(at.toggle(key=projector.WIDGET).set_value(False).run())
     assert "projector" not in query(at)
-    ok(at.toggle(key=projector.KEY).set_value(True).run())
+    ok(at.toggle(key=projector.WIDGET).set_value(True).run())
     assert query(at)["projector"] == "true"
 
 
@@ -196,3 +196,12 @@ def test_workshop_pack_is_bounded(monkeypatch):
     z = zipfile.ZipFile(io.BytesIO(brief.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
     assert len([n for n in z.namelist() if n.startswith("traces/")]) == 3
     assert paths[3].stem in z.read("README.txt").decode()
+
+
+def test_projector_mode_is_kept_across_pages_without_the_address():
+    at = page("app.py")
+    ok(at.toggle(key=projector.WIDGET).set_value(True).run())
+    at.query_params.clear()  # a page switch: Streamlit drops the query
+    ok(at.switch_page("pages/3_Why_it_works.py").run())
+    assert at.session_state[projector.KEY] is True and at.query_params["projector"] == "true"
+    assert any("section 1 of" in c.value for c in at.caption)  # one section at a time

@@ -280,7 +280,7 @@ def test_projector_mode_steps_sections():
     name = "1_why_it_works"
     sections = lesson.load(name)["sections"]
     at = app("pages/3_Why_it_works.py")
-    ok(at.toggle(key=projector.KEY).set_value(True).run())
+    ok(at.toggle(key=projector.WIDGET).set_value(True).run())
     assert [s.value for s in at.main.subheader] == [sections[0]["heading"]]  # one section at a time
     ok(at.button(key=f"{name}_slide_next").click().run())
     assert [s.value for s in at.main.subheader] == [sections[1]["heading"]]

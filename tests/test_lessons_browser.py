@@ -71,8 +71,8 @@ def test_projector_mode_steps_with_the_keyboard(page, server):
     pg = page
     pg.set_viewport_size({"width": 1280, "height": 720})
     pg.goto(f"{server}/Why_it_works?projector=true")
-    _loaded(pg)
-    pg.wait_for_selector("text=section 1 of")
+    pg.wait_for_selector("text=section 1 of")  # one section at a time: no quiz on this one
+    pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
     pg.keyboard.press("PageDown")  # the first key press steps: nothing to click first
     pg.wait_for_selector("text=section 2 of")
     assert "section=2" in pg.url

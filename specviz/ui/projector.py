@@ -10,7 +10,8 @@ import streamlit as st
 
 from . import urlstate
 
-KEY = "sv_projector"
+KEY, WIDGET = "sv_projector_on", "sv_projector"  # the mode; its toggle (a widget's own state does
+# not survive a page switch: Streamlit drops it with the page that drew it)
 SCHEMA = [urlstate.Bool("projector", False)]
 SCALE = 1.4  # chart type: 12 px axis labels become 17 px, an 18 px title 25 px
 CSS = """<style>
@@ -45,8 +46,13 @@ def style() -> None:
         st.html(CSS)
 
 
+def _on_toggle() -> None:
+    st.session_state[KEY] = st.session_state[WIDGET]
+
+
 def toggle() -> None:
-    st.toggle("Projector mode", key=KEY, help="Larger type (charts too), the sidebar folded away, "
+    st.session_state[WIDGET] = on()
+    st.toggle("Projector mode", key=WIDGET, on_change=_on_toggle, help="Larger type (charts too), the sidebar folded away, "
               "the round and the player on the first screen, lessons one section at a time; kept "
               "on every page and in the address")
 
