@@ -115,14 +115,19 @@ def test_projector_mode_comes_from_and_goes_to_the_address(path):
 
 
 def test_projector_mode_enlarges_chart_type():
-    def sizes(at):
-        spec = json.loads(at.get("plotly_chart")[0].proto.spec)
-        return spec["layout"]["title"]["font"]["size"], spec["layout"]["font"]["size"]
+    def layouts(at):
+        return [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
 
-    plain = page(STEP, trace=STEM, round=3, stage=4)
+    plain = layouts(page(STEP, trace=STEM, round=3, stage=4))
+    big = layouts(page(STEP, trace=STEM, round=3, stage=4, projector="true"))
+    assert len(big) == len(plain) >= 4
+    for p, b in zip(plain, big):
+        assert b["title"]["font"]["size"] >= 1.3 * p["title"]["font"]["size"]
+        assert b["font"]["size"] >= 1.3 * p["font"]["size"]
+        # what the app's chart theme would draw at its own small size gets a larger explicit one
+        assert "tickfont" not in p.get("yaxis", {}) and b["yaxis"]["tickfont"]["size"] >= 16
+        assert b["legend"]["font"]["size"] >= 16
     big = page(STEP, trace=STEM, round=3, stage=4, projector="true")
-    (t0, f0), (t1, f1) = sizes(plain), sizes(big)
-    assert t1 >= 1.3 * t0 and f1 >= 1.3 * f0
     assert not any(t.value for t in big.title)  # Step through's first screen is the round
 
 

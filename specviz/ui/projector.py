@@ -78,14 +78,26 @@ def scaled(fig):
     return big
 
 
+# the sizes Streamlit's chart theme gives text a figure leaves unset (it overrides the layout's font)
+THEMED = {"tickfont": 12, "title": 14, "legend": 12}
+
+
 def enlarge(fig: go.Figure, factor: float) -> go.Figure:
-    """A copy of fig with every explicit font size, and the default one, times factor."""
+    """A copy of fig with every explicit font size, and the default one, times factor; axis
+    ticks and titles and legends get explicit sizes (the app theme's, times factor)."""
     d = fig.to_dict()  # a deep copy
     layout = d.setdefault("layout", {})
     _scale(d, factor)
     font = layout.setdefault("font", {})
     if "size" not in font:
         font["size"] = round(12 * factor)  # plotly's default; sizes derived from it follow
+    for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
+        axis = layout.setdefault(name, {})
+        axis.setdefault("tickfont", {}).setdefault("size", round(THEMED["tickfont"] * factor))
+        title = axis.setdefault("title", {})
+        if isinstance(title, dict):
+            title.setdefault("font", {}).setdefault("size", round(THEMED["title"] * factor))
+    layout.setdefault("legend", {}).setdefault("font", {}).setdefault("size", round(THEMED["legend"] * factor))
     if "height" in layout:
         layout["height"] = round(layout["height"] * (1 + (factor - 1) / 2))
     return go.Figure(d)
