@@ -159,7 +159,7 @@ def chip(t: Tok, current: bool = False) -> str:
     cls = f"tok tok-{t.fate}" + (" tok-current" if current else "")
     text = html.escape(t.shown) if t.shown is not None else show_text(t.text)
     br = "<br>" if "\n" in t.text else ""  # the strip keeps the output's line breaks
-    return (f'<span class="{cls}" title="{html.escape(tooltip(t), quote=True)}">'
+    return (f'<span class="{cls}" data-round="{int(t.round)}" title="{html.escape(tooltip(t), quote=True)}">'
             f'{text}<sup>{glyph}</sup></span>{br}')
 
 

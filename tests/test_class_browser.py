@@ -116,3 +116,14 @@ def test_projector_mode_first_screen(browser, server, size):
     pg.wait_for_selector("text=section 1 of")
     assert "projector=true" in pg.url
     pg.screenshot(path=str(ARTIFACTS / f"projector_lesson_{w}x{h}.png"))
+
+
+def test_clicking_a_token_chip_jumps_to_its_round(browser, server):
+    pg = _page(browser, 1280, 900)
+    pg.goto(f"{server}/Step_through?trace={STEM}&round=8")
+    _settled(pg)
+    chip = pg.locator(".sv-strip [data-round='3']").first  # a token the 4th round wrote
+    chip.click()
+    pg.wait_for_function("() => /Round 4 of 30 · step (\\d+) of \\1/.test(document.body.innerText)")  # complete
+    assert "round=4" in pg.url
+    pg.get_by_text("Anatomy of a token").wait_for()

@@ -16,6 +16,21 @@ from . import page, urlstate, views
 
 SPEEDS = {"0.5×": 1.6, "1×": 0.8, "2×": 0.4, "4×": 0.2}  # seconds per step while playing
 
+# a click on a chip of the token strip (render.chip: data-round) sends its round back: the strip
+# stays plain HTML, this script-only component listens on the page (our own code, no trace data)
+_CHIP_JS = """
+export default function(component) {
+  const { setTriggerValue } = component;
+  const onClick = (e) => {
+    const chip = e.target.closest ? e.target.closest('.sv-strip [data-round]') : null;
+    if (chip) setTriggerValue('round', Number(chip.dataset.round));
+  };
+  document.addEventListener('click', onClick);
+  return () => document.removeEventListener('click', onClick);
+}
+"""
+_chip_clicks = st.components.v2.component("specviz.chip_jump", js=_CHIP_JS)
+
 
 def _ss():
     return st.session_state
@@ -126,6 +141,10 @@ def _body(trace: Trace, key: str, interval: float | None, shortcuts: bool, anato
           charts: bool, address: bool) -> None:
     _tick(trace, key, interval)
     _controls(trace, key, interval, shortcuts)
+    clicked = _chip_clicks(key=f"{key}_chipjump", on_round_change=lambda: None).round
+    if clicked is not None and 0 <= clicked < len(trace.rounds):
+        jump(trace, key, clicked)  # the chip's round, complete: its anatomy shows why
+        _ss()[f"{key}_playing"] = False
     if address:
         _to_address(trace, key)
     rnd, stage = position(key)
