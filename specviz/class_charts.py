@@ -1,10 +1,15 @@
 """Plotly figures for a class (no Streamlit): the room's answers and the no-model sandbox."""
+from __future__ import annotations
+
 import html
+from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
 from .classroom import Tally
-from .sandbox import Analysis, Simulation
+
+if TYPE_CHECKING:  # the sandbox needs torch: every page draws the class panel, few the sandbox
+    from .sandbox import Analysis, Simulation
 
 BLUE, VERMILLION, ORANGE, GREEN, GREY, PINK = "#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C", "#CC79A7"
 PALETTE = [BLUE, ORANGE, GREEN, VERMILLION, PINK, "#56B4E9", "#F0E442", "#000000"]

@@ -181,7 +181,8 @@ def test_trace_text_is_data_not_markdown():
 def test_an_error_quoting_a_trace_is_escaped():
     at = ok(app(STEP))
     upload(at, "v.json", {"version": "[x](https://example.com)"})
-    assert at.error and "'\\[x](https:\\/\\/example.com)'" in at.error[0].value
+    # no link syntax and no bare link left (a word joiner breaks GFM's autolink; views.inert)
+    assert at.error and "'\\[x](https\u2060:\\/\\/example.com)'" in at.error[0].value
 
 
 def test_play_advances_and_pause_stops():
