@@ -1,7 +1,7 @@
 """Compare: two traces (two drafters, two gammas, ...) side by side with their metrics."""
 import streamlit as st
 
-from specviz.ui import library, page, state, views
+from specviz.ui import library, page, race, state, views
 
 page.setup("Compare", "2_Compare")
 
@@ -21,4 +21,6 @@ if a and b:
     for col, (label, trace), key in zip(st.columns(2, gap="large"), (a, b), ("cmp_a", "cmp_b")):
         with col:
             views.side(trace, key)
+    st.subheader("Race: plain and speculative decoding of the left run")
+    race.race_view(a[1], "cmp_race")
 page.done()

@@ -64,6 +64,16 @@ def test_step_through_link_opens_its_round_and_stepping_updates_the_address():
     assert heading(again) == heading(at)
 
 
+def test_step_through_link_names_the_token_the_anatomy_explains():
+    at = page(STEP, trace=STEM, round=3, stage=4, token=2)
+    radio = next(r for r in at.radio if r.key.startswith("step_tok_2_"))
+    assert radio.value == 1 and query(at)["token"] == "2"
+    ok(radio.set_value(3).run())
+    assert query(at)["token"] == "4"
+    again = page(STEP, **query(at))  # the address opens that token again
+    assert next(r for r in again.radio if r.key.startswith("step_tok_2_")).value == 3
+
+
 def test_step_through_stage_past_the_round_shows_it_complete_and_bad_values_say_so():
     at = page(STEP, trace=STEM, round=2, stage=99)
     rnd = Trace.load(str(next(p for p in shipped_traces().values() if p.stem == STEM))).rounds[1]
@@ -84,6 +94,9 @@ def test_compare_keeps_both_traces_in_the_address():
     assert at.session_state["cmp_b_current"] == labels["chat__layers-4__greedy"]
     ok(at.selectbox(key="cmp_b_pick").set_value(labels["summarise__lookup__greedy"]).run())
     assert query(at)["b"] == "summarise__lookup__greedy" and query(at)["a"] == "chat__lookup__greedy"
+    ok(at.button(key="cmp_race_go").click().run())  # the race of the left run
+    lanes = "".join(h.proto.body for h in at.get("html"))
+    assert "plain</b> · " in lanes and "speculative</b> · " in lanes
 
 
 @pytest.mark.parametrize("stem", list(LESSON_PAGES))

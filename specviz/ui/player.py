@@ -3,8 +3,9 @@
 Position = (round, stage); stages animate one round (see render.n_stages). A trace opens on
 the first round that shows the idea (render.opening_round). Stepping only re-renders the
 recorded trace: no model runs here. Any page can embed `player(trace, key)`; with address=True
-the position is in the page's address (?round=R&stage=S, both as shown: from 1), so a link opens
-it and every step updates it (and a presenter's class follows: page.sync).
+the position is in the page's address (?round=R&stage=S&token=T, all as shown: from 1; token is
+the one the anatomy explains), so a link opens it and every step updates it (and a presenter's
+class follows: page.sync).
 """
 import time
 
@@ -94,7 +95,8 @@ def _sync(trace: Trace, key: str, label: str, autoplay: bool) -> None:
 
 def _schema(trace: Trace) -> list[urlstate.Param]:
     n = len(trace.rounds)
-    return [urlstate.Int("round", render.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99)]
+    return [urlstate.Int("round", render.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99),
+            urlstate.Int("token", 0, 0, 99)]  # 0: the anatomy's own choice
 
 
 def _from_address(trace: Trace, key: str) -> None:
@@ -104,12 +106,18 @@ def _from_address(trace: Trace, key: str) -> None:
         rnd = came["round"] - 1
         _set(key, rnd, min(came["stage"] - 1, _last_stage(trace, rnd)))
         _ss()[f"{key}_playing"] = False
+        _ss()[f"{key}_focus_in"] = came["token"] - 1 if came["token"] else None
 
 
-def _to_address(trace: Trace, key: str) -> None:
+def _to_address(trace: Trace, key: str, sync: bool) -> None:
+    """The address shows the position (and the class follows it, if sync: once per run, early,
+    so that followers are not kept waiting for this page's charts)."""
     rnd, stage = position(key)
-    urlstate.publish(f"{key}_pos", _schema(trace), {"round": rnd + 1, "stage": stage + 1})
-    page.sync()  # the fragment's runs do not reach page.done(): tell the class here
+    focus = _ss().get(f"{key}_focus")  # (round, token) the anatomy explained last
+    token = focus[1] + 1 if focus and focus[0] == rnd else 0
+    urlstate.publish(f"{key}_pos", _schema(trace), {"round": rnd + 1, "stage": stage + 1, "token": token})
+    if sync:
+        page.sync()  # the fragment's runs do not reach page.done(): tell the class here
 
 
 def player(trace: Trace, key: str, label: str = "", *, shortcuts: bool = True,
@@ -146,7 +154,7 @@ def _body(trace: Trace, key: str, interval: float | None, shortcuts: bool, anato
         jump(trace, key, clicked)  # the chip's round, complete: its anatomy shows why
         _ss()[f"{key}_playing"] = False
     if address:
-        _to_address(trace, key)
+        _to_address(trace, key, sync=True)
     rnd, stage = position(key)
     views.round_view(trace, rnd, stage)
     done = rnd + (stage == _last_stage(trace, rnd))  # rounds complete so far
@@ -155,11 +163,16 @@ def _body(trace: Trace, key: str, interval: float | None, shortcuts: bool, anato
         left, right = st.columns([5, 7], gap="large") if anatomy and charts else (st, st)
         if anatomy:
             with left:
-                views.anatomy_panel(trace, rnd, stage, key)
+                _ss()[f"{key}_focus"] = None
+                views.anatomy_panel(trace, rnd, stage, key, _ss().pop(f"{key}_focus_in", None))
+                pos = _ss()[f"{key}_focus"]
+                _ss()[f"{key}_focus"] = None if pos is None else (rnd, pos)
         if charts:
             with right:
                 views.speed_panel(trace, done, key)
             views.progress_charts(trace, done, key)
+    if address:
+        _to_address(trace, key, sync=False)  # the token the anatomy now explains
     if interval is not None and not _ss().get(f"{key}_playing"):
         st.rerun()  # reached the end: redraw once without the timer
 
