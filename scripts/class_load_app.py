@@ -1,8 +1,9 @@
 """The page that scripts/class_load_test.py serves: a Step-through view of a shipped trace (header,
 round cards, strip and, unless ?lean=1, the anatomy and the four progress charts) that a
-presenter drives and followers follow. Until the pages are wired to classes (issue 14, phase 2)
-this stands in for them. `?presenter=1` starts a class in that session and adds a "Next round"
-button (load-test only: the product starts classes from the sidebar).
+presenter drives and followers follow, through the same classroom and player code as the real
+pages (which add the page frame: sidebar, address, agenda). `?presenter=1` starts a class in that
+session and adds a "Next round" button (load-test only: the product starts classes from the
+sidebar).
 
     SPECVIZ_CLASSES=/tmp/classes streamlit run scripts/class_load_app.py
 """

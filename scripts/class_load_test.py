@@ -244,6 +244,7 @@ def main() -> int:
     ap.add_argument("--followers", type=int, default=30)
     ap.add_argument("--steps", type=int, default=15, help="rounds the presenter steps through")
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between presenter steps")
+    ap.add_argument("--poll", type=float, default=1.0, help="followers' poll interval, seconds (SPECVIZ_CLASS_POLL_S)")
     ap.add_argument("--lean", action="store_true", help="followers' page without the anatomy and the four progress charts")
     ap.add_argument("--tuned", action="store_true",
                     help="serve with server.fileWatcherType = none and runner.postScriptGC = false: "
@@ -257,7 +258,8 @@ def main() -> int:
         ap.error("--followers must be 1..200 and --steps 1..29 (the followed trace has 30 rounds)")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="specviz-class-") as tmp:
-        env = dict(os.environ, SPECVIZ_CLASSES=tmp, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1")
+        env = dict(os.environ, SPECVIZ_CLASSES=tmp, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
+                   SPECVIZ_CLASS_POLL_S=str(args.poll))
         with socket_port() as port:
             pass
         proc = subprocess.Popen(

@@ -13,6 +13,7 @@ switches to the presenter's page). Detached followers keep polling (to show wher
 presenter is) but stay put.
 """
 import io
+import os
 from pathlib import Path
 
 import qrcode
@@ -23,7 +24,7 @@ from .. import class_charts
 from ..classroom import ClassError, Classes, Snapshot, new_voter, normalise_code
 from . import projector, safe
 
-POLL_S = 1.0
+POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
 PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 CODE, SECRET, FOLLOW, VOTER = "sv_class", "sv_class_secret", "sv_class_follow", "sv_voter"
