@@ -3,5 +3,6 @@ from specviz.ui import lesson
 from specviz.ui.instruments import lesson3 as instruments
 
 lesson.render("3_lossless", {
+    "sandbox": instruments.sandbox,
     "lab": instruments.lab,
 })

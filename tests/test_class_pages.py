@@ -223,3 +223,14 @@ def test_projector_mode_is_kept_across_pages_without_the_address():
     ok(at.switch_page("pages/3_Why_it_works.py").run())
     assert at.session_state[projector.KEY] is True and at.query_params["projector"] == "true"
     assert any("section 1 of" in c.value for c in at.caption)  # one section at a time
+
+
+def test_lesson_3_sandbox_opens_on_demand_and_from_a_link():
+    path = "pages/5_Lossless.py"
+    at = page(path)
+    assert not [s for s in at.slider if s.key.startswith("sb_")]  # closed: no torch on load
+    ok(at.toggle(key="sb_open").set_value(True).run())
+    ok(at.slider(key="sb_q0").set_value(90).run())
+    assert query(at)["sb_q"].startswith("90,")
+    again = page(path, **query(at))  # the link opens the sandbox as it was
+    assert again.slider(key="sb_q0").value == 90 and again.toggle(key="sb_open").value

@@ -1,4 +1,5 @@
-"""Lesson 3's instrument: the distribution lab (strict vs loose verification on the real model)."""
+"""Lesson 3's instruments: the no-model sandbox and the distribution lab (strict vs loose
+verification on the real model)."""
 import json
 
 import streamlit as st
@@ -9,6 +10,16 @@ from . import common
 from .common import PLOTLY
 
 LAB_PROMPT, LAB_PREFIX = "Write a short poem about the sea.", "The waves of the ocean,"
+
+
+def sandbox() -> None:
+    """The no-model sandbox (ui/sandbox.py), opened on demand: it draws through the engine's
+    verifier (torch), which the lesson page does not load until asked; a link to it opens it."""
+    linked = any(k.startswith("sb_") and not k.endswith("_hide") for k in st.query_params)
+    if st.toggle("Open the sandbox", value=linked, key="sb_open"):
+        from ..sandbox import sandbox as widget
+
+        widget("sb", lesson.seed())
 
 
 def lab() -> None:
