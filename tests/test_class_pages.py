@@ -234,3 +234,12 @@ def test_lesson_3_sandbox_opens_on_demand_and_from_a_link():
     assert query(at)["sb_q"].startswith("90,")
     again = page(path, **query(at))  # the link opens the sandbox as it was
     assert again.slider(key="sb_q0").value == 90 and again.toggle(key="sb_open").value
+
+
+def test_a_link_can_hide_controls_and_the_copy_link_keeps_the_view():
+    at = page(STEP, trace=STEM, round=3, step_runbox_hide="true", projector="true")
+    styles = "".join(h.proto.body for h in at.get("html"))
+    assert ".st-key-step_runbox{display:none" in styles  # TensorFlow Playground's _hide
+    link = at.sidebar.code[0].value  # "Link to this view": the address less projector and class
+    assert f"trace={STEM}" in link and "round=3" in link and "step_runbox_hide=true" in link
+    assert "projector" not in link
