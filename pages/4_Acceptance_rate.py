@@ -9,4 +9,4 @@ lesson.render("2_acceptance_rate", {
     "workloads": instruments.workloads,
     "slower": instruments.slower,
     "gap": instruments.gap,
-}, instruments.facts)
+}, instruments.facts, instruments.address)

@@ -243,3 +243,16 @@ def test_a_link_can_hide_controls_and_the_copy_link_keeps_the_view():
     link = at.sidebar.code[0].value  # "Link to this view": the address less projector and class
     assert f"trace={STEM}" in link and "round=3" in link and "step_runbox_hide=true" in link
     assert "projector" not in link
+
+
+def test_lesson_instrument_settings_round_trip():
+    at = page("pages/4_Acceptance_rate.py", alpha="0.5,0.95", c="0.2")
+    assert at.multiselect(key="th_alphas").value == [0.5, 0.95] and at.slider(key="th_c").value == 0.2
+    ok(at.slider(key="th_c").set_value(0.3).run())
+    assert query(at) == {"alpha": "0.5,0.95", "c": "0.3"}
+    bad = page("pages/4_Acceptance_rate.py", alpha="0.5,2", c="x")
+    assert bad.slider(key="th_c").value == 0.05 and len([i for i in bad.info if "Ignored" in i.value]) == 2
+    one = page("pages/3_Why_it_works.py", drafters="lookup")
+    assert one.multiselect(key="c_drafters").value == ["lookup"]
+    ok(one.multiselect(key="c_drafters").select("layers:8").run())
+    assert query(one)["drafters"] == "lookup,layers:8"

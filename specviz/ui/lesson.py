@@ -106,13 +106,15 @@ def _section(section: dict, instruments: dict[str, Callable[[], None]]) -> None:
 
 
 def render(name: str, instruments: dict[str, Callable[[], None]],
-           facts: Callable[[], dict[str, str]] | None = None) -> None:
+           facts: Callable[[], dict[str, str]] | None = None,
+           address: Callable[[], dict[str, tuple[str, urlstate.Param]]] | None = None) -> None:
     """The lesson page: title, sections with their instruments, then the quiz.
 
-    facts(): the measured numbers the lesson's text quotes, by name (see `fill`)."""
+    facts(): the measured numbers the lesson's text quotes, by name (see `fill`).
+    address(): the instruments' main settings the address keeps (urlstate.bind)."""
     data = load(name, facts() if facts else {})
     stem = next(s for s, n in workshop.LESSONS.items() if n == name)
-    page.setup(data["title"].split("·")[-1].strip(), stem)
+    page.setup(data["title"].split("·")[-1].strip(), stem, address=address() if address else None)
     _sidebar()
     if presenting():
         _presenter(name, data, instruments)

@@ -24,10 +24,12 @@ PRIVATE = ("class", "projector")  # never part of a shared view or link
 VIEW_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
-def setup(title: str, stem: str, hideable: dict[str, str] | None = None) -> None:
+def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
+          address: dict[str, tuple[str, urlstate.Param]] | None = None) -> None:
     """Start a page: apply a presenter's view (followers), config, styles, sidebar, class bar.
 
-    hideable: controls of this page a shared link can hide (key -> what it is)."""
+    hideable: controls of this page a shared link can hide (key -> what it is).
+    address: widgets of this page whose values the address keeps (urlstate.bind)."""
     ss = st.session_state
     ss[PAGE], ss[urlstate.PAGE_PATH] = stem, "" if stem == "app" else stem.split("_", 1)[-1]
     _take_presenters_view(stem)
@@ -51,7 +53,9 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None) -> None
     if projector.on():
         _nav(stem)
     slots["notices"] = st.container()
-    ss[SLOTS] = (slots, hideable or {})
+    if address:
+        urlstate.bind(f"{stem}_widgets", address)
+    ss[SLOTS] = (slots, hideable or {}, address or {})
 
 
 def done() -> None:
@@ -59,7 +63,9 @@ def done() -> None:
     sees this view (presenter)."""
     ss = st.session_state
     stem = ss.get(PAGE, "app")
-    slots, hideable = ss.pop(SLOTS, ({}, {}))
+    slots, hideable, address = ss.pop(SLOTS, ({}, {}, {}))
+    if address:
+        urlstate.publish_bound(f"{stem}_widgets", address)
     if "notices" in slots:
         with slots["notices"]:
             urlstate.notices()

@@ -193,6 +193,22 @@ def publish(key: str, schema: list[Param], values: Mapping[str, Any]) -> None:
     st.session_state.setdefault(KEYS, set()).add(key)
 
 
+def bind(key: str, widgets: Mapping[str, tuple[str, Param]]) -> None:
+    """Widgets whose values live in the address (name -> (widget key, its Param)): a link's
+    values become theirs. Call before they are drawn, and publish_bound() after."""
+    came = incoming(key, [p for _, p in widgets.values()])
+    if came is not None:
+        for wkey, p in widgets.values():
+            st.session_state[wkey] = came[p.name]
+
+
+def publish_bound(key: str, widgets: Mapping[str, tuple[str, Param]]) -> None:
+    """The address shows the bound widgets' values (a widget not drawn now: its default)."""
+    ss = st.session_state
+    publish(key, [p for _, p in widgets.values()],
+            {p.name: ss[wkey] if wkey in ss else p.default for wkey, p in widgets.values()})
+
+
 def notices() -> None:
     """Say which address values were ignored (once, under the page title)."""
     for text in st.session_state.pop(NOTICES, []):

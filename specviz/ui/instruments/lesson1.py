@@ -6,7 +6,7 @@ import sys
 import streamlit as st
 
 from ... import lesson_charts as charts
-from .. import lesson, projector
+from .. import lesson, projector, urlstate
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, cost_of_pass
@@ -88,6 +88,12 @@ def torch_threads() -> int:
     if torch is not None:
         return torch.get_num_threads()
     return int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1
+
+
+def address() -> dict:
+    """The settings a link to this lesson keeps: the drafters c is measured for."""
+    options = ["layers:4", "layers:8", "layers:16", "lookup", *common.trained()]
+    return {"drafters": ("c_drafters", urlstate.Many("drafters", ["layers:4", "lookup", *common.trained()], options))}
 
 
 def draft_cost() -> None:

@@ -7,7 +7,7 @@ from ... import lesson_charts as charts
 from ... import metrics
 from ...replay import caveat, replay_all
 from ...trace import Trace
-from .. import lesson, projector, state
+from .. import lesson, projector, state, urlstate
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
@@ -56,10 +56,20 @@ def _workload_labels() -> dict[str, tuple[str, Trace]]:
     return out
 
 
+ALPHAS = [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95]
+
+
+def address() -> dict:
+    """The settings a link to this lesson keeps: the theory chart's α values and c, measured v."""
+    return {"alpha": ("th_alphas", urlstate.Many("alpha", [0.3, 0.6, 0.8, 0.9], ALPHAS)),
+            "c": ("th_c", urlstate.Float("c", 0.05, 0.0, 1.0)),
+            "v": ("th_v", urlstate.Bool("v", False))}
+
+
 def theory() -> None:
     """Leviathan's curves for chosen α and c, with measured runs at their own α on top."""
     a, b = st.columns([3, 2], vertical_alignment="bottom")
-    alphas = a.multiselect("α (Leviathan's acceptance rate)", [0.1, 0.3, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95],
+    alphas = a.multiselect("α (Leviathan's acceptance rate)", ALPHAS,
                            default=[0.3, 0.6, 0.8, 0.9], key="th_alphas")
     c = b.slider("c (draft cost ÷ target step)", 0.0, 1.0, 0.05, 0.01, key="th_c")
     v = verify_costs()
