@@ -62,6 +62,7 @@ def uploader(key: str) -> None:
 
 def download(key: str, label: str, trace: Trace) -> None:
     name = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_")[:60] or "trace"
-    st.download_button("save this trace (.json)", trace.to_json(), file_name=f"{name}.json",
+    # the JSON is made on click only: a long trace takes tens of ms, and every run drew it
+    st.download_button("save this trace (.json)", lambda: trace.to_json(), file_name=f"{name}.json",
                        mime="application/json", key=f"{key}_download", on_click="ignore",
                        width="stretch")

@@ -4,6 +4,7 @@ The page polls the job in a fragment, so the view updates while the model works 
 stays clickable. Models are shared by every session of the server process (st.cache_resource);
 runner.run holds the model's lock, so concurrent runs queue up instead of clashing.
 """
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -12,12 +13,28 @@ import streamlit as st
 
 from .. import render
 from ..errors import SpecVizError, first_line
-from ..models import load_registry
+from ..models import MODELS_YAML, Registry, load_registry
 from ..trace import Round, Trace
 from . import state
 from .examples import PROMPTS
 
 DRAFTERS = ["layers:4", "layers:8", "layers:16", "lookup", "lookup:2"]
+def registry() -> Registry:
+    """models.yaml, parsed once per version of the file (every run of a page with the run
+    controls reads it: in a class, every follower's too)."""
+    path = os.environ.get("SPECVIZ_MODELS") or str(MODELS_YAML)
+    try:
+        mtime = os.stat(path).st_mtime_ns
+    except OSError:
+        return load_registry()  # says what is wrong in one line
+    return _registry(path, mtime)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _registry(path: str, mtime: int) -> Registry:
+    return load_registry(path)
+
+
 MAX_NEW_TOKENS = 512  # runner.MAX_NEW_TOKENS; the runner checks it again (imported lazily: torch is slow)
 
 
@@ -77,7 +94,7 @@ def start(key: str, prompt: str, **settings) -> None:
     try:
         s = RunSettings(prompt, **settings).resolved()
         s.check()
-        load_registry().model(s.target)
+        registry().model(s.target)
     except SpecVizError as e:
         state.set_error(key, str(e))
         return
@@ -88,7 +105,7 @@ def start(key: str, prompt: str, **settings) -> None:
 
 
 def _drafters(pair_draft: str) -> list[str]:
-    trained = [f"trained:{name}" for name in load_registry().trained]
+    trained = [f"trained:{name}" for name in registry().trained]
     return list(dict.fromkeys([pair_draft, *DRAFTERS, *trained]))
 
 
@@ -100,7 +117,7 @@ def _fill_prompt(key: str) -> None:
 
 def controls(key: str) -> None:
     """The run form: pair, drafter, γ, sampling, seed, length, prompt, Run."""
-    reg = load_registry()
+    reg = registry()
     pairs = reg.pairs
     pair_key = st.selectbox(
         "model pair", list(pairs), index=list(pairs).index(reg.default_pair), key=f"{key}_pair",
