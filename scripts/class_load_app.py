@@ -35,6 +35,23 @@ def goto(rnd: int, stage: int) -> None:
     ss[f"{KEY}_shown"] = f"{STEM}|{id(trace)}"
 
 
+def real_page() -> None:
+    """?real=1: the product's Step through page itself (page frame, sidebar, address), driven by
+    the same "Next round" button; it publishes its address to the class as in a real class."""
+    import runpy
+
+    if st.query_params.get("presenter") == "1" and classroom.code() is None:
+        classroom.start()
+    if classroom.presenting():
+        st.markdown(f"class code {classroom.code()}")
+        st.button("Next round", on_click=lambda: (ss.update({f"{KEY}_round": ss[f"{KEY}_round"] + 1,
+                                                             f"{KEY}_stage": 0})))
+    runpy.run_path(str(Path(__file__).resolve().parent.parent / "pages" / "1_Step_through.py"))
+    st.stop()
+
+
+if st.query_params.get("real") == "1":
+    real_page()
 trace = store().resolve(STEM)
 if st.query_params.get("presenter") == "1" and classroom.code() is None:
     classroom.start()

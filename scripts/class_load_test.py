@@ -36,6 +36,7 @@ sys.path.insert(0, str(ROOT))
 from specviz.classroom import Classes  # noqa: E402
 
 TUNED = ["--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]
+STEM = "chat__trained-smollm2-135m-eagle__greedy"  # the trace class_load_app.py shows (30 rounds)
 HEADING = re.compile(r"#### Round (\d+) of \d+ · step (\d+) of")
 
 
@@ -168,6 +169,8 @@ def percentile(xs: list[float], q: float) -> float:
 async def main_async(args, port: int, classes: Classes, server: psutil.Process) -> dict:
     url = f"ws://127.0.0.1:{port}/_stcore/stream"
     lean = "&lean=1" if args.lean else ""
+    if args.real:  # the product's page: the trace by its address, the class's view is the address
+        lean = f"&real=1&trace={STEM}"
     stop = asyncio.Event()
     # the presenter's page first (it also warms the cold server up)
     pres = Follower("presenter", url, "presenter=1" + lean)
@@ -245,6 +248,8 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=15, help="rounds the presenter steps through")
     ap.add_argument("--interval", type=float, default=3.0, help="seconds between presenter steps")
     ap.add_argument("--poll", type=float, default=1.0, help="followers' poll interval, seconds (SPECVIZ_CLASS_POLL_S)")
+    ap.add_argument("--real", action="store_true", help="the product's Step through page (page frame, "
+                    "sidebar, address), not the load-test page")
     ap.add_argument("--lean", action="store_true", help="followers' page without the anatomy and the four progress charts")
     ap.add_argument("--tuned", action="store_true",
                     help="serve with server.fileWatcherType = none and runner.postScriptGC = false: "
@@ -289,7 +294,7 @@ def main() -> int:
 def report(args, r: dict, wall: float, before, after) -> None:
     lags, mem = r["lags"], r["memory"]
     print(f"class load test: {args.followers} followers, {args.steps} presenter steps every "
-          f"{args.interval:g} s, {'lean' if args.lean else 'full'} Step-through view, server "
+          f"{args.interval:g} s, {'real Step through page' if args.real else 'lean' if args.lean else 'full'} Step-through view, server "
           f"{'tuned (' + ' '.join(TUNED) + ')' if args.tuned else 'as configured'}, {wall:.0f} s")
     if lags:
         print(f"follower lag: p50 {statistics.median(lags):.2f} s · p95 {percentile(lags, 0.95):.2f} s · "

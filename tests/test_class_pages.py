@@ -256,3 +256,17 @@ def test_lesson_instrument_settings_round_trip():
     assert one.multiselect(key="c_drafters").value == ["lookup"]
     ok(one.multiselect(key="c_drafters").select("layers:8").run())
     assert query(one)["drafters"] == "lookup,layers:8"
+
+
+def test_one_presenter_step_is_one_class_update():
+    """Followers rerun their whole page per update: a step must not publish twice."""
+    presenter = page(STEP, trace=STEM, round=3)
+    code = _start(presenter)
+    version = lambda: classroom.registry().snapshot(code).version  # noqa: E731
+    ok(presenter.run())
+    for button in ("step_next", "step_next", "step_last", "step_first"):
+        before = version()
+        ok(presenter.button(key=button).click().run())
+        assert version() == before + 1, button
+    ok(presenter.run())  # a rerun showing the same view publishes nothing
+    assert version() == before + 1

@@ -338,7 +338,8 @@ def beta_line(trace: Trace, tok: render.Tok, tree: bool = False) -> str:
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | None = None) -> None:
     """Why one token of the current round was accepted, rejected, resampled or the target's own.
 
-    focus: the token to open on (a link's); the one shown is left in `{key}_focus`."""
+    focus: the token to open on (a link's); one chosen other than the panel's own pick is left in
+    `{key}_focus` (else None), for the address."""
     st.markdown("#### Anatomy of a token")
     rec = trace.rounds[rnd]
     toks = render.round_tokens(rec, rnd)
@@ -353,12 +354,13 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
     pick = shown[-1]
     if stage == last:
         pick = next((t.pos for t in toks if t.fate in ("rejected", "resampled", "bonus")), pick)
-    pick = focus if focus in shown else pick
+    own, pick = pick, focus if focus in shown else pick
     # a radio wraps onto more lines when a round has many tokens (pills scroll sideways)
     j = st.radio("token", shown, index=shown.index(pick), format_func=_token_label(toks),
                  horizontal=True, key=f"{key}_tok_{rnd}_{len(shown)}", label_visibility="collapsed")
-    tok = toks[pick if j is None else j]
-    st.session_state[f"{key}_focus"] = tok.pos
+    chosen = pick if j is None else j
+    tok = toks[chosen]
+    st.session_state[f"{key}_focus"] = None if chosen == own else chosen
     st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
     if tok.q is None:  # the closing token: the target's own
         c = rec.correction
