@@ -294,7 +294,7 @@ def main() -> int:
 def report(args, r: dict, wall: float, before, after) -> None:
     lags, mem = r["lags"], r["memory"]
     print(f"class load test: {args.followers} followers, {args.steps} presenter steps every "
-          f"{args.interval:g} s, {'real Step through page' if args.real else 'lean' if args.lean else 'full'} Step-through view, server "
+          f"{args.interval:g} s, {'product' if args.real else 'lean' if args.lean else 'full'} Step-through view, server "
           f"{'tuned (' + ' '.join(TUNED) + ')' if args.tuned else 'as configured'}, {wall:.0f} s")
     if lags:
         print(f"follower lag: p50 {statistics.median(lags):.2f} s · p95 {percentile(lags, 0.95):.2f} s · "

@@ -4,12 +4,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_few_followers_see_every_presenter_step():
+@pytest.mark.parametrize("page", [[], ["--real"]], ids=["load-test page", "product page"])
+def test_a_few_followers_see_every_presenter_step(page):
     out = subprocess.run([sys.executable, str(ROOT / "scripts" / "class_load_test.py"), "--followers", "3",
-                          "--steps", "3", "--interval", "2", "--tuned", "--max-seconds", "240"],
+                          "--steps", "3", "--interval", "2", "--tuned", "--max-seconds", "240", *page],
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0, out.stdout + out.stderr
     assert "missed steps: 0 " in out.stdout and "errors: 0" in out.stdout
