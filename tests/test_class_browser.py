@@ -127,3 +127,23 @@ def test_clicking_a_token_chip_jumps_to_its_round(browser, server):
     pg.wait_for_function("() => /Round 4 of 30 · step (\\d+) of \\1/.test(document.body.innerText)")  # complete
     assert "round=4" in pg.url
     pg.get_by_text("Anatomy of a token").wait_for()
+
+
+def test_the_presenter_sees_the_rooms_answers_live(browser, server):
+    presenter, student = _page(browser, 1600, 1000), _page(browser, 1600, 1000)
+    presenter.goto(f"{server}/Lossless")
+    presenter.get_by_role("button", name="Start a class").click()
+    presenter.wait_for_url(re.compile(r"class=[A-Z0-9]{5}"))
+    code = re.search(r"class=([A-Z0-9]{5})", presenter.url).group(1)
+    presenter.get_by_text("The room's answers · 0 answered").first.wait_for()
+    student.goto(f"{server}/Lossless?class={code}")
+    student.get_by_text(f"Following class {code}").wait_for()
+    question = student.locator("[data-testid='stRadio']", has_text="A drafted token has q(x) = 0.5").first
+    question.scroll_into_view_if_needed()
+    question.locator("[data-testid=stRadioOption]").first.click()
+    # the presenter's live chart counts it within a few polls; the student sees the counts only once revealed
+    presenter.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=15_000)
+    student.get_by_text("The room's answers appear here when the presenter shows them.").first.wait_for()
+    presenter.get_by_role("button", name="Show students the room's answers").first.click()
+    student.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=15_000)
+    presenter.screenshot(path=str(ARTIFACTS / "class_room_answers.png"), full_page=False)
