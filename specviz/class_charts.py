@@ -31,7 +31,7 @@ def answers(t: Tally, title: str = "The room's answers") -> go.Figure:
                 hovertemplate="%{y}: %{x}<extra></extra>")
     return _fig([bars], f"{title} · {t.answered} answered", height=120 + 44 * len(t.options),
                 xaxis=dict(title="answers", rangemode="tozero", dtick=max(1, -(-max(t.counts + [1]) // 8))),
-                yaxis=dict(autorange="reversed", automargin=True))
+                yaxis=dict(autorange="reversed", automargin=True, type="category"))  # "0.4" is an option, not a number
 
 
 def sandbox_dists(a: Analysis) -> go.Figure:

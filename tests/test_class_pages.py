@@ -187,8 +187,10 @@ def test_the_presenter_sees_the_rooms_quiz_answers():
     t = classroom.registry().tally(code, presenter.session_state[classroom.SECRET], qid)
     assert t.answered == 3 and sorted(t.counts, reverse=True)[:2] == [2, 1]
     ok(presenter.run())
-    assert any(json.loads(c.proto.spec)["data"] for c in presenter.get("plotly_chart")
-               if "sv_room_" in c.proto.id)
+    room = [json.loads(c.proto.spec) for c in presenter.get("plotly_chart") if "sv_room_" in c.proto.id]
+    asked = next(r for r in room if "3 answered" in r["layout"]["title"]["text"])
+    assert asked["layout"]["yaxis"]["type"] == "category"  # options like "0.4" are labels, not numbers
+    assert sorted(asked["data"][0]["x"], reverse=True)[:2] == [2, 1]
 
 
 def test_workshop_pack_has_each_trace_once():
