@@ -132,13 +132,17 @@ def panel() -> None:
             st.caption("No live class has that code.")
         return
     if presenting():
-        st.markdown(f"Class code **{c}** · {registry().present(c)} following")
+        st.fragment(run_every=3 * POLL_S)(_room_size)(c)  # students join while the page stays put
         st.image(qr_svg(join_link(c)), width=200)
         st.code(join_link(c), language=None, wrap_lines=True)
         st.button("End the class", on_click=end, icon=":material/stop_circle:")
     else:
         st.markdown(f"In class **{c}**")
         st.button("Leave the class", on_click=leave)
+
+
+def _room_size(c: str) -> None:
+    st.markdown(f"Class code **{c}** · {registry().present(c)} following")
 
 
 # followers
