@@ -73,6 +73,7 @@ def test_projector_mode_steps_with_the_keyboard(page, server):
     pg.goto(f"{server}/Why_it_works?projector=true")
     pg.wait_for_selector("text=section 1 of")  # one section at a time: no quiz on this one
     pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
+    pg.wait_for_timeout(500)  # the page has settled (a press during its first run may be dropped)
     pg.keyboard.press("PageDown")  # the first key press steps: nothing to click first
     pg.wait_for_selector("text=section 2 of")
     assert "section=2" in pg.url
