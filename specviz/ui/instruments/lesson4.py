@@ -164,7 +164,7 @@ def tree_sweep() -> None:
                "what τ and the measured costs predict; steps / round: drafting (N̄c) + the one target pass (v), "
                "in plain decoding steps; v(k) curve: one pass over k tokens ÷ a one-token pass, timed apart "
                "from the runs.")
-    st.plotly_chart(charts.tree_sweep(rows, curve), config=PLOTLY, key="ts_chart")
+    st.plotly_chart(projector.scaled(charts.tree_sweep(rows, curve)), config=PLOTLY, key="ts_chart")
     st.markdown(treesweep.explain(rows, v_of))
     st.caption(result["what"] + " Everything here is measured: τ and c from the runs, v from the runs and "
                "from the pass-cost curve (one pass over k tokens ÷ a one-token pass, median of repeats), the "
