@@ -106,7 +106,7 @@ def test_tree_cards_say_what_a_tree_reports():
 
 def test_step_through_plays_a_tree_round_to_the_end():
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
-    at.session_state["step_current"] = tree_label()
+    at.query_params = {"trace": shipped_traces()[tree_label()].stem}  # a link to the tree trace
     ok(at.run())
     assert "accepted ÷ checked" in cards(at) and cards(at)["α (Leviathan)"] == "n/a"
     assert "draft expands the tree" in html(at)
@@ -124,8 +124,7 @@ def test_step_through_plays_a_tree_round_to_the_end():
 
 def test_compare_puts_a_chain_beside_a_tree():
     at = AppTest.from_file(str(ROOT / "pages/2_Compare.py"), default_timeout=120)
-    at.session_state["cmp_a_current"] = CHAIN
-    at.session_state["cmp_b_current"] = tree_label()
+    at.query_params = {"a": shipped_traces()[CHAIN].stem, "b": shipped_traces()[tree_label()].stem}
     ok(at.run())
     table = at.dataframe[0].value.set_index("")
     chain, tree = metrics.summarize(Trace.load(str(shipped_traces()[CHAIN]))), metrics.summarize(TREES[tree_label()])
