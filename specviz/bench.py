@@ -253,7 +253,7 @@ def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int],
 
 def bench_prompts(n_chat: int, n_copy: int) -> list[str]:
     """Held-out chat prompts (topics no trained draft has seen) + copy-heavy prompts."""
-    from .distill import prompt_sets
+    from .train.distill import prompt_sets
 
     return prompt_sets(0, n_chat, 0)[1] + COPY_PROMPTS[:n_copy]
 

@@ -67,11 +67,11 @@ def build_parser(optional: bool = True) -> argparse.ArgumentParser:
     _add_show(sub)
     _add_models(sub)
     _add_watch(sub)
-    for name in ("distill", "bench") if optional else ():
+    for module in ("specviz.train.distill", "specviz.bench") if optional else ():
         try:
-            importlib.import_module(f"specviz.{name}").add_parser(sub)
+            importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as e:
-            if e.name != f"specviz.{name}":
+            if e.name != module:
                 raise
     return parser
 

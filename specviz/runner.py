@@ -92,7 +92,7 @@ def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m:
     if kind == "lookup":
         return PromptLookupDrafter(vocab, arg or 3, spec, set(target.tokenizer.all_special_ids))
     if kind == "trained":
-        from .trained import load_trained_drafter
+        from .train.draft import load_trained_drafter
         return load_trained_drafter(arg, target, progress)
     draft = load_model(load_registry().model(spec), target.device, target.dtype, progress)
     check_same_vocab(target, draft)

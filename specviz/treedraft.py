@@ -202,7 +202,7 @@ class MedusaExpander:
 def expander_for(drafter, seq: torch.Tensor, params: SamplingParams):
     """The expander that grows trees with this drafter, or None if it cannot branch."""
     from .drafters import ModelDrafter
-    from .trained import AutoregressiveDrafter, MedusaDrafter
+    from .train.draft import AutoregressiveDrafter, MedusaDrafter
 
     if isinstance(drafter, AutoregressiveDrafter):
         return EagleExpander(drafter, seq, params)
@@ -216,7 +216,7 @@ def expander_for(drafter, seq: torch.Tensor, params: SamplingParams):
 def can_branch(drafter) -> bool:
     """Whether this drafter can draft a token tree (an expander exists for it)."""
     from .drafters import ModelDrafter
-    from .trained import AutoregressiveDrafter, MedusaDrafter
+    from .train.draft import AutoregressiveDrafter, MedusaDrafter
 
     return isinstance(drafter, (AutoregressiveDrafter, MedusaDrafter, ModelDrafter))
 

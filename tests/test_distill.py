@@ -5,12 +5,12 @@ import json
 import pytest
 import torch
 
-from specviz import distill
+from specviz.train import distill
 from specviz.engine import plain_decode, speculative_decode
 from specviz.errors import SpecVizError
 from specviz.runner import encode_prompt, eos_ids
 from specviz.sampling import SamplingParams
-from specviz.trained import load_trained_drafter
+from specviz.train.draft import load_trained_drafter
 
 
 def parse(argv: list[str]):

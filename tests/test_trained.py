@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from specviz import metrics
-from specviz.distill import prompt_sets
+from specviz.train.distill import prompt_sets
 from specviz.engine import plain_decode, speculative_decode
 from specviz.models import load_registry
 from specviz.runner import build_drafter, encode_prompt, eos_ids
 from specviz.sampling import SamplingParams
-from specviz.trained import DRAFTS_DIR
+from specviz.train.draft import DRAFTS_DIR
 
 NAME = "smollm2-135m-eagle"
 

@@ -15,7 +15,7 @@ from specviz.errors import TraceError
 from specviz.runner import build_drafter, encode_prompt, eos_ids
 from specviz.sampling import SamplingParams, probs_from_logits
 from specviz.trace import Trace
-from specviz.trained import Draft, draft_config, make_drafter
+from specviz.train.draft import Draft, draft_config, make_drafter
 from specviz.treedraft import TreeShape
 
 GREEDY = SamplingParams(0.0)

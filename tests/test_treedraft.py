@@ -7,7 +7,7 @@ import torch
 from specviz.drafters import CachedLM, ModelDrafter, truncated_model
 from specviz.runner import build_drafter, encode_prompt
 from specviz.sampling import SamplingParams, probs_from_logits, sample
-from specviz.trained import Draft, draft_config, make_drafter
+from specviz.train.draft import Draft, draft_config, make_drafter
 from specviz.tree import Tree
 from specviz.treedraft import ModelExpander, chain_shape, draft_tree, grow, tree_pass
 

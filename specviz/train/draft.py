@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ModelError, first_line
-from .models import ROOT, LoadedModel, Progress
-from .sampling import SamplingParams, choose, probs_from_logits
+from ..errors import ModelError, first_line
+from ..models import ROOT, LoadedModel, Progress
+from ..sampling import SamplingParams, choose, probs_from_logits
 
 DRAFTS_DIR = ROOT / "drafts"
 KINDS = ("eagle", "layers", "medusa")

@@ -23,11 +23,11 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import metrics
-from .errors import RunError
-from .models import LoadedModel
-from .trained import (KINDS, Draft, draft_config, frozen_head, init_from_target, make_drafter,
-                      n_params, save_draft)
+from .. import metrics
+from ..errors import RunError
+from ..models import LoadedModel
+from .draft import (KINDS, Draft, draft_config, frozen_head, init_from_target, make_drafter,
+                    n_params, save_draft)
 
 CACHE = Path.home() / ".cache" / "specviz" / "distill"
 
@@ -142,7 +142,7 @@ def build_data(target: LoadedModel, prompts: list[str], args, path: Path, temper
     Rows are saved to <path>.partial every few minutes, so a killed run resumes generating
     where it stopped (the resumed part samples with a fresh generator state).
     """
-    from .runner import encode_prompt, eos_ids
+    from ..runner import encode_prompt, eos_ids
 
     if path.exists():
         return load_data(path)
@@ -451,9 +451,9 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
 
 def evaluate(target: LoadedModel, drafter, prompts: list[str], gamma: int, max_new_tokens: int) -> dict:
     """Greedy held-out alpha, tokens per pass, cost ratio c and measured speedup vs plain decoding."""
-    from .engine import TokenTexts, plain_decode, speculative_decode
-    from .runner import encode_prompt, eos_ids
-    from .sampling import SamplingParams
+    from ..engine import TokenTexts, plain_decode, speculative_decode
+    from ..runner import encode_prompt, eos_ids
+    from ..sampling import SamplingParams
 
     params, eos, texts = SamplingParams(), eos_ids(target), TokenTexts(target.tokenizer)
     counts, spec_s, base_s, base_tokens = metrics.Counts(), 0.0, 0.0, 0
@@ -544,7 +544,7 @@ def data_dir(args) -> Path:
 
 
 def main(args) -> int:
-    from .runner import load_target
+    from ..runner import load_target
 
     check_args(args)
     if args.threads:
