@@ -85,7 +85,8 @@ def _add_generate(sub) -> None:
     p.add_argument("--target", help="target: models.yaml key or hub id (default: the default pair's)")
     p.add_argument("--draft", help="drafter: models.yaml key or hub id of a draft model, layers:K "
                    "(target's first K layers), lookup[:N] (prompt lookup, n-grams up to N), "
-                   "trained:NAME (default: the default pair's)")
+                   "trained:NAME (a trained draft), hybrid:NAME (prompt lookup where the context "
+                   "repeats, else trained:NAME) (default: the default pair's)")
     p.add_argument("--gamma", type=int, default=4, help="tokens drafted per round (default 4)")
     p.add_argument("--tree", type=int, default=0, metavar="N",
                    help="draft a token tree of up to N nodes per round, scored in one target pass "

@@ -179,20 +179,21 @@ class PromptLookupDrafter:
         pass
 
     def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u: torch.Tensor):
-        found = self.lookup(seq[0].tolist(), gamma)
-        tokens = torch.tensor(found, dtype=torch.long, device=seq.device)
-        q = torch.zeros(len(found), self.vocab_size, device=seq.device)
-        q[torch.arange(len(found), device=seq.device), tokens] = 1.0
-        return tokens, q
+        return one_hot_proposal(self.lookup(seq[0].tolist(), gamma), self.vocab_size, seq.device)
 
     def lookup(self, ids: list[int], gamma: int) -> list[int]:
         """Tokens that followed the most recent earlier occurrence of the longest suffix n-gram."""
+        return self.match(ids, gamma)[1]
+
+    def match(self, ids: list[int], gamma: int) -> tuple[int, list[int]]:
+        """(n, tokens): the longest suffix n-gram (n <= max_ngram) that occurred before, and
+        the tokens that followed its most recent earlier occurrence; (0, []) if none did."""
         for n in range(min(self.max_ngram, len(ids) - 1), 0, -1):
             suffix = ids[-n:]
             for start in range(len(ids) - n - 1, -1, -1):
                 if ids[start:start + n] == suffix:
-                    return self._until_stop(ids[start + n:start + n + gamma])
-        return []
+                    return n, self._until_stop(ids[start + n:start + n + gamma])
+        return 0, []
 
     def _until_stop(self, tokens: list[int]) -> list[int]:
         return next((tokens[:i] for i, t in enumerate(tokens) if t in self.stop_ids), tokens)
@@ -215,11 +216,57 @@ def start(lm: CachedLM, drafter: Drafter, seq: torch.Tensor) -> None:
     drafter.prefill(seq)
 
 
+def one_hot_proposal(found: list[int], vocab_size: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Deterministic proposals: the tokens and q = 1 on each of them."""
+    tokens = torch.tensor(found, dtype=torch.long, device=device)
+    q = torch.zeros(len(found), vocab_size, device=device)
+    q[torch.arange(len(found), device=device), tokens] = 1.0
+    return tokens, q
+
+
+class HybridDrafter:
+    """Prompt lookup where the context repeats itself, a fallback drafter everywhere else.
+
+    Each round, if the last min_ngram+ tokens occurred earlier in the prompt or the output,
+    the round drafts what followed them (q one-hot: the proposal is deterministic); otherwise
+    the fallback (a trained draft) drafts and its q is used. The choice depends only on
+    settled tokens, and each round's q is the distribution its tokens were drawn from, so
+    verification stays exact. The fallback sees every settled position (prefill, observe,
+    rollback) whichever drafter proposed, so its caches stay in step.
+    """
+
+    def __init__(self, lookup: PromptLookupDrafter, fallback, name: str, min_ngram: int = 2):
+        self.lookup, self.fallback, self.name, self.min_ngram = lookup, fallback, name, min_ngram
+        self.wants_hidden = getattr(fallback, "wants_hidden", False)
+        self.feature_layers = getattr(fallback, "feature_layers", ())
+        self.samples = True  # set per round: lookup rounds use no uniform draw
+        self.source = None  # which drafter proposed the last round: "lookup" or "fallback"
+
+    def prefill(self, seq: torch.Tensor) -> None:
+        self.lookup.prefill(seq)
+        self.fallback.prefill(seq)
+
+    def observe(self, hidden: torch.Tensor, start: int) -> None:
+        self.fallback.observe(hidden, start)
+
+    def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u: torch.Tensor):
+        n, found = self.lookup.match(seq[0].tolist(), gamma)
+        if n >= self.min_ngram and found:
+            self.source, self.samples = "lookup", False
+            return one_hot_proposal(found, self.lookup.vocab_size, seq.device)
+        self.source, self.samples = "fallback", getattr(self.fallback, "samples", True)
+        return self.fallback.propose(seq, gamma, params, u)
+
+    def rollback(self, n_valid: int) -> None:
+        self.lookup.rollback(n_valid)
+        self.fallback.rollback(n_valid)
+
+
 def parse_drafter_spec(spec: str) -> tuple[str, int | str | None]:
     """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None);
-    'trained:NAME' -> ('trained', 'NAME')."""
+    'trained:NAME' -> ('trained', 'NAME'); 'hybrid:NAME' -> ('hybrid', 'NAME')."""
     kind, _, arg = spec.partition(":")
-    if kind == "trained":
+    if kind in ("trained", "hybrid"):
         return kind, arg
     if kind in ("layers", "lookup"):
         if arg and not arg.isdigit():

@@ -7,7 +7,8 @@ from typing import Callable
 import torch
 
 from . import __version__
-from .drafters import ModelDrafter, PromptLookupDrafter, parse_drafter_spec, truncated_model
+from .drafters import (HybridDrafter, ModelDrafter, PromptLookupDrafter, parse_drafter_spec,
+                       truncated_model)
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
 from .errors import ModelError, RunError, first_line
 from .models import (LoadedModel, Progress, check_same_vocab, free_memory, load_model,
@@ -84,7 +85,8 @@ def load_target(name: str, device: str = "auto", progress: Progress = lambda m: 
 
 
 def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m: None):
-    """A drafter from its spec: layers:K, lookup[:N], trained:NAME, a models.yaml key or hub id."""
+    """A drafter from its spec: layers:K, lookup[:N], trained:NAME, hybrid:NAME (prompt lookup
+    where the context repeats, else trained:NAME), a models.yaml key or hub id."""
     kind, arg = parse_drafter_spec(spec)
     vocab = target.model.config.vocab_size
     if kind == "layers":
@@ -94,6 +96,10 @@ def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m:
     if kind == "trained":
         from .train.draft import load_trained_drafter
         return load_trained_drafter(arg, target, progress)
+    if kind == "hybrid":
+        from .train.draft import load_trained_drafter
+        lookup = PromptLookupDrafter(vocab, 3, "lookup", set(target.tokenizer.all_special_ids))
+        return HybridDrafter(lookup, load_trained_drafter(arg, target, progress), spec)
     draft = load_model(load_registry().model(spec), target.device, target.dtype, progress)
     check_same_vocab(target, draft)
     return ModelDrafter(draft.model, vocab, spec)

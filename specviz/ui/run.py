@@ -105,7 +105,7 @@ def start(key: str, prompt: str, **settings) -> None:
 
 
 def _drafters(pair_draft: str) -> list[str]:
-    trained = [f"trained:{name}" for name in registry().trained]
+    trained = [f"{kind}:{name}" for name in registry().trained for kind in ("trained", "hybrid")]
     return list(dict.fromkeys([pair_draft, *DRAFTERS, *trained]))
 
 
@@ -127,7 +127,9 @@ def controls(key: str) -> None:
     draft = st.selectbox("drafter", _drafters(pair.draft), key=f"{key}_draft_{pair_key}",
                          accept_new_options=True,
                          help="layers:K = the target's first K layers (early exit); lookup[:N] = "
-                              "prompt lookup; or type a models.yaml key / hub id of a draft model")
+                              "prompt lookup; trained:NAME = a draft trained on the target; "
+                              "hybrid:NAME = prompt lookup where the text repeats, else trained:NAME; "
+                              "or type a models.yaml key / hub id of a draft model")
     gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma")
     tree = st.select_slider("token tree (nodes per round; 0 = a chain of γ)", [0, 8, 16, 32, 64], 0,
                             key=f"{key}_tree",
