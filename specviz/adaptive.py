@@ -1,7 +1,10 @@
-"""Adaptive draft length: policies the engine accepts in place of a fixed gamma.
+"""Draft length: adaptive policies the engine accepts in place of a fixed gamma, and gamma
+chosen by measurement.
 
 A policy has .gamma (the next round's draft length) and update(drafted, accepted), called
 after every verify pass. speculative_decode(gamma=policy) uses it; an int keeps gamma fixed.
+choose_gamma picks the fixed gamma with the highest expected speedup from a pair's measured
+alpha and c and the device's measured cost v(k) of a k-token target pass.
 """
 from dataclasses import dataclass
 
@@ -32,3 +35,66 @@ def make_policy(spec: str | int, start: int = 4, max_gamma: int = 16):
     if spec == "heuristic":
         return HeuristicGamma(start, 1, max_gamma)
     raise ValueError(f"unknown gamma policy {spec!r}: use a whole number or 'heuristic'")
+
+
+# ----------------------------------------------------------------------------- gamma by measurement
+
+@dataclass
+class GammaChoice:
+    """The gamma with the highest expected speedup E[tau] / (gamma c + v(gamma + 1))."""
+
+    gamma: int
+    speedup: float  # expected speedup over plain decoding at that gamma
+    alpha: float
+    c: float
+    v: list[float]  # v[k-1]: cost of a k-token target pass / a 1-token pass
+    table: list[tuple[int, float, float]]  # (gamma, E[tau], expected speedup) for every gamma tried
+
+    def reason(self) -> str:
+        """One sentence: what was chosen, from which measurements, and the runners-up."""
+        others = ", ".join(f"γ = {g}: {s:.2f}x" for g, _, s in self.table
+                           if abs(g - self.gamma) == 1)
+        verdict = ("" if self.speedup > 1 else
+                   "; no γ is expected to beat plain decoding with these numbers")
+        return (f"γ = {self.gamma}: it maximises E[τ] / (γc + v(γ+1)) for α = {self.alpha:.2f}, "
+                f"c = {self.c:.3f} and this device's pass cost v({self.gamma + 1}) = "
+                f"{self.v[self.gamma]:.2f} — expected {self.speedup:.2f}x ({others}){verdict}")
+
+
+def expected_speedup(alpha: float, gamma: int, c: float, v: list[float]) -> float:
+    """E[tau] / (gamma c + v(gamma+1)): Leviathan's speedup with the measured pass cost v."""
+    from .metrics import expected_tokens_per_pass
+
+    return expected_tokens_per_pass(alpha, gamma) / (gamma * c + v[gamma])
+
+
+def choose_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16) -> GammaChoice:
+    """The gamma in 1 .. max_gamma (and len(v) - 1) with the highest expected speedup.
+
+    alpha: Leviathan's acceptance rate at the run's temperature; c: draft step / target step;
+    v: measured pass costs, v[0] = 1 (a 1-token pass), v[k-1] = a k-token pass.
+    """
+    if not 0 <= alpha <= 1 or c < 0 or len(v) < 2 or v[0] <= 0:
+        raise ValueError(f"cannot choose gamma from alpha={alpha}, c={c}, v={v}")
+    from .metrics import expected_tokens_per_pass
+
+    table = [(g, expected_tokens_per_pass(alpha, g), expected_speedup(alpha, g, c, v))
+             for g in range(1, min(max_gamma, len(v) - 1) + 1)]
+    gamma, _, speedup = max(table, key=lambda row: row[2])
+    return GammaChoice(gamma, speedup, alpha, c, list(v), table)
+
+
+def pass_cost_ratios(seconds: list[float]) -> list[float]:
+    """v from measured times of 1, 2, ... token passes (medians): each over the 1-token pass."""
+    return [s / seconds[0] for s in seconds]
+
+
+def alpha_at(measured: dict, temperature: float) -> float:
+    """alpha at temperature, linear between the measured temperatures (clamped outside)."""
+    points = sorted((float(t), float(a)) for t, a in measured.items())
+    if temperature <= points[0][0]:
+        return points[0][1]
+    for (t0, a0), (t1, a1) in zip(points, points[1:]):
+        if temperature <= t1:
+            return a0 + (a1 - a0) * (temperature - t0) / (t1 - t0)
+    return points[-1][1]

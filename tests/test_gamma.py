@@ -1,0 +1,42 @@
+"""γ chosen by measurement: argmax over γ of E[τ](α, γ) / (γc + v(γ+1)), on known α, c, v."""
+import pytest
+
+from specviz.adaptive import alpha_at, choose_gamma, pass_cost_ratios
+from specviz.metrics import best_gamma
+
+
+@pytest.mark.parametrize("alpha, c", [(0.6, 0.1), (0.8, 0.05), (0.9, 0.2), (0.3, 0.02)])
+def test_flat_pass_cost_gives_leviathans_optimum(alpha, c):
+    """With v(k) = 1 (Leviathan's assumption) the choice is the paper's optimal gamma."""
+    assert choose_gamma(alpha, c, [1.0] * 17).gamma == best_gamma(alpha, c)
+
+
+def test_a_costly_verify_pass_shortens_the_draft():
+    # alpha 0.6, c 0.1: flat v -> gamma 3 (2.176 / 1.3 = 1.674x, beats gamma 2's 1.633x and 4's 1.647x);
+    # each extra token costing a quarter step -> gamma 1 (1.6 / 1.35 = 1.185x vs gamma 2's 1.96 / 1.7)
+    flat = choose_gamma(0.6, 0.1, [1.0] * 9)
+    assert flat.gamma == 3 and flat.speedup == pytest.approx(2.176 / 1.3)
+    steep = choose_gamma(0.6, 0.1, [1 + 0.25 * k for k in range(9)])
+    assert steep.gamma == 1 and steep.speedup == pytest.approx(1.6 / 1.35)
+    assert "γ = 1" in steep.reason() and "γ = 2: 1.15x" in steep.reason()
+
+
+def test_a_useless_draft_is_called_useless():
+    choice = choose_gamma(0.05, 0.3, [1.0, 1.5, 1.6, 1.7, 1.8])
+    assert choice.gamma == 1 and choice.speedup < 1
+    assert "no γ is expected to beat plain decoding" in choice.reason()
+
+
+def test_gamma_is_limited_by_the_measured_curve_and_inputs_are_checked():
+    assert choose_gamma(0.99, 0.0, [1.0] * 5).gamma == 4  # v measured up to 5 tokens: gamma <= 4
+    with pytest.raises(ValueError):
+        choose_gamma(1.5, 0.1, [1.0, 1.0])
+    with pytest.raises(ValueError):
+        choose_gamma(0.5, 0.1, [1.0])
+
+
+def test_measured_inputs():
+    assert pass_cost_ratios([0.04, 0.05, 0.06]) == pytest.approx([1.0, 1.25, 1.5])
+    measured = {0: 0.6, 0.7: 0.5, 1.0: 0.44}
+    assert alpha_at(measured, 0) == 0.6 and alpha_at(measured, 0.35) == pytest.approx(0.55)
+    assert alpha_at(measured, 1.0) == 0.44 and alpha_at(measured, 2.0) == 0.44
