@@ -252,10 +252,11 @@ def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int],
 
 
 def bench_prompts(n_chat: int, n_copy: int) -> list[str]:
-    """Held-out chat prompts (topics no trained draft has seen) + copy-heavy prompts."""
-    from .train.distill import prompt_sets
+    """Hand-written held-out requests (no trained draft saw them; task types interleaved) +
+    copy-heavy prompts."""
+    from .train.prompts import eval_requests
 
-    return prompt_sets(0, n_chat, 0)[1] + COPY_PROMPTS[:n_copy]
+    return [p for _, p in eval_requests()[:n_chat]] + COPY_PROMPTS[:n_copy]
 
 
 def main(args) -> int:
@@ -412,7 +413,8 @@ def add_parser(subparsers) -> None:
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
     p.add_argument("--no-hf-plain", dest="hf_plain", action="store_false",
                    help="skip Hugging Face's plain greedy generate (timed by default: our plain loop / HF)")
-    p.add_argument("--prompts", type=int, default=3, help="held-out chat prompts")
+    p.add_argument("--prompts", type=int, default=3,
+                   help="held-out requests (hand-written, task types interleaved; up to 24)")
     p.add_argument("--copy-prompts", type=int, default=1, help="copy-heavy prompts (0 or 1)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="repeats per method (median)")

@@ -1,15 +1,18 @@
 """Smoke self-distillation on the real target: the loss falls and the checkpoint drafts losslessly."""
 import argparse
 import json
+import random
 
 import pytest
 import torch
 
-from specviz.train import distill
 from specviz.engine import plain_decode, speculative_decode
 from specviz.errors import SpecVizError
 from specviz.runner import encode_prompt, eos_ids
 from specviz.sampling import SamplingParams
+from specviz.train import data as D
+from specviz.train import distill
+from specviz.train import prompts as P
 from specviz.train.draft import load_trained_drafter
 
 
@@ -25,9 +28,10 @@ def data_dir(tmp_path_factory):
 
 
 def tiny(out, data, kind: str, steps: int = 24) -> list[str]:
-    return ["--kind", kind, "--prompts", "6", "--held-out", "1", "--max-new-tokens", "12",
-            "--gen-batch", "6", "--steps", str(steps), "--batch", "4", "--save-every", str(steps),
-            "--draft-vocab", "2048", "--heads", "2", "--ttt", "2", "--eval-prompts", "0",
+    return ["--kind", kind, "--tasks", "1", "--requests-per-task", "3", "--copy-prompts", "3",
+            "--held-out-per-task", "1", "--max-new-tokens", "12", "--gen-batch", "8",
+            "--steps", str(steps), "--batch", "4", "--save-every", str(steps),
+            "--draft-vocab", "2048", "--heads", "2", "--ttt", "2", "--eval-temperatures", "",
             "--out", str(out), "--data", str(data), "--device", "cpu"]
 
 
@@ -69,35 +73,54 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         load_trained_drafter(str(tmp_path / "nothing-here"), None)
 
 
-def test_prompts_beyond_the_unique_combinations_repeat():
-    unique = len(distill.INSTRUCTIONS) * len(distill.TOPICS)
-    train, held = distill.prompt_sets(unique + 5, 3, 0)
-    assert len(train) == unique + 5 and len(set(train)) == unique
-    assert train[unique:] == train[:5]
-    assert not set(held) & set(train)
+def test_held_out_sets_never_meet_the_training_prompts():
+    train_seeds = {r for _, seeds in P.TASKS.values() for r in seeds}
+    held_seeds = {r for _, seeds in P.HELD_OUT_TASKS.values() for r in seeds}
+    evals = {r for _, r in P.EVAL_REQUESTS}
+    assert not set(P.TASKS) & set(P.HELD_OUT_TASKS)
+    assert not train_seeds & held_seeds and not evals & (train_seeds | held_seeds)
+    assert not {n for n, _ in P.REWRITES} & {n for n, _ in P.HELD_OUT_REWRITES}
+    first = [task for task, _ in P.eval_requests()[:len({t for t, _ in P.EVAL_REQUESTS})]]
+    assert len(set(first)) == len(first)  # every task type once before any twice
+
+
+def test_request_filter_and_copy_requests():
+    seeds = ["List five ways to save water at home."]
+    assert P.clean_request(" What are good snacks for a hike?\n2. More", seeds) == "What are good snacks for a hike?"
+    assert P.clean_request(" List five ways to save water at home.", seeds) is None  # a seed, copied
+    assert P.clean_request(" 3. Tell me", seeds) is None and P.clean_request(" ok", seeds) is None
+    rng = random.Random(0)
+    text = "Their dog likes walking in the park every morning. It barks at birds and chases squirrels happily."
+    fixed = P.copy_request("Fix this:\n\n{text}", "fix", text, rng)
+    assert fixed.startswith("Fix this:") and fixed != "Fix this:\n\n" + text  # mistakes were added
+    code = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
+    assert P.copy_request("Explain:\n\n{code}", "x", code, rng).endswith("return a + b\n```")
+    assert P.copy_request("Explain:\n\n{code}", "x", text, rng) is None  # no code block
 
 
 def test_data_generation_resumes_from_its_partial_file(target, tmp_path, monkeypatch):
     """A killed generation keeps the prompts it finished; the rerun generates only the rest."""
     asked = []
 
-    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad):
+    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad, feature_layers=(), keep=True):
         asked.extend(map(tuple, prompts))
         return [{"tokens": torch.tensor(p + [7, 8], dtype=torch.int32), "prompt_len": len(p),
                  "hidden": torch.zeros(len(p) + 1, 4, dtype=torch.float16),
                  "top_ids": torch.zeros(len(p) + 1, 2, dtype=torch.int32),
                  "top_logp": torch.zeros(len(p) + 1, 2, dtype=torch.float16)} for p in prompts]
 
-    monkeypatch.setattr(distill, "generate_batch", fake_generate)
+    monkeypatch.setattr(D, "generate_batch", fake_generate)
     args = parse(["--out", str(tmp_path / "o"), "--gen-batch", "2", "--max-new-tokens", "2", "--topk", "2"])
-    prompts = distill.prompt_sets(5, 1, 0)[0]
-    full = distill.build_data(target, prompts, args, tmp_path / "a" / "train.safetensors", 0.7, 0.5)
-    rows = distill.load_rows(tmp_path / "a" / "train.safetensors")
+    requests = [{"task": "fact", "request": f"Question number {i}?"} for i in range(5)]
+    temps = D.assign_temperatures(5, [0, 0.7], 0)
+    full = D.build_data(target, requests, temps, args, tmp_path / "a" / "train.safetensors")
+    rows = D.load_rows(tmp_path / "a" / "train.safetensors")
     assert [r["index"] for r in rows] == list(range(5)) and len(asked) == 5
-    distill.save_data(tmp_path / "b" / "train.partial", rows[:3])  # as if killed after 3 prompts
+    assert [r["temperature"] for r in rows] == pytest.approx(temps)
+    D.save_data(tmp_path / "b" / "train.partial", rows[:3])  # as if killed after 3 prompts
     asked.clear()
-    again = distill.build_data(target, prompts, args, tmp_path / "b" / "train.safetensors", 0.7, 0.5)
+    again = D.build_data(target, requests, temps, args, tmp_path / "b" / "train.safetensors")
     assert len(asked) == 2  # only the two missing prompts
     assert not (tmp_path / "b" / "train.partial").exists()
-    for key in ("tokens", "lengths", "prompt_lens", "hidden", "top_ids", "index"):
+    for key in ("tokens", "lengths", "prompt_lens", "hidden", "top_ids", "index", "temperature"):
         assert torch.equal(full[key], again[key]), key

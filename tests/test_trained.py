@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from specviz import metrics
-from specviz.train.distill import prompt_sets
+from specviz.train.prompts import eval_requests
 from specviz.engine import plain_decode, speculative_decode
 from specviz.models import load_registry
 from specviz.runner import build_drafter, encode_prompt, eos_ids
@@ -29,7 +29,7 @@ def test_shipped_draft_is_lossless_and_its_alpha_does_not_depend_on_gamma(target
     drafter = build_drafter(f"trained:{NAME}", target)
     eos, params = eos_ids(target), SamplingParams()
     counts = {1: metrics.Counts(), 4: metrics.Counts()}
-    for prompt in prompt_sets(0, 3, 0)[1]:  # topics the draft never saw in training
+    for _, prompt in eval_requests()[:3]:  # hand-written requests the draft never saw in training
         ids = encode_prompt(target.tokenizer, prompt, True)
         plain = plain_decode(target.model, ids, params, 48, torch.Generator(), eos)
         for gamma in counts:

@@ -144,8 +144,16 @@ class Draft(nn.Module):
             return
         if cfg["kind"] == "eagle":
             self.fc = nn.Linear(2 * cfg["hidden"], cfg["hidden"], bias=True)
+            if cfg.get("n_features", 1) > 1:  # EAGLE-3: low, mid and top target layers, fused
+                self.fuse = nn.Linear(cfg["n_features"] * cfg["hidden"], cfg["hidden"], bias=False)
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg["n_layers"]))
         self.norm = RMSNorm(cfg["hidden"], cfg["eps"])
+
+    def target_features(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The target's features [..., n_features * H] as one draft feature [..., H]."""
+        if hasattr(self, "fuse"):
+            return self.fuse(hidden)
+        return hidden[..., -self.cfg["hidden"]:]  # the final normed hidden state comes last
 
     def inputs(self, embeds, feats=None):
         """Layer input: token embeddings, or fc([feature; embedding]) for EAGLE."""
@@ -161,14 +169,20 @@ class Draft(nn.Module):
         return self.norm(x), kvs
 
 
-def draft_config(target_config, kind: str, n_layers: int = 1, n_heads: int = 4) -> dict:
-    """The module's shape, copied from the target's config."""
+def draft_config(target_config, kind: str, n_layers: int = 1, n_heads: int = 4,
+                 feature_layers: tuple[int, ...] = ()) -> dict:
+    """The module's shape, copied from the target's config.
+
+    feature_layers: target layers (hidden_states indices) whose RMS-normed outputs an EAGLE
+    draft reads besides the final normed hidden state (EAGLE-3's fusion; empty = EAGLE).
+    """
     c = target_config
     rope_theta = (getattr(c, "rope_parameters", None) or {}).get("rope_theta") or getattr(c, "rope_theta", 10000.0)
     return {"kind": kind, "n_layers": n_layers, "n_heads": n_heads, "hidden": c.hidden_size,
             "heads": c.num_attention_heads, "kv_heads": c.num_key_value_heads,
             "head_dim": getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
-            "inner": c.intermediate_size, "eps": c.rms_norm_eps, "rope_theta": float(rope_theta)}
+            "inner": c.intermediate_size, "eps": c.rms_norm_eps, "rope_theta": float(rope_theta),
+            "feature_layers": list(feature_layers), "n_features": len(feature_layers) + 1}
 
 
 def init_from_target(draft: Draft, target) -> None:
@@ -185,6 +199,9 @@ def init_from_target(draft: Draft, target) -> None:
             draft.fc.weight.zero_()
             draft.fc.weight[:, h:] = torch.eye(h)  # the feature half starts at zero and is learnt
             draft.fc.bias.zero_()
+            if hasattr(draft, "fuse"):  # starts as the final hidden state alone
+                draft.fuse.weight.zero_()
+                draft.fuse.weight[:, -h:] = torch.eye(h)
 
 
 def frozen_head(target, vocab_ids: torch.Tensor) -> torch.Tensor:
@@ -254,16 +271,23 @@ class TrainedDrafter:
         self.head = frozen_head(target, vocab_ids).to(next(draft.parameters()).dtype)
         self.head_t = self.head.T.contiguous()  # [H, Nd]: the faster GEMV layout for one row on CPU
         self.vocab_size = target.config.vocab_size
+        self.q_scale = draft.cfg.get("q_scale") or []
         self.full = len(vocab_ids) == self.vocab_size and bool(
             (vocab_ids == torch.arange(self.vocab_size, device=vocab_ids.device)).all())
 
-    def q_from(self, feature: torch.Tensor, params: SamplingParams) -> torch.Tensor:
+    def q_from(self, feature: torch.Tensor, params: SamplingParams, step: int = 0) -> torch.Tensor:
         """feature [..., H] -> q [..., V]: the sampling distribution over the draft vocabulary, 0 elsewhere.
 
+        step: the draft position (0 = first); its fitted logit scale (card "q_scale", see
+        distill.calibrate) sharpens or flattens q before temperature, so sampled drafts match
+        p better. Greedy drafting takes the argmax, which no scale changes.
         Temperature, top-k and top-p over the draft vocabulary equal the same over the full
         vocabulary with -inf outside it, so the small softmax is scattered, not recomputed.
         """
-        small = probs_from_logits(feature @ self.head_t, params)
+        logits = feature @ self.head_t
+        if self.q_scale:
+            logits = logits * self.q_scale[min(step, len(self.q_scale) - 1)]
+        small = probs_from_logits(logits, params)
         if self.full:
             return small
         return small.new_zeros(*small.shape[:-1], self.vocab_size).index_copy_(-1, self.vocab_ids, small)
@@ -280,11 +304,15 @@ class AutoregressiveDrafter(TrainedDrafter):
         super().__init__(draft, vocab_ids, target, name)
         self.eagle = draft.cfg["kind"] == "eagle"
         self.wants_hidden = self.eagle
-        self.hidden = None  # target features by position (EAGLE)
+        # target layers whose RMS-normed outputs observe() also wants, before the final normed
+        # hidden state (EAGLE-3 fusion; empty = the final hidden state alone)
+        self.feature_layers = tuple(draft.cfg.get("feature_layers", ()))
+        self.hidden = None  # the draft's feature of each settled position (EAGLE)
         self.cache, self.n_cached = None, 0
 
+    @torch.inference_mode()
     def observe(self, hidden: torch.Tensor, start: int) -> None:
-        h = hidden.to(self.head.dtype)
+        h = self.draft.target_features(hidden.to(self.head.dtype))
         self.hidden = h if self.hidden is None else torch.cat([self.hidden[:start], h])
 
     def prefill(self, seq: torch.Tensor) -> None:
@@ -328,7 +356,7 @@ class AutoregressiveDrafter(TrainedDrafter):
         feature = self.root_feature(seq)
         tokens, qs = [], []
         for i in range(gamma):
-            q = self.q_from(feature, params)
+            q = self.q_from(feature, params, i)
             token = choose(q, u[i], params.greedy)
             tokens.append(token)
             qs.append(q)
@@ -368,7 +396,7 @@ class MedusaDrafter(TrainedDrafter):
         # the hidden state of position n-2 made token n-1; head k guesses token n-1+k
         g = min(gamma, len(self.draft.heads))
         feats = torch.stack([head(self.last) for head in self.draft.heads[:g]])
-        qs = torch.stack([self.q_from(f, params) for f in feats])
+        qs = torch.stack([self.q_from(f, params, k) for k, f in enumerate(feats)])
         tokens = torch.stack([choose(qs[i], u[i], params.greedy) for i in range(g)])
         return tokens, qs
 
