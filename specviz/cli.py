@@ -87,7 +87,10 @@ def _add_generate(sub) -> None:
                    "(target's first K layers), lookup[:N] (prompt lookup, n-grams up to N), "
                    "trained:NAME (a trained draft), hybrid:NAME (prompt lookup where the context "
                    "repeats, else trained:NAME) (default: the default pair's)")
-    p.add_argument("--gamma", type=int, default=4, help="tokens drafted per round (default 4)")
+    p.add_argument("--gamma", type=gamma_arg, default=None,
+                   help="tokens drafted per round, or auto: the gamma with the highest expected "
+                        "speedup for the pair's measured alpha and c and this device's measured "
+                        "pass costs (default: the pair's gamma in models.yaml)")
     p.add_argument("--tree", type=int, default=0, metavar="N",
                    help="draft a token tree of up to N nodes per round, scored in one target pass "
                    "(EAGLE-2's dynamic tree; Medusa heads: a sparse tree); 0 = a chain of gamma (default)")
@@ -187,6 +190,15 @@ def cmd_watch(args) -> int:
         if args.count and n >= args.count:
             return 0
         time.sleep(args.interval)
+
+
+def gamma_arg(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number or auto, got {text!r}") from None
 
 
 def cmd_generate(args) -> int:

@@ -40,6 +40,8 @@ class Pair:
     gamma: int = 4
     offline: bool = False
     notes: str = ""
+    alpha: dict | None = None  # measured Leviathan alpha by temperature (for gamma "auto")
+    c: float | None = None  # measured draft step / target step (for gamma "auto")
 
 
 @dataclass

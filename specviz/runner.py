@@ -28,7 +28,8 @@ class RunSettings:
     prompt: str
     target: str | None = None  # models.yaml key or hub id; None = the default pair's target
     draft: str | None = None  # drafter spec; None = the default pair's draft
-    gamma: int = 4
+    gamma: int | str | None = 4  # tokens drafted per round; "auto" = chosen by measurement
+    # (choose_auto_gamma); None = the pair's gamma from models.yaml
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
@@ -53,10 +54,11 @@ class RunSettings:
         return TreeShape(self.tree, self.tree_top_k, self.tree_depth, self.tree_kind) if self.tree else None
 
     def resolved(self) -> "RunSettings":
-        """Fill target/draft from the default pair in models.yaml."""
+        """Fill target/draft (and a gamma of None) from the default pair in models.yaml."""
         registry = load_registry()
         pair = registry.pairs[registry.default_pair]
-        return replace(self, target=self.target or pair.target, draft=self.draft or pair.draft)
+        return replace(self, target=self.target or pair.target, draft=self.draft or pair.draft,
+                       gamma=pair.gamma if self.gamma is None else self.gamma)
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -64,8 +66,8 @@ class RunSettings:
         if len(self.prompt) > MAX_PROMPT_CHARS:
             raise RunError(f"the prompt is {len(self.prompt)} characters; the limit is "
                            f"{MAX_PROMPT_CHARS}: shorten it")
-        if not 1 <= self.gamma <= MAX_GAMMA:
-            raise RunError(f"gamma must be 1 .. {MAX_GAMMA}, got {self.gamma}")
+        if self.gamma != "auto" and not (isinstance(self.gamma, int) and 1 <= self.gamma <= MAX_GAMMA):
+            raise RunError(f"gamma must be 1 .. {MAX_GAMMA} or auto, got {self.gamma}")
         if not 1 <= self.max_new_tokens <= MAX_NEW_TOKENS:
             raise RunError(f"max new tokens must be 1 .. {MAX_NEW_TOKENS}, got {self.max_new_tokens}")
         if self.seed < 0:
@@ -152,6 +154,10 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         on_round(rnd)
 
     with target.lock:
+        if s.gamma == "auto":
+            choice = choose_auto_gamma(target, s, prompt_ids, progress)
+            s = replace(s, gamma=choice.gamma)
+            progress(f"auto {choice.reason()}")
         base = _baseline(s, target, prompt_ids, eos, progress, should_stop) if s.baseline_first else None
         shape = f"a tree of {s.tree} nodes (top-k {s.tree_top_k}, depth {s.tree_depth})" if s.tree \
             else f"gamma={s.gamma}"
@@ -171,6 +177,39 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
             base = _baseline(s, target, prompt_ids, eos, progress, should_stop)
     return _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
                   spec.decode_s, spec.prefill_s, base)
+
+
+_PASS_COSTS: dict = {}  # (target, device, threads) -> measured v(k), once per process
+
+
+def measured_alpha_c(target: str, draft: str) -> tuple[dict, float] | None:
+    """A models.yaml pair's measured alpha (by temperature) and c for this target and draft."""
+    for pair in load_registry().pairs.values():
+        if pair.target == target and pair.draft == draft and pair.alpha and pair.c is not None:
+            return pair.alpha, pair.c
+    return None
+
+
+def choose_auto_gamma(target: LoadedModel, s: RunSettings, prompt_ids: list[int],
+                      progress: Progress = lambda m: None):
+    """gamma from the pair's measured alpha and c and this device's pass costs v(k).
+
+    v(k) is measured once per process (9 pass sizes x 3 repeats, a few seconds) on this
+    prompt; the caller holds the target's lock.
+    """
+    from .adaptive import alpha_at, choose_gamma, pass_cost_ratios
+    from .costs import measure_pass_costs
+
+    measured = measured_alpha_c(s.target, s.draft)
+    if measured is None:
+        raise RunError(f"auto gamma needs a measured alpha and c for {s.draft} on {s.target} "
+                       "(a models.yaml pair with alpha: and c:); pick a gamma instead")
+    key = (target.name, target.device, torch.get_num_threads())
+    if key not in _PASS_COSTS:
+        progress("auto gamma: measuring what a target pass over 1..9 tokens costs on this device ...")
+        curve = measure_pass_costs(target.model, prompt_ids, max_tokens=9, repeats=3, stock=False)
+        _PASS_COSTS[key] = pass_cost_ratios(curve.seconds)
+    return choose_gamma(alpha_at(measured[0], s.temperature), measured[1], _PASS_COSTS[key])
 
 
 def _baseline(s: RunSettings, target: LoadedModel, prompt_ids, eos, progress, should_stop):

@@ -1,5 +1,6 @@
 """γ chosen by measurement: argmax over γ of E[τ](α, γ) / (γc + v(γ+1)), on known α, c, v."""
 import pytest
+import yaml
 
 from specviz.adaptive import alpha_at, choose_gamma, pass_cost_ratios
 from specviz.metrics import best_gamma
@@ -40,3 +41,25 @@ def test_measured_inputs():
     measured = {0: 0.6, 0.7: 0.5, 1.0: 0.44}
     assert alpha_at(measured, 0) == 0.6 and alpha_at(measured, 0.35) == pytest.approx(0.55)
     assert alpha_at(measured, 1.0) == 0.44 and alpha_at(measured, 2.0) == 0.44
+
+
+def test_auto_gamma_run_says_what_it_chose_and_why(target, tmp_path, monkeypatch):
+    from specviz.errors import RunError
+    from specviz.models import MODELS_YAML
+    from specviz.runner import RunSettings, run
+
+    registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
+    registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,
+                                            "offline": True, "alpha": {0: 0.9, 1.0: 0.1}, "c": 0.0}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")
+    monkeypatch.setenv("SPECVIZ_MODELS", str(tmp_path / "models.yaml"))
+    said: list[str] = []
+    trace = run(RunSettings("Repeat after me: red green blue red green blue", "smollm2-135m-instruct",
+                            "lookup", gamma="auto", max_new_tokens=8, device="cpu", baseline=False),
+                progress=said.append)
+    reason = next(m for m in said if m.startswith("auto γ = "))
+    assert reason.startswith(f"auto γ = {trace.config.gamma}:") and "α = 0.90" in reason
+    assert trace.config.gamma >= 2  # alpha 0.9 at no draft cost: longer drafts pay
+    with pytest.raises(RunError, match="auto gamma needs a measured alpha"):
+        run(RunSettings("Hi", "smollm2-135m-instruct", "layers:4", gamma="auto", max_new_tokens=4,
+                        device="cpu", baseline=False))

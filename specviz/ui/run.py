@@ -130,7 +130,17 @@ def controls(key: str) -> None:
                               "prompt lookup; trained:NAME = a draft trained on the target; "
                               "hybrid:NAME = prompt lookup where the text repeats, else trained:NAME; "
                               "or type a models.yaml key / hub id of a draft model")
-    gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma")
+    measured = bool(pair.alpha) and pair.c is not None and draft == pair.draft
+    auto = st.toggle("γ by measurement", value=measured, key=f"{key}_auto_{pair_key}_{draft}",
+                     disabled=not measured,
+                     help="picks the γ with the highest expected speedup E[τ] / (γc + v(γ+1)) from "
+                          "this pair's measured α and c and what a target pass over k tokens costs "
+                          "on this device (measured once, a few seconds)" if measured else
+                          "needs a pair with a measured α and c in models.yaml (its own drafter)")
+    gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma",
+                      disabled=auto and measured)
+    if auto and measured and st.session_state.get(f"{key}_gamma_reason"):
+        st.caption(f"Last run: {st.session_state[f'{key}_gamma_reason']}")
     tree = st.select_slider("token tree (nodes per round; 0 = a chain of γ)", [0, 8, 16, 32, 64], 0,
                             key=f"{key}_tree",
                             help="draft a tree of up to N nodes (EAGLE-2's dynamic tree: top-8 children, "
@@ -151,7 +161,8 @@ def controls(key: str) -> None:
     busy = job is not None and not job.done
     if st.button("Run on the real model", type="primary", key=f"{key}_run", disabled=busy,
                  width="stretch"):
-        start(key, prompt, target=pair.target, draft=draft, gamma=int(gamma), tree=int(tree),
+        start(key, prompt, target=pair.target, draft=draft,
+              gamma="auto" if auto and measured else int(gamma), tree=int(tree),
               temperature=float(temperature), top_p=float(top_p), seed=int(seed),
               max_new_tokens=int(max_new))
         st.rerun()
@@ -191,6 +202,9 @@ def _live_body(key: str, job: Job) -> None:
 def _finish(key: str, job: Job) -> None:
     """Show the finished run as the current trace, or its error above the old one."""
     del st.session_state[f"{key}_job"]
+    reason = next((m.removeprefix("auto ") for m in job.messages if m.startswith("auto γ = ")), None)
+    if reason:
+        st.session_state[f"{key}_gamma_reason"] = reason
     if job.error:
         state.set_error(key, job.error)
         return
