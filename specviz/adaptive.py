@@ -61,13 +61,6 @@ class GammaChoice:
                 f"{self.v[self.gamma]:.2f} — expected {self.speedup:.2f}x ({others}){verdict}")
 
 
-def expected_speedup(alpha: float, gamma: int, c: float, v: list[float]) -> float:
-    """E[tau] / (gamma c + v(gamma+1)): Leviathan's speedup with the measured pass cost v."""
-    from .metrics import expected_tokens_per_pass
-
-    return expected_tokens_per_pass(alpha, gamma) / (gamma * c + v[gamma])
-
-
 def choose_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16) -> GammaChoice:
     """The gamma in 1 .. max_gamma (and len(v) - 1) with the highest expected speedup.
 
@@ -76,12 +69,13 @@ def choose_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16) ->
     """
     if not 0 <= alpha <= 1 or c < 0 or len(v) < 2 or v[0] <= 0:
         raise ValueError(f"cannot choose gamma from alpha={alpha}, c={c}, v={v}")
-    from .metrics import expected_tokens_per_pass
+    from .metrics import best_gamma, expected_acceptance_length, speedup_verify_aware
 
-    table = [(g, expected_tokens_per_pass(alpha, g), expected_speedup(alpha, g, c, v))
-             for g in range(1, min(max_gamma, len(v) - 1) + 1)]
-    gamma, _, speedup = max(table, key=lambda row: row[2])
-    return GammaChoice(gamma, speedup, alpha, c, list(v), table)
+    top = min(max_gamma, len(v) - 1)
+    gamma = best_gamma(alpha, c, lambda k: v[k - 1], top)
+    table = [(g, expected_acceptance_length(alpha, g), speedup_verify_aware(alpha, g, c, v[g]))
+             for g in range(1, top + 1)]
+    return GammaChoice(gamma, table[gamma - 1][2], alpha, c, list(v), table)
 
 
 def pass_cost_ratios(seconds: list[float]) -> list[float]:
