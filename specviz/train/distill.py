@@ -465,9 +465,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--eval-held-out", type=int, default=16,
                    help="held-out task-type prompts in the final eval (besides the hand-written ones; "
                         "--eval-temperatures '' skips the eval)")
-    p.add_argument("--eval-temperatures", type=floats, default=[0, 0.7, 1.0])
-    p.add_argument("--eval-gamma", type=int, default=3)
-    p.add_argument("--eval-tokens", type=int, default=64)
+    p.add_argument("--eval-temperatures", type=floats, default=[0, 0.7, 1.0],
+                   help="temperatures of the final eval runs (default 0,0.7,1; '' = no eval)")
+    p.add_argument("--eval-gamma", type=int, default=3, help="gamma of the final eval runs")
+    p.add_argument("--eval-tokens", type=int, default=64, help="new tokens per final eval run")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     p.add_argument("--gen-dtype", choices=("float32", "bfloat16"), default="bfloat16",
