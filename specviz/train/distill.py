@@ -497,10 +497,30 @@ def check_args(args) -> None:
         raise RunError("--calibrate-temperature must be in [0, 2] (0 = skip)")
 
 
+def lean_memory() -> None:
+    """Keep a long CPU training run's memory flat.
+
+    Batches change shape every step; with glibc's default thresholds freed blocks stay in
+    the heap and oneDNN caches a primitive per shape, so memory grew ~25-150 MB per step
+    (measured). Big blocks straight from mmap and a small primitive cache keep it flat.
+    """
+    import ctypes
+    import os
+
+    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")  # read when oneDNN first runs
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-3, 131072)  # M_MMAP_THRESHOLD
+        libc.mallopt(-1, 131072)  # M_TRIM_THRESHOLD
+    except (OSError, AttributeError):  # not glibc: nothing to tune
+        pass
+
+
 def main(args) -> int:
     from ..runner import load_target
 
     check_args(args)
+    lean_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     start = time.time()
