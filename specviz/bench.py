@@ -8,7 +8,11 @@ Every method runs on the same prompts with the same settings, interleaved (metho
 rotates each repeat) so a noisy shared machine slows all of them alike; times are medians
 over repeats. Greedy outputs of all methods are compared token for token: a mismatch is
 reported with the target's top-2 logit gap at the first differing position (a near-tie
-that batched verification may flip), never hidden.
+that batched verification may flip), never hidden. With --temperature > 0 every method
+samples (plain and speculative runs of a prompt and repeat share a seed); outputs then
+differ by design and only speed and acceptance are compared. Speedups are decode time per
+token of plain over the method's: pooled over prompts, per prompt (median, min-max) and per
+repeat (min-max); --by-task adds one row per task type.
 """
 import argparse
 import cProfile
@@ -43,10 +47,12 @@ class Method:
     engine: str  # "plain" | "ours" | "hf"
     drafter: str = ""  # drafter spec ("" for plain)
     gamma: int | str = 0  # an int, or "heuristic"
+    policy: str = ""  # "auto" when gamma was chosen by measurement (adaptive.choose_gamma)
     tree: TreeShape | None = None  # a token tree per round instead of a chain
     times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
     decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
-    outputs: dict = field(default_factory=dict)  # prompt index -> output ids
+    n_tokens: dict = field(default_factory=dict)  # prompt index -> [new tokens per repeat]
+    outputs: dict = field(default_factory=dict)  # prompt index -> output ids (last repeat)
     counts: dict = field(default_factory=dict)  # prompt index -> [metrics.Counts of each repeat]
 
     @property
@@ -57,7 +63,7 @@ class Method:
     @property
     def label(self) -> str:
         return "plain" if self.engine == "plain" else f"{self.engine} {self.drafter} " + (
-            f"tree={self.tree.nodes}" if self.tree else f"γ={self.gamma}")
+            f"tree={self.tree.nodes}" if self.tree else f"γ={'auto→' if self.policy else ''}{self.gamma}")
 
 
 def hf_assistant(spec: str, target, drafter):
@@ -90,9 +96,9 @@ def run_hf(model, ids: list[int], method: Method, kwargs: dict | None, max_new: 
 
 
 def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[int], max_new: int,
-             eos: set[int], i: int) -> None:
+             eos: set[int], i: int, params: SamplingParams = SamplingParams(), seed: int = 0) -> None:
     """Decode prompt i once with method and record its time and output."""
-    params, gen = SamplingParams(), torch.Generator().manual_seed(0)
+    gen = torch.Generator().manual_seed(seed)
     model = target.model
     if method.engine == "hf":
         out, wall = run_hf(model, ids, method, hf_kwargs.get(method.drafter), max_new, eos)
@@ -109,6 +115,7 @@ def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
         method.counts.setdefault(i, []).append(res.counts)
     method.times.setdefault(i, []).append(wall)
+    method.n_tokens.setdefault(i, []).append(len(out))
     if decode_s is not None:
         method.decode.setdefault(i, []).append(decode_s)
     method.outputs[i] = out
@@ -129,34 +136,53 @@ def medians(per_prompt: dict) -> float:
     return sum(statistics.median(v) for v in per_prompt.values())
 
 
-def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kwargs: dict) -> list[dict]:
+def per_token(m: Method, prompts=None) -> float:
+    """Decode seconds per new token: medians over repeats, pooled over prompts (all by default)."""
+    keys = list(m.decode) if prompts is None else [i for i in prompts if i in m.decode]
+    return (sum(statistics.median(m.decode[i]) for i in keys)
+            / max(sum(statistics.median(m.n_tokens[i]) for i in keys), 1))
+
+
+def speedup_spread(plain: Method, m: Method) -> dict:
+    """Measured speedups per prompt (each prompt's medians over repeats): median, min, max."""
+    per_prompt = [per_token(plain, [i]) / per_token(m, [i]) for i in m.decode]
+    return {"speedup_prompt_median": statistics.median(per_prompt), "speedup_prompt_min": min(per_prompt),
+            "speedup_prompt_max": max(per_prompt), "prompts_below_1": sum(x < 1 for x in per_prompt)}
+
+
+def group_summary(plain: Method, m: Method, prompts: list[int]) -> metrics.Summary:
+    """Every metric of m over some prompts (counts pooled, speedup of decode time per token)."""
+    pooled = sum((c for i in prompts for c in m.counts[i]), metrics.Counts())
+    step = per_token(plain, prompts)
+    return metrics.summarize_counts(pooled, pooled.mean_gamma, step, step / per_token(m, prompts))
+
+
+def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kwargs: dict,
+              greedy: bool = True) -> list[dict]:
     """One dict per method: tokens/s, alpha, tokens/pass, c, speedups, ratio to HF, output check."""
     plain = next(m for m in methods if m.engine == "plain")
-    plain_tokens = sum(len(plain.outputs[i]) for i in plain.outputs)
-    plain_step = medians(plain.decode) / max(plain_tokens, 1)
     rows = []
     for m in methods:
         tokens = sum(len(o) for o in m.outputs.values())
         wall = medians(m.times)
-        row = {"method": m.engine, "drafter": m.drafter, "gamma": m.gamma, "tokens": tokens,
-               "tok_s": tokens / wall, "wall_s": wall, "tree": m.tree.nodes if m.tree else 0}
+        row = {"method": m.engine, "drafter": m.drafter, "gamma": m.gamma, "policy": m.policy,
+               "tokens": tokens, "tok_s": tokens / wall, "wall_s": wall, "tree": m.tree.nodes if m.tree else 0}
         mismatches = [f"prompt {i}: " + tie_gap(target.model, prompts_ids[i], plain.outputs[i], out)
-                      for i, out in m.outputs.items() if out != plain.outputs[i]]
-        row["identical"] = not mismatches
+                      for i, out in m.outputs.items() if greedy and out != plain.outputs[i]]
+        row["identical"] = not mismatches if greedy else None
         row["mismatches"] = mismatches
         if m.engine == "ours":
-            # every repeat pooled: c and v are then mean times over all runs, not one run's
-            pooled = sum((c for runs in m.counts.values() for c in runs), metrics.Counts())
-            measured = plain_step / (medians(m.decode) / max(tokens, 1))
-            s = metrics.summarize_counts(pooled, pooled.mean_gamma, plain_step, measured)
-            row["speedups"] = per_repeat(plain, plain_tokens, m, tokens)
+            s = group_summary(plain, m, list(m.decode))
+            row["speedups"] = per_repeat(plain, m)
             row["speedup_lo"], row["speedup_hi"] = min(row["speedups"], default=None), max(row["speedups"], default=None)
-            row.update(alpha=s.alpha, tau=s.mean_acceptance_length, tau_expected=s.expected_acceptance_length,
+            row.update(alpha=s.alpha, beta=s.alpha_expected, tau=s.mean_acceptance_length,
+                       tau_expected=s.expected_acceptance_length,
                        draft_acceptance_rate=s.draft_acceptance_rate, c=s.cost_ratio, v=s.verify_cost,
-                       mean_gamma=pooled.mean_gamma, speedup=measured, theory=s.speedup_theoretical,
+                       mean_gamma=s.nodes_per_pass, speedup=s.speedup_measured, theory=s.speedup_theoretical,
                        theory_v=s.speedup_verify_aware, node_acceptance=s.node_acceptance,
                        from_costs=s.speedup_from_costs,
-                       vs_theory=measured / s.speedup_theoretical if s.speedup_theoretical else None)
+                       vs_theory=s.speedup_measured / s.speedup_theoretical if s.speedup_theoretical else None,
+                       **speedup_spread(plain, m))
             hf = next((h for h in methods if h.engine == "hf" and h.drafter == m.drafter and h.gamma == m.gamma
                        and not m.tree), None)
             row["ours_over_hf"] = wall / medians(hf.times) if hf else None
@@ -166,32 +192,66 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
     return rows
 
 
-def per_repeat(plain: Method, plain_tokens: int, m: Method, tokens: int) -> list[float]:
+def per_repeat(plain: Method, m: Method) -> list[float]:
     """The speedup of each whole repeat: repeat r of both methods (run side by side, interleaved),
-    decode seconds summed over the prompts. (The row's speedup takes each prompt's median over
-    repeats first, so it can sit outside these.)"""
+    decode seconds per new token over the prompts. (The row's speedup takes each prompt's median
+    over repeats first, so it can sit outside these.)"""
     n = min(len(v) for v in [*plain.decode.values(), *m.decode.values()])
-    return [(sum(v[r] for v in plain.decode.values()) / max(plain_tokens, 1)) /
-            (sum(v[r] for v in m.decode.values()) / max(tokens, 1)) for r in range(n)]
+    rate = lambda x, r: (sum(x.decode[i][r] for i in m.decode)  # noqa: E731
+                         / max(sum(x.n_tokens[i][r] for i in m.decode), 1))
+    return [rate(plain, r) / rate(m, r) for r in range(n)]
+
+
+def by_task(methods: list[Method], tasks: list[str]) -> list[dict]:
+    """One dict per (task type, our method): alpha, tau and the measured speedup on its prompts."""
+    plain = next(m for m in methods if m.engine == "plain")
+    rows = []
+    for task in dict.fromkeys(tasks):
+        idx = [i for i, t in enumerate(tasks) if t == task]
+        for m in methods:
+            if m.engine == "ours":
+                s = group_summary(plain, m, idx)
+                rows.append({"task": task, "prompts": len(idx), "method": m.label, "alpha": s.alpha,
+                             "tau": s.mean_acceptance_length, "speedup": s.speedup_measured})
+    return rows
+
+
+def task_table(rows: list[dict]) -> str:
+    """Per task type: α, τ and measured speedup of each method (columns), as markdown."""
+    labels = list(dict.fromkeys(r["method"] for r in rows))
+    f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
+    lines = ["| task type (prompts) | " + " | ".join(x.removeprefix("ours ") for x in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for task in dict.fromkeys(r["task"] for r in rows):
+        cells = {r["method"]: r for r in rows if r["task"] == task}
+        n = next(iter(cells.values()))["prompts"]
+        lines.append(f"| {task} ({n}) | " + " | ".join(
+            f"α {f(cells[x]['alpha'])} · τ {f(cells[x]['tau'])} · {f(cells[x]['speedup'])}x" for x in labels) + " |")
+    return "\n".join(lines)
 
 
 def table(rows: list[dict]) -> str:
     """The results as a markdown table."""
     head = ("| method | drafter | γ or tree | tok/s | α | accepted ÷ checked nodes | τ | E[τ] | "
-            "accepted ÷ drafted (vLLM) | drafted/pass | c | v | speedup (decode; whole repeats' range) | Leviathan theory | "
-            "theory with v | τ ÷ (γ̄c + v) | measured/theory | our time / HF time | greedy output = plain |")
-    lines = [head, "|" + "---|" * 19]
+            "accepted ÷ drafted (vLLM) | drafted/pass | c | v | speedup (decode; whole repeats' range) | "
+            "per prompt: median (min–max) | Leviathan theory | theory with v | τ ÷ (γ̄c + v) | measured/theory | "
+            "our time / HF time | greedy output = plain |")
+    lines = [head, "|" + "---|" * 20]
     f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     x = lambda v: f"{f(v)}{'x' if v else ''}"  # noqa: E731
     for r in rows:
-        shape = f"tree {r['tree']}" if r.get("tree") else r["gamma"] or "–"
+        shape = f"tree {r['tree']}" if r.get("tree") else (
+            f"auto→{r['gamma']}" if r.get("policy") else r["gamma"] or "–")
+        same = "sampled" if r["identical"] is None else ("yes" if r["identical"] else "NO")
+        prompt_spread = (f"{x(r['speedup_prompt_median'])} ({f(r['speedup_prompt_min'])}–{f(r['speedup_prompt_max'])})"
+                         if "speedup_prompt_median" in r else "–")
         lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {shape} | {r['tok_s']:.1f} | "
                      f"{f(r.get('alpha'))} | {f(r.get('node_acceptance'))} | {f(r.get('tau'))} | "
                      f"{f(r.get('tau_expected'))} | {f(r.get('draft_acceptance_rate'))} | "
                      f"{f(r.get('mean_gamma'), 1)} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
-                     f"{x(r.get('speedup'))}{span(r)} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
+                     f"{x(r.get('speedup'))}{span(r)} | {prompt_spread} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
                      f"{x(r.get('from_costs'))} | {f(r.get('vs_theory'))} | "
-                     f"{f(r.get('ours_over_hf'))} | {'yes' if r['identical'] else 'NO'} |")
+                     f"{f(r.get('ours_over_hf'))} | {same} |")
     return "\n".join(lines)
 
 
@@ -251,21 +311,44 @@ def profile(target, drafter, ids: list[int], gamma, max_new: int, eos: set[int],
     return "\n".join(lines)
 
 
-def bench_prompts(n_chat: int, n_copy: int) -> list[str]:
-    """Hand-written held-out requests (no trained draft saw them; task types interleaved) +
-    copy-heavy prompts."""
-    from .train.prompts import eval_requests
+def bench_prompts(n_chat: int, n_copy: int, n_held_out_tasks: int = 0) -> list[tuple[str, str]]:
+    """(task type, prompt): hand-written held-out requests (no trained draft saw them; task
+    types interleaved), copy-heavy prompts, and the hand-written examples of the task types
+    distillation holds out (n per type; labelled "held-out <type>")."""
+    from .train.prompts import HELD_OUT_TASKS, eval_requests
 
-    return [p for _, p in eval_requests()[:n_chat]] + COPY_PROMPTS[:n_copy]
+    held = [(f"held-out {name}", p) for name, (_, seeds) in HELD_OUT_TASKS.items()
+            for p in seeds[:n_held_out_tasks]]
+    return eval_requests()[:n_chat] + [("copy", p) for p in COPY_PROMPTS[:n_copy]] + held
+
+
+def auto_gamma(target_name: str, drafter: str, temperature: float, v: list[float]):
+    """The gamma `--gamma auto` picks for this pair: the pair's measured alpha and c (models.yaml)
+    and this run's measured pass costs v(k)."""
+    from .adaptive import alpha_at, choose_gamma
+    from .runner import measured_alpha_c
+
+    measured = measured_alpha_c(target_name, drafter)
+    if measured is None:
+        raise RunError(f"gamma auto needs a models.yaml pair for {drafter} on {target_name} with "
+                       "measured alpha: and c:; give fixed --gammas for it")
+    return choose_gamma(alpha_at(measured[0], temperature), measured[1], v)
 
 
 def main(args) -> int:
+    import os
+
     from .runner import build_drafter, encode_prompt, eos_ids
 
     gammas, trees = parse_gammas(args.gammas), parse_trees(args.trees, args.tree_top_k, args.tree_depth)
     if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1 or args.threads < 0:
         raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
+    if not 0 <= args.temperature <= 2 or args.held_out_tasks < 0:
+        raise RunError("--temperature must be in [0, 2] and --held-out-tasks at least 0")
+    if "auto" in gammas and args.max_k < 3:
+        raise RunError("gamma auto needs --max-k 3 or more (the pass costs it chooses from)")
     use_cpu_threads(args.threads)
+    load_start = os.getloadavg()[0]
     registry = load_registry()
     spec = registry.model(args.target)
     target = load_model(spec, args.device, args.dtype, lambda m: print(m, file=sys.stderr))
@@ -274,13 +357,26 @@ def main(args) -> int:
     hf_kwargs = {d: hf_assistant(d, target, build_drafter(d, target, lambda m: print(m, file=sys.stderr)))
                  for d in specs}
     eos = eos_ids(target)
-    prompts = bench_prompts(args.prompts, args.copy_prompts)
+    params = SamplingParams(args.temperature)
+    greedy = params.greedy
+    tasks, prompts = zip(*bench_prompts(args.prompts, args.copy_prompts, args.held_out_tasks))
     prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
-    methods = [Method("plain"), Method("hf", "", 0)] if args.hf_plain else [Method("plain")]
+    curve = verify_costs(target, prompts_ids[0], args.max_k, args.vk_repeats,
+                         [t.nodes + 1 for t in trees])  # before the runs: gamma auto reads it
+    v = [curve.v(k) for k in curve.n_tokens]
+    methods = [Method("plain")]
+    if args.hf_plain and greedy:
+        methods.append(Method("hf", "", 0))
+    reasons = []
     for d in drafters:
         for g in gammas + (["heuristic"] if args.adaptive else []):
+            if g == "auto":
+                choice = auto_gamma(args.target, d, args.temperature, v)
+                reasons.append(f"{d}: auto {choice.reason()}")
+                methods.append(Method("ours", d, choice.gamma, "auto"))
+                continue
             methods.append(Method("ours", d, g))
-            if hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
+            if greedy and hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
                 methods.append(Method("hf", d, g))
         if can_branch(build_drafter(d, target)):  # a chain vs trees of each budget, same drafter
             methods += [Method("ours", d, shape.depth, shape) for shape in trees]
@@ -289,11 +385,10 @@ def main(args) -> int:
         for r, i in runs:
             order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate the order per repeat
             for m in order:
-                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i)
+                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i,
+                         params, 1000 * r + i)
                 bar.update()
-    rows = summarize(methods, prompts_ids, target, hf_kwargs)
-    curve = verify_costs(target, prompts_ids[0] + methods[0].outputs[0], args.max_k, args.vk_repeats,
-                         [t.nodes + 1 for t in trees])
+    rows = summarize(methods, prompts_ids, target, hf_kwargs, greedy)
     import platform
     import transformers
     from .kernels import decoder
@@ -301,14 +396,23 @@ def main(args) -> int:
     dec = decoder(target.model)
     forward = (f"SpecViz CPU forward (+{dec.extra_bytes / 1e6:.0f} MB packed weights)" if dec
                else "transformers' forward for every method")
+    load_end = os.getloadavg()[0]
     env = (f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
            f"torch {torch.__version__}, transformers {transformers.__version__}, device {target.device}, "
-           f"{target.dtype}, {forward}, load average {curve.load if curve.load is not None else '?'}")
-    print(f"\n{len(prompts)} prompts x {args.repeats} repeats, greedy, {args.max_new_tokens} new tokens; {env}")
+           f"{target.dtype}, {forward}, load average {load_start:.1f} at the start, {load_end:.1f} at the end")
+    mode = "greedy" if greedy else f"sampled at T = {args.temperature:g}"
+    print(f"\n{len(prompts)} prompts x {args.repeats} repeats, {mode}, {args.max_new_tokens} new tokens; {env}")
     print(table(rows))
+    for line in reasons:
+        print(line)
     for r in rows:
         for mm in r["mismatches"]:
             print(f"mismatch in {r['method']} {r['drafter']} γ={r['gamma']}: {mm}")
+    task_rows = by_task(methods, list(tasks)) if args.by_task else []
+    if task_rows:
+        print("\nper task type (α: Leviathan's, accepted ÷ checked positions; τ: tokens per target pass; "
+              "speedup: plain decode time per token ÷ the method's, pooled over the type's prompts)")
+        print(task_table(task_rows))
     plain_vs_hf = plain_over_hf(methods)
     if plain_vs_hf is not None:
         print(f"\nplain decoding, time per token (prefill included): ours / Hugging Face generate = {plain_vs_hf:.2f}")
@@ -318,14 +422,16 @@ def main(args) -> int:
         print("\n" + versus)
     if args.profile:
         first = next(iter(drafters))
-        print("\n" + profile(target, drafters[first](), prompts_ids[0], gammas[0], args.max_new_tokens, eos))
+        print("\n" + profile(target, drafters[first](), prompts_ids[0], methods[1].gamma, args.max_new_tokens, eos))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"env": env, "prompts": prompts, "rows": rows, "plain_over_hf": plain_vs_hf,
-                       "verify_cost": curve.to_dict()}, f, indent=2)
+            json.dump({"env": env, "temperature": args.temperature, "repeats": args.repeats,
+                       "max_new_tokens": args.max_new_tokens, "prompts": list(prompts), "tasks": list(tasks),
+                       "rows": rows, "by_task": task_rows, "auto_gamma": reasons,
+                       "plain_over_hf": plain_vs_hf, "verify_cost": curve.to_dict()}, f, indent=2)
     if args.metrics_out:
         write_metrics(args.metrics_out, methods, args.target, env)
-    return 0 if all(r["identical"] for r in rows) else 1
+    return 0 if all(r["identical"] is not False for r in rows) else 1
 
 
 def write_metrics(path: str, methods: list[Method], target: str, env: str) -> None:
@@ -376,12 +482,12 @@ def vk_table(curve) -> str:
     return "\n".join(lines)
 
 
-def parse_gammas(text: str) -> list[int]:
+def parse_gammas(text: str) -> list[int | str]:
     try:
-        gammas = [int(g) for g in text.split(",") if g.strip()]
+        gammas = [g.strip() if g.strip() == "auto" else int(g) for g in text.split(",") if g.strip()]
     except ValueError:
-        raise RunError(f"--gammas must be whole numbers separated by commas, got {text!r}") from None
-    if not gammas or not all(1 <= g <= MAX_GAMMA for g in gammas):
+        raise RunError(f"--gammas must be whole numbers or auto separated by commas, got {text!r}") from None
+    if not gammas or not all(g == "auto" or 1 <= g <= MAX_GAMMA for g in gammas):
         raise RunError(f"--gammas must be 1 .. {MAX_GAMMA}, got {text!r}")
     return gammas
 
@@ -404,11 +510,15 @@ def add_parser(subparsers) -> None:
     p.add_argument("--target", default="smollm2-135m-instruct", help="models.yaml key or hub id")
     p.add_argument("--drafters", default="trained:smollm2-135m-eagle,layers:4,lookup",
                    help="comma-separated drafter specs")
-    p.add_argument("--gammas", default="2,3,4,5", help="comma-separated fixed gammas")
+    p.add_argument("--gammas", default="2,3,4,5",
+                   help="comma-separated gammas: whole numbers, or auto (the gamma `--gamma auto` picks: "
+                        "the pair's measured alpha and c in models.yaml and this run's v(k))")
     p.add_argument("--trees", default="8", help="comma-separated token-tree node budgets, run with every "
                    "drafter that can branch beside its chains (default 8; 0 = no trees)")
     p.add_argument("--tree-top-k", type=int, default=8, help="tree: children per expanded node (default 8)")
     p.add_argument("--tree-depth", type=int, default=6, help="tree: levels (default 6)")
+    p.add_argument("--temperature", type=float, default=0.0,
+                   help="0 = greedy (outputs checked against plain decoding); > 0 samples every method")
     p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
     p.add_argument("--no-hf-plain", dest="hf_plain", action="store_false",
@@ -416,6 +526,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--prompts", type=int, default=3,
                    help="held-out requests (hand-written, task types interleaved; up to 24)")
     p.add_argument("--copy-prompts", type=int, default=1, help="copy-heavy prompts (0 or 1)")
+    p.add_argument("--held-out-tasks", type=int, default=0, metavar="N",
+                   help="also N hand-written requests of each task type distillation never trains on (up to 4)")
+    p.add_argument("--by-task", action="store_true", help="also a table per task type (α, τ, speedup)")
     p.add_argument("--max-new-tokens", type=int, default=64)
     p.add_argument("--repeats", type=int, default=3, help="repeats per method (median)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda")

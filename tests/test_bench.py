@@ -1,6 +1,8 @@
 """A tiny benchmark run: plain, our engine and Hugging Face agree token for token (no timing asserts)."""
 import argparse
 
+import pytest
+
 from specviz import bench
 
 
@@ -36,3 +38,49 @@ def test_adaptive_policy_follows_hf_heuristic():
     for _ in range(10):
         policy.update(policy.gamma, 0)
     assert policy.gamma == 1
+
+
+def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, monkeypatch):
+    """--temperature samples every method, --gammas auto picks the pair's gamma from its measured
+    alpha and c, held-out task prompts are labelled and --by-task reports them per type."""
+    import json
+
+    import yaml
+
+    from specviz.adaptive import choose_gamma
+    from specviz.models import MODELS_YAML
+
+    registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
+    registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,
+                                            "offline": True, "alpha": {0: 0.9, 1.0: 0.9}, "c": 0.0}
+    (tmp_path / "models.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")
+    monkeypatch.setenv("SPECVIZ_MODELS", str(tmp_path / "models.yaml"))
+    parser = argparse.ArgumentParser()
+    bench.add_parser(parser.add_subparsers())
+    args = parser.parse_args(["bench", "--drafters", "lookup", "--gammas", "1,auto", "--no-adaptive",
+                              "--temperature", "0.7", "--prompts", "1", "--copy-prompts", "0",
+                              "--held-out-tasks", "1", "--by-task", "--max-new-tokens", "6", "--repeats", "2",
+                              "--device", "cpu", "--max-k", "4", "--vk-repeats", "1",
+                              "--json", str(tmp_path / "b.json")])
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "sampled at T = 0.7" in out and "| sampled |" in out and "| hf |" not in out
+    result = json.loads((tmp_path / "b.json").read_text())
+    curve = result["verify_cost"]
+    chosen = choose_gamma(0.9, 0.0, [s / curve["seconds"][0] for s in curve["seconds"]]).gamma
+    assert f"| ours | lookup | auto→{chosen} |" in out and f"lookup: auto γ = {chosen}:" in out
+    assert result["tasks"][0] == "email" and result["tasks"][1:] == [f"held-out {t}" for t in (
+        "speech", "review", "idiom", "quiz", "job_ad", "dialogue", "rules", "agenda")]
+    assert {r["task"] for r in result["by_task"]} == set(result["tasks"])
+    ours = [r for r in result["rows"] if r["method"] == "ours"]
+    assert all(r["speedup_prompt_min"] <= r["speedup_prompt_median"] <= r["speedup_prompt_max"] for r in ours)
+    assert all(r["speedup_repeat_min"] <= r["speedup_repeat_max"] for r in ours)
+
+
+def test_gammas_parse_auto_and_reject_junk():
+    from specviz.errors import RunError
+
+    assert bench.parse_gammas("2,auto, 4") == [2, "auto", 4]
+    for bad in ("0", "x", "", "auto2"):
+        with pytest.raises(RunError):
+            bench.parse_gammas(bad)
