@@ -32,7 +32,7 @@ from . import data as D
 from . import prompts as P
 from .data import sequence
 from .draft import (KINDS, Draft, draft_config, frozen_head, init_from_target,
-                    n_params, save_draft)
+                    n_params, read_draft, resolve, save_draft)
 
 CACHE = Path.home() / ".cache" / "specviz" / "distill"
 
@@ -221,6 +221,21 @@ def held_out_accuracy(draft, embed, head, data, remap, device, steps) -> list[fl
     return [h / max(c, 1) for h, c in zip(hits, counts)]
 
 
+def warm_start(draft: Draft, name: str) -> None:
+    """Start from a trained draft of the same shape (a resumed run's checkpoint still wins).
+
+    The draft's own weights do not depend on its vocabulary (the LM head rows are the
+    target's, frozen), so a draft trained on other data and another vocabulary is a start.
+    """
+    path = resolve(name)
+    old, _, _ = read_draft(path, "cpu", torch.float32)
+    shapes = lambda m: {k: tuple(v.shape) for k, v in m.state_dict().items()}  # noqa: E731
+    if shapes(old) != shapes(draft):
+        raise RunError(f"--init {name}: its shape ({old.cfg}) differs from this run's ({draft.cfg})")
+    draft.load_state_dict(old.state_dict())
+    print(f"starting from the weights of {path}", file=sys.stderr)
+
+
 def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, args, out: Path) -> Draft:
     """Train the draft on data; checkpoints in out/ every --save-every steps (resumable)."""
     torch.manual_seed(args.seed)
@@ -229,6 +244,8 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
                        tuple(args.feature_layers) if args.fuse else ())
     draft = Draft(cfg)
     init_from_target(draft, target.model)
+    if args.init:
+        warm_start(draft, args.init)
     draft.to(device).train()
     embed = target.model.get_input_embeddings()
     frozen_embed = lambda ids: embed(ids).detach()  # noqa: E731  (no gradient into the target)
@@ -450,6 +467,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--fuse", action="store_true",
                    help="EAGLE-3: the draft reads the --feature-layers and the final hidden state, fused")
     p.add_argument("--data-only", action="store_true", help="stop after generating the data")
+    p.add_argument("--init", default="",
+                   help="start from this trained draft's weights (same shape; e.g. a draft "
+                        "trained on other data)")
     p.add_argument("--steps", type=int, default=1000, help="training steps")
     p.add_argument("--batch", type=int, default=16, help="sequences per step")
     p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
