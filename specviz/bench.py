@@ -345,14 +345,18 @@ def main(args) -> int:
         raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
     if not 0 <= args.temperature <= 2 or args.held_out_tasks < 0:
         raise RunError("--temperature must be in [0, 2] and --held-out-tasks at least 0")
-    if "auto" in gammas and args.max_k < 3:
+    if "auto" in args.gammas + args.drafters and args.max_k < 3:
         raise RunError("gamma auto needs --max-k 3 or more (the pass costs it chooses from)")
     use_cpu_threads(args.threads)
     load_start = os.getloadavg()[0]
     registry = load_registry()
     spec = registry.model(args.target)
     target = load_model(spec, args.device, args.dtype, lambda m: print(m, file=sys.stderr))
-    specs = [d.strip() for d in args.drafters.split(",") if d.strip()]
+    specs, own_gammas = [], {}
+    for item in (d.strip() for d in args.drafters.split(",") if d.strip()):
+        d, _, pinned = item.partition("@")  # SPEC@G1/G2: this drafter at its own gammas
+        specs.append(d)
+        own_gammas[d] = parse_gammas(pinned.replace("/", ",")) if pinned else gammas
     drafters = {d: (lambda d=d: build_drafter(d, target)) for d in specs}
     hf_kwargs = {d: hf_assistant(d, target, build_drafter(d, target, lambda m: print(m, file=sys.stderr)))
                  for d in specs}
@@ -369,7 +373,7 @@ def main(args) -> int:
         methods.append(Method("hf", "", 0))
     reasons = []
     for d in drafters:
-        for g in gammas + (["heuristic"] if args.adaptive else []):
+        for g in own_gammas[d] + (["heuristic"] if args.adaptive else []):
             if g == "auto":
                 choice = auto_gamma(args.target, d, args.temperature, v)
                 reasons.append(f"{d}: auto {choice.reason()}")
@@ -509,7 +513,8 @@ def add_parser(subparsers) -> None:
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--target", default="smollm2-135m-instruct", help="models.yaml key or hub id")
     p.add_argument("--drafters", default="trained:smollm2-135m-eagle,layers:4,lookup",
-                   help="comma-separated drafter specs")
+                   help="comma-separated drafter specs; SPEC@G1/G2 runs that drafter at its own gammas "
+                        "instead of --gammas (e.g. lookup@3/auto)")
     p.add_argument("--gammas", default="2,3,4,5",
                    help="comma-separated gammas: whole numbers, or auto (the gamma `--gamma auto` picks: "
                         "the pair's measured alpha and c in models.yaml and this run's v(k))")

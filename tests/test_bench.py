@@ -57,7 +57,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     monkeypatch.setenv("SPECVIZ_MODELS", str(tmp_path / "models.yaml"))
     parser = argparse.ArgumentParser()
     bench.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["bench", "--drafters", "lookup", "--gammas", "1,auto", "--no-adaptive",
+    args = parser.parse_args(["bench", "--drafters", "lookup,layers:2@2", "--gammas", "1,auto", "--no-adaptive",
                               "--temperature", "0.7", "--prompts", "1", "--copy-prompts", "0",
                               "--held-out-tasks", "1", "--by-task", "--max-new-tokens", "6", "--repeats", "2",
                               "--device", "cpu", "--max-k", "4", "--vk-repeats", "1",
@@ -65,6 +65,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "sampled at T = 0.7" in out and "| sampled |" in out and "| hf |" not in out
+    assert "| ours | layers:2 | 2 |" in out and "| ours | layers:2 | 1 |" not in out  # its own gamma
     result = json.loads((tmp_path / "b.json").read_text())
     curve = result["verify_cost"]
     chosen = choose_gamma(0.9, 0.0, [s / curve["seconds"][0] for s in curve["seconds"]]).gamma
