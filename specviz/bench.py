@@ -380,7 +380,7 @@ def main(args) -> int:
                 methods.append(Method("ours", d, choice.gamma, "auto"))
                 continue
             methods.append(Method("ours", d, g))
-            if greedy and hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
+            if greedy and args.hf and hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
                 methods.append(Method("hf", d, g))
         if can_branch(build_drafter(d, target)):  # a chain vs trees of each budget, same drafter
             methods += [Method("ours", d, shape.depth, shape) for shape in trees]
@@ -526,6 +526,8 @@ def add_parser(subparsers) -> None:
                    help="0 = greedy (outputs checked against plain decoding); > 0 samples every method")
     p.add_argument("--no-adaptive", dest="adaptive", action="store_false",
                    help="skip the adaptive-gamma policy (HF's heuristic: +2 if all accepted, else -1)")
+    p.add_argument("--no-hf", dest="hf", action="store_false",
+                   help="skip Hugging Face's assisted generation (draft model, prompt lookup) rows")
     p.add_argument("--no-hf-plain", dest="hf_plain", action="store_false",
                    help="skip Hugging Face's plain greedy generate (timed by default: our plain loop / HF)")
     p.add_argument("--prompts", type=int, default=3,
