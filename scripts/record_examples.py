@@ -5,9 +5,10 @@
 Every trace is a real run of SmolLM2-135M-Instruct (the offline default target) on CPU,
 recorded as trace version 3 (β = Σ min(p, q) per checked draft position, so alpha_expected),
 with gamma 4 and seed 0: the example prompts (chat, summarise, code edit) with the early-exit
-(layers:4) and prompt-lookup drafters, greedy and sampled (temperature 1). A `trained:NAME`
-drafter listed in models.yaml is recorded on every prompt too, and token trees of 16 nodes
-with the EAGLE draft (the same prompts greedy, the summary sampled). Timings are wall-clock on
+(layers:4) and prompt-lookup drafters, greedy and sampled (temperature 1). Each draft listed
+under trained: in models.yaml is recorded on every prompt too, as trained:NAME and hybrid:NAME,
+at the gamma of the models.yaml pair that uses that drafter (4 if none does), and token trees of
+16 nodes with the EAGLE draft (the same prompts greedy, the summary sampled). Timings are wall-clock on
 whatever machine records them. --only SUBSTRING re-records a subset; --missing skips files
 that exist.
 """
@@ -38,13 +39,16 @@ TREE, TREE_DRAFT = 16, "smollm2-135m-eagle"  # token trees (version 3): 16 nodes
 
 
 def jobs():
-    """(file stem, settings) for every example, plus every prompt with each trained drafter,
+    """(file stem, settings) for every example, plus every prompt with each trained drafter
+    (trained:NAME and hybrid:NAME, at the gamma of their models.yaml pair if they have one),
     plus token trees of the EAGLE draft on every prompt (greedy) and the summary (sampled)."""
-    trained = [(kind, f"trained:{name}", mode) for name in load_registry().trained
+    registry = load_registry()
+    pair_gamma = {pair.draft: pair.gamma for pair in registry.pairs.values() if pair.target == TARGET}
+    trained = [(kind, f"{how}:{name}", mode) for name in registry.trained for how in ("trained", "hybrid")
                for kind in PROMPTS for mode in ("greedy", "sampled")]
     for kind, draft, mode in EXAMPLES + trained:
         stem = f"{kind.replace(' ', '-')}__{draft.replace(':', '-')}__{mode}"
-        yield stem, RunSettings(PROMPTS[kind], TARGET, draft, gamma=4,
+        yield stem, RunSettings(PROMPTS[kind], TARGET, draft, gamma=pair_gamma.get(draft, 4),
                                 temperature=0.0 if mode == "greedy" else 1.0, seed=0,
                                 max_new_tokens=MAX_NEW_TOKENS, device="cpu")
     trees = [(kind, "greedy") for kind in PROMPTS] + [("summarise", "sampled")]
