@@ -78,7 +78,7 @@ class RunSettings:
                 self.shape.check()
         except ValueError as e:
             raise RunError(str(e)) from None
-        if self.tree and self.draft and parse_drafter_spec(self.draft)[0] == "lookup":
+        if self.tree and self.draft and parse_drafter_spec(self.draft)[0] in ("lookup", "hybrid"):
             raise RunError(_NO_TREE.format(self.draft))
 
 
@@ -154,6 +154,8 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         on_round(rnd)
 
     with target.lock:
+        if s.gamma == "auto" and s.tree:  # a tree's depth is its own setting: nothing to choose
+            s = replace(s, gamma=s.tree_depth)
         if s.gamma == "auto":
             choice = choose_auto_gamma(target, s, prompt_ids, progress)
             s = replace(s, gamma=choice.gamma)
