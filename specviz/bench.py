@@ -377,13 +377,13 @@ def main(args) -> int:
             if g == "auto":
                 choice = auto_gamma(args.target, d, args.temperature, v)
                 reasons.append(f"{d}: auto {choice.reason()}")
-                methods.append(Method("ours", d, choice.gamma, "auto"))
+                methods.append(Method("ours", d, choice.gamma, policy="auto"))
                 continue
             methods.append(Method("ours", d, g))
             if greedy and args.hf and hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
                 methods.append(Method("hf", d, g))
         if can_branch(build_drafter(d, target)):  # a chain vs trees of each budget, same drafter
-            methods += [Method("ours", d, shape.depth, shape) for shape in trees]
+            methods += [Method("ours", d, shape.depth, tree=shape) for shape in trees]
     runs = [(r, i) for r in range(args.repeats) for i in range(len(prompts))]
     with torch.inference_mode(), tqdm(total=len(runs) * len(methods), desc="bench", unit="run", file=sys.stderr) as bar:
         for r, i in runs:
