@@ -367,7 +367,7 @@ def main(args) -> int:
     prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
     curve = verify_costs(target, prompts_ids[0], args.max_k, args.vk_repeats,
                          [t.nodes + 1 for t in trees])  # before the runs: gamma auto reads it
-    v = [curve.v(k) for k in curve.n_tokens]
+    v = [curve.v(k) for k in range(1, args.max_k + 1)]  # chains' pass costs (trees add other sizes)
     methods = [Method("plain")]
     if args.hf_plain and greedy:
         methods.append(Method("hf", "", 0))
