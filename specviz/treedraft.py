@@ -127,11 +127,14 @@ class EagleExpander:
         self.n_past = drafter.n_cached
         self.feature = {-1: feature}  # the draft's feature after each node (its own guess of the target's)
         self.rows, self.kv = [], None  # tree nodes computed so far, and their (k, v) per layer
-        self.root_q = self.q(feature[None])[0]
+        self.root_q = self.q(feature[None], [0])[0]
 
-    def q(self, feats: torch.Tensor) -> torch.Tensor:
-        """feats [T, H] -> q [T, V] (0 outside a reduced draft vocabulary)."""
-        return self.d.q_from(feats, self.params)
+    def q(self, feats: torch.Tensor, steps: list[int]) -> torch.Tensor:
+        """feats [T, H] -> q [T, V] (0 outside a reduced draft vocabulary); steps: each row's
+        draft step (the depth of the node it follows), whose fitted logit scale q uses, as in a chain."""
+        if len(set(steps)) == 1:
+            return self.d.q_from(feats, self.params, steps[0])
+        return torch.stack([self.d.q_from(f, self.params, k) for f, k in zip(feats, steps)])
 
     def __call__(self, tree: Tree, nodes: list[int]) -> torch.Tensor:
         d, dev = self.d, self.root_q.device
@@ -149,7 +152,7 @@ class EagleExpander:
             (torch.cat([tk, k], 2), torch.cat([tv, v], 2)) for (tk, tv), (k, v) in zip(self.kv, kvs)]
         self.rows += nodes
         self.feature.update(zip(nodes, feats[0]))
-        return self.q(feats[0])
+        return self.q(feats[0], [depths[v] for v in nodes])
 
 
 class ModelExpander:

@@ -117,7 +117,7 @@ def chain_q(drafter, seq, path_tokens):
     for i, tok in enumerate(path_tokens):
         emb = d.embed(torch.tensor([[tok]])).to(d.head.dtype)
         feature = d.step(d.draft.inputs(emb, feature.view(1, 1, -1)), d.n_cached + i)
-    q = d.q_from(feature, GREEDY)
+    q = d.q_from(feature, GREEDY, len(path_tokens))  # the chain's step: its fitted logit scale
     d.truncate(d.n_cached)
     return q
 
