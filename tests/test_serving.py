@@ -280,7 +280,8 @@ def test_bench_metrics_out_writes_one_model_per_method(tmp_path):
     for n in (3, 1, 0):
         a.add_round(3, n)
     b.add_round(2, 2)
-    methods = [Method("plain"), Method("ours", "lookup", 3, counts={0: a, 1: a}), Method("ours", "layers:4", 2, counts={0: b})]
+    methods = [Method("plain"), Method("ours", "lookup", 3, counts={0: [b, a], 1: [a]}),
+               Method("ours", "layers:4", 2, counts={0: [b]})]  # prompt -> counts of each repeat; the last repeat is written
     write_metrics(str(tmp_path / "b.prom"), methods, "t", "test env")
     scrape = serving.parse((tmp_path / "b.prom").read_text())
     assert scrape.models == ["t + layers:4 γ=2", "t + lookup γ=3"]

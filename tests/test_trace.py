@@ -4,7 +4,7 @@ import json
 import pytest
 
 from specviz.errors import TraceError
-from specviz.trace import (MAX_TRACE_BYTES, Baseline, Candidate, Config, Correction, DraftToken,
+from specviz.trace import (MAX_TRACE_BYTES, TRACE_VERSION, Baseline, Candidate, Config, Correction, DraftToken,
                            Round, Timing, Trace)
 
 
@@ -22,7 +22,7 @@ def test_round_trip_is_lossless():
     t = sample_trace()
     again = Trace.from_json(t.to_json())
     assert again == t
-    assert json.loads(t.to_json())["version"] == 2
+    assert json.loads(t.to_json())["version"] == TRACE_VERSION
 
 
 def test_a_version_1_trace_loads_without_beta_and_with_the_targets_own_step():
@@ -59,7 +59,7 @@ def corrupt(mutate):
     ("{\"version\": 1, ", "not valid JSON"),
     ("[1, 2]", "expected a JSON object"),
     (b"\x80\x81 not utf8", "not valid JSON"),
-    (corrupt(lambda d: d.update(version=3)), "unsupported trace version 3"),
+    (corrupt(lambda d: d.update(version=TRACE_VERSION + 1)), f"unsupported trace version {TRACE_VERSION + 1}"),
     (corrupt(lambda d: d.pop("version")), "unsupported trace version None"),
     (corrupt(lambda d: d.pop("rounds")), "missing 'rounds'"),
     (corrupt(lambda d: d["rounds"][0]["draft"][0].update(q="high")), "rounds[0].draft[0].q"),
