@@ -1,6 +1,7 @@
 """Charts and token-strip HTML from the shipped real traces (pure, no Streamlit), and from
 traces with β recorded on the real model when the shipped ones predate β."""
 import dataclasses
+import json
 
 import pytest
 
@@ -259,8 +260,23 @@ def test_a_trace_opens_on_a_round_that_shows_the_idea(label):
     assert fates == {True, False} if idea else r.draft or not any(x.draft for x in t.rounds)
 
 
+def as_version_1(t: Trace) -> Trace:
+    """A chain trace as version 1 wrote it: no β, and a pass with nothing drafted called a bonus."""
+    d = json.loads(t.to_json())
+    d["version"] = 1
+    for r in d["rounds"]:
+        for tok in r["draft"]:
+            tok.pop("beta", None)
+        if r["correction"]["kind"] == "target":
+            r["correction"]["kind"] = "bonus"
+    return Trace.from_json(json.dumps(d))
+
+
 def test_version_1_traces_say_beta_is_not_recorded():
-    t = next(t for t in TRACES.values() if not has_beta(t) and any(r.draft for r in t.rounds))
+    chain = next(t for t in TRACES.values() if has_beta(t) and t.config.tree_nodes == 0
+                 and any(r.draft for r in t.rounds))
+    t = as_version_1(chain)
+    assert not has_beta(t)
     i = next(i for i, r in enumerate(t.rounds) if r.draft)
     tok = render.round_tokens(t.rounds[i], i)[0]
     assert "β not recorded" in render.tooltip(tok)

@@ -141,6 +141,10 @@ def test_step_through_runs_a_live_token_tree_on_the_real_model():
 
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
     ok(at.run())
+    from specviz.models import load_registry
+
+    reg = load_registry()  # the default pair's drafter may not branch (hybrid); pick its trained draft
+    at.selectbox(key=f"step_draft_{reg.default_pair}").set_value("trained:smollm2-135m-eagle").run()
     at.select_slider(key="step_tree").set_value(8).run()
     at.number_input(key="step_max_new").set_value(6).run()
     ok(at.button(key="step_run").click().run())
