@@ -167,11 +167,7 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
         ("v verify cost", _fmt(s.verify_cost),
          "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in this "
          "run. Leviathan's formula assumes v = 1."),
-        ("measured", _fmt(s.speedup_measured, ".2f", "×"),
-         f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
-         f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
-         if s.speedup_measured is not None else
-         "Measured speedup: n/a, this trace has no plain-decoding baseline to compare with."),
+        _measured_card(s),
         ("theory", _fmt(s.speedup_theoretical, ".2f", "×"),
          "Leviathan's theory: (1 − α^(γ+1)) / ((1 − α)(γc + 1)) with this run's α, γ and c; "
          "assumes a verify pass costs one plain step."),
@@ -179,6 +175,14 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
          "Verify-aware theory: E[τ] / (γc + v), Leviathan's formula with the measured verify cost v "
          "instead of 1. The gap chart shows the rest of the way to the measured speedup.")]
     return [acceptance, speed]
+
+
+def _measured_card(s: metrics.Summary) -> tuple[str, str, str]:
+    return ("measured", _fmt(s.speedup_measured, ".2f", "×"),
+            f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
+            f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
+            if s.speedup_measured is not None else
+            "Measured speedup: n/a, this trace has no plain-decoding baseline to compare with.")
 
 
 def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, str]]]:
@@ -211,11 +215,7 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
          "v: seconds of the one target pass over the root and every node (tree mask) ÷ one plain target "
          "step, measured in this run. On a GPU a pass of 60 nodes costs about one step; on a small CPU "
          "it costs more, and that is what decides the best tree size."),
-        ("measured", _fmt(s.speedup_measured, ".2f", "×"),
-         f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
-         f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
-         if s.speedup_measured is not None else
-         "Measured speedup: n/a, this trace has no plain-decoding baseline to compare with."),
+        _measured_card(s),
         ("τ ÷ (N̄c + v)", _fmt(s.speedup_from_costs, ".2f", "×"),
          "What this run's τ and measured costs predict: τ ÷ (nodes per pass × c + v). The gap to the "
          "measured speedup is the loop's own work and timing noise."),
