@@ -116,8 +116,8 @@ GEN = ["generate", "--prompt", "What is 2 + 2?", "--max-new-tokens", "8", "--no-
 # a number" below show the same path in a real `python -m specviz` process.
 RANGE_CASES = [  # id, argv, stderr must contain (exit code 2)
     ("huge prompt", ["generate", "--prompt", "x" * 9000], "the prompt is 9000 characters; the limit is 8000: shorten it"),
-    ("gamma 0", GEN + ["--gamma", "0"], "gamma must be 1 .. 16, got 0"),
-    ("gamma 17", GEN + ["--gamma", "17"], "gamma must be 1 .. 16, got 17"),
+    ("gamma 0", GEN + ["--gamma", "0"], "gamma must be 1 .. 16 or auto, got 0"),
+    ("gamma 17", GEN + ["--gamma", "17"], "gamma must be 1 .. 16 or auto, got 17"),
     ("negative temperature", GEN + ["--temperature", "-1"], "temperature must be between 0 and 5"),
     ("temperature nan", GEN + ["--temperature", "nan"], "temperature must be between 0 and 5"),
     ("top-p 0", GEN + ["--top-p", "0"], "top-p must be in (0, 1], got 0.0"),
@@ -142,7 +142,7 @@ CLI_CASES = [  # id, argv ({name} = a file from the fixture), fault, exit code, 
     ("empty prompt", ["generate", "--prompt", "   "], None, 2, "the prompt is empty"),
     ("prompt over the context", ["generate", "--prompt", CJK], None, 2,
      "reads at most 8192 tokens: shorten the prompt"),
-    ("gamma not a number", GEN + ["--gamma", "four"], None, 2, "invalid int value: 'four'"),
+    ("gamma not a number", GEN + ["--gamma", "four"], None, 2, "argument --gamma: expected a whole number or auto, got 'four'"),
     ("unknown hub id", GEN + ["--target", "nobody/no-such-model"], None, 3,
      "cannot load nobody/no-such-model"),
     ("not a model name", GEN + ["--target", "what is this?"], None, 3, "use a key from models.yaml"),
@@ -322,8 +322,8 @@ def test_ui_bad_run_input_keeps_the_screen(values, message, files, target, monke
 
 
 @pytest.mark.parametrize("setting, value, message", [
-    ("gamma", 0, "gamma must be 1 .. 16, got 0"),
-    ("gamma", 17, "gamma must be 1 .. 16, got 17"),
+    ("gamma", 0, "gamma must be 1 .. 16 or auto, got 0"),
+    ("gamma", 17, "gamma must be 1 .. 16 or auto, got 17"),
     ("temperature", -0.5, "temperature must be between 0 and 5"),
     ("temperature", 9.0, "temperature must be between 0 and 5"),
     ("top_p", 0.0, "top-p must be in (0, 1]"),
