@@ -46,16 +46,24 @@ def _lanes(at) -> str:
 
 
 def test_race_runs_and_finishes():
+    from specviz import metrics
+    from specviz.race import race
+    from specviz.store import TraceStore
+
+    trace = TraceStore().resolve("chat__lookup__greedy")  # its measured pace decides every number below
+    r, n = race(trace), len(trace.baseline.output_ids)
     at = AppTest.from_string(RACE, default_timeout=30).run()
-    assert not at.exception and "0 / 40 tokens" in _lanes(at)
+    assert not at.exception and f"0 / {n} tokens" in _lanes(at)
     at.button[0].click().run()
-    at.session_state["race_t0"] -= 1.6  # 0.8 s of race at ½×: plain (36.5 ms a token) is halfway
+    half = r.plain.finish / 2  # race time at which plain decoding is halfway
+    at.session_state["race_t0"] -= 2 * half  # wall seconds at ½×
     at.run()
     plain = int(_lanes(at).split("plain</b> · ")[1].split(" /")[0])
-    assert 20 <= plain <= 26 and "finished" not in _lanes(at)
-    at.session_state["race_t0"] -= 10  # as if 10 s had passed (5 s of race at ½×)
+    assert abs(plain - r.plain.done(half)) <= 3 and "finished" not in _lanes(at)  # a few ms of page run
+    at.session_state["race_t0"] -= 2 * r.length + 10  # well past both finishes at ½×
     at.run()
     body = _lanes(at)
-    assert "plain</b> · 40 / 40 tokens · finished in 1.46 s" in body
-    assert "speculative</b> · 40 / 40 tokens · finished in 1.73 s" in body
-    assert "0.84× plain decoding" in at.caption[-1].value
+    assert f"plain</b> · {n} / {n} tokens · finished in {r.plain.finish:.2f} s" in body
+    assert (f"speculative</b> · {len(r.spec.times)} / {len(r.spec.times)} tokens · finished in "
+            f"{r.spec.finish:.2f} s") in body
+    assert f"{metrics.measured_speedup(trace):.2f}× plain decoding" in at.caption[-1].value
