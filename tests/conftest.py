@@ -1,6 +1,7 @@
 """Shared fixtures: the real offline model, loaded once per test session; the app served by
 `streamlit run` and a headless Debian Chromium page for the browser tests (never downloads a
 browser: without /usr/bin/chromium those tests skip)."""
+import contextlib
 import os
 import socket
 import subprocess
@@ -44,12 +45,19 @@ def server():
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} is missing (apt install chromium); the browser tests never "
                     "download a browser")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with streamlit_server("app.py", ARTIFACTS / "server.log") as url:
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_server(script, log_path: Path):
+    """`streamlit run script` on a free localhost port until the block ends; yields its URL."""
     port = _free_port()
     env = dict(os.environ, HF_HUB_OFFLINE="1")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS / "server.log", "w")
+    log = open(log_path, "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true",
          "--browser.gatherUsageStats", "false"],
         cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -60,7 +68,7 @@ def server():
                 socket.create_connection(("127.0.0.1", port), timeout=1).close()
                 break
             except OSError:
-                assert proc.poll() is None, (ARTIFACTS / "server.log").read_text()
+                assert proc.poll() is None, Path(log_path).read_text()
                 time.sleep(0.3)
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -1,13 +1,11 @@
 """Trace text is data: safe.md / safe.html keep links, images, HTML and script out (issue 14)."""
 import re
-import subprocess
 import sys
-import time
-import socket
 from pathlib import Path
 
 import pytest
 
+from conftest import streamlit_server
 from specviz import render
 from specviz.ui import safe
 from tests.hostile import EVIL, PAYLOADS, hostile_trace
@@ -65,25 +63,8 @@ def tiny_server(tmp_path_factory):
         pytest.skip("/usr/bin/chromium is missing; browser tests never download a browser")
     script = tmp_path_factory.mktemp("app") / "safe_app.py"
     script.write_text(APP.format(root=str(ROOT)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(script), "--server.port",
-                             str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-                             "--browser.gatherUsageStats", "false"], cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(15)
+    with streamlit_server(script, script.with_suffix(".log")) as url:
+        yield url
 
 
 def _elements(url: str) -> dict:
