@@ -1,12 +1,15 @@
 """Draft length: adaptive policies the engine accepts in place of a fixed gamma, and gamma
 chosen by measurement.
 
-A policy has .gamma (the next round's draft length) and update(drafted, accepted), called
-after every verify pass. speculative_decode(gamma=policy) uses it; an int keeps gamma fixed.
-choose_gamma picks the fixed gamma with the highest expected speedup from a pair's measured
-alpha and c and the device's measured cost v(k) of a k-token target pass.
+A policy has gamma_for(source) (the next round's draft length for a proposal source: "draft",
+or a hybrid's "lookup") and update(drafted, accepted, source), called after every verify
+pass. speculative_decode(gamma=policy) uses it; an int keeps gamma fixed. choose_gamma picks
+the fixed gamma with the highest expected speedup from a pair's measured alpha and c and the
+device's measured cost v(k) of a k-token target pass; OnlineGamma re-makes that choice
+before every round from the request's own acceptance so far.
 """
-from dataclasses import dataclass
+import itertools
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -21,7 +24,10 @@ class HeuristicGamma:
     min_gamma: int = 1
     max_gamma: int = 16
 
-    def update(self, drafted: int, accepted: int) -> None:
+    def gamma_for(self, source: str = "draft") -> int:
+        return self.gamma
+
+    def update(self, drafted: int, accepted: int, source: str = "draft") -> None:
         if drafted == 0:
             return
         step = 2 if accepted == drafted else -1
@@ -65,10 +71,13 @@ def choose_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16) ->
     """The gamma in 1 .. max_gamma (and len(v) - 1) with the highest expected speedup.
 
     alpha: Leviathan's acceptance rate at the run's temperature; c: draft step / target step;
-    v: measured pass costs, v[0] = 1 (a 1-token pass), v[k-1] = a k-token pass.
+    v: measured pass costs, v[0] = 1 (a 1-token pass), v[k-1] = a k-token pass. A longer pass
+    never costs less, so v is read through its running maximum: a noisy dip (v(8) < v(7) on a
+    loaded machine) must not pick a longer draft.
     """
     if not 0 <= alpha <= 1 or c < 0 or len(v) < 2 or v[0] <= 0:
         raise ValueError(f"cannot choose gamma from alpha={alpha}, c={c}, v={v}")
+    v = list(itertools.accumulate(v, max))
     from .metrics import best_gamma, expected_acceptance_length, speedup_verify_aware
 
     top = min(max_gamma, len(v) - 1)
@@ -92,3 +101,51 @@ def alpha_at(measured: dict, temperature: float) -> float:
         if temperature <= t1:
             return a0 + (a1 - a0) * (temperature - t0) / (t1 - t0)
     return points[-1][1]
+
+
+LOOKUP_C = 0.002  # prompt lookup's draft cost (a list search) ÷ a target step, measured by bench
+
+
+@dataclass
+class OnlineGamma:
+    """γ re-chosen before every round from this request's own acceptance so far.
+
+    Per proposal source (a hybrid's lookup rounds and trained-draft rounds accept at very
+    different rates), α is Leviathan's estimate, accepted ÷ (accepted + rejections), shrunk
+    toward the pair's measured α by `prior` pseudo-positions; γ is choose_gamma's pick at that
+    α. When no γ is expected to beat plain decoding the round drafts nothing (a plain step),
+    except every `probe_every`-th such round drafts one token, so the estimate can recover.
+    Lossless: a round's γ depends only on rounds already settled.
+    """
+
+    alpha: float  # the pair's measured α at this temperature (the prior)
+    c: dict[str, float]  # draft cost ratio per source
+    v: list[float]  # this device's v(k), v[0] = 1
+    prior: float = 4.0
+    probe_every: int = 4
+    max_gamma: int = 16
+    seen: dict = field(default_factory=dict)  # source -> [accepted, rejections, rounds skipped in a row]
+
+    def estimate(self, source: str) -> float:
+        accepted, rejections, _ = self.seen.setdefault(source, [0, 0, 0])
+        return (accepted + self.prior * self.alpha) / (accepted + rejections + self.prior)
+
+    def gamma_for(self, source: str = "draft") -> int:
+        choice = choose_gamma(self.estimate(source), self.c.get(source, self.c["draft"]),
+                              self.v, self.max_gamma)
+        state = self.seen[source]
+        if choice.speedup > 1:
+            state[2] = 0
+            return choice.gamma
+        state[2] += 1
+        return 1 if state[2] % self.probe_every == 0 else 0
+
+    def update(self, drafted: int, accepted: int, source: str = "draft") -> None:
+        state = self.seen.setdefault(source, [0, 0, 0])
+        state[0] += accepted
+        state[1] += accepted < drafted
+
+
+def online_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16) -> OnlineGamma:
+    """The online policy for a pair with measured alpha and c (lookup rounds cost LOOKUP_C)."""
+    return OnlineGamma(alpha, {"draft": c, "lookup": LOOKUP_C}, list(v), max_gamma=min(max_gamma, len(v) - 1))

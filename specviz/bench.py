@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from .adaptive import HeuristicGamma
+from .adaptive import HeuristicGamma, online_gamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
@@ -46,8 +46,9 @@ class Method:
 
     engine: str  # "plain" | "ours" | "hf"
     drafter: str = ""  # drafter spec ("" for plain)
-    gamma: int | str = 0  # an int, or "heuristic"
+    gamma: int | str = 0  # an int, "heuristic" or "online" (adaptive.OnlineGamma, new per run)
     policy: str = ""  # "auto" when gamma was chosen by measurement (adaptive.choose_gamma)
+    online: tuple = ()  # online_gamma's (alpha, c, v) when gamma is "online"
     tree: TreeShape | None = None  # a token tree per round instead of a chain
     times: dict = field(default_factory=dict)  # prompt index -> [wall seconds per repeat]
     decode: dict = field(default_factory=dict)  # prompt index -> [decode-only seconds] (ours)
@@ -108,7 +109,8 @@ def run_once(method: Method, target, drafters: dict, hf_kwargs: dict, ids: list[
         res = plain_decode(model, ids, params, max_new, gen, eos)
         wall, out, decode_s = time.perf_counter() - start, res.output_ids, res.decode_s
     else:
-        gamma = HeuristicGamma(4, 1, MAX_GAMMA) if method.gamma == "heuristic" else method.gamma
+        gamma = (HeuristicGamma(4, 1, MAX_GAMMA) if method.gamma == "heuristic" else
+                 online_gamma(*method.online) if method.gamma == "online" else method.gamma)
         start = time.perf_counter()
         drafter = drafters[method.drafter]()  # fresh: drafters keep per-run state (caches)
         res = speculative_decode(model, drafter, ids, params, gamma, max_new, gen, eos, tree=method.tree)
@@ -322,17 +324,24 @@ def bench_prompts(n_chat: int, n_copy: int, n_held_out_tasks: int = 0) -> list[t
     return eval_requests()[:n_chat] + [("copy", p) for p in COPY_PROMPTS[:n_copy]] + held
 
 
-def auto_gamma(target_name: str, drafter: str, temperature: float, v: list[float]):
-    """The gamma `--gamma auto` picks for this pair: the pair's measured alpha and c (models.yaml)
-    and this run's measured pass costs v(k)."""
-    from .adaptive import alpha_at, choose_gamma
+def measured_pair(target_name: str, drafter: str, temperature: float, policy: str) -> tuple[float, float]:
+    """The pair's measured alpha at temperature and c (models.yaml), for gamma auto or online."""
+    from .adaptive import alpha_at
     from .runner import measured_alpha_c
 
     measured = measured_alpha_c(target_name, drafter)
     if measured is None:
-        raise RunError(f"gamma auto needs a models.yaml pair for {drafter} on {target_name} with "
+        raise RunError(f"gamma {policy} needs a models.yaml pair for {drafter} on {target_name} with "
                        "measured alpha: and c:; give fixed --gammas for it")
-    return choose_gamma(alpha_at(measured[0], temperature), measured[1], v)
+    return alpha_at(measured[0], temperature), measured[1]
+
+
+def auto_gamma(target_name: str, drafter: str, temperature: float, v: list[float]):
+    """The gamma `--gamma auto` picks for this pair: the pair's measured alpha and c (models.yaml)
+    and this run's measured pass costs v(k)."""
+    from .adaptive import choose_gamma
+
+    return choose_gamma(*measured_pair(target_name, drafter, temperature, "auto"), v)
 
 
 def main(args) -> int:
@@ -345,8 +354,8 @@ def main(args) -> int:
         raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
     if not 0 <= args.temperature <= 2 or args.held_out_tasks < 0:
         raise RunError("--temperature must be in [0, 2] and --held-out-tasks at least 0")
-    if "auto" in args.gammas + args.drafters and args.max_k < 3:
-        raise RunError("gamma auto needs --max-k 3 or more (the pass costs it chooses from)")
+    if ("auto" in args.gammas + args.drafters or "online" in args.gammas + args.drafters) and args.max_k < 3:
+        raise RunError("gamma auto and online need --max-k 3 or more (the pass costs they choose from)")
     use_cpu_threads(args.threads)
     load_start = os.getloadavg()[0]
     registry = load_registry()
@@ -374,6 +383,10 @@ def main(args) -> int:
     reasons = []
     for d in drafters:
         for g in own_gammas[d] + (["heuristic"] if args.adaptive else []):
+            if g == "online":
+                online = (*measured_pair(args.target, d, args.temperature, "online"), v)
+                methods.append(Method("ours", d, "online", online=online))
+                continue
             if g == "auto":
                 choice = auto_gamma(args.target, d, args.temperature, v)
                 reasons.append(f"{d}: auto {choice.reason()}")
@@ -486,12 +499,15 @@ def vk_table(curve) -> str:
     return "\n".join(lines)
 
 
+POLICIES = ("auto", "online")  # gamma chosen once from the pair's measurements, or per round
+
+
 def parse_gammas(text: str) -> list[int | str]:
     try:
-        gammas = [g.strip() if g.strip() == "auto" else int(g) for g in text.split(",") if g.strip()]
+        gammas = [g.strip() if g.strip() in POLICIES else int(g) for g in text.split(",") if g.strip()]
     except ValueError:
-        raise RunError(f"--gammas must be whole numbers or auto separated by commas, got {text!r}") from None
-    if not gammas or not all(g == "auto" or 1 <= g <= MAX_GAMMA for g in gammas):
+        raise RunError(f"--gammas must be whole numbers, auto or online separated by commas, got {text!r}") from None
+    if not gammas or not all(g in POLICIES or 1 <= g <= MAX_GAMMA for g in gammas):
         raise RunError(f"--gammas must be 1 .. {MAX_GAMMA}, got {text!r}")
     return gammas
 
@@ -516,8 +532,9 @@ def add_parser(subparsers) -> None:
                    help="comma-separated drafter specs; SPEC@G1/G2 runs that drafter at its own gammas "
                         "instead of --gammas (e.g. lookup@3/auto)")
     p.add_argument("--gammas", default="2,3,4,5",
-                   help="comma-separated gammas: whole numbers, or auto (the gamma `--gamma auto` picks: "
-                        "the pair's measured alpha and c in models.yaml and this run's v(k))")
+                   help="comma-separated gammas: whole numbers, auto (the gamma `--gamma auto` picks: "
+                        "the pair's measured alpha and c in models.yaml and this run's v(k)), or online "
+                        "(re-chosen every round from the request's own acceptance so far; 0 when drafts do not pay)")
     p.add_argument("--trees", default="8", help="comma-separated token-tree node budgets, run with every "
                    "drafter that can branch beside its chains (default 8; 0 = no trees)")
     p.add_argument("--tree-top-k", type=int, default=8, help="tree: children per expanded node (default 8)")

@@ -224,6 +224,9 @@ def one_hot_proposal(found: list[int], vocab_size: int, device) -> tuple[torch.T
     return tokens, q
 
 
+MAX_LOOKUP = 16  # tokens a lookup match is read ahead (no draft is longer)
+
+
 class HybridDrafter:
     """Prompt lookup where the context repeats itself, a fallback drafter everywhere else.
 
@@ -235,12 +238,13 @@ class HybridDrafter:
     rollback) whichever drafter proposed, so its caches stay in step.
     """
 
-    def __init__(self, lookup: PromptLookupDrafter, fallback, name: str, min_ngram: int = 2):
+    def __init__(self, lookup: PromptLookupDrafter, fallback: Drafter, name: str, min_ngram: int = 2):
         self.lookup, self.fallback, self.name, self.min_ngram = lookup, fallback, name, min_ngram
-        self.wants_hidden = getattr(fallback, "wants_hidden", False)
-        self.feature_layers = getattr(fallback, "feature_layers", ())
+        self.wants_hidden = fallback.wants_hidden
+        self.feature_layers = getattr(fallback, "feature_layers", ())  # EAGLE-3 drafts read more layers
         self.samples = True  # set per round: lookup rounds use no uniform draw
-        self.source = None  # which drafter proposed the last round: "lookup" or "fallback"
+        self.source = None  # which drafter proposed the last round: "lookup" or "draft"
+        self._match = (-1, [])  # (sequence length, lookup's tokens) of the last route()
 
     def prefill(self, seq: torch.Tensor) -> None:
         self.lookup.prefill(seq)
@@ -249,12 +253,19 @@ class HybridDrafter:
     def observe(self, hidden: torch.Tensor, start: int) -> None:
         self.fallback.observe(hidden, start)
 
+    def route(self, seq: torch.Tensor) -> str:
+        """Who proposes after seq: "lookup" if its last min_ngram+ tokens occurred before, else "draft"."""
+        if self._match[0] != seq.shape[1]:
+            n, found = self.lookup.match(seq[0].tolist(), MAX_LOOKUP)
+            self._match = (seq.shape[1], found if n >= self.min_ngram else [])
+        return "lookup" if self._match[1] else "draft"
+
     def propose(self, seq: torch.Tensor, gamma: int, params: SamplingParams, u: torch.Tensor):
-        n, found = self.lookup.match(seq[0].tolist(), gamma)
-        if n >= self.min_ngram and found:
-            self.source, self.samples = "lookup", False
-            return one_hot_proposal(found, self.lookup.vocab_size, seq.device)
-        self.source, self.samples = "fallback", getattr(self.fallback, "samples", True)
+        self.source = self.route(seq)
+        if self.source == "lookup":
+            self.samples = False
+            return one_hot_proposal(self._match[1][:gamma], self.lookup.vocab_size, seq.device)
+        self.samples = self.fallback.samples
         return self.fallback.propose(seq, gamma, params, u)
 
     def rollback(self, n_valid: int) -> None:

@@ -12,7 +12,7 @@ from typing import Callable
 
 import torch
 
-from .drafters import CachedLM, Drafter, start
+from .drafters import CachedLM, Drafter, HybridDrafter, start
 from .errors import ModelError
 from .metrics import Counts, tree_counts
 from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, residual, verify
@@ -103,8 +103,9 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
 
     With texts=None no trace rounds are recorded (the lean path the benchmark times); with
     texts, each round is recorded after its timed span, so both paths time the same work.
-    gamma is an int, or a policy with a .gamma attribute and update(drafted, accepted) that
-    sets the next round's gamma (adaptive gamma, see specviz.adaptive). With tree, every
+    gamma is an int, or a policy with gamma_for(source) and update(drafted, accepted, source)
+    that sets each round's gamma (adaptive gamma, see specviz.adaptive; source is the
+    proposal's origin, "lookup" or "draft" for a hybrid drafter). With tree, every
     round drafts a token tree of that shape instead (gamma is then unused).
     """
     adaptive = not isinstance(gamma, int)
@@ -120,7 +121,8 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
         room = max_new_tokens - len(res.output_ids) - 1  # never overshoot
         t0 = time.perf_counter()
         if tree is None:
-            g = min(gamma.gamma if adaptive else gamma, room)
+            source = drafter.route(seq) if isinstance(drafter, HybridDrafter) else "draft"
+            g = min(gamma.gamma_for(source) if adaptive else gamma, room)
             step = _round(lm, drafter, seq, g, params, generator)
         else:
             step = _tree_round(lm, drafter, seq, tree, room, params, generator)
@@ -137,7 +139,7 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
         else:
             k, n = step.drafted.shape[0], step.verdict.n_accepted
             if adaptive:
-                gamma.update(k, n)
+                gamma.update(k, n, source)
             if texts is not None:  # outside the timed span: recording is the app's cost, not the engine's
                 rnd = _record(step.verdict, step.drafted, step.p, step.q, step.draws, g, texts, topk,
                               step.draft_s, step.verify_s, drafter.samples, params.greedy)

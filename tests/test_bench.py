@@ -57,7 +57,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     monkeypatch.setenv("SPECVIZ_MODELS", str(tmp_path / "models.yaml"))
     parser = argparse.ArgumentParser()
     bench.add_parser(parser.add_subparsers())
-    args = parser.parse_args(["bench", "--drafters", "lookup,layers:2@2", "--gammas", "1,auto", "--no-adaptive",
+    args = parser.parse_args(["bench", "--drafters", "lookup,layers:2@2", "--gammas", "1,auto,online", "--no-adaptive",
                               "--temperature", "0.7", "--prompts", "1", "--copy-prompts", "0",
                               "--held-out-tasks", "1", "--by-task", "--max-new-tokens", "6", "--repeats", "2",
                               "--device", "cpu", "--max-k", "4", "--vk-repeats", "1",
@@ -71,6 +71,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     v = [s / curve["seconds"][0] for k, s in zip(curve["n_tokens"], curve["seconds"]) if k <= 4]  # --max-k 4
     chosen = choose_gamma(0.9, 0.0, v).gamma
     assert f"| ours | lookup | auto→{chosen} |" in out and f"lookup: auto γ = {chosen}:" in out
+    assert "| ours | lookup | online |" in out  # γ re-chosen per round from the request's acceptance
     assert result["tasks"][0] == "email" and result["tasks"][1:] == [f"held-out {t}" for t in (
         "speech", "review", "idiom", "quiz", "job_ad", "dialogue", "rules", "agenda")]
     assert {r["task"] for r in result["by_task"]} == set(result["tasks"])
@@ -82,7 +83,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
 def test_gammas_parse_auto_and_reject_junk():
     from specviz.errors import RunError
 
-    assert bench.parse_gammas("2,auto, 4") == [2, "auto", 4]
+    assert bench.parse_gammas("2,auto, 4,online") == [2, "auto", 4, "online"]
     for bad in ("0", "x", "", "auto2"):
         with pytest.raises(RunError):
             bench.parse_gammas(bad)

@@ -63,3 +63,78 @@ def test_auto_gamma_run_says_what_it_chose_and_why(target, tmp_path, monkeypatch
     with pytest.raises(RunError, match="auto gamma needs a measured alpha"):
         run(RunSettings("Hi", "smollm2-135m-instruct", "layers:4", gamma="auto", max_new_tokens=4,
                         device="cpu", baseline=False))
+
+
+# ----------------------------------------------------------------------------- online γ, per request
+
+V = [1.0, 1.02, 1.08, 1.18, 1.48, 1.44, 1.46, 1.52, 1.52]  # a measured v(1..9) of this CPU (docs/performance.md)
+
+
+def test_online_gamma_follows_the_requests_own_acceptance():
+    from specviz.adaptive import online_gamma
+
+    policy = online_gamma(0.37, 0.09, V)
+    start = policy.gamma_for("draft")
+    assert start == choose_gamma(0.37, 0.09, V).gamma == 1
+    for _ in range(10):  # every draft accepted: alpha estimate -> 1, longer drafts pay
+        policy.update(4, 4, "draft")
+    assert policy.gamma_for("draft") > start
+    assert policy.estimate("draft") == pytest.approx((40 + 4 * 0.37) / (40 + 4))
+
+
+def test_online_gamma_stops_drafting_when_drafts_do_not_pay_and_probes():
+    from specviz.adaptive import online_gamma
+
+    policy = online_gamma(0.37, 0.09, V)
+    for _ in range(20):
+        policy.update(1, 0, "draft")  # every draft rejected
+    gammas = [policy.gamma_for("draft") for _ in range(12)]
+    assert gammas == [0, 0, 0, 1] * 3  # plain steps, with a one-token probe every fourth round
+    for _ in range(60):  # the probes start to be accepted: drafting resumes
+        policy.update(1, 1, "draft")
+    assert policy.gamma_for("draft") >= 1 and policy.seen["draft"][2] == 0
+
+
+def test_online_gamma_keeps_sources_apart():
+    from specviz.adaptive import LOOKUP_C, online_gamma
+
+    policy = online_gamma(0.37, 0.09, V)
+    for _ in range(10):
+        policy.update(3, 3, "lookup")
+        policy.update(1, 0, "draft")
+    assert policy.c["lookup"] == LOOKUP_C
+    assert policy.gamma_for("lookup") >= 3 and policy.gamma_for("draft") == 0
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.9])
+def test_online_gamma_is_lossless_on_the_real_model(target, alpha):
+    """Greedy output is the plain greedy output whatever γ the policy picks, including rounds
+    that draft nothing (alpha 0: the trained draft must catch up on skipped positions)."""
+    import torch
+
+    from specviz.adaptive import online_gamma
+    from specviz.engine import plain_decode, speculative_decode
+    from specviz.models import load_registry
+    from specviz.runner import build_drafter, encode_prompt, eos_ids
+    from specviz.sampling import SamplingParams
+
+    name = next(iter(load_registry().trained))
+    eos, params = eos_ids(target), SamplingParams()
+    ids = encode_prompt(target.tokenizer, "Fix the grammar: 'me and him goes to the store yesterday, "
+                        "and we buyed three apple.' Then write one more sentence.", True)
+    plain = plain_decode(target.model, ids, params, 40, torch.Generator(), eos)
+    policy = online_gamma(alpha, 0.09, V)
+    drafter = build_drafter(f"hybrid:{name}", target)
+    spec = speculative_decode(target.model, drafter, ids, params, policy, 40, torch.Generator(), eos)
+    assert spec.output_ids == plain.output_ids
+    gammas = spec.counts.passes, spec.counts.drafted
+    assert spec.counts.passes > 0 and gammas[1] > 0
+    if alpha == 0.0:  # drafts were skipped: fewer drafted tokens than passes
+        assert spec.counts.drafted < spec.counts.passes
+
+
+def test_a_noisy_dip_in_the_pass_cost_does_not_pick_a_long_draft():
+    """v(8) measured below v(7) (load noise) must not make γ = 7 look cheap."""
+    noisy = [1.0, 1.10, 1.12, 1.33, 1.26, 1.49, 1.63, 1.16]
+    assert choose_gamma(0.5, 0.07, noisy).gamma == choose_gamma(0.5, 0.07, noisy[:7]).gamma
+    assert choose_gamma(0.5, 0.07, noisy).v == [1.0, 1.10, 1.12, 1.33, 1.33, 1.49, 1.63, 1.63]

@@ -38,7 +38,7 @@ def test_hybrid_greedy_output_is_the_plain_greedy_output(target, gamma):
         plain = plain_decode(target.model, ids, params, 40, torch.Generator(), eos)
         spec = speculative_decode(target.model, drafter, ids, params, gamma, 40, torch.Generator(), eos)
         assert spec.output_ids == plain.output_ids
-    assert {"lookup", "fallback"} <= set(sources), sources  # both kinds of round ran
+    assert {"lookup", "draft"} <= set(sources), sources  # both kinds of round ran
 
 
 def first_tokens(target, drafter, text: str, n: int, params: SamplingParams):
@@ -64,7 +64,7 @@ def first_tokens(target, drafter, text: str, n: int, params: SamplingParams):
 
 @pytest.mark.parametrize("text, source", [
     ("one two three four five six seven eight. one two three four five", "lookup"),
-    ("The best thing about a quiet morning is", "fallback")])
+    ("The best thing about a quiet morning is", "draft")])
 def test_hybrid_sampled_first_token_follows_the_target(target, text, source):
     drafter = build_drafter(f"hybrid:{NAME}", target)
     params, n = SamplingParams(1.0), 3000
