@@ -34,15 +34,6 @@ class HeuristicGamma:
         self.gamma = max(self.min_gamma, min(self.max_gamma, self.gamma + step))
 
 
-def make_policy(spec: str | int, start: int = 4, max_gamma: int = 16):
-    """'heuristic' -> HeuristicGamma(start); an int (or digits) -> that fixed gamma."""
-    if isinstance(spec, int) or str(spec).isdigit():
-        return int(spec)
-    if spec == "heuristic":
-        return HeuristicGamma(start, 1, max_gamma)
-    raise ValueError(f"unknown gamma policy {spec!r}: use a whole number or 'heuristic'")
-
-
 # ----------------------------------------------------------------------------- gamma by measurement
 
 @dataclass
