@@ -94,7 +94,7 @@ def alpha_at(measured: dict, temperature: float) -> float:
     return points[-1][1]
 
 
-LOOKUP_C = 0.002  # prompt lookup's draft cost (a list search) ÷ a target step, measured by bench
+LOOKUP_C = 0.002  # prompt lookup's draft cost (a list search) ÷ a target step, bench-measured (docs/performance.md)
 
 
 @dataclass

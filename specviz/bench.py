@@ -354,7 +354,7 @@ def main(args) -> int:
         raise RunError(f"--max-k must be 1 .. {MAX_GAMMA + 1}, --vk-repeats at least 1, --threads at least 0")
     if not 0 <= args.temperature <= 2 or args.held_out_tasks < 0:
         raise RunError("--temperature must be in [0, 2] and --held-out-tasks at least 0")
-    if ("auto" in args.gammas + args.drafters or "online" in args.gammas + args.drafters) and args.max_k < 3:
+    if any(policy in args.gammas + args.drafters for policy in POLICIES) and args.max_k < 3:
         raise RunError("gamma auto and online need --max-k 3 or more (the pass costs they choose from)")
     use_cpu_threads(args.threads)
     load_start = os.getloadavg()[0]
