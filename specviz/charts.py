@@ -51,7 +51,7 @@ CLOSES = {"resampled": "a rejection (the target's token replaced it)",
 def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
     """Bar per round: tokens produced by that target pass (accepted drafts + 1)."""
     t = upto_trace(trace, upto)
-    s = metrics.cumulative(t)
+    s = metrics.cumulative(trace, upto)
     bars = dict(type="bar", x=s["round"], y=s["tokens_per_pass"], name="tokens this pass",
                 marker_color=[FATES[r.correction.kind][0] for r in t.rounds], showlegend=False,
                 customdata=[CLOSES[r.correction.kind] for r in t.rounds],
@@ -64,7 +64,7 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
 
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
     """Leviathan's α over the rounds so far: accepted ÷ checked drafted tokens."""
-    s = metrics.cumulative(upto_trace(trace, upto))
+    s = metrics.cumulative(trace, upto)
     if trace.config.tree_nodes:  # Leviathan's α is a chain's; a tree reports accepted ÷ checked nodes
         line = dict(type="scatter", x=s["round"], y=s["node_acceptance"], mode="lines+markers",
                     line_color=BLUE, name="so far",
@@ -105,7 +105,7 @@ def position_acceptance(trace: Trace, upto: int | None = None) -> go.Figure:
 
 def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
     """Cumulative decode seconds against tokens generated: speculative vs plain decoding."""
-    s = metrics.cumulative(upto_trace(trace, upto))
+    s = metrics.cumulative(trace, upto)
     data = [dict(type="scatter", x=s["tokens"], y=s["spec_s"], name="speculative", line_color=BLUE,
                  mode="lines+markers", hovertemplate="%{x} tokens: %{y:.2f} s<extra>speculative</extra>")]
     if trace.baseline.output_ids:
@@ -118,8 +118,7 @@ def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
 
 def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
     """Running measured speedup beside both theories at the running α and the run's c (and v)."""
-    t = upto_trace(trace, upto)
-    s = metrics.cumulative(t)
+    s = metrics.cumulative(trace, upto)
     data, top = [], 1.0
     if trace.baseline.output_ids:
         lines = [("speedup", "measured", dict(color=ORANGE, width=4), "plain s ÷ speculative s"),

@@ -394,26 +394,31 @@ def trace_gap(trace: Trace) -> Gap | None:
     return gap(counts(trace), baseline_step_s(trace), measured_speedup(trace))
 
 
-def cumulative(trace: Trace) -> dict[str, list[float]]:
+def cumulative(trace: Trace, upto: int | None = None) -> dict[str, list[float]]:
     """Per-round running series for charts: tokens, α (a tree run: accepted ÷ checked nodes) so
     far, spec and baseline seconds, both theories and τ ÷ (γ̄c + v) from the counts so far (None
-    without a baseline; the theories None for trees)."""
+    without a baseline; the theories None for trees). upto: only the first upto rounds."""
     running = Counts()
     step = trace.baseline.s_per_token
     series = {"round": [], "tokens_per_pass": [], "alpha": [], "tokens": [], "spec_s": [],
               "baseline_s": [], "speedup": [], "theory": [], "theory_v": [], "node_acceptance": [],
               "from_costs": []}
     spec_s = 0.0
-    for i, r in enumerate(trace.rounds, 1):
+    # the loop's time outside the rounds' draft and verify spans (a tree's walk, cache cuts),
+    # spread evenly, so the running speedup ends at the measured one
+    timed = sum(r.draft_s + r.verify_s for r in trace.rounds)
+    overhead = max(trace.timing.spec_s - timed, 0.0) / len(trace.rounds) if trace.rounds else 0.0
+    for i, r in enumerate(trace.rounds[:upto], 1):
         n = sum(t.accepted for t in r.draft)
         add_trace_round(running, r)
-        spec_s += r.draft_s + r.verify_s
-        base_s = running.tokens * step
+        spec_s += r.draft_s + r.verify_s + overhead
+        kept = min(running.tokens, len(trace.output_ids))  # drafts accepted past an EOS are not output
+        base_s = kept * step
         a = alpha(running)
         series["round"].append(i)
         series["tokens_per_pass"].append(n + 1)
         series["alpha"].append(float("nan") if a is None else a)
-        series["tokens"].append(running.tokens)
+        series["tokens"].append(kept)
         series["spec_s"].append(spec_s)
         series["baseline_s"].append(base_s)
         series["speedup"].append(base_s / spec_s if spec_s and base_s else float("nan"))

@@ -68,10 +68,14 @@ def test_progress_charts_plot_the_trace_numbers(label):
     assert alpha.data[0].y[-1] == pytest.approx(metrics.alpha(metrics.counts(t)))
     time = charts.time_chart(t)
     assert [d.name for d in time.data] == ["speculative", "plain decoding"]
-    assert time.data[0].y[-1] == pytest.approx(sum(r.draft_s + r.verify_s for r in t.rounds))
+    # the decode clock: the rounds' draft and verify spans plus the loop's own time between them
+    assert time.data[0].y[-1] == pytest.approx(max(t.timing.spec_s, sum(r.draft_s + r.verify_s for r in t.rounds)))
     sp = charts.speedup(t)
     assert [d.name for d in sp.data] == ["measured", "Leviathan (v = 1)", "with measured v"]
     summary = metrics.summarize(t)
+    assert sp.data[0].y[-1] == pytest.approx(summary.speedup_measured)  # ends at the card's number
+    half = len(t.rounds) // 2  # the chart as it stood mid-run is the start of the whole one
+    assert list(charts.speedup(t, half).data[0].y) == pytest.approx(list(sp.data[0].y)[:half])
     assert sp.data[1].y[-1] == pytest.approx(summary.speedup_theoretical)
     assert sp.data[2].y[-1] == pytest.approx(summary.speedup_verify_aware)
     # the two theories look different (colour and dash) and no line is clipped by the y range
