@@ -125,6 +125,7 @@ def test_clicking_a_token_chip_jumps_to_its_round(browser, server):
     pg = _page(browser, 1280, 900)
     pg.goto(f"{server}/Step_through?trace={STEM}&round=8")
     _settled(pg)
+    pg.wait_for_selector("html[data-sv-chips='on']", state="attached")  # the click listener is loaded
     chip = pg.locator(".sv-strip [data-round='3']").first  # a token the 4th round wrote
     chip.click()
     pg.wait_for_function(f"() => /Round 4 of {ROUNDS} · step (\\d+) of \\1/.test(document.body.innerText)")  # complete

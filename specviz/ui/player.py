@@ -27,7 +27,11 @@ export default function(component) {
     if (chip) setTriggerValue('round', Number(chip.dataset.round));
   };
   document.addEventListener('click', onClick);
-  return () => document.removeEventListener('click', onClick);
+  document.documentElement.dataset.svChips = 'on';  // chips answer clicks from now on
+  return () => {
+    document.removeEventListener('click', onClick);
+    delete document.documentElement.dataset.svChips;
+  };
 }
 """
 _chip_clicks = st.components.v2.component("specviz.chip_jump", js=_CHIP_JS)
