@@ -99,6 +99,11 @@ def test_projector_mode_first_screen(browser, server, size):
     _settled(pg)
     assert pg.locator("[data-testid='stSidebar']").get_attribute("data-collapsed") == "true"
     assert pg.locator("h1").count() == 0  # no page title: the first screen is the round
+    # the round's cards settle above the fold once the projector styles and fonts have applied
+    # (measured mid-render once, at 1920x1080, a card still sat at y 939-1098)
+    pg.wait_for_function(f"() => {{ const c = document.querySelectorAll('.card'); "
+                         f"return c.length > 0 && c[c.length - 1].getBoundingClientRect().bottom <= {h}; }}",
+                         timeout=20_000)
     for what in (pg.get_by_role("button", name="Play"), pg.locator(".card").last):
         box = what.bounding_box()
         assert box and box["y"] + box["height"] <= h, (what, box)  # above the fold
