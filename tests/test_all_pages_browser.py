@@ -35,8 +35,8 @@ def test_page_renders_without_errors(path, page, server):
         pg.get_by_role("link", name=path.replace("_", " "), exact=True).first.click()
     pg.wait_for_selector(f"h1:has-text('{title}')")
     pg.wait_for_selector(selector, state="attached")  # a round with no drafts has an empty card row
-    assert pg.locator(selector).count() >= count
     pg.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]")
+    assert pg.locator(selector).count() >= count  # counted once the page's script has finished
     # every plotly chart on the page has drawn its plot area
     pg.wait_for_function("() => [...document.querySelectorAll('.stPlotlyChart')].every("
                          "c => c.querySelector('.js-plotly-plot .main-svg'))")
