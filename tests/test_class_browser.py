@@ -45,7 +45,7 @@ def _settled(pg) -> None:
     pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
 
 
-def _shows(pg, heading: str, timeout: float = 15_000) -> float:
+def _shows(pg, heading: str, timeout: float = 30_000) -> float:
     """Wait until pg shows this round heading; the seconds it took."""
     t = time.monotonic()
     pg.wait_for_function(f"() => document.body.innerText.includes({heading!r})", timeout=timeout)
@@ -151,8 +151,8 @@ def test_the_presenter_sees_the_rooms_answers_live(browser, server):
     question.scroll_into_view_if_needed()
     question.locator("[data-testid=stRadioOption]").first.click()
     # the presenter's live chart counts it within a few polls; the student sees the counts only once revealed
-    presenter.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=15_000)
+    presenter.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=30_000)
     student.get_by_text("The room's answers appear here when the presenter shows them.").first.wait_for()
     presenter.get_by_role("button", name="Show students the room's answers").first.click()
-    student.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=15_000)
+    student.get_by_text("The room's answers · 1 answered").first.wait_for(timeout=30_000)
     presenter.screenshot(path=str(ARTIFACTS / "class_room_answers.png"), full_page=False)
