@@ -228,6 +228,17 @@ def test_projector_mode_is_kept_across_pages_without_the_address():
     assert any("section 1 of" in c.value for c in at.caption)  # one section at a time
 
 
+def test_the_class_code_is_kept_across_pages_without_the_address():
+    presenter = page("app.py")
+    code = _start(ok(presenter))
+    student = page("app.py", **{"class": code})
+    for at in (presenter, student):
+        at.query_params.clear()  # a page switch: Streamlit drops the query
+        ok(at.switch_page("pages/5_Lossless.py").run())
+        assert at.query_params["class"] == code  # a reload of this address stays in the class
+    assert any(f"Following class {code}" in c.value for c in student.caption)
+
+
 def test_lesson_3_sandbox_opens_on_demand_and_from_a_link():
     path = "pages/5_Lossless.py"
     at = page(path)

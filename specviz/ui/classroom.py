@@ -208,7 +208,10 @@ def _where(view: dict) -> str:
 
 def bar(page: str) -> None:
     """The follower's status bar (a fragment polling the class every POLL_S seconds)."""
-    if code() is None or presenting():
+    c = code()
+    if c is not None and st.query_params.get("class") != c:
+        st.query_params["class"] = c  # a page switch drops the query: a reload must stay in the class
+    if c is None or presenting():
         return
     st.fragment(run_every=POLL_S)(_poll)(page)
 
