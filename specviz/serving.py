@@ -18,10 +18,15 @@ histogram (one observation per generation step, the tokens that step added beyon
 
 Counters only grow; a counter that went down between two scrapes means the server restarted.
 Fetching is deliberately plain: http(s) only, a timeout, a size cap, no redirects to another
-scheme, the answer parsed as text by prometheus_client's parser and never evaluated.
+scheme, the answer parsed as text by prometheus_client's parser and never evaluated. A server
+hosted for strangers sets SPECVIZ_PUBLIC_ONLY=1: then every connection (redirects included) must
+reach a public address, so a URL cannot make it read its own network (loopback, private ranges,
+cloud metadata at 169.254.169.254).
 """
 import http.client
+import ipaddress
 import math
+import os
 import socket
 import time
 import urllib.error
@@ -62,7 +67,9 @@ def fetch(url: str, token: str | None = None, timeout: float | None = None,
     if token:  # unredirected: never forwarded by urllib itself; _Redirects re-adds it same-origin only
         req.add_unredirected_header("Authorization", f"Bearer {token}")
     opener = urllib.request.OpenerDirector()
-    for handler in (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler(),
+    plain, tls = ((_PublicHTTPHandler(), _PublicHTTPSHandler()) if public_only() else
+                  (urllib.request.HTTPHandler(), urllib.request.HTTPSHandler()))
+    for handler in (plain, tls,
                     urllib.request.HTTPErrorProcessor(), urllib.request.HTTPDefaultErrorHandler(),
                     _Redirects(_origin(parts), token)):  # no proxy, file:, ftp: or data: handlers
         opener.add_handler(handler)
@@ -101,6 +108,53 @@ def _split(url: str) -> urllib.parse.SplitResult:
     if any(ch.isspace() or ord(ch) < 32 for ch in url):
         raise ScrapeError("the URL contains spaces or control characters")
     return parts
+
+
+def public_only() -> bool:
+    return os.environ.get("SPECVIZ_PUBLIC_ONLY", "").strip() not in ("", "0")
+
+
+def refused(ip: str) -> bool:
+    """Whether a public-only server refuses this address (anything not globally routable)."""
+    addr = ipaddress.ip_address(ip.split("%")[0])
+    mapped = getattr(addr, "ipv4_mapped", None)
+    return not (mapped or addr).is_global
+
+
+def _public_socket(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
+    """socket.create_connection that refuses to stay connected to a non-public address.
+
+    The check is on the address actually reached, after DNS, so a name that resolves to
+    127.0.0.1 (or changes its answer between a check and the connection) is refused too."""
+    sock = socket.create_connection(address, timeout, source_address)
+    ip = sock.getpeername()[0]
+    if refused(ip):
+        sock.close()
+        raise ScrapeError(f"{address[0]} is a loopback, private or link-local address ({ip}); this "
+                          "server reads only public addresses (SPECVIZ_PUBLIC_ONLY is set)")
+    return sock
+
+
+class _PublicHTTP(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_socket
+
+
+class _PublicHTTPS(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_socket
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTP, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPS, req, context=self._context)
 
 
 def _origin(parts) -> tuple:

@@ -204,6 +204,20 @@ def test_bearer_token_goes_to_its_own_origin_only():
             serving.fetch(srv.url + "/auth", "abc\r\nX-Evil: 1")
 
 
+def test_a_public_only_server_refuses_its_own_network(monkeypatch):
+    assert [serving.refused(ip) for ip in ("127.0.0.1", "10.1.2.3", "192.168.0.9", "169.254.169.254",
+                                           "100.64.0.1", "::1", "fe80::1%eth0", "::ffff:127.0.0.1")] == [True] * 8
+    assert not any(serving.refused(ip) for ip in ("8.8.8.8", "2606:4700:4700::1111"))
+    with MetricsServer() as srv:
+        assert serving.parse(serving.fetch(srv.url + "/metrics")).engine == "vllm"  # the default: a local tool
+        monkeypatch.setenv("SPECVIZ_PUBLIC_ONLY", "1")
+        for url in (srv.url + "/metrics", srv.url.replace("127.0.0.1", "localhost") + "/metrics"):
+            with pytest.raises(serving.ScrapeError, match="reads only public addresses") as e:
+                serving.fetch(url, timeout=2)
+            assert "\n" not in str(e.value)
+        assert len(srv.state.auth_seen) == 1  # the refused connections sent no request
+
+
 # ----------------------------------------------------------------------------- live: CLI and page
 
 def test_cli_watch_prints_each_window(tmp_path):
