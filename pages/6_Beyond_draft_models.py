@@ -7,4 +7,4 @@ lesson.render("4_beyond_draft_models", {
     "tree_round": instruments.tree_round,
     "tree_sweep": instruments.tree_sweep,
     "profiles": instruments.profiles,
-}, instruments.facts)
+}, instruments.facts, instruments.address)

@@ -5,4 +5,4 @@ from specviz.ui.instruments import lesson5 as instruments
 lesson.render("5_decision_brief", {
     "brief_inputs": instruments.brief_inputs,
     "brief": instruments.brief,
-})
+}, address=instruments.address)

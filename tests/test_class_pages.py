@@ -270,6 +270,15 @@ def test_lesson_instrument_settings_round_trip():
     assert one.multiselect(key="c_drafters").value == ["lookup"]
     ok(one.multiselect(key="c_drafters").select("layers:8").run())
     assert query(one)["drafters"] == "lookup,layers:8"
+    trees = page("pages/6_Beyond_draft_models.py", drafter="layers:4", budgets="16,64", tokens="48")
+    assert (trees.selectbox(key="ts_draft").value, trees.multiselect(key="ts_budgets").value,
+            trees.select_slider(key="ts_tokens").value) == ("layers:4", [16, 64], 48)
+    ok(trees.select_slider(key="ts_tokens").set_value(24).run())
+    assert query(trees) == {"drafter": "layers:4", "budgets": "16,64", "tokens": "24"}
+    brief = page("pages/7_Decision_brief.py", evidence="measure my workload now", gamma="3", repeats="5")
+    assert (brief.number_input(key="br_gamma").value, brief.number_input(key="br_repeats").value) == (3, 5)
+    ok(brief.number_input(key="br_max").set_value(64).run())
+    assert query(brief) == {"evidence": "measure my workload now", "gamma": "3", "tokens": "64", "repeats": "5"}
 
 
 def test_one_presenter_step_is_one_class_update():

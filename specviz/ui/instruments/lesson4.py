@@ -9,7 +9,7 @@ from ... import lesson_charts as charts
 from ... import render, treesweep
 from ...brief import pooled_summary
 from ...models import load_registry
-from .. import lesson, projector, state, views
+from .. import lesson, projector, state, urlstate, views
 from ..examples import PROMPTS, TRACES_DIR, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
@@ -113,6 +113,14 @@ def _shipped_sweep(path: str, mtime: float) -> dict | None:
 def _tree_drafters() -> list[str]:
     """Drafters that can branch, by their spec (no torch): trained drafts, early exits."""
     return [*common.trained(), "layers:4", "layers:8"]
+
+
+def address() -> dict:
+    """The settings a link to this lesson keeps: the tree sweep's drafter, node budgets and length."""
+    drafters = _tree_drafters()
+    return {"drafter": ("ts_draft", urlstate.Choice("drafter", drafters[0], drafters)),
+            "budgets": ("ts_budgets", urlstate.Many("budgets", [8, 16, 32], BUDGETS)),
+            "tokens": ("ts_tokens", urlstate.Choice("tokens", 32, [24, 32, 48]))}
 
 
 def tree_sweep() -> None:

@@ -4,17 +4,35 @@ import streamlit as st
 from ...brief import brief_markdown, measure
 from ...errors import SpecVizError
 from ...models import load_registry
-from .. import lesson
+from .. import lesson, urlstate
 from ..examples import PROMPTS
 from ..run import shared_model
 from . import common
 from .common import WORKLOADS, verify_costs
 
 
+SOURCES = ["shipped example runs (instant)", "measure my workload now"]
+
+
+def address() -> dict:
+    """The settings a link to this lesson keeps: the evidence, pair, γ, length and repeats."""
+    reg = load_registry()
+    pairs = _pairs(reg)
+    return {"evidence": ("br_source", urlstate.Choice("evidence", SOURCES[0], SOURCES)),
+            "pair": ("br_pair", urlstate.Choice("pair", pairs[0], pairs)),
+            "gamma": ("br_gamma", urlstate.Int("gamma", reg.pairs[pairs[0]].gamma, 1, 16)),
+            "tokens": ("br_max", urlstate.Int("tokens", 40, 8, 256)),
+            "repeats": ("br_repeats", urlstate.Int("repeats", 3, 1, 9))}
+
+
+def _pairs(reg) -> list[str]:
+    """models.yaml's pairs, the ones that run offline first."""
+    return [k for k, p in reg.pairs.items() if p.offline] + [k for k, p in reg.pairs.items() if not p.offline]
+
+
 def brief_inputs() -> None:
     """Workload prompts (separated by lines of ---), pair, gamma; measure or use shipped runs."""
-    source = st.radio("evidence", ["shipped example runs (instant)", "measure my workload now"],
-                      horizontal=True, key="br_source")
+    source = st.radio("evidence", SOURCES, horizontal=True, key="br_source")
     if source.startswith("shipped"):
         st.session_state["sv_brief_runs"] = {w: [t] for w, t in common.workload_traces().items()}
         st.session_state["sv_brief_memory"] = None
@@ -31,7 +49,7 @@ def brief_inputs() -> None:
         text = upload.getvalue().decode("utf-8", errors="replace")
         groups[upload.name] = [p.strip() for p in text.split("\n---\n") if p.strip()][:20]
     reg = load_registry()
-    pairs = [k for k, p in reg.pairs.items() if p.offline] + [k for k, p in reg.pairs.items() if not p.offline]
+    pairs = _pairs(reg)
     a, b, c, d, e = st.columns([3, 3, 1, 2, 2], vertical_alignment="bottom")
     pair_key = a.selectbox("model pair (models.yaml)", pairs, key="br_pair",
                            format_func=lambda k: k + ("" if reg.pairs[k].offline else "  (needs internet)"))
