@@ -130,21 +130,25 @@ def _public_socket(address, timeout=socket._GLOBAL_DEFAULT_TIMEOUT, source_addre
     ip = sock.getpeername()[0]
     if refused(ip):
         sock.close()
-        raise ScrapeError(f"{address[0]} is a loopback, private or link-local address ({ip}); this "
-                          "server reads only public addresses (SPECVIZ_PUBLIC_ONLY is set)")
+        raise ScrapeError(f"{address[0]} is not a public address ({ip}: loopback, private, link-local "
+                          "or reserved); this server reads only public addresses (SPECVIZ_PUBLIC_ONLY is set)")
     return sock
 
 
-class _PublicHTTP(http.client.HTTPConnection):
+class _PublicConnection:
+    """Mixin: an http.client connection that connects through _public_socket."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._create_connection = _public_socket
+        self._create_connection = _public_socket  # http.client sets it per instance
 
 
-class _PublicHTTPS(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._create_connection = _public_socket
+class _PublicHTTP(_PublicConnection, http.client.HTTPConnection):
+    pass
+
+
+class _PublicHTTPS(_PublicConnection, http.client.HTTPSConnection):
+    pass
 
 
 class _PublicHTTPHandler(urllib.request.HTTPHandler):

@@ -207,7 +207,8 @@ def _where(view: dict) -> str:
 
 
 def bar(page: str) -> None:
-    """The follower's status bar (a fragment polling the class every POLL_S seconds)."""
+    """The follower's status bar (a fragment polling the class every POLL_S seconds); in a
+    class, on every page, the address keeps ?class=CODE."""
     c = code()
     if c is not None and st.query_params.get("class") != c:
         st.query_params["class"] = c  # a page switch drops the query: a reload must stay in the class
