@@ -32,6 +32,7 @@ from .errors import RunError
 from . import metrics
 from .models import load_model, load_registry, use_cpu_threads
 from .sampling import SamplingParams
+from .drafters import parse_drafter_spec
 from .treedraft import TreeShape, can_branch
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
@@ -324,24 +325,44 @@ def bench_prompts(n_chat: int, n_copy: int, n_held_out_tasks: int = 0) -> list[t
     return eval_requests()[:n_chat] + [("copy", p) for p in COPY_PROMPTS[:n_copy]] + held
 
 
-def measured_pair(target_name: str, drafter: str, temperature: float, policy: str) -> tuple[float, float]:
-    """The pair's measured alpha at temperature and c (models.yaml), for gamma auto or online."""
+def measured_pair(target, drafter: str, temperature: float, policy: str, retune: bool = False) -> tuple[float, float]:
+    """The pair's measured alpha at temperature (models.yaml) and the drafter's c on this machine."""
     from .adaptive import alpha_at
-    from .runner import measured_alpha_c
+    from .machine import draft_cost
+    from .runner import build_drafter, pair_for
 
-    measured = measured_alpha_c(target_name, drafter)
-    if measured is None:
-        raise RunError(f"gamma {policy} needs a models.yaml pair for {drafter} on {target_name} with "
-                       "measured alpha: and c:; give fixed --gammas for it")
-    return alpha_at(measured[0], temperature), measured[1]
+    pair = pair_for(target.name, drafter)
+    if pair is None or not pair.alpha:
+        raise RunError(f"gamma {policy} needs a models.yaml pair for {drafter} on {target.name} with a "
+                       "measured alpha; give fixed --gammas for it")
+    c = draft_cost(target, drafter, lambda: build_drafter(drafter, target), retune, _say).c
+    return alpha_at(pair.alpha, temperature), c
 
 
-def auto_gamma(target_name: str, drafter: str, temperature: float, v: list[float]):
-    """The gamma `--gamma auto` picks for this pair: the pair's measured alpha and c (models.yaml)
-    and this run's measured pass costs v(k)."""
+def online_inputs(target, drafter: str, temperature: float, v: list[float], retune: bool = False) -> tuple:
+    """online_gamma's (alpha, c of the drafting source, v, lookup's c), c measured on this machine:
+    a hybrid's draft rounds cost what its trained draft costs."""
+    from .machine import draft_cost
+    from .runner import build_drafter
+
+    alpha, c = measured_pair(target, drafter, temperature, "online", retune)
+    kind, name = parse_drafter_spec(drafter)
+    if kind == "hybrid":
+        c = draft_cost(target, f"trained:{name}", lambda: build_drafter(f"trained:{name}", target), retune, _say).c
+    lookup_c = draft_cost(target, "lookup", lambda: build_drafter("lookup", target), retune, _say).c
+    return alpha, c, v, lookup_c
+
+
+def auto_gamma(target, drafter: str, temperature: float, v: list[float], retune: bool = False):
+    """The gamma `--gamma auto` picks for this pair: the pair's measured alpha, this machine's c
+    and its tuned pass costs v(k)."""
     from .adaptive import choose_gamma
 
-    return choose_gamma(*measured_pair(target_name, drafter, temperature, "auto"), v)
+    return choose_gamma(*measured_pair(target, drafter, temperature, "auto", retune), v)
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
 
 
 def main(args) -> int:
@@ -374,9 +395,10 @@ def main(args) -> int:
     greedy = params.greedy
     tasks, prompts = zip(*bench_prompts(args.prompts, args.copy_prompts, args.held_out_tasks))
     prompts_ids = [encode_prompt(target.tokenizer, p, spec.chat) for p in prompts]
-    curve = verify_costs(target, prompts_ids[0], args.max_k, args.vk_repeats,
-                         [t.nodes + 1 for t in trees])  # before the runs: gamma auto reads it
-    v = [curve.v(k) for k in range(1, args.max_k + 1)]  # chains' pass costs (trees add other sizes)
+    kernel_table = target.tune(sorted(set(range(1, args.max_k + 1)) | {t.nodes + 1 for t in trees}),
+                               args.retune, progress=_say)  # the kernels every method runs
+    curve = verify_costs(target, prompts_ids[0], args.max_k, args.vk_repeats, [t.nodes + 1 for t in trees])
+    v = kernel_table.v_list()[:args.max_k]  # the tuned engine's pass costs: what gamma auto and online read
     methods = [Method("plain")]
     if args.hf_plain and greedy:
         methods.append(Method("hf", "", 0))
@@ -384,11 +406,10 @@ def main(args) -> int:
     for d in drafters:
         for g in own_gammas[d] + (["heuristic"] if args.adaptive else []):
             if g == "online":
-                online = (*measured_pair(args.target, d, args.temperature, "online"), v)
-                methods.append(Method("ours", d, "online", online=online))
+                methods.append(Method("ours", d, "online", online=online_inputs(target, d, args.temperature, v, args.retune)))
                 continue
             if g == "auto":
-                choice = auto_gamma(args.target, d, args.temperature, v)
+                choice = auto_gamma(target, d, args.temperature, v, args.retune)
                 reasons.append(f"{d}: auto {choice.reason()}")
                 methods.append(Method("ours", d, choice.gamma, policy="auto"))
                 continue
@@ -433,7 +454,7 @@ def main(args) -> int:
     plain_vs_hf = plain_over_hf(methods)
     if plain_vs_hf is not None:
         print(f"\nplain decoding, time per token (prefill included): ours / Hugging Face generate = {plain_vs_hf:.2f}")
-    print("\n" + vk_table(curve))
+    print("\n" + vk_table(curve, kernel_table))
     versus = chain_vs_tree(rows, curve)
     if versus:
         print("\n" + versus)
@@ -445,7 +466,8 @@ def main(args) -> int:
             json.dump({"env": env, "temperature": args.temperature, "repeats": args.repeats,
                        "max_new_tokens": args.max_new_tokens, "prompts": list(prompts), "tasks": list(tasks),
                        "rows": rows, "by_task": task_rows, "auto_gamma": reasons,
-                       "plain_over_hf": plain_vs_hf, "verify_cost": curve.to_dict()}, f, indent=2)
+                       "plain_over_hf": plain_vs_hf, "verify_cost": curve.to_dict(),
+                       "kernels": kernel_table.to_dict(), "tuned_v": v}, f, indent=2)
     if args.metrics_out:
         write_metrics(args.metrics_out, methods, args.target, env)
     return 0 if all(r["identical"] is not False for r in rows) else 1
@@ -484,13 +506,18 @@ def verify_costs(target, ids: list[int], max_k: int, repeats: int, more: list[in
                               sizes=sorted(set(range(1, max_k + 1)) | set(more)))
 
 
-def vk_table(curve) -> str:
-    """v(k) = one k-token pass / one 1-token pass, ours and transformers' stock, as a markdown table."""
+def vk_table(curve, table=None) -> str:
+    """v(k) = one k-token pass / one 1-token pass, ours (with the kernel the tuner chose for k)
+    and transformers' stock, as a markdown table."""
     ks = curve.n_tokens
     lines = [f"verify-pass cost v(k): a k-token pass / a 1-token pass, {curve.context} tokens in the KV cache, "
              f"medians of {curve.repeats} interleaved repeats",
-             "| forward | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks),
-             "| SpecViz engine, v(k) | " + " | ".join(f"{curve.v(k):.2f}" for k in ks) + " |"]
+             "| forward | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    if table is not None:
+        lines.append("| tuned kernel | " + " | ".join(table.describe(k) if k in table.sizes else "–" for k in ks) + " |")
+        lines.append("| tuner's v(k) (measured at load) | " + " | ".join(
+            f"{table.v(k):.2f}" if k in table.sizes else "–" for k in ks) + " |")
+    lines.append("| SpecViz engine, v(k) | " + " | ".join(f"{curve.v(k):.2f}" for k in ks) + " |")
     if curve.stock_seconds:
         lines.append("| transformers stock, v(k) | " + " | ".join(f"{curve.stock_v(k):.2f}" for k in ks) + " |")
     lines.append("| SpecViz engine, ms | " + " | ".join(f"{1000 * s:.1f}" for s in curve.seconds) + " |")
@@ -533,7 +560,7 @@ def add_parser(subparsers) -> None:
                         "instead of --gammas (e.g. lookup@3/auto)")
     p.add_argument("--gammas", default="2,3,4,5",
                    help="comma-separated gammas: whole numbers, auto (the gamma `--gamma auto` picks: "
-                        "the pair's measured alpha and c in models.yaml and this run's v(k)), or online "
+                        "the pair's measured alpha in models.yaml, this machine's c and tuned v(k)), or online "
                         "(re-chosen every round from the request's own acceptance so far; 0 when drafts do not pay)")
     p.add_argument("--trees", default="8", help="comma-separated token-tree node budgets, run with every "
                    "drafter that can branch beside its chains (default 8; 0 = no trees)")
@@ -560,6 +587,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = the cores the load average leaves free, at least 1)")
     p.add_argument("--profile", action="store_true", help="cProfile one run of the first drafter")
     p.add_argument("--max-k", type=int, default=8, help="time target passes over 1..K tokens for v(k)")
+    p.add_argument("--retune", action="store_true",
+                   help="measure this machine's kernels and draft costs again (they are cached per machine)")
     p.add_argument("--vk-repeats", type=int, default=7, help="repeats of each pass for v(k) (median)")
     p.add_argument("--json", default=None, help="also write the results to this JSON file")
     p.add_argument("--metrics-out", metavar="FILE", help="also write each speculative method's counters "

@@ -1,4 +1,4 @@
-"""Command line: generate | show | models | watch (+ distill | bench when those modules are present).
+"""Command line: generate | show | models | machine | watch (+ distill | bench when those modules are present).
 
 Exit codes: 0 ok; 2 bad arguments or input (empty or too long prompt, gamma, temperature or
 top-p out of range, ...); 3 model problem (unknown id, missing gguf_file, mismatched tokenizers,
@@ -25,7 +25,7 @@ FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are co
 }
 
 
-CORE = ("generate", "show", "models", "watch")  # the commands that need no optional module
+CORE = ("generate", "show", "models", "machine", "watch")  # the commands that need no optional module
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +66,7 @@ def build_parser(optional: bool = True) -> argparse.ArgumentParser:
     _add_generate(sub)
     _add_show(sub)
     _add_models(sub)
+    _add_machine(sub)
     _add_watch(sub)
     for module in ("specviz.train.distill", "specviz.bench") if optional else ():
         try:
@@ -88,9 +89,12 @@ def _add_generate(sub) -> None:
                    "trained:NAME (a trained draft), hybrid:NAME (prompt lookup where the context "
                    "repeats, else trained:NAME) (default: the default pair's)")
     p.add_argument("--gamma", type=gamma_arg, default=None,
-                   help="tokens drafted per round, or auto: the gamma with the highest expected "
-                        "speedup for the pair's measured alpha and c and this device's measured "
-                        "pass costs (default: the pair's gamma in models.yaml)")
+                   help="tokens drafted per round, or auto: the gamma (or, for a drafter that "
+                        "branches, the token tree) with the highest expected speedup for the pair's "
+                        "measured alpha and this machine's measured draft cost c and pass costs v(k) "
+                        "(default: auto where the pair has a measured alpha, else its models.yaml gamma)")
+    p.add_argument("--retune", action="store_true",
+                   help="measure this machine's kernels, pass costs and draft cost again (cached per machine)")
     p.add_argument("--tree", type=int, default=0, metavar="N",
                    help="draft a token tree of up to N nodes per round, scored in one target pass "
                    "(EAGLE-2's dynamic tree; Medusa heads: a sparse tree); 0 = a chain of gamma (default)")
@@ -128,6 +132,67 @@ def _add_show(sub) -> None:
 def _add_models(sub) -> None:
     p = sub.add_parser("models", help="list the model pairs in models.yaml")
     p.set_defaults(func=cmd_models)
+
+
+def _add_machine(sub) -> None:
+    p = sub.add_parser("machine", help="this machine's kernels, pass costs v(k), draft costs c and the γ each pair gets",
+                       description="What speculative decoding costs on this machine: the CPU kernel "
+                       "chosen for each pass size (timed at load, cached per machine), the plain step and "
+                       "v(k), each offline pair's draft cost c, and the γ (or token tree) chosen from the "
+                       "pair's measured α. Everything is cached; --retune measures again.")
+    p.add_argument("--target", default="smollm2-135m-instruct", help="models.yaml key or hub id")
+    p.add_argument("--temperature", type=float, default=0.0, help="the runs' temperature (α depends on it)")
+    p.add_argument("--compare", action="store_true",
+                   help="also time transformers' own forward beside the tuned kernels (a few seconds)")
+    p.add_argument("--retune", action="store_true", help="measure everything again")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch CPU threads (0 = the cores the load average leaves free, at least 1)")
+    p.set_defaults(func=cmd_machine)
+
+
+def cmd_machine(args) -> int:
+    from . import machine
+    from .models import load_registry, use_cpu_threads
+    from .runner import build_drafter, load_target
+
+    _quiet_transformers()
+    if not 0 <= args.temperature <= 2 or args.threads < 0:
+        raise RunError("--temperature must be in [0, 2] and --threads at least 0")
+    use_cpu_threads(args.threads)
+    say = lambda m: print(f"· {m}", file=sys.stderr, flush=True)  # noqa: E731
+    target = load_target(args.target, args.device, say)
+    pairs = [p for p in load_registry().pairs.values() if p.offline and p.target == target.name]
+    prof = machine.profile(target, pairs, build_drafter, args.temperature, args.compare, args.retune, say)
+    print(machine_text(prof))
+    return 0
+
+
+def machine_text(prof) -> str:
+    """The profile as a few plain lines and one table."""
+    t = prof.table
+    fp = t.fingerprint
+    lines = [f"{fp['cpu']}, {fp['threads']} torch thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}, "
+             f"{fp['model']} ({fp['dtype']}); kernels timed {t.measured} in {t.tune_s:.1f} s "
+             f"(load average {_fmt(t.load, '.1f')})",
+             f"plain step {1000 * t.step_s:.1f} ms",
+             "| k | kernel | ms | v(k) | " + " | ".join(f"{k} alone, v" for k in t.seconds) + " |",
+             "|---|---|---|---|" + "---|" * len(t.seconds)]
+    for k in t.sizes:
+        alone = " | ".join(f"{t.kernel_v(kernel, k):.2f}" for kernel in t.seconds)
+        lines.append(f"| {k} | {t.describe(k)} | {1000 * t.pass_s(k):.1f} | {t.v(k):.2f} | {alone} |")
+    if t.reference:
+        ref = t.reference
+        for name in ("tuned", "transformers"):
+            if name in ref:
+                lines.append(f"{name:>12} forward, v(k) for k = {ref['sizes'][0]}..{ref['sizes'][-1]}: "
+                             + " ".join(f"{s / ref[name][0]:.2f}" for s in ref[name])
+                             + f" ({1000 * ref[name][0]:.1f} ms at k = 1)")
+    for spec, cost in prof.costs.items():
+        lines.append(f"c of {spec}: {cost.c:.3f} (measured {cost.measured})")
+    for key, choice in prof.choices.items():
+        lines.append(f"{key} at T = {prof.temperature:g}: {choice.reason()}")
+    return "\n".join(lines)
 
 
 def _add_watch(sub) -> None:
@@ -209,7 +274,7 @@ def cmd_generate(args) -> int:
     settings = RunSettings(args.prompt, args.target, args.draft, args.gamma, args.temperature,
                            args.top_k, args.top_p, args.seed, args.max_new_tokens, args.device,
                            args.raw, not args.no_baseline, tree=args.tree, tree_top_k=args.tree_top_k,
-                           tree_depth=args.tree_depth, tree_kind=args.tree_kind)
+                           tree_depth=args.tree_depth, tree_kind=args.tree_kind, retune=args.retune)
     settings.resolved().check()  # fail fast, before loading any model
     if args.threads < 0:
         raise RunError(f"--threads must be >= 0, got {args.threads}")
@@ -303,6 +368,9 @@ def cmd_models(args) -> int:
         mark = "*" if key == reg.default_pair else " "
         where = "offline" if pair.offline else "online only"
         print(f"{mark} {key:<28} target={pair.target:<24} draft={pair.draft:<26} ({where})")
+        if pair.alpha:
+            alphas = ", ".join(f"{a:.2f} at T {float(t):g}" for t, a in sorted(pair.alpha.items()))
+            print(f"    α {alphas}; c {pair.c}; {pair.provenance()}")
     return 0
 
 

@@ -7,29 +7,31 @@ matmul kernel scales badly from 4 rows on (a verify pass has gamma + 1). Decoder
 same math (the model's own norms, rotary embedding, activation and weights) with:
 - a KVCache that appends in place and rolls back by moving a length (no copy per round);
   after a token tree's pass, keep() moves only the accepted path's rows into place;
-- linear kernels chosen by row count: nn.Linear's for 1-3 rows (the fastest there), from
-  4 rows a oneDNN copy of the weights packed once, q|k|v and gate|up as one matrix each
-  (bf16 models: the packed copy for every row count, where it uses the CPU's bf16 units).
+- linear kernels chosen per pass size by measurement on the machine it runs on
+  (specviz.autotune): nn.Linear's, or a oneDNN copy of the weights packed once (q|k|v and
+  gate|up as one matrix each), and for a pass of k tokens possibly a cheaper larger pass
+  of j > k rows whose extra rows are discarded. Which wins differs between machines of the
+  same kind (docs/performance.md), so nothing here assumes a ranking: until a Plan is
+  measured the Decoder runs nn.Linear's kernel for every pass.
 
 Memory: the packed copies cost one more copy of every linear weight (538 MB for
-SmolLM2-135M in float32). They are made only on x86 (AVX2/AVX-512, where this was
-measured) and while they fit PACK_BUDGET; otherwise the Decoder keeps nn.Linear's kernel
-for every row count and costs nothing extra. An early-exit draft (layers:K) reuses its
-target's copies.
-Numbers and the candidates that lost: docs/performance.md, "The verify pass at the roofline".
+SmolLM2-135M in float32). They are made where oneDNN is available and while they fit
+PACK_BUDGET, and dropped again when the measured plan never uses them. An early-exit
+draft (layers:K) reuses its target's copies.
 
 decoder(model) gives a model's Decoder (built once, shared by every CachedLM of it), or
 None off the CPU or for architectures it does not know: then transformers' forward runs.
 """
 import threading
 import weakref
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 ARCHITECTURES = ("llama", "mistral", "qwen2")  # pre-norm, rotary, GQA, gated-SiLU MLP: one code path
-PACKED_FROM = 4  # rows from which the packed float32 kernel beats nn.Linear's (measured)
+KERNELS = ("linear", "packed")  # nn.Linear's kernel, the packed oneDNN copy
 PACK_BUDGET = 1 << 30  # bytes of packed copies per model; beyond it nothing is packed
 
 _DECODERS: "weakref.WeakKeyDictionary[nn.Module, Decoder | None]" = weakref.WeakKeyDictionary()
@@ -107,29 +109,36 @@ class KVCache:
 
 class Linear:
     """nn.Linear's function for one linear, or several that read the same input (q, k, v; gate,
-    up), with the kernel picked by the number of rows. Returns one output per linear."""
+    up), with the kernel the pass asks for. Returns one output per linear."""
 
     def __init__(self, linears: tuple[nn.Linear, ...], pack: bool):
         self.parts = [(m.weight.detach(), m.bias) for m in linears]
         self.sizes = [m.out_features for m in linears]
-        self.packed_from = 1 if self.parts[0][0].dtype == torch.bfloat16 else PACKED_FROM
         self.packed = self.bias = None
-        if pack:  # one packed matrix per group: a pass reads the group's weights in one sweep
+        if pack:
+            self.pack()
+
+    def pack(self) -> None:
+        """One packed matrix per group: a pass reads the group's weights in one sweep."""
+        if self.packed is None:
             self.packed = torch.ops.mkldnn._reorder_linear_weight(torch.cat([w for w, _ in self.parts]), None)
             if any(b is not None for _, b in self.parts):
                 self.bias = torch.cat([b.detach() if b is not None else w.new_zeros(len(w)) for w, b in self.parts])
 
-    def __call__(self, x: torch.Tensor) -> list[torch.Tensor]:
-        if self.packed is None or x.shape[0] < self.packed_from:
+    def __call__(self, x: torch.Tensor, kernel: str = "linear") -> list[torch.Tensor]:
+        if kernel == "linear" or self.packed is None:
             return [F.linear(x, w, b) for w, b in self.parts]
         y = torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
         return list(y.split(self.sizes, dim=-1))
+
+    def unpack(self) -> None:
+        self.packed = self.bias = None
 
 
 def _linear(pack: bool, *linears: nn.Linear) -> Linear:
     """The shared Linear of these modules (a truncated model reuses its target's packed copies)."""
     kept = _LINEARS.get(linears[0])
-    if kept is None or kept.parts[0][0].data_ptr() != linears[0].weight.data_ptr() or (pack and kept.packed is None):
+    if kept is None or kept.parts[0][0].data_ptr() != linears[0].weight.data_ptr():
         _LINEARS[linears[0]] = Linear(linears, pack)
     return _LINEARS[linears[0]]
 
@@ -150,19 +159,42 @@ class Layer:
         self.qkv, self.o = _linear(pack, a.q_proj, a.k_proj, a.v_proj), _linear(pack, a.o_proj)
         self.gate_up, self.down = _linear(pack, mlp.gate_proj, mlp.up_proj), _linear(pack, mlp.down_proj)
 
-    def __call__(self, x, cos, sin, mask, cache: KVCache, i: int, start: int) -> torch.Tensor:
+    def __call__(self, x, cos, sin, mask, cache: KVCache, i: int, start: int, kernel: str) -> torch.Tensor:
         t, end = x.shape[0], start + x.shape[0]
         h = self.norm1(x)
-        q, k, v = (y.view(t, -1, self.head_dim).transpose(0, 1) for y in self.qkv(h))
+        q, k, v = (y.view(t, -1, self.head_dim).transpose(0, 1) for y in self.qkv(h, kernel))
         cache.k[i, :, start:end] = _rotate(k, cos, sin)
         cache.v[i, :, start:end] = v
         att = F.scaled_dot_product_attention(_rotate(q, cos, sin)[None], cache.k[None, i, :, :end],
                                              cache.v[None, i, :, :end], attn_mask=mask,
                                              scale=self.scaling, enable_gqa=True)
-        x = x + self.o(att[0].transpose(0, 1).reshape(t, -1))[0]
+        x = x + self.o(att[0].transpose(0, 1).reshape(t, -1), kernel)[0]
         h = self.norm2(x)
-        gate, up = self.gate_up(h)
-        return x + self.down(self.act(gate) * up)[0]
+        gate, up = self.gate_up(h, kernel)
+        return x + self.down(self.act(gate) * up, kernel)[0]
+
+    def linears(self) -> list[Linear]:
+        return [self.qkv, self.o, self.gate_up, self.down]
+
+
+@dataclass
+class Plan:
+    """What a pass over k new tokens runs: a kernel and a row count j >= k (rows after the k
+    real ones are padding, discarded). Measured on the machine by specviz.autotune."""
+
+    choices: dict[int, tuple[str, int]] = field(default_factory=dict)  # k -> (kernel, rows)
+
+    def pick(self, k: int) -> tuple[str, int]:
+        """(kernel, rows) for k tokens; an unmeasured k runs the kernel of the nearest measured
+        size above it (the largest below, past the end) without padding; unmeasured: nn.Linear."""
+        if k in self.choices:
+            return self.choices[k]
+        above = [j for j in self.choices if j > k]
+        near = min(above) if above else max(self.choices, default=None)
+        return (self.choices[near][0] if near else "linear", k)
+
+    def uses(self, kernel: str) -> bool:
+        return any(chosen == kernel for chosen, _ in self.choices.values())
 
 
 class Decoder:
@@ -171,37 +203,109 @@ class Decoder:
     def __init__(self, model: nn.Module):
         inner, cfg = model.model, model.config
         linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-        weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
-        pack = (torch.backends.mkldnn.is_available() and weight_bytes <= PACK_BUDGET  # measured on x86 only
-                and torch.backends.cpu.get_cpu_capability().startswith("AVX"))
-        self.extra_bytes = weight_bytes if pack else 0  # what the packed copies cost (shared ones included)
+        self.weight_bytes = sum(m.weight.numel() * m.weight.element_size() for m in linears)
+        pack = can_pack() and self.weight_bytes <= PACK_BUDGET
         self.embed, self.norm, self.rotary = inner.embed_tokens, inner.norm, inner.rotary_emb
         self.layers = [Layer(layer, pack) for layer in inner.layers[:cfg.num_hidden_layers]]
         self.head = _linear(pack, model.lm_head)
         self.kv_shape = (len(self.layers), cfg.num_key_value_heads, self.layers[0].head_dim)
         self.dtype, self.device = model.lm_head.weight.dtype, model.lm_head.weight.device
         self.where = _where(model)
+        self.packable = pack
+        self.plans: dict[int, Plan] = {}  # by torch thread count: the kernel ranking depends on it
+
+    @property
+    def kernels(self) -> tuple[str, ...]:
+        """The kernels this Decoder can run (the packed one only while its copies exist)."""
+        return KERNELS if self.head.packed is not None else KERNELS[:1]
+
+    @property
+    def extra_bytes(self) -> int:
+        """What the packed copies cost (shared ones included), 0 when there are none."""
+        return self.weight_bytes if self.head.packed is not None else 0
+
+    def linears(self) -> list[Linear]:
+        return [lin for layer in self.layers for lin in layer.linears()] + [self.head]
+
+    def plan(self) -> Plan:
+        """The measured plan for the current thread count (the nearest measured count's, or none)."""
+        if not self.plans:
+            return Plan()
+        threads = torch.get_num_threads()
+        return self.plans.get(threads) or self.plans[min(self.plans, key=lambda n: abs(n - threads))]
+
+    def repack(self) -> None:
+        """Packed copies again (after a plan freed them), where they are allowed."""
+        if self.packable:
+            for lin in self.linears():
+                lin.pack()
+
+    def use(self, plan: Plan, threads: int) -> None:
+        """Run plan at this thread count; packed copies no plan uses are freed."""
+        self.plans[threads] = plan
+        if not any(p.uses("packed") for p in self.plans.values()):
+            for lin in self.linears():
+                lin.unpack()
 
     def new_cache(self, room: int = 256) -> KVCache:
         return KVCache(*self.kv_shape, self.dtype, self.device, room)
 
     def forward(self, ids: torch.Tensor, cache: KVCache, positions: torch.Tensor | None = None,
-                mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                mask: torch.Tensor | None = None, kernel: str | None = None,
+                rows: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """ids [1, t] after the cached tokens -> (logits [t, V], last hidden states [t, H]).
 
         A token tree's pass gives its own rotary positions [t] (by depth) and mask [t, cached + t]
         (True = may attend: the prefix and the node's ancestors); by default the t tokens
-        follow the cache in order, each seeing the cache and its own past."""
+        follow the cache in order, each seeing the cache and its own past. kernel and rows
+        override the plan (the autotuner times candidates with them)."""
         t, start = ids.shape[1], cache.length
-        cache.reserve(start + t)
-        slots = torch.arange(start, start + t, device=ids.device)
+        picked = self.plan().pick(t)
+        kernel, rows = kernel or picked[0], max(rows or (picked[1] if kernel is None else t), t)
+        if rows > t:
+            ids, positions, mask = _pad(ids, positions, mask, start, rows)
+        cache.reserve(start + rows)
+        slots = torch.arange(start, start + rows, device=ids.device)
         x = self.embed(ids[0])
         cos, sin = (c[0] for c in self.rotary(x, (slots if positions is None else positions)[None]))
         # one new token sees the whole cache: no mask; t tokens see the cache and their past
-        if mask is None and t > 1:
-            mask = torch.arange(start + t, device=ids.device) <= slots[:, None]
+        if mask is None and rows > 1:
+            mask = torch.arange(start + rows, device=ids.device) <= slots[:, None]
         for i, layer in enumerate(self.layers):
-            x = layer(x, cos, sin, mask, cache, i, start)
-        cache.length = start + t
+            x = layer(x, cos, sin, mask, cache, i, start, kernel)
+        cache.length = start + t  # a padded pass's extra rows are rolled back
         hidden = self.norm(x)
-        return self.head(hidden)[0], hidden
+        return self.head(hidden, kernel)[0][:t], hidden[:t]
+
+
+def _pad(ids, positions, mask, start: int, rows: int):
+    """A pass of t tokens padded to rows: the extra rows come after the real ones and no real
+    row sees them, so the real rows' results are those of the unpadded pass."""
+    t = ids.shape[1]
+    ids = torch.cat([ids, ids[:, -1:].expand(1, rows - t)], dim=1)
+    if positions is not None:
+        positions = torch.cat([positions, positions[-1:].expand(rows - t)])
+    if mask is not None:  # a tree's mask: pad rows see what the last real row sees, and themselves
+        padded = torch.zeros(rows, start + rows, dtype=torch.bool, device=mask.device)
+        padded[:t, :start + t] = mask
+        padded[t:, :start + t] = mask[-1]
+        padded[t:, start + t:] = torch.eye(rows - t, dtype=torch.bool, device=mask.device)
+        mask = padded
+    return ids, positions, mask
+
+
+def can_pack() -> bool:
+    """oneDNN's packed linear is available in this torch build (tried once: a build may list it
+    and still refuse it)."""
+    global _CAN_PACK
+    if _CAN_PACK is None:
+        try:
+            w = torch.ops.mkldnn._reorder_linear_weight(torch.ones(8, 8), None)
+            torch.ops.mkldnn._linear_pointwise(torch.ones(2, 8), w, None, "none", [], "")
+            _CAN_PACK = torch.backends.mkldnn.is_available()
+        except (RuntimeError, AttributeError):
+            _CAN_PACK = False
+    return _CAN_PACK
+
+
+_CAN_PACK: bool | None = None

@@ -12,8 +12,8 @@ from typing import Callable
 import yaml
 
 from .errors import ModelError, first_line
+from .paths import ROOT, cache_dir
 
-ROOT = Path(__file__).resolve().parent.parent
 MODELS_YAML = ROOT / "models.yaml"
 Progress = Callable[[str], None]
 
@@ -40,8 +40,25 @@ class Pair:
     gamma: int = 4
     offline: bool = False
     notes: str = ""
-    alpha: dict | None = None  # measured Leviathan alpha by temperature (for gamma "auto")
-    c: float | None = None  # measured draft step / target step (for gamma "auto")
+    measured: dict | None = None  # dated data of a bench run: alpha by temperature, c, trees, ...
+
+    @property
+    def alpha(self) -> dict | None:
+        """Leviathan's α by temperature, measured on held-out requests: the pair's own, so
+        γ is chosen from it on any machine."""
+        return (self.measured or {}).get("alpha")
+
+    @property
+    def c(self) -> float | None:
+        """c as measured on the machine named in `measured` (this machine's is measured here)."""
+        return (self.measured or {}).get("c")
+
+    def provenance(self) -> str:
+        """'measured 2026-12-07 on <machine> (<how>)': where the pair's numbers come from."""
+        m = self.measured or {}
+        return ", ".join(part for part in (f"measured {m['on']}" if m.get("on") else "",
+                                           f"on {m['machine']}" if m.get("machine") else "",
+                                           m.get("source", "")) if part)
 
 
 @dataclass
@@ -106,6 +123,18 @@ class LoadedModel:
     def name(self) -> str:
         return self.spec.key
 
+    @property
+    def model_id(self) -> str:
+        """The hub id (and GGUF file) the weights came from: part of the kernel table's key."""
+        return self.spec.hub_id + (f"/{self.spec.gguf_file}" if self.spec.gguf_file else "")
+
+    def tune(self, sizes=None, retune: bool = False, progress: Progress = lambda m: None):
+        """The kernel table at the current thread count (specviz.autotune: measured once per
+        machine, then read from the cache): the CPU kernels in use, and v(k)."""
+        from . import autotune
+
+        return autotune.tune(self.model, self.model_id, sizes or autotune.SIZES, retune, progress=progress)
+
 
 _CACHE: dict[tuple, LoadedModel] = {}
 _CACHE_LOCK = threading.Lock()
@@ -160,21 +189,18 @@ def _load(spec: ModelSpec, device: str, dtype: str, progress: Progress) -> Loade
         free_memory(device)
         raise ModelError(f"out of memory moving {spec.key} to {device}: use --device cpu or a "
                          "smaller model") from None
-    if device == "cpu":  # the CPU decoding kernels pack their weights now, not in the first run
-        from .kernels import decoder
-
-        built = decoder(model)
-        if built and built.extra_bytes:
-            progress(f"packed {built.extra_bytes / 1e6:.0f} MB of weights for the CPU verify pass")
+    loaded = LoadedModel(spec, model, tokenizer, device, dtype)
+    if device == "cpu":  # the CPU kernels are chosen now, by measurement, not in the first run
+        loaded.tune(progress=progress)
     progress(f"loaded {spec.key} on {device} in {time.perf_counter() - start:.1f} s")
-    return LoadedModel(spec, model, tokenizer, device, dtype)
+    return loaded
 
 
 def _split_kwargs(spec: ModelSpec) -> dict:
     """from_pretrained arguments that let accelerate place a big target over several devices."""
     if not spec.device_map:
         return {}
-    folder = spec.offload_folder or str(_cache_base() / "offload" / _converted_dir(spec).name)
+    folder = spec.offload_folder or str(cache_dir() / "offload" / _converted_dir(spec).name)
     # YAML keys of max_memory are strings; accelerate wants GPU indices as ints
     memory = {int(k) if str(k).isdigit() else k: v for k, v in (spec.max_memory or {}).items()} or None
     return {"device_map": spec.device_map, "max_memory": memory, "offload_folder": folder}
@@ -193,10 +219,6 @@ def _placement(model) -> str:
         name = f"cuda:{device}" if isinstance(device, int) else str(device)
         where[name] = where.get(name, 0) + 1
     return ", ".join(f"{d} ({n} module{'s' * (n != 1)})" for d, n in where.items()) or "one device"
-
-
-def _cache_base() -> Path:
-    return Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
 
 
 @functools.cache
@@ -232,7 +254,7 @@ def use_cpu_threads(requested: int = 0) -> int:
 
 
 def _converted_dir(spec: ModelSpec) -> Path:
-    base = _cache_base()
+    base = cache_dir()
     tag = hashlib.sha1(f"{spec.hub_id}|{spec.gguf_file}".encode()).hexdigest()[:12]
     return base / "converted" / f"{spec.hub_id.replace('/', '--')}-{tag}"
 
@@ -304,6 +326,21 @@ def _explain_oserror(spec: ModelSpec, e: OSError) -> str:
             f"HF_HUB_CACHE={os.environ.get('HF_HUB_CACHE', '(default)')}." if offline else
             " Check the hub id, your network, and that the gguf_file name is right.")
     return f"cannot load {spec.hub_id}{f' [{spec.gguf_file}]' if spec.gguf_file else ''}: {msg}.{hint}"
+
+
+def encode_prompt(tokenizer, prompt: str, chat: bool) -> list[int]:
+    """Token ids of the prompt, wrapped in the chat template for instruct models."""
+    if chat and getattr(tokenizer, "chat_template", None):
+        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                            add_generation_prompt=True, tokenize=True)
+        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
+    return tokenizer(prompt).input_ids
+
+
+def eos_ids(target: LoadedModel) -> set[int]:
+    ids = target.model.generation_config.eos_token_id
+    ids = ids if isinstance(ids, list) else [ids]
+    return {i for i in ids + [target.tokenizer.eos_token_id] if i is not None}
 
 
 def check_same_vocab(target: LoadedModel, draft: LoadedModel) -> None:

@@ -6,13 +6,13 @@ from typing import Callable
 
 import torch
 
-from . import __version__
+from . import __version__, autotune, machine
 from .drafters import (HybridDrafter, ModelDrafter, PromptLookupDrafter, parse_drafter_spec,
                        truncated_model)
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
 from .errors import ModelError, RunError, first_line
-from .models import (LoadedModel, Progress, check_same_vocab, free_memory, load_model,
-                     load_registry)
+from .models import (LoadedModel, Pair, Progress, check_same_vocab, encode_prompt, eos_ids,
+                     free_memory, load_model, load_registry)
 from .sampling import SamplingParams
 from .trace import Baseline, Config, Round, Timing, Trace
 from .treedraft import TreeShape, can_branch
@@ -28,8 +28,8 @@ class RunSettings:
     prompt: str
     target: str | None = None  # models.yaml key or hub id; None = the default pair's target
     draft: str | None = None  # drafter spec; None = the default pair's draft
-    gamma: int | str | None = 4  # tokens drafted per round; "auto" = chosen by measurement
-    # (choose_auto_gamma); None = the pair's gamma from models.yaml
+    gamma: int | str | None = 4  # tokens drafted per round; "auto" = chosen by measurement on
+    # this machine (specviz.machine); None = auto where the pair has a measured α, else its models.yaml γ
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
@@ -43,6 +43,7 @@ class RunSettings:
     tree_top_k: int = 8  # children per expanded node
     tree_depth: int = 6  # levels
     tree_kind: str = "topk"  # topk (EAGLE-2, Medusa) or sample (without replacement)
+    retune: bool = False  # measure this machine's kernels and draft cost again before the run
 
     @property
     def params(self) -> SamplingParams:
@@ -54,11 +55,15 @@ class RunSettings:
         return TreeShape(self.tree, self.tree_top_k, self.tree_depth, self.tree_kind) if self.tree else None
 
     def resolved(self) -> "RunSettings":
-        """Fill target/draft (and a gamma of None) from the default pair in models.yaml."""
+        """Fill target/draft from the default pair in models.yaml, and a gamma of None with
+        "auto" where the pair has a measured α (else the pair's models.yaml γ)."""
         registry = load_registry()
-        pair = registry.pairs[registry.default_pair]
-        return replace(self, target=self.target or pair.target, draft=self.draft or pair.draft,
-                       gamma=pair.gamma if self.gamma is None else self.gamma)
+        default = registry.pairs[registry.default_pair]
+        s = replace(self, target=self.target or default.target, draft=self.draft or default.draft)
+        if s.gamma is None:
+            pair = pair_for(s.target, s.draft)
+            s.gamma = "auto" if pair and pair.alpha else (pair or default).gamma
+        return s
 
     def check(self) -> None:
         if not self.prompt.strip():
@@ -107,21 +112,6 @@ def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m:
     return ModelDrafter(draft.model, vocab, spec)
 
 
-def encode_prompt(tokenizer, prompt: str, chat: bool) -> list[int]:
-    """Token ids of the prompt, wrapped in the chat template for instruct models."""
-    if chat and getattr(tokenizer, "chat_template", None):
-        ids = tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
-                                            add_generation_prompt=True, tokenize=True)
-        return list(ids["input_ids"] if hasattr(ids, "keys") else ids)
-    return tokenizer(prompt).input_ids
-
-
-def eos_ids(target: LoadedModel) -> set[int]:
-    ids = target.model.generation_config.eos_token_id
-    ids = ids if isinstance(ids, list) else [ids]
-    return {i for i in ids + [target.tokenizer.eos_token_id] if i is not None}
-
-
 def env_info(device: str) -> dict[str, str]:
     import transformers
 
@@ -154,11 +144,17 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         on_round(rnd)
 
     with target.lock:
+        # the kernels for this thread count (and a tree's pass), before anything is timed
+        table = target.tune([*autotune.SIZES, s.tree + 1] if s.tree else None, s.retune, progress)
+        choice = None
         if s.gamma == "auto" and s.tree:  # a tree's depth is its own setting: nothing to choose
             s = replace(s, gamma=s.tree_depth)
         if s.gamma == "auto":
-            choice = choose_auto_gamma(target, s, prompt_ids, progress)
+            choice = choose_auto_gamma(target, s, drafter, progress)
             s = replace(s, gamma=choice.gamma)
+            if choice.tree:
+                t = choice.tree
+                s = replace(s, gamma=t.depth, tree=t.nodes, tree_top_k=t.top_k, tree_depth=t.depth)
             progress(f"auto {choice.reason()}")
         base = _baseline(s, target, prompt_ids, eos, progress, should_stop) if s.baseline_first else None
         shape = f"a tree of {s.tree} nodes (top-k {s.tree_top_k}, depth {s.tree_depth})" if s.tree \
@@ -174,44 +170,38 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
             failure = None
         if failure is not None:  # outside the except: the traceback no longer pins the caches
             free_memory(target.device)
-            return _partial_trace(s, target, prompt_ids, rounds, texts, failure)
-        if not s.baseline_first and spec.stop_reason != "cancelled":
-            base = _baseline(s, target, prompt_ids, eos, progress, should_stop)
-    return _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
-                  spec.decode_s, spec.prefill_s, base)
+            trace = _partial_trace(s, target, prompt_ids, rounds, texts, failure)
+        else:
+            if not s.baseline_first and spec.stop_reason != "cancelled":
+                base = _baseline(s, target, prompt_ids, eos, progress, should_stop)
+            trace = _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
+                           spec.decode_s, spec.prefill_s, base)
+    trace.env |= machine_notes(table, choice)
+    return trace
 
 
-_PASS_COSTS: dict = {}  # (target, device, threads) -> measured v(k), once per process
+def machine_notes(table, choice) -> dict[str, str]:
+    """What the trace's env keeps of this machine's choices: the kernels, and why this γ."""
+    notes = {"kernels": autotune.summary(table), "kernels_measured": table.measured}
+    if choice is not None:
+        notes["gamma_choice"] = choice.reason()
+    return notes
 
 
-def measured_alpha_c(target: str, draft: str) -> tuple[dict, float] | None:
-    """A models.yaml pair's measured alpha (by temperature) and c for this target and draft."""
-    for pair in load_registry().pairs.values():
-        if pair.target == target and pair.draft == draft and pair.alpha and pair.c is not None:
-            return pair.alpha, pair.c
-    return None
+def pair_for(target: str, draft: str) -> Pair | None:
+    """The models.yaml pair of this target and drafter, if there is one."""
+    return next((p for p in load_registry().pairs.values() if p.target == target and p.draft == draft), None)
 
 
-def choose_auto_gamma(target: LoadedModel, s: RunSettings, prompt_ids: list[int],
-                      progress: Progress = lambda m: None):
-    """gamma from the pair's measured alpha and c and this device's pass costs v(k).
-
-    v(k) is measured once per process (9 pass sizes x 3 repeats, a few seconds) on this
-    prompt; the caller holds the target's lock.
-    """
-    from .adaptive import alpha_at, choose_gamma, pass_cost_ratios
-    from .costs import measure_pass_costs
-
-    measured = measured_alpha_c(s.target, s.draft)
-    if measured is None:
-        raise RunError(f"auto gamma needs a measured alpha and c for {s.draft} on {s.target} "
-                       "(a models.yaml pair with alpha: and c:); pick a gamma instead")
-    key = (target.name, target.device, torch.get_num_threads())
-    if key not in _PASS_COSTS:
-        progress("auto gamma: measuring what a target pass over 1..9 tokens costs on this device ...")
-        curve = measure_pass_costs(target.model, prompt_ids, max_tokens=9, repeats=3, stock=False)
-        _PASS_COSTS[key] = pass_cost_ratios(curve.seconds)
-    return choose_gamma(alpha_at(measured[0], s.temperature), measured[1], _PASS_COSTS[key])
+def choose_auto_gamma(target: LoadedModel, s: RunSettings, drafter, progress: Progress = lambda m: None):
+    """γ (or a token tree, for drafters that branch) from the pair's measured α and this
+    machine's c and v(k) (specviz.machine); the caller holds the target's lock."""
+    pair = pair_for(s.target, s.draft)
+    if pair is None or not pair.alpha:
+        raise RunError(f"auto gamma needs a measured alpha for {s.draft} on {s.target} "
+                       "(a models.yaml pair with measured: alpha:); pick a gamma instead")
+    return machine.choose(target, pair, lambda: build_drafter(s.draft, target), s.temperature,
+                          can_branch(drafter), s.retune, progress)
 
 
 def _baseline(s: RunSettings, target: LoadedModel, prompt_ids, eos, progress, should_stop):

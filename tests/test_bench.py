@@ -44,6 +44,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     """--temperature samples every method, --gammas auto picks the pair's gamma from its measured
     alpha and c, held-out task prompts are labelled and --by-task reports them per type."""
     import json
+    import re
 
     import yaml
 
@@ -52,7 +53,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
 
     registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
     registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,
-                                            "offline": True, "alpha": {0: 0.9, 1.0: 0.9}, "c": 0.0}
+                                            "offline": True, "measured": {"alpha": {0: 0.9, 1.0: 0.9}}}
     (tmp_path / "models.yaml").write_text(yaml.safe_dump(registry), encoding="utf-8")
     monkeypatch.setenv("SPECVIZ_MODELS", str(tmp_path / "models.yaml"))
     parser = argparse.ArgumentParser()
@@ -67,9 +68,9 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     assert "sampled at T = 0.7" in out and "| sampled |" in out and "| hf |" not in out
     assert "| ours | layers:2 | 2 |" in out and "| ours | layers:2 | 1 |" not in out  # its own gamma
     result = json.loads((tmp_path / "b.json").read_text())
-    curve = result["verify_cost"]
-    v = [s / curve["seconds"][0] for k, s in zip(curve["n_tokens"], curve["seconds"]) if k <= 4]  # --max-k 4
-    chosen = choose_gamma(0.9, 0.0, v).gamma
+    v = result["tuned_v"][:4]  # --max-k 4: the tuned engine's pass costs, what auto reads
+    c = float(re.search(r"c = ([0-9.]+)", result["auto_gamma"][0]).group(1))  # lookup's c, measured here
+    chosen = choose_gamma(0.9, c, v).gamma
     assert f"| ours | lookup | auto→{chosen} |" in out and f"lookup: auto γ = {chosen}:" in out
     assert "| ours | lookup | online |" in out  # γ re-chosen per round from the request's acceptance
     assert result["tasks"][0] == "email" and result["tasks"][1:] == [f"held-out {t}" for t in (

@@ -1,0 +1,155 @@
+"""This machine's economics of speculative decoding, measured where SpecViz runs.
+
+A pair's α belongs to the pair (how often the target agrees with its draft); the costs belong
+to the machine: v(k), what a k-token target pass costs in plain steps (the tuned kernel
+table, specviz.autotune), and c, what a drafted token costs in plain steps (measured here by
+a short calibration run of the drafter, cached beside the kernel table). Together they choose
+γ (or a token tree) for a run: the models.yaml γ is only the fallback for pairs without a
+measured α.
+"""
+import datetime
+import json
+from dataclasses import asdict, dataclass
+
+import torch
+
+from . import autotune
+from .adaptive import GammaChoice, TreeOption, alpha_at, choose_gamma
+from .engine import plain_decode, speculative_decode
+from .models import LoadedModel, Pair, Progress, encode_prompt
+from .sampling import SamplingParams
+from .treedraft import can_branch
+
+# Two varied requests (one free-form, one that copies from its prompt, so a hybrid's lookup
+# rounds weigh in as they do on a real workload); not among the bench's held-out requests.
+CALIBRATION = ("Write a short note inviting a colleague to lunch on Friday.",
+               "Rewrite in plain words: 'The meeting has been postponed until further notice "
+               "owing to unforeseen circumstances.'")
+CALIBRATION_TOKENS = 24
+
+
+@dataclass
+class DraftCost:
+    """A drafter's c on this machine: draft seconds per drafted token ÷ a plain decoding step."""
+
+    c: float
+    drafted: int  # tokens it drafted in the calibration
+    measured: str  # when (UTC, ISO 8601)
+
+
+def measure_c(target: LoadedModel, drafter, prompts_ids: list[list[int]],
+              tokens: int = CALIBRATION_TOKENS) -> DraftCost:
+    """c as specviz.metrics defines it, from a greedy run at γ = 1 of each request beside plain
+    decoding of the same request (interleaved, so both see the same load)."""
+    draft_s = drafted = plain_s = plain_tokens = 0
+    greedy = SamplingParams()
+    with torch.inference_mode():
+        for ids in prompts_ids:
+            spec = speculative_decode(target.model, drafter, ids, greedy, 1, tokens, torch.Generator(), set())
+            plain = plain_decode(target.model, ids, greedy, tokens, torch.Generator(), set())
+            draft_s, drafted = draft_s + spec.counts.draft_s, drafted + spec.counts.drafted
+            plain_s, plain_tokens = plain_s + plain.decode_s, plain_tokens + len(plain.output_ids)
+    step = plain_s / max(plain_tokens, 1)
+    c = draft_s / drafted / step if drafted else 0.0
+    return DraftCost(c, drafted, _now())
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _costs_path(table: autotune.KernelTable):
+    return autotune.table_path(table.fingerprint).with_suffix(".c.json")
+
+
+def _read_costs(table: autotune.KernelTable, progress: Progress) -> dict[str, DraftCost]:
+    path = _costs_path(table)
+    if not path.exists():
+        return {}
+    try:
+        return {spec: DraftCost(**d) for spec, d in json.loads(path.read_text(encoding="utf-8")).items()}
+    except (OSError, ValueError, TypeError, AttributeError) as e:
+        progress(f"ignored the draft costs in {path} ({type(e).__name__}); measuring again")
+        return {}
+
+
+def _write_costs(table: autotune.KernelTable, costs: dict[str, DraftCost], progress: Progress) -> None:
+    path = _costs_path(table)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({k: asdict(v) for k, v in costs.items()}, indent=1), encoding="utf-8")
+    except OSError as e:
+        progress(f"could not keep the draft costs ({e.strerror}); they are measured again next time")
+
+
+_COSTS: dict[tuple, DraftCost] = {}  # (kernel table file, drafter spec) -> c, once per process
+_RETUNED: set[tuple] = set()  # measured again in this process already
+
+
+def draft_cost(target: LoadedModel, spec: str, make_drafter, retune: bool = False,
+               progress: Progress = lambda m: None) -> DraftCost:
+    """The drafter's c on this machine (cached per machine, thread count and target; measured
+    on first use, a few seconds; retune measures again)."""
+    table = target.tune(progress=progress)
+    key = (str(_costs_path(table)), spec)
+    retune = retune and key not in _RETUNED  # once per process, however many callers ask
+    if key in _COSTS and not retune:
+        return _COSTS[key]
+    costs = _read_costs(table, progress)
+    if spec not in costs or retune:
+        _RETUNED.add(key)
+        progress(f"measuring what a drafted token of {spec} costs on this machine "
+                 f"({len(CALIBRATION)} requests x {CALIBRATION_TOKENS} tokens) ...")
+        prompts = [encode_prompt(target.tokenizer, p, target.spec.chat) for p in CALIBRATION]
+        costs[spec] = measure_c(target, make_drafter(), prompts)
+        _write_costs(table, costs, progress)
+    _COSTS[key] = costs[spec]
+    return costs[spec]
+
+
+def tree_options(pair: Pair, temperature: float) -> list[TreeOption]:
+    """The token trees the pair was measured with, τ at this temperature (between measured ones)."""
+    out = []
+    for t in (pair.measured or {}).get("trees", []):
+        tau = alpha_at(t["tau"], temperature) if isinstance(t["tau"], dict) else float(t["tau"])
+        out.append(TreeOption(int(t["nodes"]), int(t["top_k"]), int(t["depth"]), tau))
+    return out
+
+
+def choose(target: LoadedModel, pair: Pair, make_drafter, temperature: float, branches: bool = False,
+           retune: bool = False, progress: Progress = lambda m: None) -> GammaChoice:
+    """γ (or a token tree, for a drafter that branches) for this pair on this machine: the
+    pair's α at the run's temperature, this machine's c and tuned v(k)."""
+    trees = tree_options(pair, temperature) if branches else []
+    sizes = sorted(set(autotune.SIZES) | {t.nodes + 1 for t in trees})
+    table = target.tune(sizes, retune, progress=progress)
+    c = draft_cost(target, pair.draft, make_drafter, retune, progress).c
+    return choose_gamma(alpha_at(pair.alpha, temperature), c, table.v_list(), trees=trees)
+
+
+@dataclass
+class Profile:
+    """This machine, as the app and `python -m specviz machine` show it."""
+
+    table: autotune.KernelTable  # kernels, plain step, v(k), when measured
+    costs: dict[str, DraftCost]  # drafter spec -> c here
+    choices: dict[str, GammaChoice]  # pair key -> the γ (or tree) chosen at `temperature`
+    temperature: float
+
+
+def profile(target: LoadedModel, pairs: list[Pair], build_drafter, temperature: float = 0.0,
+            compare: bool = False, retune: bool = False, progress: Progress = lambda m: None) -> Profile:
+    """Kernels, v(k), c of each pair's drafter and the γ each pair gets here (all cached per
+    machine: only what is missing, or everything with retune, is measured). compare=True also
+    times transformers' own forward beside the tuned one (a few seconds)."""
+    table = target.tune(retune=retune, progress=progress)
+    if compare and (retune or not table.reference):
+        progress("timing transformers' own forward beside the tuned kernels ...")
+        table = autotune.compare(target.model, table)
+    costs, choices = {}, {}
+    for pair in pairs:
+        make = lambda spec=pair.draft: build_drafter(spec, target)  # noqa: E731
+        costs[pair.draft] = draft_cost(target, pair.draft, make, retune, progress)
+        if pair.alpha:
+            choices[pair.key] = choose(target, pair, make, temperature, can_branch(make()), progress=progress)
+    return Profile(table, costs, choices, temperature)
