@@ -1,7 +1,7 @@
 """Step through: run a real model or replay a trace, one draft->verify round at a time."""
 import streamlit as st
 
-from specviz.ui import library, page, player, projector, run, state, views
+from specviz.ui import library, machine, page, player, projector, run, state, views
 
 KEY = "step"
 page.setup("Step through", "1_Step_through",
@@ -23,6 +23,8 @@ with st.sidebar:
 
 if not projector.on():  # the projector keeps its first screen for the round
     st.title("Step through speculative decoding")
+    with st.expander("This machine: what a step, a verify pass and a draft cost here, and the γ they choose"):
+        machine.panel(KEY)
 state.show_error(KEY)
 run.live(KEY)
 if shown:

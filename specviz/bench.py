@@ -30,9 +30,8 @@ from .adaptive import HeuristicGamma, online_gamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
-from .models import load_model, load_registry, use_cpu_threads
+from .models import load_model, load_registry, parse_drafter_spec, use_cpu_threads
 from .sampling import SamplingParams
-from .drafters import parse_drafter_spec
 from .treedraft import TreeShape, can_branch
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)

@@ -4,7 +4,6 @@ Decoding is memory-bound: each pass streams all weights once, so scoring a few m
 the same pass costs little. These timings, taken on the user's own device, give every later
 lesson its c (draft step / target step) and the slope of the verify cost.
 """
-import os
 import statistics
 import time
 from dataclasses import asdict, dataclass
@@ -13,6 +12,7 @@ from typing import Callable
 import torch
 
 from .drafters import CachedLM, start
+from .kerneltable import load_average
 from .sampling import SamplingParams
 
 Progress = Callable[[float, str], None]
@@ -122,14 +122,7 @@ def _measure(model, prompt_ids, sizes, repeats, progress, stock) -> CostCurve:
     engine = times["engine"]
     return CostCurve(sizes, [statistics.median(engine[n]) for n in sizes], context, repeats,
                      str(model.device), [min(engine[n]) for n in sizes], [max(engine[n]) for n in sizes],
-                     _load(), stock_seconds=[statistics.median(times["stock"][n]) for n in sizes] if stock else None)
-
-
-def _load() -> float | None:
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return None
+                     load_average(), stock_seconds=[statistics.median(times["stock"][n]) for n in sizes] if stock else None)
 
 
 @torch.inference_mode()

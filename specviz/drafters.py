@@ -273,16 +273,4 @@ class HybridDrafter:
         self.fallback.rollback(n_valid)
 
 
-def parse_drafter_spec(spec: str) -> tuple[str, int | str | None]:
-    """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None);
-    'trained:NAME' -> ('trained', 'NAME'); 'hybrid:NAME' -> ('hybrid', 'NAME')."""
-    kind, _, arg = spec.partition(":")
-    if kind in ("trained", "hybrid"):
-        return kind, arg
-    if kind in ("layers", "lookup"):
-        if arg and not arg.isdigit():
-            raise ModelError(f"bad drafter {spec!r}: use layers:K or lookup:N with a whole number")
-        if kind == "layers" and not arg:
-            raise ModelError("layers needs a layer count: layers:K, e.g. layers:4")
-        return kind, int(arg) if arg else None
-    return "model", None
+

@@ -30,8 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kerneltable import KERNELS
+
 ARCHITECTURES = ("llama", "mistral", "qwen2")  # pre-norm, rotary, GQA, gated-SiLU MLP: one code path
-KERNELS = ("linear", "packed")  # nn.Linear's kernel, the packed oneDNN copy
 PACK_BUDGET = 1 << 30  # bytes of packed copies per model; beyond it nothing is packed
 
 _DECODERS: "weakref.WeakKeyDictionary[nn.Module, Decoder | None]" = weakref.WeakKeyDictionary()

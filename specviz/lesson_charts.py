@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from . import metrics
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
+    from .kerneltable import KernelTable
     from .costs import CostCurve
     from .lab import LabResult
 
@@ -302,3 +303,29 @@ def tree_sweep(rows: list, curve: dict | None = None) -> go.Figure:
     layout["yaxis"]["range"] = [0, top or 1]
     return _fig(data, "Chain vs token trees on this machine", height=440, barmode="group", scattermode="group",
                 **layout)
+
+
+# ---------------------------------------------------------------- this machine
+
+def machine_costs(table: "KernelTable") -> go.Figure:
+    """v(k) of the kernels the tuner chose (what runs) beside each kernel alone, and
+    transformers' own forward when it was timed beside them."""
+    ks = table.sizes
+    data = [dict(type="scatter", x=ks, y=[table.v(k) for k in ks], mode="lines+markers", name="SpecViz, tuned (what runs)",
+                 line=dict(color=PALETTE[0], width=4), customdata=[table.describe(k) for k in ks],
+                 hovertemplate="%{x} tokens: v = %{y:.2f} (%{customdata})<extra></extra>")]
+    for i, kernel in enumerate(table.seconds):
+        data.append(dict(type="scatter", x=ks, y=[table.kernel_v(kernel, k) for k in ks], mode="lines",
+                         name=f"{table.label(kernel)} alone", line=dict(color=PALETTE[1 + i], dash="dot"),
+                         hovertemplate="%{x} tokens: %{y:.2f}<extra>" + kernel + "</extra>"))
+    ref = table.reference or {}
+    if "transformers" in ref:
+        data.append(dict(type="scatter", x=ref["sizes"], y=[s / ref["transformers"][0] for s in ref["transformers"]],
+                         mode="lines+markers", name="transformers' forward (its own 1-token step = 1)",
+                         line=dict(color=PALETTE[5], dash="dash"),
+                         hovertemplate="%{x} tokens: %{y:.2f}<extra>transformers</extra>"))
+    top = max(y for d in data for y in d["y"] if y is not None)
+    return _fig(data, f"What a pass over k tokens costs here, in plain steps ({1000 * table.step_s:.1f} ms)",
+                height=360, xaxis=dict(title="tokens in one target pass (k = γ + 1)", dtick=1),
+                yaxis=dict(title="v(k) = pass ÷ plain step", range=[0, top * 1.15]),
+                shapes=[_hline(1.0)])

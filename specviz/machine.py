@@ -7,18 +7,13 @@ a short calibration run of the drafter, cached beside the kernel table). Togethe
 γ (or a token tree) for a run: the models.yaml γ is only the fallback for pairs without a
 measured α.
 """
-import datetime
 import json
+import os
 from dataclasses import asdict, dataclass
 
-import torch
-
-from . import autotune
+from . import kerneltable
 from .adaptive import GammaChoice, TreeOption, alpha_at, choose_gamma
-from .engine import plain_decode, speculative_decode
-from .models import LoadedModel, Pair, Progress, encode_prompt
-from .sampling import SamplingParams
-from .treedraft import can_branch
+from .models import LoadedModel, ModelSpec, Pair, Progress, encode_prompt, spec_branches
 
 # Two varied requests (one free-form, one that copies from its prompt, so a hybrid's lookup
 # rounds weigh in as they do on a real workload); not among the bench's held-out requests.
@@ -41,6 +36,11 @@ def measure_c(target: LoadedModel, drafter, prompts_ids: list[list[int]],
               tokens: int = CALIBRATION_TOKENS) -> DraftCost:
     """c as specviz.metrics defines it, from a greedy run at γ = 1 of each request beside plain
     decoding of the same request (interleaved, so both see the same load)."""
+    import torch  # noqa: PLC0415 - pages read saved profiles without loading torch
+
+    from .engine import plain_decode, speculative_decode  # noqa: PLC0415 - same
+    from .sampling import SamplingParams  # noqa: PLC0415 - same
+
     draft_s = drafted = plain_s = plain_tokens = 0
     greedy = SamplingParams()
     with torch.inference_mode():
@@ -51,18 +51,14 @@ def measure_c(target: LoadedModel, drafter, prompts_ids: list[list[int]],
             plain_s, plain_tokens = plain_s + plain.decode_s, plain_tokens + len(plain.output_ids)
     step = plain_s / max(plain_tokens, 1)
     c = draft_s / drafted / step if drafted else 0.0
-    return DraftCost(c, drafted, _now())
+    return DraftCost(c, drafted, kerneltable.now())
 
 
-def _now() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+def _costs_path(table: kerneltable.KernelTable):
+    return kerneltable.table_path(table.fingerprint).with_suffix(".c.json")
 
 
-def _costs_path(table: autotune.KernelTable):
-    return autotune.table_path(table.fingerprint).with_suffix(".c.json")
-
-
-def _read_costs(table: autotune.KernelTable, progress: Progress) -> dict[str, DraftCost]:
+def _read_costs(table: kerneltable.KernelTable, progress: Progress) -> dict[str, DraftCost]:
     path = _costs_path(table)
     if not path.exists():
         return {}
@@ -73,7 +69,7 @@ def _read_costs(table: autotune.KernelTable, progress: Progress) -> dict[str, Dr
         return {}
 
 
-def _write_costs(table: autotune.KernelTable, costs: dict[str, DraftCost], progress: Progress) -> None:
+def _write_costs(table: kerneltable.KernelTable, costs: dict[str, DraftCost], progress: Progress) -> None:
     path = _costs_path(table)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,25 +112,35 @@ def tree_options(pair: Pair, temperature: float) -> list[TreeOption]:
     return out
 
 
-def choose(target: LoadedModel, pair: Pair, make_drafter, temperature: float, branches: bool = False,
-           retune: bool = False, progress: Progress = lambda m: None) -> GammaChoice:
+def choose(target: LoadedModel, pair: Pair, make_drafter, temperature: float, retune: bool = False,
+           progress: Progress = lambda m: None) -> GammaChoice:
     """γ (or a token tree, for a drafter that branches) for this pair on this machine: the
     pair's α at the run's temperature, this machine's c and tuned v(k)."""
-    trees = tree_options(pair, temperature) if branches else []
-    sizes = sorted(set(autotune.SIZES) | {t.nodes + 1 for t in trees})
+    sizes = sorted(set(kerneltable.SIZES) | {t.nodes + 1 for t in tree_options(pair, temperature)})
     table = target.tune(sizes, retune, progress=progress)
-    c = draft_cost(target, pair.draft, make_drafter, retune, progress).c
-    return choose_gamma(alpha_at(pair.alpha, temperature), c, table.v_list(), trees=trees)
+    return choice_from(table, draft_cost(target, pair.draft, make_drafter, retune, progress), pair, temperature)
+
+
+def choice_from(table: kerneltable.KernelTable, cost: DraftCost, pair: Pair, temperature: float) -> GammaChoice:
+    """The choice these measurements imply (no model needed)."""
+    trees = tree_options(pair, temperature) if spec_branches(pair.draft) else []
+    return choose_gamma(alpha_at(pair.alpha, temperature), cost.c, table.v_list(), trees=trees)
 
 
 @dataclass
 class Profile:
     """This machine, as the app and `python -m specviz machine` show it."""
 
-    table: autotune.KernelTable  # kernels, plain step, v(k), when measured
+    table: kerneltable.KernelTable  # kernels, plain step, v(k), when measured
     costs: dict[str, DraftCost]  # drafter spec -> c here
     choices: dict[str, GammaChoice]  # pair key -> the γ (or tree) chosen at `temperature`
     temperature: float
+
+
+def _profile(table, costs: dict[str, DraftCost], pairs: list[Pair], temperature: float) -> Profile:
+    choices = {p.key: choice_from(table, costs[p.draft], p, temperature)
+               for p in pairs if p.alpha and p.draft in costs}
+    return Profile(table, costs, choices, temperature)
 
 
 def profile(target: LoadedModel, pairs: list[Pair], build_drafter, temperature: float = 0.0,
@@ -142,14 +148,24 @@ def profile(target: LoadedModel, pairs: list[Pair], build_drafter, temperature: 
     """Kernels, v(k), c of each pair's drafter and the γ each pair gets here (all cached per
     machine: only what is missing, or everything with retune, is measured). compare=True also
     times transformers' own forward beside the tuned one (a few seconds)."""
-    table = target.tune(retune=retune, progress=progress)
+    sizes = sorted(set(kerneltable.SIZES).union(*({t.nodes + 1 for t in tree_options(p, temperature)} for p in pairs)))
+    table = target.tune(sizes, retune=retune, progress=progress)
     if compare and (retune or not table.reference):
+        from .autotune import compare as compare_forwards  # noqa: PLC0415 - imports torch
+
         progress("timing transformers' own forward beside the tuned kernels ...")
-        table = autotune.compare(target.model, table)
-    costs, choices = {}, {}
-    for pair in pairs:
-        make = lambda spec=pair.draft: build_drafter(spec, target)  # noqa: E731
-        costs[pair.draft] = draft_cost(target, pair.draft, make, retune, progress)
-        if pair.alpha:
-            choices[pair.key] = choose(target, pair, make, temperature, can_branch(make()), progress=progress)
-    return Profile(table, costs, choices, temperature)
+        table = compare_forwards(target.model, table)
+    costs = {p.draft: draft_cost(target, p.draft, lambda spec=p.draft: build_drafter(spec, target), retune, progress)
+             for p in pairs}
+    return _profile(table, costs, pairs, temperature)
+
+
+def saved_profile(spec: ModelSpec, pairs: list[Pair], threads: int, temperature: float = 0.0) -> Profile | None:
+    """The profile last measured on this machine for this target at this thread count (else at
+    the nearest count measured), read from the cache without loading any model; None if it
+    was never measured here."""
+    for n in sorted(range(1, max(threads, os.cpu_count() or 1) + 1), key=lambda n: abs(n - threads)):
+        table = kerneltable.load_table(kerneltable.fingerprint(spec.model_id, spec.dtype, n))
+        if table:
+            return _profile(table, _read_costs(table, lambda m: None), pairs, temperature)
+    return None

@@ -3,6 +3,7 @@ import functools
 import hashlib
 import os
 import shutil
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,11 @@ class ModelSpec:
     device_map: str | None = None  # "auto": accelerate splits a big target over GPUs, CPU and disk
     max_memory: dict | None = None  # with device_map: per-device caps, e.g. {0: "20GiB", cpu: "60GiB"}
     offload_folder: str | None = None  # with device_map: where layers that fit nowhere go (default: cache)
+
+    @property
+    def model_id(self) -> str:
+        """The hub id (and GGUF file) the weights come from: part of the kernel table's key."""
+        return self.hub_id + (f"/{self.gguf_file}" if self.gguf_file else "")
 
 
 @dataclass(frozen=True)
@@ -125,15 +131,14 @@ class LoadedModel:
 
     @property
     def model_id(self) -> str:
-        """The hub id (and GGUF file) the weights came from: part of the kernel table's key."""
-        return self.spec.hub_id + (f"/{self.spec.gguf_file}" if self.spec.gguf_file else "")
+        return self.spec.model_id
 
     def tune(self, sizes=None, retune: bool = False, progress: Progress = lambda m: None):
         """The kernel table at the current thread count (specviz.autotune: measured once per
         machine, then read from the cache): the CPU kernels in use, and v(k)."""
-        from . import autotune
+        from . import autotune, kerneltable
 
-        return autotune.tune(self.model, self.model_id, sizes or autotune.SIZES, retune, progress=progress)
+        return autotune.tune(self.model, self.model_id, sizes or kerneltable.SIZES, retune, progress=progress)
 
 
 _CACHE: dict[tuple, LoadedModel] = {}
@@ -221,9 +226,16 @@ def _placement(model) -> str:
     return ", ".join(f"{d} ({n} module{'s' * (n != 1)})" for d, n in where.items()) or "one device"
 
 
-@functools.cache
 def _torch_default_threads() -> int:
-    """torch's own choice (one per physical core), read before SpecViz changes it."""
+    """torch's own choice (one per physical core), read before SpecViz changes it; where torch
+    is not loaded yet (a page that only reads saved measurements) the CPU count stands in."""
+    if "torch" not in sys.modules:
+        return os.cpu_count() or 1
+    return _torch_threads_at_import()
+
+
+@functools.cache
+def _torch_threads_at_import() -> int:
     import torch
 
     return torch.get_num_threads()
@@ -351,3 +363,24 @@ def check_same_vocab(target: LoadedModel, draft: LoadedModel) -> None:
         raise ModelError(f"{draft.name} and {target.name} use different tokenizers ({len(dv)} vs "
                          f"{len(tv)} tokens, {diff} entries differ): pick a draft from the same "
                          "model family, or use layers:K / lookup which need no second model")
+
+
+def parse_drafter_spec(spec: str) -> tuple[str, int | str | None]:
+    """'layers:4' -> ('layers', 4); 'lookup' -> ('lookup', None); 'org/model' -> ('model', None);
+    'trained:NAME' -> ('trained', 'NAME'); 'hybrid:NAME' -> ('hybrid', 'NAME')."""
+    kind, _, arg = spec.partition(":")
+    if kind in ("trained", "hybrid"):
+        return kind, arg
+    if kind in ("layers", "lookup"):
+        if arg and not arg.isdigit():
+            raise ModelError(f"bad drafter {spec!r}: use layers:K or lookup:N with a whole number")
+        if kind == "layers" and not arg:
+            raise ModelError("layers needs a layer count: layers:K, e.g. layers:4")
+        return kind, int(arg) if arg else None
+    return "model", None
+
+
+def spec_branches(spec: str) -> bool:
+    """Whether drafters of this spec can draft a token tree (prompt lookup proposes one
+    continuation; a hybrid is lookup in some rounds)."""
+    return parse_drafter_spec(spec)[0] not in ("lookup", "hybrid")

@@ -6,13 +6,13 @@ from typing import Callable
 
 import torch
 
-from . import __version__, autotune, machine
-from .drafters import (HybridDrafter, ModelDrafter, PromptLookupDrafter, parse_drafter_spec,
-                       truncated_model)
+from . import __version__, kerneltable, machine
+from .drafters import HybridDrafter, ModelDrafter, PromptLookupDrafter, truncated_model
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
-from .errors import ModelError, RunError, first_line
+from .errors import RunError, first_line
 from .models import (LoadedModel, Pair, Progress, check_same_vocab, encode_prompt, eos_ids,
-                     free_memory, load_model, load_registry)
+                     free_memory, load_model, load_registry, parse_drafter_spec,
+                     spec_branches)
 from .sampling import SamplingParams
 from .trace import Baseline, Config, Round, Timing, Trace
 from .treedraft import TreeShape, can_branch
@@ -83,7 +83,7 @@ class RunSettings:
                 self.shape.check()
         except ValueError as e:
             raise RunError(str(e)) from None
-        if self.tree and self.draft and parse_drafter_spec(self.draft)[0] in ("lookup", "hybrid"):
+        if self.tree and self.draft and not spec_branches(self.draft):
             raise RunError(_NO_TREE.format(self.draft))
 
 
@@ -145,12 +145,12 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
 
     with target.lock:
         # the kernels for this thread count (and a tree's pass), before anything is timed
-        table = target.tune([*autotune.SIZES, s.tree + 1] if s.tree else None, s.retune, progress)
+        table = target.tune([*kerneltable.SIZES, s.tree + 1] if s.tree else None, s.retune, progress)
         choice = None
         if s.gamma == "auto" and s.tree:  # a tree's depth is its own setting: nothing to choose
             s = replace(s, gamma=s.tree_depth)
         if s.gamma == "auto":
-            choice = choose_auto_gamma(target, s, drafter, progress)
+            choice = choose_auto_gamma(target, s, progress)
             s = replace(s, gamma=choice.gamma)
             if choice.tree:
                 t = choice.tree
@@ -182,7 +182,7 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
 
 def machine_notes(table, choice) -> dict[str, str]:
     """What the trace's env keeps of this machine's choices: the kernels, and why this γ."""
-    notes = {"kernels": autotune.summary(table), "kernels_measured": table.measured}
+    notes = {"kernels": kerneltable.summary(table), "kernels_measured": table.measured}
     if choice is not None:
         notes["gamma_choice"] = choice.reason()
     return notes
@@ -193,15 +193,14 @@ def pair_for(target: str, draft: str) -> Pair | None:
     return next((p for p in load_registry().pairs.values() if p.target == target and p.draft == draft), None)
 
 
-def choose_auto_gamma(target: LoadedModel, s: RunSettings, drafter, progress: Progress = lambda m: None):
+def choose_auto_gamma(target: LoadedModel, s: RunSettings, progress: Progress = lambda m: None):
     """γ (or a token tree, for drafters that branch) from the pair's measured α and this
     machine's c and v(k) (specviz.machine); the caller holds the target's lock."""
     pair = pair_for(s.target, s.draft)
     if pair is None or not pair.alpha:
         raise RunError(f"auto gamma needs a measured alpha for {s.draft} on {s.target} "
                        "(a models.yaml pair with measured: alpha:); pick a gamma instead")
-    return machine.choose(target, pair, lambda: build_drafter(s.draft, target), s.temperature,
-                          can_branch(drafter), s.retune, progress)
+    return machine.choose(target, pair, lambda: build_drafter(s.draft, target), s.temperature, s.retune, progress)
 
 
 def _baseline(s: RunSettings, target: LoadedModel, prompt_ids, eos, progress, should_stop):

@@ -112,7 +112,8 @@ def test_metric_cards_show_the_one_definition_of_each_metric():
     at = ok(app(STEP))
     t = shown_trace(at)
     s = metrics.summarize(t)
-    got = cards(at)
+    machine = ("plain step", "verify pass v(2)", "verify pass v(5)", "smollm2-135m-hybrid: chosen")
+    got = {k: v for k, v in cards(at).items() if k not in machine}  # the machine panel's are below
     f = lambda x, unit="": "n/a" if x is None else f"{x:.2f}{unit}"  # noqa: E731
     assert got == {"α (Leviathan)": f(s.alpha), "mean β": f(s.alpha_expected),
                    "τ per pass": f(s.mean_acceptance_length), "E[τ] at α": f(s.expected_acceptance_length),
@@ -395,3 +396,32 @@ def test_compare_shows_the_same_numbers_as_the_cards():
         for label_, value, _ in (card for row in rows for card in row):
             assert table.loc[label_, side] == value
     assert table.loc["α (Leviathan)", "left"] != table.loc["vLLM rate", "left"]
+
+
+def test_this_machine_panel_reads_the_machines_saved_measurements(tmp_path, monkeypatch):
+    """Step through's "This machine" shows the cached kernel table and draft costs of this
+    machine (no model loaded), and the γ they imply for the default pair; unmeasured, it says so."""
+    from specviz import kerneltable, machine
+    from specviz.adaptive import alpha_at, choose_gamma
+    from specviz.models import cpu_threads
+
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    at = ok(app(STEP))
+    assert any("Not measured on this machine yet" in i.value for i in at.info)
+    reg = load_registry()
+    pair = reg.pairs[reg.default_pair]
+    spec = reg.model(pair.target)
+    fp = kerneltable.fingerprint(spec.model_id, spec.dtype, cpu_threads())
+    secs = {"linear": [0.050, 0.052, 0.055, 0.082], "packed": [0.060, 0.062, 0.062, 0.064]}
+    table = kerneltable.KernelTable(fp, [1, 2, 3, 4], secs, secs, secs, 3, "2026-12-06T10:00:00+00:00", 1.0, 4.2)
+    kerneltable.save_table(table)
+    costs = {p.draft: {"c": 0.07, "drafted": 30, "measured": "2026-12-06T10:01:00+00:00"} for p in reg.pairs.values()}
+    kerneltable.table_path(fp).with_suffix(".c.json").write_text(json.dumps(costs))
+    at = ok(app(STEP))
+    got = cards(at)
+    want = choose_gamma(alpha_at(pair.alpha, 0.0), 0.07, table.v_list())
+    assert got["plain step"] == "50.0 ms" and got["verify pass v(2)"] == "1.04×"
+    assert got[f"{pair.key}: chosen"] == f"γ = {want.gamma}"
+    shown = " ".join(m.value for m in at.markdown)
+    assert want.reason() in shown and "2026-12-06T10:00:00+00:00" in " ".join(c.value for c in at.caption)
+    assert machine.saved_profile(spec, [pair], cpu_threads()).costs[pair.draft].c == 0.07

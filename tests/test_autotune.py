@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-from specviz import autotune, kernels
+from specviz import autotune, kernels, kerneltable
 from specviz.adaptive import choose_gamma
 from specviz.drafters import CachedLM
 from specviz.engine import plain_decode, speculative_decode
@@ -30,19 +30,19 @@ LINEAR_EVERYWHERE = {"linear": {k: 40 + 2 * k for k in range(1, 9)},
 def table(seconds: dict) -> autotune.KernelTable:
     sizes = sorted(seconds["linear"])
     secs = {k: [seconds[k][n] / 1000 for n in sizes] for k in seconds}
-    return autotune.KernelTable({}, sizes, secs, secs, secs, 3, "2026-12-06T00:00:00+00:00")
+    return kerneltable.KernelTable({}, sizes, secs, secs, secs, 3, "2026-12-06T00:00:00+00:00")
 
 
 def test_the_tuner_picks_the_fastest_candidate_per_row_count():
-    intel = table(INTEL).plan()
+    intel = kernels.Plan(table(INTEL).choices())
     assert [intel.pick(k) for k in (1, 2, 3)] == [("linear", 1), ("linear", 2), ("linear", 3)]
     assert [intel.pick(k) for k in (4, 5, 8)] == [("packed", 4), ("packed", 5), ("packed", 8)]
-    amd = table(AMD).plan()
+    amd = kernels.Plan(table(AMD).choices())
     assert amd.pick(1) == ("packed", 1)  # the packed copy wins even for plain decoding
     assert amd.pick(2) == ("packed", 4)  # a 2-token pass runs cheaper as 4 rows, 2 discarded
     assert amd.pick(3) == ("packed", 4)
     assert all(kernel == "linear" and rows == k
-               for k in range(1, 9) for kernel, rows in [table(LINEAR_EVERYWHERE).plan().pick(k)])
+               for k in range(1, 9) for kernel, rows in [kernels.Plan(table(LINEAR_EVERYWHERE).choices()).pick(k)])
 
 
 def test_pass_cost_is_the_cheapest_measured_pass_at_or_above_k():
@@ -51,7 +51,7 @@ def test_pass_cost_is_the_cheapest_measured_pass_at_or_above_k():
     assert amd.v(2) == pytest.approx(50 / 44.9)  # padded to 4 rows: 50 ms, not 55
     assert amd.v(4) < 55 / 44.9  # a longer pass costing less than a shorter one is kept, not smoothed away
     assert amd.v_list() == pytest.approx([amd.v(k) for k in range(1, 9)])
-    near = autotune.choose({"linear": {1: 10.0, 2: 10.05}, "packed": {1: 11.0, 2: 12.0}})
+    near = kerneltable.choose({"linear": {1: 10.0, 2: 10.05}, "packed": {1: 11.0, 2: 12.0}})
     assert near[1] == ("linear", 1)  # within a tie: the fewer rows, no padding
 
 
@@ -155,7 +155,7 @@ def test_the_table_is_cached_per_fingerprint_and_a_corrupt_one_is_ignored(tmp_pa
     said: list[str] = []
     first = autotune.tune(model, "tiny-random-llama (test)", sizes=[1, 2, 3], repeats=1, progress=said.append)
     assert any(m.startswith("timing") for m in said) and first.sizes == [1, 2, 3]
-    path = autotune.table_path(first.fingerprint)
+    path = kerneltable.table_path(first.fingerprint)
     assert path.exists() and json.loads(path.read_text())["fingerprint"]["model"] == "tiny-random-llama (test)"
 
     said.clear()

@@ -130,13 +130,14 @@ def controls(key: str) -> None:
                               "prompt lookup; trained:NAME = a draft trained on the target; "
                               "hybrid:NAME = prompt lookup where the text repeats, else trained:NAME; "
                               "or type a models.yaml key / hub id of a draft model")
-    measured = bool(pair.alpha) and pair.c is not None and draft == pair.draft
+    measured = bool(pair.alpha) and draft == pair.draft
     auto = st.toggle("γ by measurement", value=measured, key=f"{key}_auto_{pair_key}_{draft}",
                      disabled=not measured,
-                     help="picks the γ with the highest expected speedup E[τ] / (γc + v(γ+1)) from "
-                          "this pair's measured α and c and what a target pass over k tokens costs "
-                          "on this device (measured once, a few seconds)" if measured else
-                          "needs a pair with a measured α and c in models.yaml (its own drafter)")
+                     help="picks the γ (or, for a drafter that branches, a token tree) with the highest "
+                          "expected speedup E[τ] / (γc + v(γ+1)) from this pair's measured α and what "
+                          "a drafted token (c) and a target pass over k tokens (v) cost on this machine "
+                          "(measured once per machine, then kept)" if measured else
+                          "needs a pair with a measured α in models.yaml (its own drafter)")
     gamma = st.slider("γ (tokens drafted per round)", 1, 16, pair.gamma, key=f"{key}_gamma",
                       disabled=auto and measured)
     if auto and measured and st.session_state.get(f"{key}_gamma_reason"):
@@ -202,7 +203,7 @@ def _live_body(key: str, job: Job) -> None:
 def _finish(key: str, job: Job) -> None:
     """Show the finished run as the current trace, or its error above the old one."""
     del st.session_state[f"{key}_job"]
-    reason = next((m.removeprefix("auto ") for m in job.messages if m.startswith("auto γ = ")), None)
+    reason = next((m.removeprefix("auto ") for m in job.messages if m.startswith(("auto γ = ", "auto a token tree"))), None)
     if reason:
         st.session_state[f"{key}_gamma_reason"] = reason
     if job.error:

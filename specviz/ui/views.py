@@ -114,6 +114,8 @@ def header(trace: Trace) -> None:
         st.markdown(f"**Output** ({len(trace.output_ids)} tokens, stop: {inert(trace.stop_reason)})")
         st.code(trace.text, language=None, wrap_lines=True)
         st.caption(plain(recorded_with(trace), 400))
+    if trace.env.get("gamma_choice"):
+        st.caption("γ chosen by measurement on the machine that ran it: " + plain(str(trace.env["gamma_choice"]), 400))
     if not trace.complete:
         st.warning(f"This run did not finish ({inert(trace.stop_reason)}); it shows the rounds "
                    "recorded before it stopped.")

@@ -7,6 +7,7 @@ import streamlit as st
 
 from ... import lesson_charts as charts
 from .. import lesson, projector, urlstate
+from .. import machine as this_machine
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, cost_of_pass
@@ -19,7 +20,7 @@ def facts() -> dict[str, str]:
     c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
     verify = [x.verify_cost for x in common.shipped_summaries("").values() if not x.tree]  # γ = 4 chains
     return {"c_lookup": c("lookup"), "c_layers4": c("layers-4"), "c_trained": c("trained"),
-            "v_shipped": common.span(verify, suffix="×")}
+            "v_shipped": common.span(verify, suffix="×")} | this_machine.facts()
 
 
 def cost_curve() -> None:
@@ -80,6 +81,11 @@ def cost_curve() -> None:
                    f"{curve.threads} torch thread(s). Above the core count, other processes compete "
                    "for the CPU and the times are noisy (compare the whiskers); multi-threaded "
                    "passes suffer most, so try 1 thread.")
+
+
+def machine() -> None:
+    """This machine's tuned kernels, v(k), c per drafter and the γ they choose (re-measurable)."""
+    this_machine.panel("lesson1")
 
 
 def torch_threads() -> int:

@@ -8,6 +8,7 @@ from ... import metrics
 from ...replay import caveat, replay_all
 from ...trace import Trace
 from .. import lesson, projector, state, urlstate
+from .. import machine as this_machine
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
@@ -35,7 +36,7 @@ def facts() -> dict[str, str]:
             "speedup_layers4": common.span([x.speedup_measured for x in early], suffix="×"),
             "round_cost_layers4": common.span(cost), "gamma_layers4": str(gamma),
             "alpha_example": _f(s and s.alpha), "dar_example": _f(s and s.draft_acceptance_rate),
-            "tau_example": _f(s and s.mean_acceptance_length)}
+            "tau_example": _f(s and s.mean_acceptance_length)} | this_machine.facts()
 
 
 def _point(label: str, trace: Trace) -> dict:
