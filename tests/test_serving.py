@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz import metrics, serving
+from specviz import metrics, serving, serving_fetch
 from specviz.brief import production_section
 from specviz.trace import Trace
 
@@ -241,7 +241,7 @@ def _metric(at, label: str) -> str:
 def test_page_follows_a_live_server_and_keeps_its_reading_on_errors(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr(serving, "TIMEOUT_S", 1.0)  # /slow answers after 3 s
+    monkeypatch.setattr(serving_fetch, "TIMEOUT_S", 1.0)  # /slow answers after 3 s
 
     with MetricsServer() as srv:
         at = AppTest.from_file(PAGE, default_timeout=60).run()
