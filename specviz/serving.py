@@ -60,6 +60,7 @@ OWN_RATE = {  # each engine's own "acceptance rate", named beside the app's defi
     "mlx": "MLX servers (mlx-vlm) mirror llama.cpp's timings: draft_n_accepted ÷ draft_n is the vLLM-style "
            "rate, not α; draft_rounds counts its verify passes",
 }
+PASSES = {"sglang": "verify calls", "tgi": "generation steps"}  # what each engine's pass counter counts
 ARCHIVED = ("TGI is archived: in maintenance mode since December 2025, its repository archived in March "
             "2026. Its metrics stay readable here, but it is no longer developed")
 PUBLISHED_VERIFY = (  # the verify-cost caveat, a published figure (never a measurement here)
@@ -349,18 +350,21 @@ class Readout:
         return metrics.expected_acceptance_length(self.alpha, self.k) if self.alpha is not None and self.k else None
 
 
-def readout_totals(engine: str, model: str, t: Totals, gauges: dict[str, list[float]] | None = None) -> Readout:
+def readout_totals(engine: str, model: str, t: Totals, gauges: dict[str, list[float]] | None = None,
+                   limits: list[str] | None = None) -> Readout:
+    """Every number counters allow; `limits`: what the source cannot give (default: the engine's counters')."""
     c, k, counted = t.counts(), t.k, t.drafts is not None
     cond, uncond = metrics.acceptance_by_position(c) if k and counted else ([], [])
+    notes = (_limits(engine, t) if limits is None else list(limits)) + _sizes(NAMES[engine], t)
     r = Readout(engine, model, c, c.passes if counted else None, k,
                 metrics.mean_acceptance_length(c) if counted else None,
                 metrics.draft_acceptance_rate(c) if t.draft_tokens is not None else None,
-                metrics.alpha(c) if k and counted else None, cond, uncond, _limits(engine, t))
+                metrics.alpha(c) if k and counted else None, cond, uncond, notes)
     return _with_gauges(r, gauges or {})
 
 
 def _limits(engine: str, t: Totals) -> list[str]:
-    """What these counters cannot give, in plain words."""
+    """What an engine's counters cannot give, in plain words."""
     name, k, notes = NAMES[engine], t.k, []
     if engine == "tgi":
         notes += ["TGI's tgi_request_skipped_tokens histogram gives τ (one observation per generation step, "
@@ -385,16 +389,16 @@ def _limits(engine: str, t: Totals) -> list[str]:
                      (" (llama.cpp adds them with its first speculative request)" if engine == "llamacpp" else ""))
     if t.draft_tokens is None and engine in SCHEMA:
         notes.append(f"no num_draft_tokens counter: {name}'s draft acceptance rate is not available")
-    if t.drafts == 0 or (t.drafts is None and not t.draft_tokens):
-        notes.append("no drafts were verified in this window (no traffic, or nothing speculated)")
-    elif k and t.drafts:
-        notes += _uneven(name, t)
     return notes
 
 
-def _uneven(name: str, t: Totals) -> list[str]:
-    """Drafts of varying length make α and the later positions' conditional rates bounds: say which."""
+def _sizes(name: str, t: Totals) -> list[str]:
+    """Nothing drafted; drafts of varying length make α and the later positions' rates bounds (which)."""
     k = t.k
+    if t.drafts == 0 or (t.drafts is None and not t.draft_tokens):
+        return ["no drafts were verified (no traffic in this window, or nothing speculated)"]
+    if not k or not t.drafts:
+        return []
     if t.drafted_pos:
         if all(d >= t.drafts for d in t.drafted_pos):
             return []
@@ -418,31 +422,32 @@ def _with_gauges(r: Readout, gauges: dict[str, list[float]]) -> Readout:
     """Show the engine's windowed gauges beside; τ (and SGLang's rate) from them only when counters give none."""
     if not gauges:
         return r
-    tau_name = GAUGES.get(r.engine, ("",))[0]
-    lengths = [v for v in gauges.get(tau_name, []) if v > 0]  # 0: no decode step in the window
-    r.gauges = {GAUGE_PREFIX[r.engine] + n: sum(v) / len(v) for n, v in gauges.items() if v and n != tau_name}
-    if lengths:
-        r.gauges[GAUGE_PREFIX[r.engine] + tau_name] = sum(lengths) / len(lengths)
-    if r.tau is None and lengths:
-        r.tau, r.tau_from = sum(lengths) / len(lengths), WINDOWED
+    tau_name, rate_name = GAUGES[r.engine][0], "spec_accept_rate"
+    values = {n: [x for x in v if x > 0] if n == tau_name else v for n, v in gauges.items()}  # τ 0: no decode step
+    order = sorted(values, key=lambda n: n != tau_name)  # τ's gauge first
+    r.gauges = {GAUGE_PREFIX[r.engine] + n: sum(values[n]) / len(values[n]) for n in order if values[n]}
+    tau = r.gauges.get(GAUGE_PREFIX[r.engine] + tau_name)
+    if r.tau is None and tau is not None:
+        r.tau, r.tau_from = r.gauges.pop(GAUGE_PREFIX[r.engine] + tau_name), WINDOWED
         r.missing.append(f"τ here is {GAUGE_PREFIX[r.engine]}{tau_name}, {WINDOWED}: on a busy server it can "
                          "differ a lot from the run's average")
-        rates = gauges.get("spec_accept_rate", [])
-        if r.rate is None and rates:
-            r.rate, r.rate_from = sum(rates) / len(rates), WINDOWED
+        if r.rate is None and GAUGE_PREFIX[r.engine] + rate_name in r.gauges:
+            r.rate, r.rate_from = r.gauges.pop(GAUGE_PREFIX[r.engine] + rate_name), WINDOWED
     elif r.tau is None and tau_name in gauges:
         r.missing.append(f"the gauges read 0: no decode step in {r.name}'s latest window")
-    if max(map(len, gauges.values())) > 1:
-        r.missing.append(f"{max(map(len, gauges.values()))} ranks report these gauges; shown is their plain mean")
+    ranks = max(map(len, gauges.values()))
+    if ranks > 1:
+        r.missing.append(f"{ranks} ranks report these gauges; shown is their plain mean")
     return r
 
 
 def readout_gauges(engine: str, model: str, gauges: dict[str, list[float]]) -> Readout:
-    """A model with windowed gauges and no counters (older SGLang builds)."""
-    note = (f"this {NAMES[engine]} server exposes no counters for speculative decoding (SGLang: "
-            f"{SGLANG_VERIFY}), only gauges over its latest window: they give no Leviathan α, no "
-            "per-position acceptance, no draft length, and no counts to pool; the trend is the gauge "
-            "values at each scrape, not weighted by traffic")
+    """A model with windowed gauges and no counters (SGLang before its verify-call counter)."""
+    counter = {"sglang": SGLANG_VERIFY + " counter (newer builds have it)",
+               "trtllm": "trtllm_spec_decode_*_tokens_total counters"}[engine]
+    note = (f"this {NAMES[engine]} server exposes no {counter}, only gauges over its latest window: they "
+            "give no Leviathan α, no per-position acceptance, no draft length, and no counts to pool; the "
+            "trend is the gauge values at each scrape, not weighted by traffic")
     return _with_gauges(Readout(engine, model, None, None, None, None, None, None, [], [], [note]), gauges)
 
 
@@ -466,7 +471,7 @@ def fmt(x: float | None, spec: str = ".2f") -> str:
 def line(r: Readout) -> str:
     """One line of a readout for the terminal."""
     gauge = " (windowed gauge)"
-    parts = [f"{r.drafts} drafts" if r.drafts is not None else "verify passes not counted",
+    parts = [f"{r.drafts} {PASSES.get(r.engine, 'drafts')}" if r.drafts is not None else "verify passes not counted",
              f"τ {fmt(r.tau)}" + (gauge if r.tau_from != COUNTERS else ""),
              f"α {fmt(r.alpha)}" + (f" (k = {r.k})" if r.k else ""),
              f"accepted ÷ drafted {fmt(r.rate)}" + (gauge if r.rate_from != COUNTERS else "")]
