@@ -176,9 +176,10 @@ def cmd_watch(args) -> int:
         if len(args.sources) > 1:
             raise serving.ScrapeError("give one metrics URL, or saved copies (files), not both")
         return _watch_live(args)
+    from .serving_requests import looks_like_responses
+
     texts = [(path, _read_source(path)) for path in args.sources]
-    responses = [t.lstrip()[:1] in ("{", "[") or t.lstrip().startswith("data:") for _, t in texts]
-    if any(responses):
+    if any(looks_like_responses(t) for _, t in texts):
         if len(texts) > 1:
             raise serving.ScrapeError("give one file of responses (JSON or JSON lines) at a time, "
                                       "without saved /metrics pages")

@@ -83,6 +83,12 @@ class Reading:
         return OWN_RATE[self.engine]
 
 
+def looks_like_responses(text: str) -> bool:
+    """Whether a text is responses (JSON, JSON lines, a stream) rather than a /metrics page."""
+    start = text.lstrip().lstrip("\ufeff")
+    return start[:1] in ("{", "[") or start.startswith("data:")
+
+
 def read(text: str) -> Reading:
     """Responses (JSON, a JSON list or JSON lines) -> their per-request readings, or one clear error."""
     items, skipped = _items(text)

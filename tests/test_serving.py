@@ -359,10 +359,10 @@ def test_page_reads_examples_and_offers_the_brief_section():
 
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.sidebar.radio(key="srv_mode").set_value("an example").run()
-    at.sidebar.selectbox(key="srv_example").set_value("SGLang format example (test data, not a live server)").run()
+    at.sidebar.selectbox(key="srv_example").set_value("SGLang gauges only, older builds (test data, not a live server)").run()
     at.sidebar.button(key="srv_open").click().run()
     assert not at.exception and not at.error
-    assert _metric(at, "τ tokens / verify pass") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
+    assert _metric(at, "τ tokens / verify pass (gauge)") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
     assert "test data" in at.caption[0].value
     assert any("no Leviathan α" in i.value for i in at.info)
     at.sidebar.selectbox(key="srv_example").set_value("vLLM format example (test data, not a live server)").run()
