@@ -304,7 +304,7 @@ def _watch_responses(path: str, text: str) -> int:
     for q in reading.requests[:50]:
         cells = q.cells()
         print(f"{cells.pop('request')}: " + " · ".join(f"{k} {v}" for k, v in cells.items() if k != "outlier")
-              + (f"  ← outlier: {q.outlier}" if q.outlier else ""))
+              + (f"  ← outlier: {q.outlier}: {q.hint}" if q.outlier else ""))
     if n > 50:
         print(f"… and {n - 50} more requests (the Your server page lists them all)")
     return 0

@@ -19,7 +19,7 @@ def position_acceptance(r: Readout) -> go.Figure:
     """Per draft position: of all drafts (vLLM's survival curve) and given the earlier ones were
     accepted (conditional), with Leviathan's α dotted."""
     x = list(range(1, len(r.unconditional) + 1))
-    data = [dict(type="bar", x=x, y=[_nan(v) for v in r.unconditional], name="of all drafts (vLLM's rate)",
+    data = [dict(type="bar", x=x, y=[_nan(v) for v in r.unconditional], name="of all drafts",
                  marker_color=SKY, hovertemplate="position %{x}: %{y:.3f} of all drafts<extra></extra>"),
             dict(type="bar", x=x, y=[_nan(v) for v in r.conditional], name="given the earlier ones were accepted",
                  marker_color=BLUE, hovertemplate="position %{x}: %{y:.3f} of the drafts that reached it"
@@ -53,7 +53,8 @@ def over_time(points: list[Point]) -> go.Figure:
                 margin=dict(l=10, r=10, t=110, b=10), shapes=restarts,
                 xaxis=dict(type="category") if named else {},
                 yaxis=dict(title="τ", rangemode="tozero"),
-                yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False))
+                yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False,
+                            tickmode="linear", tick0=0, dtick=0.2))
 
 
 def request_spread(reading: Reading) -> go.Figure:
@@ -69,8 +70,9 @@ def request_spread(reading: Reading) -> go.Figure:
                                                line=dict(color=VERMILLION, dash="dash", width=1))
                                           for y in (s.fences or ())]
     return _fig(data, f"{s.by} per request (dotted: the median{'; dashed: the outlier fences' if s.fences else ''})",
-                height=360, shapes=shapes, xaxis=dict(type="category", title="request"),
-                yaxis=dict(title=s.by, rangemode="tozero"))
+                height=360, shapes=shapes, yaxis=dict(title=s.by, rangemode="tozero"),
+                xaxis=dict(type="category", title="request", categoryorder="array",  # file order, not by trace
+                           categoryarray=[q.label for q in reading.requests]))
 
 
 def acceptance_histogram(histogram: list[int]) -> go.Figure:

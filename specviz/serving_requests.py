@@ -21,6 +21,7 @@ from .serving_fetch import ScrapeError
 
 MIN_SPREAD = 5  # requests needed before any is called an outlier
 REACH, REACH_FLOOR = 1.5, 0.05  # Tukey's fences, at least 5 % of the median wide (equal requests)
+HINTS = ("easy drafts, e.g. a repetition loop or copied text", "text the draft does not predict")
 LIMITS = {
     "vllm": [],
     "llamacpp": ["llama.cpp's timings give drafted (draft_n) and accepted (draft_n_accepted) tokens but not "
@@ -45,7 +46,8 @@ class Request:
     totals: Totals  # its counts, as the engine returned them
     readout: Readout
     histogram: list[int] | None = None  # vLLM: verify steps that accepted exactly j drafted tokens
-    outlier: str = ""  # why it is one ("" when it is not)
+    outlier: str = ""  # how far out it is ("" when it is not an outlier)
+    hint: str = ""  # what often makes a request land there
 
     def cells(self) -> dict:
         """The request as one table row (CLI and page)."""
@@ -53,7 +55,7 @@ class Request:
         return {"request": self.label, "verify passes": fmt(r.drafts, "d"), "drafted": r.counts.drafted,
                 "accepted": r.counts.accepted, "τ": fmt(r.tau), "accepted ÷ drafted": fmt(r.rate, ".3f"),
                 "α": fmt(r.alpha, ".3f"), "histogram": " · ".join(map(str, self.histogram or [])) or "n/a",
-                "outlier": self.outlier}
+                "outlier": {HINTS[0]: "above", HINTS[1]: "below"}.get(self.hint, "")}
 
 
 @dataclass
@@ -225,7 +227,7 @@ def _spread(requests: list[Request]) -> Spread | None:
     low, high = q1 - reach, q3 + reach
     for q, v in pairs:
         if v > high:
-            q.outlier = f"{by} {v:.2f} above the others (> {high:.2f}): easy drafts, e.g. a repetition loop or copied text"
+            q.outlier, q.hint = f"{by} {v:.2f} above the others (> {high:.2f})", HINTS[0]
         elif v < low:
-            q.outlier = f"{by} {v:.2f} below the others (< {low:.2f}): text the draft does not predict"
+            q.outlier, q.hint = f"{by} {v:.2f} below the others (< {low:.2f})", HINTS[1]
     return Spread(by, values, median, (q1, q3), (low, high))

@@ -47,7 +47,7 @@ def test_each_engine_example_shows_its_numbers_and_its_own_rate(label, shown):
     assert "own acceptance rate" in words
     assert len(at.get("plotly_chart")) == (0 if "SGLang" in label else 1)  # per position, where counted
     if "SGLang" in label:  # the gauges beside, labelled, never mixed in
-        assert "Windowed gauges (a windowed gauge: the last window, not the run)" in words and "3.52" in words
+        assert "never mixed in (each a windowed gauge: the last window, not the run)" in words and "3.52" in words
 
 
 def test_tgi_is_labelled_archived():
@@ -67,7 +67,7 @@ def test_a_watched_collapse_raises_the_alarm_on_the_page():
 def test_per_request_responses_show_pooled_spread_outliers_and_every_request():
     at = opened(f"vLLM per-request responses example {TEST_DATA}")
     assert metric(at, "requests") == "8" and metric(at, "τ, all requests") == "2.60"  # 1 + 519 ÷ 324
-    assert metric(at, "α (Leviathan)") == "0.719" and metric(at, "median request τ") == "2.63"  # 519 ÷ 722
+    assert metric(at, "α (Leviathan)") == "0.719" and metric(at, "median request") == "2.63"  # 519 ÷ 722
     assert "2 outlier(s) outside 2.26–2.92" in text(at)
     rows = at.dataframe[-1].value
     assert len(rows) == 8 and rows["outlier"].astype(bool).sum() == 2

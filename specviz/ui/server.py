@@ -188,7 +188,8 @@ def _numbers(r: serving.Readout) -> None:
              "drafted token is accepted"),
             ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), serving.fmt(r.tau),
              f"{r.name}'s τ gauge, {serving.WINDOWED}" if gauge else
-             "1 + accepted ÷ verify passes (vLLM counts only the passes that verified a draft)"),
+             "generated tokens ÷ verify calls" if r.engine == "sglang" else
+             "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
             ("E[τ] at α", serving.fmt(r.expected_tau),
              "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
             ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != serving.COUNTERS else ""),
@@ -203,9 +204,14 @@ def _notes(r: serving.Readout) -> None:
     st.caption(f"**{r.name}'s own acceptance rate.** {serving.OWN_RATE[r.engine]}.")
     if r.gauges:
         shown = " · ".join(f"`{n}` = {v:.2f}" for n, v in r.gauges.items())
-        st.caption(f"Windowed gauges ({serving.WINDOWED}), shown beside the counters, never mixed in: {shown}")
+        st.caption(f"Gauges beside the counters, never mixed in (each {serving.WINDOWED}): {shown}")
     for note in r.missing:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(_sentence(note))
+
+
+def _sentence(note: str) -> str:
+    """A note as a sentence (an engine's name keeps its own case)."""
+    return (note if note.startswith("llama.cpp") else note[0].upper() + note[1:]) + "."
 
 
 def _health(points: list[serving.Point]) -> None:
@@ -262,16 +268,19 @@ def _requests(reading: serving_requests.Reading, source: str) -> None:
             ("α (Leviathan)", serving.fmt(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
                                                           "from the pooled acceptance histograms"),
             ("accepted ÷ drafted", serving.fmt(p.rate, ".3f"), f"{p.rate_label}"),
-            (f"median request {s.by if s else 'τ'}", f"{s.median:.2f}" if s else "n/a",
-             "the middle request: each request counts once, however long")])
+            ("median request", f"{s.median:.2f}" if s else "n/a",
+             f"the middle request's {s.by if s else 'τ'}: each request counts once, however long")])
     st.caption(f"**{p.name}'s own acceptance rate.** {reading.own_rate}.")
     for note in p.missing:
-        st.info(note[0].upper() + note[1:] + ".")
+        st.info(_sentence(note))
     if s and s.quartiles:
         out = sum(bool(q.outlier) for q in reading.requests)
         st.markdown(f"**{s.by} across requests:** median {s.median:.2f}, middle half {s.quartiles[0]:.2f}–"
                     f"{s.quartiles[1]:.2f}, range {min(s.values):.2f}–{max(s.values):.2f}; {out} outlier(s) "
                     f"outside {s.fences[0]:.2f}–{s.fences[1]:.2f} (1.5 × the middle half beyond it).")
+        for q in reading.requests:
+            if q.outlier:
+                st.markdown(f"- {plain(q.label, 80)}: {plain(q.outlier, 120)}, {q.hint}")
     elif s:
         st.caption(f"Outliers need at least {serving_requests.MIN_SPREAD} requests.")
     if s:
