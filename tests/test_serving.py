@@ -359,7 +359,8 @@ def test_page_reads_examples_and_offers_the_brief_section():
 
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.sidebar.radio(key="srv_mode").set_value("an example").run()
-    at.sidebar.selectbox(key="srv_example").set_value("SGLang gauges only, older builds (test data, not a live server)").run()
+    gauges_only = "SGLang gauges only, older builds (test data, not a live server)"
+    at.sidebar.selectbox(key="srv_example").set_value(gauges_only).run()
     at.sidebar.button(key="srv_open").click().run()
     assert not at.exception and not at.error
     assert _metric(at, "τ tokens / verify pass (gauge)") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"

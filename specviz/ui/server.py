@@ -43,8 +43,8 @@ def _take(texts: list[tuple[str, str]], source: str, fresh: bool = False) -> Non
     if any(serving_requests.looks_like_responses(t) for _, t in texts):
         if len(texts) > 1:
             raise serving.ScrapeError("give one file of responses at a time, without /metrics pages")
-        _ss()["srv_reading"], _ss()["srv_source"], _ss()["srv_view"] = serving_requests.read(texts[0][1]), source, "requests"
-        _ss()["srv_error"] = None
+        reading = serving_requests.read(texts[0][1])
+        _ss().update(srv_reading=reading, srv_source=source, srv_view="requests", srv_error=None)
         return
     named = len(texts) > 1  # saved copies carry no time: their windows are named by file
     scrapes = [serving.parse(text, name=name if named else None) for name, text in texts]
