@@ -9,6 +9,8 @@ import pytest
 
 from specviz import serving, serving_health as health
 
+from metrics_server import MetricsServer
+
 ROOT = Path(__file__).resolve().parent.parent
 COLLAPSE = ROOT / "data" / "serving" / "watch_collapse"
 
@@ -98,6 +100,15 @@ def test_cli_fail_on_alarm_exits_5_on_a_collapse_and_0_on_a_steady_watch():
     steady = run(*pages[:4], "--fail-on-alarm")
     assert steady.returncode == 0 and "no health alarm over these windows" in steady.stdout
     assert "exit" in run("--help").stdout and "5 a health alarm fired" in " ".join(run("--help").stdout.split())
+
+
+def test_cli_live_watch_stops_with_5_at_the_first_alarm():
+    with MetricsServer() as srv:
+        done = run(srv.url + "/collapsing", "--interval", "1", "--count", "8", "--fail-on-alarm")
+    assert done.returncode == 5, done.stderr
+    # reads 2 and 3: 100 drafts, τ 2.80; read 4: 1 + (4 + 1 + 0) ÷ 100 = 1.05 against 2.80 → collapse
+    assert srv.state.reads == 4 and "τ 1.05" in done.stdout
+    assert "collapse at" in done.stdout and "2.80 → 1.05" in done.stdout
 
 
 @pytest.mark.parametrize("name, says", [
