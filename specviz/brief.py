@@ -411,9 +411,7 @@ def production_section(r, source: str, span: str, trend: dict | None = None) -> 
     """The brief's production section from a server's metrics (r: a serving.Readout)."""
     from .serving import PUBLISHED_VERIFY, what_if
 
-    name = {"vllm": "vLLM", "sglang": "SGLang", "tgi": "TGI"}[r.engine]
-    rate = "vLLM's draft acceptance rate (accepted ÷ drafted; not α)" if r.engine == "vllm" else \
-        f"{name}'s acceptance rate (its own definition; not α)"
+    name, rate = r.name, r.rate_label
     k = f" (draft length k = {r.k})" if r.k else ""
     rows = [("Leviathan's α" + k, _fmt(r.alpha, ".3f") if r.alpha is not None else "not available (see below)"),
             ("τ, tokens per verify pass", _fmt(r.tau, ".2f")),
@@ -422,7 +420,7 @@ def production_section(r, source: str, span: str, trend: dict | None = None) -> 
     if r.unconditional:
         rows.append(("accepted at position 1 … k, of all drafts", " · ".join(_fmt(v, ".2f") for v in r.unconditional)))
         rows.append(("… given the earlier positions were accepted", " · ".join(_fmt(v, ".2f") for v in r.conditional)))
-    if r.counts is not None:
+    if r.drafts is not None:
         rows.append(("drafts counted", f"{r.drafts:,}"))
     def code(text: str) -> str:  # names from the server, shown literally (no markdown from them)
         return "`" + " ".join(text.replace("`", "'").split())[:200] + "`"

@@ -4,7 +4,8 @@ Exit codes: 0 ok; 2 bad arguments or input (empty or too long prompt, gamma, tem
 top-p out of range, ...); 3 model problem (unknown id, missing gguf_file, mismatched tokenizers,
 out of memory, a model that fails mid-run: the partial trace is still written, marked
 incomplete); 4 bad trace file (corrupt, truncated, wrong version, too large); 130 interrupted
-(a partial trace is still written); 1 an unexpected failure (a bug: please report it).
+(a partial trace is still written); 5 a health alarm fired (watch --fail-on-alarm); 1 an
+unexpected failure (a bug: please report it).
 """
 import argparse
 import importlib
@@ -12,6 +13,7 @@ import json
 import os
 import signal
 import sys
+import textwrap
 
 from .errors import ModelError, RunError, SpecVizError, TraceError, first_line
 
@@ -196,65 +198,181 @@ def machine_text(prof) -> str:
 
 
 def _add_watch(sub) -> None:
-    p = sub.add_parser("watch", help="read a vLLM/SGLang/TGI server's speculative-decoding metrics",
-                       description="Read a serving engine's Prometheus /metrics (vLLM's spec_decode "
-                       "counters, SGLang's spec_accept gauges, TGI's skipped-tokens histogram) and print "
-                       "tau, alpha, the draft acceptance rate and per-position acceptance, per window "
-                       "between scrapes. A bearer token is read from SPECVIZ_METRICS_TOKEN, never "
-                       "from the command line.")
-    p.add_argument("source", metavar="URL|FILE", help="http(s)://host:port/metrics or a saved copy of one")
+    paragraphs = (
+        "Read a serving engine's speculative-decoding numbers with SpecViz's own definitions: tau (tokens "
+        "per verify pass), Leviathan's alpha where per-position counts allow it, the vLLM-style rate accepted "
+        "/ drafted, per-position acceptance both ways. Each engine's own 'acceptance rate' is named beside "
+        "them, and what its numbers cannot give is said.",
+        "SOURCE is a live /metrics URL (read every --interval s; each line is the window since the last "
+        "read), saved copies of /metrics pages in time order (the windows between them), or one .json/.jsonl "
+        "file of responses (vLLM's metrics.speculative_decoding, llama.cpp's or MLX's timings): every "
+        "request, their spread and outliers.",
+        "Engines: vLLM, llama.cpp (llamacpp:), TensorRT-LLM (trtllm_ or trtllm:), SGLang (its verify-call "
+        "counter; its windowed gauges only as a labelled fallback), TGI (archived).",
+        "Health alarms over the windows: tau collapsing toward 1, acceptance at a draft position falling "
+        "while tau holds, a sudden jump. A bearer token is read from SPECVIZ_METRICS_TOKEN, never from the "
+        "command line.")
+    p = sub.add_parser("watch", help="read a serving engine's speculative-decoding metrics or responses, "
+                       "with health alarms", formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="\n\n".join(textwrap.fill(t, 100) for t in paragraphs),
+                       epilog=textwrap.fill(
+                           "exit codes: 0 ok (alarms are printed); 2 bad input (an unreadable URL or file, not "
+                           "a metrics page or responses, no speculative-decoding numbers, ...); 5 a health alarm "
+                           "fired and --fail-on-alarm was given (live: at the first alarm); 130 interrupted", 100))
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="http(s)://host:port/metrics, or saved copies FILE [FILE ...], or responses.jsonl")
     p.add_argument("--interval", type=float, default=15.0, help="seconds between scrapes (default 15)")
     p.add_argument("--count", type=int, default=0, help="stop after this many scrapes (default: until Ctrl-C)")
     p.add_argument("--timeout", type=float, default=5.0, help="seconds to wait for an answer (default 5)")
+    p.add_argument("--fail-on-alarm", action="store_true",
+                   help="exit with code 5 when a health alarm fires (for a cron or CI job)")
     p.set_defaults(func=cmd_watch)
 
 
-def cmd_watch(args) -> int:
-    import time
+ALARM_EXIT = 5
 
+
+def cmd_watch(args) -> int:
     from . import serving
 
     if args.interval < 1 or args.timeout <= 0 or args.count < 0:
         raise serving.ScrapeError("--interval must be at least 1 s, --timeout above 0 and --count at least 0")
-    is_url = "://" in args.source
-    if not is_url:
+    if any("://" in s for s in args.sources):
+        if len(args.sources) > 1:
+            raise serving.ScrapeError("give one metrics URL, or saved copies (files), not both")
+        return _watch_live(args)
+    from .serving_requests import looks_like_responses
+
+    texts = [(path, _read_source(path)) for path in args.sources]
+    if any(looks_like_responses(t) for _, t in texts):
+        if len(texts) > 1:
+            raise serving.ScrapeError("give one file of responses (JSON or JSON lines) at a time, "
+                                      "without saved /metrics pages")
+        return _watch_responses(*texts[0])
+    return _watch_files(texts, args.fail_on_alarm)
+
+
+def _read_source(path: str) -> str:
+    from . import serving
+
+    try:
+        with open(path, "rb") as f:
+            body = f.read(serving.MAX_BYTES + 1)
+    except OSError as e:
+        raise serving.ScrapeError(f"cannot read {path}: {e.strerror}") from None
+    return serving.decode(body)
+
+
+def _print_readout(when: str, model: str, span: str, r) -> None:
+    from . import serving
+
+    print(f"{when}{model or r.name} ({span}): {serving.line(r)}")
+    for note in [serving.OWN_RATE[r.engine], *r.missing]:
+        print(f"  · {note}")
+
+
+def _new_alarms(watch, said: set) -> list:
+    """Alarms over each model's windows not printed yet, printed now."""
+    from . import serving_health
+
+    new = []
+    for model, points in watch.points.items():
+        for alarm in serving_health.check([p.readout for p in points], [p.name or _clock(p.at) for p in points]):
+            if (model, alarm.kind, alarm.where) not in said:
+                said.add((model, alarm.kind, alarm.where))
+                new.append(alarm)
+                print(f"! alarm{' for ' + model if model else ''}: {alarm}", flush=True)
+    return new
+
+
+def _clock(t: float) -> str:
+    import time
+
+    return time.strftime("%H:%M:%S", time.localtime(t))
+
+
+def _watch_files(texts: list[tuple[str, str]], fail_on_alarm: bool) -> int:
+    """Saved copies in time order: the first since the server started, then the windows between them."""
+    from . import serving
+
+    watch = serving.Watch()
+    for i, (path, text) in enumerate(texts):
         try:
-            with open(args.source, "rb") as f:
-                body = f.read(serving.MAX_BYTES + 1)
-        except OSError as e:
-            raise serving.ScrapeError(f"cannot read {args.source}: {e.strerror}") from None
-        scrape = serving.parse(serving.decode(body))
+            scrape = serving.parse(text, os.path.getmtime(path), os.path.basename(path))
+        except serving.ScrapeError as e:
+            raise serving.ScrapeError(f"{path}: {e}") from None
+        for note in watch.add(scrape):
+            print(f"· {note}", file=sys.stderr)
         for model, r in serving.readouts(scrape).items():
-            print(f"{model or scrape.engine} (saved copy, since the server started): {serving.line(r)}")
-            for note in r.missing:
-                print(f"  · {note}")
-        return 0
-    token, watch, n = os.environ.get("SPECVIZ_METRICS_TOKEN"), serving.Watch(), 0
+            if i == 0 or model not in scrape.totals:
+                span = "its latest window" if model not in scrape.totals else "since the server started"
+                _print_readout("", model, f"{scrape.name}, {span}", r)
+            elif watch.points.get(model):
+                p = watch.points[model][-1]
+                print(f"{model or r.name} ({p.name}): {serving.line(p.readout)}")
+    alarms = _new_alarms(watch, set())
+    if len(texts) > 1 and not alarms:
+        print("no health alarm over these windows")
+    return ALARM_EXIT if alarms and fail_on_alarm else 0
+
+
+def _watch_live(args) -> int:
+    import time
+
+    from . import serving
+
+    token, watch, n, said = os.environ.get("SPECVIZ_METRICS_TOKEN"), serving.Watch(), 0, set()
     while True:
         try:
-            scrape = serving.parse(serving.fetch(args.source, token, args.timeout))
+            scrape = serving.parse(serving.fetch(args.sources[0], token, args.timeout))
         except serving.ScrapeError as e:
             if watch.last is None:
                 raise
-            print(f"· {time.strftime('%H:%M:%S')} {e}; keeping the last reading", file=sys.stderr, flush=True)
+            print(f"· {_clock(time.time())} {e}; keeping the last reading", file=sys.stderr, flush=True)
         else:
             first = watch.last is None
             for note in watch.add(scrape):
                 print(f"· {note}", file=sys.stderr)
             for model, r in serving.readouts(scrape).items():
-                if first or scrape.engine == "sglang":
-                    span = "latest window" if scrape.engine == "sglang" else "since the server started"
-                    print(f"{time.strftime('%H:%M:%S')} {model or scrape.engine} ({span}): {serving.line(r)}")
-                    for note in r.missing:
-                        print(f"  · {note}")
-                else:
+                if first or model not in scrape.totals:
+                    span = "its latest window" if model not in scrape.totals else "since the server started"
+                    _print_readout(f"{_clock(scrape.at)} ", model, span, r)
+                elif watch.points.get(model):
                     p = watch.points[model][-1]
-                    print(f"{time.strftime('%H:%M:%S')} {model or scrape.engine} (last {p.seconds:.0f} s): "
+                    print(f"{_clock(scrape.at)} {model or r.name} (last {p.seconds:.0f} s): "
                           f"{serving.line(p.readout)}", flush=True)
+            if _new_alarms(watch, said) and args.fail_on_alarm:
+                return ALARM_EXIT
         n += 1
         if args.count and n >= args.count:
             return 0
         time.sleep(args.interval)
+
+
+def _watch_responses(path: str, text: str) -> int:
+    """A file of responses: every request, all of them pooled, their spread and outliers."""
+    from . import serving, serving_requests
+
+    try:
+        reading = serving_requests.read(text)
+    except serving.ScrapeError as e:
+        raise serving.ScrapeError(f"{path}: {e}") from None
+    name, n = serving.NAMES[reading.engine], len(reading.requests)
+    print(f"{os.path.basename(path)}: {n} {name} response(s), pooled (every verify pass counts once): "
+          f"{serving.line(reading.pooled)}")
+    spread = reading.spread
+    if spread and spread.quartiles:
+        print(f"  {spread.by} across requests: median {spread.median:.2f}, middle half {spread.quartiles[0]:.2f}"
+              f"–{spread.quartiles[1]:.2f}, range {min(spread.values):.2f}–{max(spread.values):.2f}")
+    for note in [reading.own_rate, *reading.pooled.missing, *(f"skipped {s}" for s in reading.skipped)]:
+        print(f"  · {note}")
+    for q in reading.requests[:50]:
+        cells = q.cells()
+        print(f"{cells.pop('request')}: " + " · ".join(f"{k} {v}" for k, v in cells.items() if k != "outlier")
+              + (f"  ← outlier: {q.outlier}: {q.hint}" if q.outlier else ""))
+    if n > 50:
+        print(f"… and {n - 50} more requests (the Your server page lists them all)")
+    return 0
 
 
 def gamma_arg(text: str) -> int | str:

@@ -1,12 +1,14 @@
-"""Plotly figures of a server's speculative-decoding metrics (no Streamlit), in the look of the
-trace charts (charts._fig): acceptance by draft position and the numbers over time."""
+"""Plotly figures of a server's speculative-decoding numbers (no Streamlit), in the look of the
+trace charts (charts._fig): acceptance by draft position, the numbers over time, and per request
+their spread and acceptance histogram."""
 import math
 from datetime import datetime
 
 import plotly.graph_objects as go
 
-from .charts import BLUE, GREY, ORANGE, SKY, _fig, _hline
-from .serving import Point, Readout
+from .charts import BLUE, GREY, ORANGE, SKY, VERMILLION, _fig, _hline
+from .serving import COUNTERS, Point, Readout
+from .serving_requests import Reading
 
 
 def _nan(v: float | None) -> float | None:
@@ -17,7 +19,7 @@ def position_acceptance(r: Readout) -> go.Figure:
     """Per draft position: of all drafts (vLLM's survival curve) and given the earlier ones were
     accepted (conditional), with Leviathan's α dotted."""
     x = list(range(1, len(r.unconditional) + 1))
-    data = [dict(type="bar", x=x, y=[_nan(v) for v in r.unconditional], name="of all drafts (vLLM's rate)",
+    data = [dict(type="bar", x=x, y=[_nan(v) for v in r.unconditional], name="of all drafts",
                  marker_color=SKY, hovertemplate="position %{x}: %{y:.3f} of all drafts<extra></extra>"),
             dict(type="bar", x=x, y=[_nan(v) for v in r.conditional], name="given the earlier ones were accepted",
                  marker_color=BLUE, hovertemplate="position %{x}: %{y:.3f} of the drafts that reached it"
@@ -30,10 +32,12 @@ def position_acceptance(r: Readout) -> go.Figure:
 
 
 def over_time(points: list[Point]) -> go.Figure:
-    """τ per window (left axis), α and the acceptance rate per window (right axis)."""
-    x = [datetime.fromtimestamp(p.at) for p in points]
+    """τ per window (left axis), α and the acceptance rate per window (right axis); saved copies'
+    windows are named by file, live ones placed in time."""
+    named = all(p.name for p in points)
+    x = [p.name for p in points] if named else [datetime.fromtimestamp(p.at) for p in points]
     r = [p.readout for p in points]
-    rate_name = "SGLang's acceptance rate" if r and r[0].engine == "sglang" else "vLLM's draft acceptance rate"
+    rate_name = r[0].rate_label.split(" (")[0] if r else "accepted ÷ drafted"
     data = [dict(type="scatter", x=x, y=[_nan(v.tau) for v in r], name="τ (tokens per verify pass)",
                  mode="lines+markers", line_color=ORANGE, hovertemplate="%{x}: τ = %{y:.2f}<extra></extra>"),
             dict(type="scatter", x=x, y=[_nan(v.alpha) for v in r], name="α (Leviathan)", yaxis="y2",
@@ -42,10 +46,41 @@ def over_time(points: list[Point]) -> go.Figure:
                  mode="lines+markers", line=dict(color=GREY, dash="dot"),
                  hovertemplate="%{x}: %{y:.2f}<extra>" + rate_name + "</extra>")]
     restarts = [dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0, y1=1,
-                     line=dict(color="#D55E00", dash="dash", width=2))
+                     line=dict(color=VERMILLION, dash="dash", width=2))
                 for t, p in zip(x, points) if p.restarted]
-    kind = "each scrape's latest window" if r and r[0].counts is None else "each window between scrapes"
+    kind = "each scrape's latest window (gauges)" if r and r[0].tau_from != COUNTERS else "each window between scrapes"
     return _fig(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
-                margin=dict(l=10, r=10, t=50, b=110), shapes=restarts,
+                margin=dict(l=10, r=10, t=110, b=10), shapes=restarts,
+                xaxis=dict(type="category") if named else {},
                 yaxis=dict(title="τ", rangemode="tozero"),
-                yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False))
+                yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False,
+                            tickmode="linear", tick0=0, dtick=0.2))
+
+
+def request_spread(reading: Reading) -> go.Figure:
+    """Each request's τ (or rate), outliers in vermillion, the fences dashed and the median dotted."""
+    s = reading.spread
+    value = (lambda q: q.readout.tau) if s.by == "τ" else (lambda q: q.readout.rate)
+    groups = [(False, "requests", BLUE), (True, "outliers", VERMILLION)]
+    data = [dict(type="scatter", mode="markers", name=name, marker=dict(color=color, size=11),
+                 x=[q.label for q in reading.requests if bool(q.outlier) == odd],
+                 y=[_nan(value(q)) for q in reading.requests if bool(q.outlier) == odd],
+                 hovertemplate="%{x}: " + s.by + " = %{y:.2f}<extra></extra>") for odd, name, color in groups]
+    shapes = _hline(s.median)["shapes"] + [dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y,
+                                               line=dict(color=VERMILLION, dash="dash", width=1))
+                                          for y in (s.fences or ())]
+    return _fig(data, f"{s.by} per request (dotted: the median{'; dashed: the outlier fences' if s.fences else ''})",
+                height=360, shapes=shapes, yaxis=dict(title=s.by, rangemode="tozero"),
+                xaxis=dict(type="category", title="request", categoryorder="array",  # file order, not by trace
+                           categoryarray=[q.label for q in reading.requests]))
+
+
+def acceptance_histogram(histogram: list[int]) -> go.Figure:
+    """Verify steps by how many drafted tokens they accepted (all requests)."""
+    total = sum(histogram) or 1
+    data = [dict(type="bar", x=list(range(len(histogram))), y=histogram, marker_color=SKY, name="verify steps",
+                 customdata=[n / total for n in histogram],
+                 hovertemplate="%{y} steps accepted %{x} drafted token(s) (%{customdata:.0%})<extra></extra>")]
+    return _fig(data, "Verify steps by drafted tokens accepted (vLLM's acceptance histogram, all requests)",
+                height=320, showlegend=False, xaxis=dict(title="drafted tokens accepted in the step", dtick=1),
+                yaxis=dict(title="verify steps"))

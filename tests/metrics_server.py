@@ -3,7 +3,9 @@ fixed step on every read (a test server, never presented as a real one), plus mi
 
 Counters per read: drafts +100, draft tokens +300, accepted +180 (k = 3, per position
 +80, +60, +40), so every window between two reads has α = 180 ÷ (180 + 100 − 40) = 0.75 and
-τ = 2.8. `restart()` puts the counters back to zero, as a restarted server does.
+τ = 2.8. `restart()` puts the counters back to zero, as a restarted server does. /collapsing
+serves the same page until its third read, then accepts almost nothing (per read: +4, +1, +0 at
+the positions, τ = 1.05): the health alarm's collapse.
 """
 import threading
 import time
@@ -11,6 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STEP = {"drafts": 100, "draft_tokens": 300, "accepted_tokens": 180}
 STEP_POS = (80, 60, 40)
+COLLAPSED_POS = (4, 1, 0)
 TOKEN = "s3cret-token"
 
 
@@ -23,19 +26,22 @@ class State:
         with self.lock:
             self.reads, self.created = 0, self.created + 1000
 
-    def page(self) -> str:
+    def page(self, collapse_after: int | None = None) -> str:
         with self.lock:
             self.reads += 1
             n, created = self.reads, self.created
+        steady = n if collapse_after is None else min(n, collapse_after)
+        pos = [steady * s + (n - steady) * c for s, c in zip(STEP_POS, COLLAPSED_POS)]
+        totals = {"drafts": n * STEP["drafts"], "draft_tokens": n * STEP["draft_tokens"], "accepted_tokens": sum(pos)}
         labels = 'engine="0",model_name="test-model"'
         out = ["# Test server on loopback (SpecViz tests): not a real vLLM"]
-        for name, step in STEP.items():
+        for name, total in totals.items():
             out += [f"# TYPE vllm:spec_decode_num_{name}_total counter",
-                    f"vllm:spec_decode_num_{name}_total{{{labels}}} {n * step}.0",
+                    f"vllm:spec_decode_num_{name}_total{{{labels}}} {total}.0",
                     f"vllm:spec_decode_num_{name}_created{{{labels}}} {created}"]
         out.append("# TYPE vllm:spec_decode_num_accepted_tokens_per_pos_total counter")
-        out += [f'vllm:spec_decode_num_accepted_tokens_per_pos_total{{{labels},position="{i}"}} {n * s}.0'
-                for i, s in enumerate(STEP_POS)]
+        out += [f'vllm:spec_decode_num_accepted_tokens_per_pos_total{{{labels},position="{i}"}} {v}.0'
+                for i, v in enumerate(pos)]
         return "\n".join(out) + "\n"
 
 
@@ -58,6 +64,8 @@ def handler(state: State, base: str):
             state.auth_seen.append(self.headers.get("Authorization"))
             if path == "/metrics":
                 self._send(200, state.page().encode(), {"Content-Type": "text/plain; version=0.0.4"})
+            elif path == "/collapsing":
+                self._send(200, state.page(collapse_after=3).encode())
             elif path == "/auth":
                 if self.headers.get("Authorization") != f"Bearer {TOKEN}":
                     self._send(401, b"unauthorized")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz import metrics, serving
+from specviz import metrics, serving, serving_fetch
 from specviz.brief import production_section
 from specviz.trace import Trace
 
@@ -57,21 +57,23 @@ def test_counters_fill_counts_exactly_like_the_engine_does():
     assert metrics.acceptance_by_position(back) == metrics.acceptance_by_position(run)
 
 
-def test_sglang_example_gives_tau_and_its_rate_and_says_what_it_cannot():
-    scrape = read("sglang_example.prom")
+def test_sglang_gauges_only_are_a_labelled_fallback_and_say_what_they_cannot():
+    scrape = read("sglang_example.prom")  # an older build: no verify-call counter
     r = serving.readouts(scrape)["meta-llama/Llama-3.1-8B-Instruct"]
     assert (scrape.engine, r.tau, r.rate) == ("sglang", 3.12, 0.53)
+    assert r.tau_from == r.rate_from == serving.WINDOWED and "windowed gauge" in r.rate_label
     assert r.alpha is None and r.unconditional == [] and r.counts is None
     assert any("no Leviathan α" in m and "no per-position" in m for m in r.missing)
+    assert any(f"τ here is sglang:spec_accept_length, {serving.WINDOWED}" in m for m in r.missing)
     text = production_section(r, "SGLang example", "SGLang's latest window")
     assert "| τ, tokens per verify pass | 3.12 |" in text and "not available" in text
     assert "Published, not measured here" in text and "42–95 %" in text
 
 
-def test_tgi_example_gives_tau_only():
+def test_tgi_example_gives_tau_only_and_is_labelled_archived():
     r = serving.readouts(read("tgi_example.prom"))[""]
     assert r.tau == pytest.approx(1 + 770 / 800) and r.alpha is None and r.rate is None
-    assert "TGI" in r.missing[0]
+    assert "TGI" in r.missing[0] and serving.ARCHIVED in r.missing
 
 
 def test_vllm_without_per_position_counters_says_alpha_cannot_be_separated():
@@ -80,6 +82,87 @@ def test_vllm_without_per_position_counters_says_alpha_cannot_be_separated():
     r = serving.readouts(serving.parse(text))["meta-llama/Llama-3.1-8B-Instruct"]
     assert r.alpha is None and r.tau == pytest.approx(1 + 2950 / 1800)
     assert "no per-position counters, so α cannot be separated from τ" in r.missing[0]
+
+
+def test_llamacpp_example_reads_like_vllm_with_its_own_rate_named():
+    r = serving.readouts(read("llamacpp_example.prom"))[""]  # llama.cpp labels no model_name
+    assert (r.engine, r.name, r.k, r.drafts) == ("llamacpp", "llama.cpp", 4, 400)
+    assert r.tau == pytest.approx(3.45)  # 1 + 980 ÷ 400
+    assert r.rate == pytest.approx(0.70)  # 980 ÷ 1400 drafted tokens
+    assert r.alpha == pytest.approx(980 / 1220)  # 980 ÷ (980 + 400 drafts − 160 fully accepted) = 0.803
+    assert r.unconditional == pytest.approx([0.825, 0.675, 0.55, 0.40])  # 330, 270, 220, 160 ÷ 400
+    assert r.conditional == pytest.approx([330 / 400, 270 / 330, 220 / 270, 160 / 220])
+    # 1400 ÷ 400 = 3.5 tokens per draft < k = 4: --draft-p-min ended some drafts early
+    assert any("shorter than k = 4 (3.50" in m and "lower bounds" in m for m in r.missing)
+    assert "tested" in serving.OWN_RATE["llamacpp"] and "not α" in serving.OWN_RATE["llamacpp"]
+
+
+def test_llamacpp_before_its_first_speculative_request_and_positions_that_appear_later():
+    text = (DATA / "llamacpp_example.prom").read_text()
+    early = "\n".join(x for x in text.splitlines() if "per_pos" not in x)  # absent until a request speculated
+    r = serving.readouts(serving.parse(early))[""]
+    assert r.alpha is None and r.tau == pytest.approx(3.45)
+    assert "llama.cpp adds them with its first speculative request" in r.missing[0]
+    w = serving.Watch()
+    w.add(serving.parse(early, at=0))
+    said = w.add(serving.parse(text, at=60))  # the counters appear: not a restart, they were zero
+    window = w.points[""][-1].readout
+    assert not said and window.drafts == 0 and window.unconditional == [None] * 4  # counters did not grow
+    w = serving.Watch()
+    w.add(scrape_of(100, 300, 150, (70, 50), at=0))  # position 2 not accepted yet: no counter for it
+    said = w.add(scrape_of(200, 600, 330, (150, 110, 10), at=60))
+    window = w.points["m"][-1].readout
+    assert not said and window.counts.accepted_at == [80, 60, 10]  # 10 − 0 at the new position
+
+
+def test_trtllm_example_uses_its_per_position_counters_for_every_number():
+    scrape = read("trtllm_example.prom")
+    r = serving.readouts(scrape)["nvidia/Llama-3.1-8B-Instruct-FP8"]
+    assert (scrape.engine, r.k, r.drafts) == ("trtllm", 3, 1000)  # drafted at position 0
+    assert r.tau == pytest.approx(2.72)  # 1 + (780 + 560 + 380) ÷ 1000
+    assert r.rate == pytest.approx(1720 / 3000)  # not the iteration totals 1765 ÷ 3090
+    assert r.alpha == pytest.approx(1720 / 2340)  # 1720 ÷ (1720 + 1000 − 380) = 0.735
+    assert r.conditional == pytest.approx([0.78, 560 / 780, 380 / 560])
+    assert r.tau_from == serving.COUNTERS and r.gauges == pytest.approx(
+        {"trtllm_spec_decode_acceptance_length": 2.9, "trtllm_spec_decode_draft_overhead": 0.18})
+    assert any("requests still running are not in these numbers" in m for m in r.missing)
+    dynamo = (DATA / "trtllm_example.prom").read_text().replace("trtllm_", "trtllm:")  # behind Dynamo
+    assert serving.readouts(serving.parse(dynamo))["nvidia/Llama-3.1-8B-Instruct-FP8"].alpha == pytest.approx(r.alpha)
+
+
+def test_trtllm_without_per_position_counters_gives_the_rate_and_labels_its_gauge():
+    text = "\n".join(x for x in (DATA / "trtllm_example.prom").read_text().splitlines()
+                     if "spec_decode_drafted_" not in x and "spec_decode_accepted_" not in x)
+    r = serving.readouts(serving.parse(text))["nvidia/Llama-3.1-8B-Instruct-FP8"]
+    assert r.drafts is None and r.alpha is None and r.unconditional == []
+    assert r.rate == pytest.approx(1765 / 3090)  # the iteration totals, the only counters left
+    assert r.tau == 2.9 and r.tau_from == serving.WINDOWED  # the gauge, labelled
+    assert any("no τ from counters" in m for m in r.missing)
+    assert any(serving.WINDOWED in m for m in r.missing) and "windowed gauge" in serving.line(r)
+
+
+def test_trtllm_drafts_of_varying_length_make_alpha_a_lower_bound():
+    t = serving.Totals(100, 150, 260, (80, 50, 20), drafted_pos=(100, 100, 60))
+    c = t.counts()
+    # reaching position i takes accepting i − 1 and drafting i: checks ≤ (100, min(80, 100), min(50, 60))
+    assert c.checked_at == [100, 80, 50] and c.rejections == 20 + 30 + 30
+    r = serving.readout_totals("trtllm", "m", t)
+    assert r.alpha == pytest.approx(150 / 230)  # 150 ÷ (150 + 80)
+    assert any("varying length" in m and "lower bounds" in m for m in r.missing)
+
+
+def test_sglang_counters_give_tau_and_the_gauges_stay_a_labelled_side_note():
+    r = serving.readouts(read("sglang_counters_example.prom"))["meta-llama/Llama-3.1-8B-Instruct"]
+    assert r.tau == pytest.approx(3.0) and r.drafts == 32000  # 96000 generated ÷ 32000 verify calls
+    assert r.tau_from == serving.COUNTERS and r.rate is None and r.alpha is None
+    assert r.gauges == {"sglang:spec_accept_length": 3.52, "sglang:spec_accept_rate": 0.63}  # the last window
+    assert "first token" in r.missing[0] and "no α" in r.missing[0]
+    w = serving.Watch()
+    later = (DATA / "sglang_counters_example.prom").read_text().replace(" 96000.0", " 105000.0") \
+        .replace(" 32000.0", " 35600.0")
+    w.add(read("sglang_counters_example.prom"))
+    w.add(serving.parse(later))
+    assert w.points["meta-llama/Llama-3.1-8B-Instruct"][-1].readout.tau == pytest.approx(2.5)  # 9000 ÷ 3600
 
 
 # ----------------------------------------------------------------------------- end to end, real model
@@ -223,12 +306,13 @@ def test_a_public_only_server_refuses_its_own_network(monkeypatch):
 def test_cli_watch_prints_each_window(tmp_path):
     with MetricsServer() as srv:
         done = subprocess.run([sys.executable, "-m", "specviz", "watch", srv.url + "/metrics",
-                               "--count", "3", "--interval", "1"], cwd=ROOT, capture_output=True,
-                              text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
-    lines = done.stdout.strip().splitlines()
+                               "--count", "4", "--interval", "1", "--fail-on-alarm"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr  # a steady server: no alarm
+    lines = [x for x in done.stdout.strip().splitlines() if not x.startswith("  · ")]  # notes under a reading
     assert "since the server started" in lines[0] and "100 drafts" in lines[0]
-    assert [("(last" in x and "100 drafts · τ 2.80 · α 0.75 (k = 3)" in x) for x in lines[1:]] == [True, True]
+    assert "vLLM's “draft acceptance rate” is accepted ÷ draft tokens" in done.stdout
+    assert [("(last" in x and "100 drafts · τ 2.80 · α 0.75 (k = 3)" in x) for x in lines[1:]] == [True] * 3
     bad = subprocess.run([sys.executable, "-m", "specviz", "watch", "ftp://x/metrics"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "only http" in bad.stderr
@@ -241,7 +325,7 @@ def _metric(at, label: str) -> str:
 def test_page_follows_a_live_server_and_keeps_its_reading_on_errors(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    monkeypatch.setattr(serving, "TIMEOUT_S", 1.0)  # /slow answers after 3 s
+    monkeypatch.setattr(serving_fetch, "TIMEOUT_S", 1.0)  # /slow answers after 3 s
 
     with MetricsServer() as srv:
         at = AppTest.from_file(PAGE, default_timeout=60).run()
@@ -275,10 +359,11 @@ def test_page_reads_examples_and_offers_the_brief_section():
 
     at = AppTest.from_file(PAGE, default_timeout=60).run()
     at.sidebar.radio(key="srv_mode").set_value("an example").run()
-    at.sidebar.selectbox(key="srv_example").set_value("SGLang format example (test data, not a live server)").run()
+    gauges_only = "SGLang gauges only, older builds (test data, not a live server)"
+    at.sidebar.selectbox(key="srv_example").set_value(gauges_only).run()
     at.sidebar.button(key="srv_open").click().run()
     assert not at.exception and not at.error
-    assert _metric(at, "τ tokens / verify pass") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
+    assert _metric(at, "τ tokens / verify pass (gauge)") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
     assert "test data" in at.caption[0].value
     assert any("no Leviathan α" in i.value for i in at.info)
     at.sidebar.selectbox(key="srv_example").set_value("vLLM format example (test data, not a live server)").run()

@@ -41,3 +41,37 @@ def test_page_watches_a_live_server(page, server):
         SHOTS.mkdir(parents=True, exist_ok=True)
         pg.screenshot(path=str(SHOTS / "Your_server.png"))
     assert not pg.problems, pg.problems
+
+
+def _open_example(pg, server, label: str) -> None:
+    pg.goto(server)
+    pg.wait_for_selector(".sv-cards", state="attached")
+    pg.get_by_role("link", name="Your server", exact=True).first.click()
+    pg.wait_for_selector("h1:has-text('Your server')")
+    sidebar = pg.locator("[data-testid=stSidebar]")
+    sidebar.get_by_text("an example", exact=True).click()
+    sidebar.get_by_role("button", name="Open the example").wait_for()
+    pg.wait_for_timeout(1000)  # the rerun that shows the example picker
+    sidebar.locator("[data-testid=stSelectbox]").last.click()
+    pg.get_by_role("option", name=label, exact=True).click()
+    sidebar.get_by_role("button", name="Open the example").click()
+    pg.wait_for_function("() => !document.body.innerText.includes('Nothing read yet')")
+
+
+def test_new_engine_examples_render_their_numbers_and_charts(page, server):
+    """TensorRT-LLM's counters, then vLLM's per-request responses: numbers, charts, no console error."""
+    pg, data = page, "(test data, not a live server)"
+    _open_example(pg, server, f"TensorRT-LLM format example {data}")
+    pg.wait_for_function("() => document.body.innerText.includes('0.735')")  # α = 1720 ÷ 2340
+    assert "TensorRT-LLM's own acceptance rate" in pg.inner_text("body")
+    pg.wait_for_function("() => [...document.querySelectorAll('.stPlotlyChart .main-svg')].length >= 1")
+    _open_example(pg, server, f"vLLM per-request responses example {data}")
+    pg.wait_for_function("() => document.body.innerText.includes('2 outlier(s)')")
+    pg.wait_for_function("() => [...document.querySelectorAll('.stPlotlyChart')].length >= 3 && "
+                         "[...document.querySelectorAll('.stPlotlyChart')].every(c => c.querySelector('.main-svg'))")
+    assert "chatcmpl-a8" in pg.inner_text("body")
+    assert pg.locator("[data-testid=stException]").count() == 0
+    assert pg.locator("[data-testid=stAlertContentError]").count() == 0
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    pg.screenshot(path=str(SHOTS / "Your_server_requests.png"), full_page=True)
+    assert not pg.problems, pg.problems

@@ -1,41 +1,58 @@
-"""The Your server page's widgets: where a server's metrics come from, and what they say.
+"""The Your server page's widgets: where a server's numbers come from, and what they say.
 
-Everything lives in this browser session's state: the watch (successive scrapes), the last
-error, and the bearer token (a password field: never written to disk, a log or a URL). A
-failed read only sets an error line; the last good reading stays on screen.
+Everything lives in this browser session's state: the watch (successive scrapes) or the
+per-request reading, the last error, and the bearer token (a password field: never written to
+disk, a log or a URL). A failed read only sets an error line; the last good reading stays on screen.
 """
 import time
 from pathlib import Path
 
 import streamlit as st
 
-from .. import server_charts, serving
+from .. import server_charts, serving, serving_health, serving_requests
 from . import projector
 from ..brief import production_section
 from .views import PLOTLY, plain
 
 EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "serving"
-EXAMPLES = {  # label -> file; only the first is a real run, the others are labelled test data
-    "SpecViz's own run (real: SmolLM2-135M on this CPU, generate --metrics-out)": "specviz_generate.prom",
-    "vLLM format example (test data, not a live server)": "vllm_example.prom",
-    "SGLang format example (test data, not a live server)": "sglang_example.prom",
-    "TGI format example (test data, not a live server)": "tgi_example.prom",
+TEST_DATA = "(test data, not a live server)"
+EXAMPLES = {  # label -> files; only the first is a real run, the others are labelled test data
+    "SpecViz's own run (real: SmolLM2-135M on this CPU, generate --metrics-out)": ["specviz_generate.prom"],
+    f"vLLM format example {TEST_DATA}": ["vllm_example.prom"],
+    f"llama.cpp format example {TEST_DATA}": ["llamacpp_example.prom"],
+    f"TensorRT-LLM format example {TEST_DATA}": ["trtllm_example.prom"],
+    f"SGLang counters example {TEST_DATA}": ["sglang_counters_example.prom"],
+    f"SGLang gauges only, older builds {TEST_DATA}": ["sglang_example.prom"],
+    f"TGI format example, an archived engine {TEST_DATA}": ["tgi_example.prom"],
+    f"vLLM watched: five saved pages, acceptance collapses {TEST_DATA}":
+        [f"watch_collapse/scrape{i}.prom" for i in range(1, 6)],
+    f"vLLM per-request responses example {TEST_DATA}": ["vllm_requests_example.jsonl"],
+    f"llama.cpp per-request timings example {TEST_DATA}": ["llamacpp_requests_example.jsonl"],
+    f"MLX per-request timings example {TEST_DATA}": ["mlx_requests_example.jsonl"],
 }
 INTERVALS = [2, 5, 15, 30, 60]
-LIVE, SAVED, EXAMPLE = "a live /metrics URL", "a saved copy", "an example"
+LIVE, SAVED, PASTE, EXAMPLE = "a live /metrics URL", "saved copies", "a pasted response", "an example"
 
 
 def _ss():
     return st.session_state
 
 
-def _take(text: str, source: str, fresh: bool = False) -> None:
-    """Parse a page and add it to the watch of `source` (another source, or fresh, starts a new watch)."""
-    scrape = serving.parse(text)
+def _take(texts: list[tuple[str, str]], source: str, fresh: bool = False) -> None:
+    """Read pages (successive scrapes, in the given order) or one file of responses into this session."""
+    if any(serving_requests.looks_like_responses(t) for _, t in texts):
+        if len(texts) > 1:
+            raise serving.ScrapeError("give one file of responses at a time, without /metrics pages")
+        reading = serving_requests.read(texts[0][1])
+        _ss().update(srv_reading=reading, srv_source=source, srv_view="requests", srv_error=None)
+        return
+    named = len(texts) > 1  # saved copies carry no time: their windows are named by file
+    scrapes = [serving.parse(text, name=name if named else None) for name, text in texts]
     if fresh or _ss().get("srv_source") != source or "srv_watch" not in _ss():
         _ss()["srv_watch"], _ss()["srv_source"] = serving.Watch(), source
-    _ss()["srv_watch"].add(scrape)
-    _ss()["srv_error"] = None
+    for scrape in scrapes:
+        _ss()["srv_watch"].add(scrape)
+    _ss()["srv_view"], _ss()["srv_error"] = "metrics", None
 
 
 def _attempt(work) -> None:
@@ -51,28 +68,39 @@ def _read_url() -> None:
     if not url:
         _ss()["srv_error"] = "type the server's metrics URL first, e.g. http://localhost:8000/metrics"
         return
-    _attempt(lambda: _take(serving.fetch(url, _ss().get("srv_token") or None), f"{url} (live)"))
+    _attempt(lambda: _take([(url, serving.fetch(url, _ss().get("srv_token") or None))], f"{url} (live)"))
     _ss()["srv_next"] = time.time() + _ss().get("srv_interval", 15)
 
 
 def _on_upload() -> None:
-    upload = _ss().get("srv_upload")
-    if upload is not None:
-        _attempt(lambda: _take(serving.decode(upload.getvalue()), f"{upload.name} (a saved copy)", True))
+    uploads = sorted(_ss().get("srv_upload") or [], key=lambda u: u.name)  # time order = name order
+    if uploads:
+        shown = ", ".join(u.name for u in uploads)
+        _attempt(lambda: _take([(u.name, serving.decode(u.getvalue())) for u in uploads],
+                               f"{shown} (saved)", True))
+
+
+def _read_paste() -> None:
+    text = _ss().get("srv_paste") or ""
+    if not text.strip():
+        _ss()["srv_error"] = "nothing to read: paste a response (JSON), JSON lines of them, or a /metrics page"
+        return
+    _attempt(lambda: _take([("pasted", serving.decode(text.encode("utf-8")))], "a pasted response", True))
 
 
 def _open_example() -> None:
     label = _ss().get("srv_example")
-    path = EXAMPLES_DIR / EXAMPLES[label]
-    _attempt(lambda: _take(serving.decode(path.read_bytes()), label, True))
+    _attempt(lambda: _take([(Path(f).name, serving.decode((EXAMPLES_DIR / f).read_bytes())) for f in EXAMPLES[label]],
+                           label, True))
 
 
 def controls() -> None:
-    """Where the metrics come from: a live URL (read on request, or watched), an upload, an example."""
-    mode = st.radio("read the metrics of", [LIVE, SAVED, EXAMPLE], key="srv_mode")
+    """Where the numbers come from: a live URL (read on request, or watched), saved copies, a paste, an example."""
+    mode = st.radio("read the numbers of", [LIVE, SAVED, PASTE, EXAMPLE], key="srv_mode")
     if mode == LIVE:
         st.text_input("metrics URL", key="srv_url", placeholder="http://localhost:8000/metrics",
-                      help="vLLM, SGLang and TGI serve Prometheus metrics at /metrics; http or https")
+                      help="vLLM, SGLang, llama.cpp (--metrics) and TGI serve Prometheus metrics at /metrics, "
+                           "trtllm-serve at /prometheus/metrics; http or https")
         st.text_input("bearer token (optional)", type="password", key="srv_token",
                       help="kept only in this browser session (never written to disk, a log or a "
                            "URL) and sent only to the URL's own host")
@@ -81,9 +109,15 @@ def controls() -> None:
         st.toggle("watch live", key="srv_live", on_change=lambda: _ss().update(srv_next=0.0),
                   help="read the URL again at the interval above while this page is open")
     elif mode == SAVED:
-        st.file_uploader("a saved /metrics page", key="srv_upload", on_change=_on_upload,
-                         help="e.g. `curl -s http://host:8000/metrics > metrics.txt`, or a file written "
-                              "by `python -m specviz generate --metrics-out`")
+        st.file_uploader("saved /metrics pages, or responses", key="srv_upload", on_change=_on_upload,
+                         accept_multiple_files=True,
+                         help="one or more saved pages (`curl -s host:8000/metrics > 01.prom`), read in file-name "
+                              "order as successive scrapes; or one .json/.jsonl file of responses (vLLM's "
+                              "metrics.speculative_decoding, llama.cpp's or MLX's timings)")
+    elif mode == PASTE:
+        st.text_area("a response (JSON), or JSON lines of them", key="srv_paste", height=180,
+                     placeholder='{"id": "chatcmpl-…", "metrics": {"speculative_decoding": {…}}}')
+        st.button("Read the response", key="srv_paste_read", on_click=_read_paste, type="primary", width="stretch")
     else:
         st.selectbox("example", list(EXAMPLES), key="srv_example")
         st.button("Open the example", key="srv_open", on_click=_open_example, width="stretch")
@@ -101,56 +135,102 @@ def _readings() -> None:
         _read_url()
     if _ss().get("srv_error"):
         st.error(_ss()["srv_error"])
+    if _ss().get("srv_view") == "requests":
+        _requests(_ss()["srv_reading"], _ss()["srv_source"])
+        return
     watch: serving.Watch | None = _ss().get("srv_watch")
     if watch is None or watch.last is None:
-        st.info("Nothing read yet. Point the sidebar at your server's /metrics URL, upload a saved "
-                "copy, or open an example.")
+        st.info("Nothing read yet. Point the sidebar at your server's /metrics URL, upload saved copies "
+                "or responses, paste a response, or open an example.")
         return
     source, scrape = _ss()["srv_source"], watch.last
-    shown = " ".join(source.replace("`", "'").split())[:200]  # user/server text, shown literally
-    st.caption(f"Source: `{shown}` · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
+    st.caption(f"Source: `{_shown(source)}` · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
                f"{len(next(iter(watch.points.values()), []))} window(s) watched")
     for event in watch.events[-3:]:
         st.warning(plain(event, 400))  # model names come from the server: no markdown from it
     models = scrape.models
     model = st.selectbox("model", models, key="srv_model") if len(models) > 1 else models[0]
-    spans = ["since the server started"]
-    if scrape.engine != "sglang" and watch.points.get(model):
+    counted = model in scrape.totals
+    spans = ["since the server started"] if counted else [f"{serving.NAMES[scrape.engine]}'s latest window"]
+    if counted and watch.points.get(model):
         spans.append("since you started watching")
-    if scrape.engine == "sglang":
-        spans = ["SGLang's latest window"]
     span = st.radio("numbers over", spans, horizontal=True, key="srv_span") if len(spans) > 1 else spans[0]
     r = watch.since_watching(model) if span == "since you started watching" else serving.readouts(scrape)[model]
     _numbers(r)
-    for note in r.missing:
-        st.info(note[0].upper() + note[1:] + ".")
+    _notes(r)
     if r.unconditional:
         st.plotly_chart(projector.scaled(server_charts.position_acceptance(r)), config=PLOTLY, key="srv_pos")
     points = watch.points.get(model, [])
-    if points and (scrape.engine == "sglang" or len(points) >= 1):
+    if points:
         st.plotly_chart(projector.scaled(server_charts.over_time(points)), config=PLOTLY, key="srv_time")
-    elif scrape.engine != "sglang":
-        st.caption("Over time: read the server again (or watch it live) to see windows between readings.")
+    else:
+        st.caption("Over time: read the server again (or watch it live, or upload several saved copies) to see "
+                   "windows between readings.")
+    _health(points)
     _what_if(r)
     _brief(r, source, span, serving.trend(points))
 
 
+def _shown(source: str) -> str:
+    return " ".join(source.replace("`", "'").split())[:200]  # user/server text, shown literally
+
+
+def _cards(pairs: list[tuple[str, str, str | None]]) -> None:
+    for col, (label, value, why) in zip(st.columns(len(pairs)), pairs):
+        col.metric(label, value, border=True, help=why)
+
+
 def _numbers(r: serving.Readout) -> None:
-    f = lambda x, spec=".2f": "n/a" if x is None else format(x, spec)  # noqa: E731
-    rate, whose = "accepted ÷ drafted", {"vllm": "vLLM's", "sglang": "SGLang's", "tgi": "TGI's"}[r.engine]
-    cols = st.columns(5)
-    cols[0].metric("α (Leviathan)", f(r.alpha, ".3f"), border=True,
-                   help="accepted ÷ (accepted + drafts that stopped before position k): the probability "
-                        "that a checked drafted token is accepted")
-    cols[1].metric("τ tokens / verify pass", f(r.tau), border=True,
-                   help="1 + accepted ÷ drafts: vLLM counts only the passes that verified a draft")
-    cols[2].metric("E[τ] at α", f(r.expected_tau), border=True,
-                   help="Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits")
-    cols[3].metric(rate, f(r.rate, ".3f"), border=True,
-                   help=f"{whose} draft acceptance rate, accepted ÷ drafted tokens: equals α only "
-                        "at k = 1, so it is never fed to Leviathan's formulas")
-    cols[4].metric("drafts counted" if r.counts else "draft length k", f"{r.drafts:,}" if r.counts else "n/a",
-                   border=True, help=f"k = {r.k}" if r.k else None)
+    gauge = r.tau_from != serving.COUNTERS
+    passes = serving.PASSES.get(r.engine, "drafts")
+    _cards([("α (Leviathan)", serving.fmt(r.alpha, ".3f"),
+             "accepted ÷ (accepted + drafts that stopped before position k): the probability that a checked "
+             "drafted token is accepted"),
+            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), serving.fmt(r.tau),
+             f"{r.name}'s τ gauge, {serving.WINDOWED}" if gauge else
+             "generated tokens ÷ verify calls" if r.engine == "sglang" else
+             "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
+            ("E[τ] at α", serving.fmt(r.expected_tau),
+             "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
+            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != serving.COUNTERS else ""),
+             serving.fmt(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
+                                         "Leviathan's formulas"),
+            (f"{passes} counted", serving.fmt(r.drafts, ",d") if r.drafts is not None else "n/a",
+             f"k = {r.k}" if r.k else None)])
+
+
+def _notes(r: serving.Readout) -> None:
+    """The engine's own rate beside the app's, its windowed gauges, and what its numbers cannot give."""
+    st.caption(f"**{r.name}'s own acceptance rate.** {serving.OWN_RATE[r.engine]}.")
+    if r.gauges:
+        shown = " · ".join(f"`{n}` = {v:.2f}" for n, v in r.gauges.items())
+        st.caption(f"Gauges beside the counters, never mixed in (each {serving.WINDOWED}): {shown}")
+    for note in r.missing:
+        st.info(_sentence(note))
+
+
+def _sentence(note: str) -> str:
+    """A note as a sentence (an engine's name keeps its own case)."""
+    return (note if note.startswith("llama.cpp") else note[0].upper() + note[1:]) + "."
+
+
+def _health(points: list[serving.Point]) -> None:
+    st.markdown("#### Health")
+    names = [p.name or time.strftime("%H:%M:%S", time.localtime(p.at)) for p in points]
+    judged = sum(serving_health.judged(p.readout) for p in points)
+    if judged <= serving_health.MIN_BEFORE:
+        st.caption(f"Alarms compare each window with the ones before it: they need at least "
+                   f"{serving_health.MIN_BEFORE + 1} windows of {serving_health.MIN_DRAFTS}+ drafts "
+                   f"({judged} so far). They flag τ collapsing toward 1.0, a draft position's acceptance "
+                   "falling while τ holds, and sudden jumps.")
+        return
+    alarms = serving_health.check([p.readout for p in points], names)
+    for alarm in alarms:
+        st.warning(plain(f"Alarm: {alarm}", 600))
+    if not alarms:
+        st.success(f"No alarm over {judged} windows: no collapse toward τ = 1, no position decaying while τ "
+                   "holds, no sudden jump.")
+    st.caption("`python -m specviz watch URL --fail-on-alarm` exits with code 5 on an alarm (for a cron or CI job).")
 
 
 def _what_if(r: serving.Readout) -> None:
@@ -173,3 +253,42 @@ def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> No
         st.markdown(text)
     st.download_button("download the production section (.md)", text, file_name="production-section.md",
                        mime="text/markdown", key="srv_brief_dl", on_click="ignore")
+
+
+def _requests(reading: serving_requests.Reading, source: str) -> None:
+    """Per-request readings: every response, all of them pooled, their spread and outliers."""
+    p, s = reading.pooled, reading.spread
+    st.caption(f"Source: `{_shown(source)}` · {len(reading.requests)} {reading.pooled.name} response(s), "
+               "each with its own speculative-decoding numbers")
+    for note in reading.skipped:
+        st.warning(plain(f"Skipped {note}.", 400))
+    _cards([("requests", str(len(reading.requests)), None),
+            ("τ, all requests", serving.fmt(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
+                                                    "(long requests weigh more)"),
+            ("α (Leviathan)", serving.fmt(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
+                                                          "from the pooled acceptance histograms"),
+            ("accepted ÷ drafted", serving.fmt(p.rate, ".3f"), f"{p.rate_label}"),
+            ("median request", f"{s.median:.2f}" if s else "n/a",
+             f"the middle request's {s.by if s else 'τ'}: each request counts once, however long")])
+    st.caption(f"**{p.name}'s own acceptance rate.** {reading.own_rate}.")
+    for note in p.missing:
+        st.info(_sentence(note))
+    if s and s.quartiles:
+        out = sum(bool(q.outlier) for q in reading.requests)
+        st.markdown(f"**{s.by} across requests:** median {s.median:.2f}, middle half {s.quartiles[0]:.2f}–"
+                    f"{s.quartiles[1]:.2f}, range {min(s.values):.2f}–{max(s.values):.2f}; {out} outlier(s) "
+                    f"outside {s.fences[0]:.2f}–{s.fences[1]:.2f} (1.5 × the middle half beyond it).")
+        for q in reading.requests:
+            if q.outlier:
+                st.markdown(f"- {plain(q.label, 80)}: {plain(q.outlier, 120)}, {q.hint}")
+    elif s:
+        st.caption(f"Outliers need at least {serving_requests.MIN_SPREAD} requests.")
+    if s:
+        st.plotly_chart(projector.scaled(server_charts.request_spread(reading)), config=PLOTLY, key="srv_spread")
+    if reading.histogram:
+        st.plotly_chart(projector.scaled(server_charts.acceptance_histogram(reading.histogram)), config=PLOTLY,
+                        key="srv_hist")
+    if p.unconditional:
+        st.plotly_chart(projector.scaled(server_charts.position_acceptance(p)), config=PLOTLY, key="srv_pos")
+    st.markdown("#### Every request")
+    st.dataframe([q.cells() for q in reading.requests], hide_index=True)
