@@ -487,8 +487,7 @@ def cmd_models(args) -> int:
         where = "offline" if pair.offline else "online only"
         print(f"{mark} {key:<28} target={pair.target:<24} draft={pair.draft:<26} ({where})")
         if pair.alpha:
-            alphas = ", ".join(f"{a:.2f} at T {float(t):g}" for t, a in sorted(pair.alpha.items()))
-            print(f"    α {alphas}; c {pair.c}; {pair.provenance()}")
+            print(f"    {pair.measured_line()}; c there {pair.c}; by {pair.measured.get('source', '?')}")
     return 0
 
 

@@ -59,12 +59,18 @@ class Pair:
         """c as measured on the machine named in `measured` (this machine's is measured here)."""
         return (self.measured or {}).get("c")
 
+    def measured_line(self) -> str:
+        """'α 0.40 at T 0, 0.40 at T 0.7 (measured 2026-11-29 on ...)', or '' if never measured."""
+        if not self.alpha:
+            return ""
+        alphas = ", ".join(f"{a:.2f} at T {float(t):g}" for t, a in sorted(self.alpha.items()))
+        return f"α {alphas} ({self.provenance()})"
+
     def provenance(self) -> str:
-        """'measured 2026-12-07 on <machine> (<how>)': where the pair's numbers come from."""
+        """'measured 2026-12-07 on <machine>': where the pair's numbers come from."""
         m = self.measured or {}
-        return ", ".join(part for part in (f"measured {m['on']}" if m.get("on") else "",
-                                           f"on {m['machine']}" if m.get("machine") else "",
-                                           m.get("source", "")) if part)
+        return " ".join(part for part in (f"measured {m['date']}" if m.get("date") else "",
+                                          f"on {m['machine']}" if m.get("machine") else "") if part)
 
 
 @dataclass

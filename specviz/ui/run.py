@@ -124,6 +124,8 @@ def controls(key: str) -> None:
         format_func=lambda k: k + ("" if pairs[k].offline else "  (needs internet)"),
         help="from models.yaml; only the offline pairs work without a network")
     pair = pairs[pair_key]
+    if pair.alpha:
+        st.caption(f"Leviathan's {pair.measured_line()}; γ is chosen from it with this machine's costs.")
     draft = st.selectbox("drafter", _drafters(pair.draft), key=f"{key}_draft_{pair_key}",
                          accept_new_options=True,
                          help="layers:K = the target's first K layers (early exit); lookup[:N] = "
