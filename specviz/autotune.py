@@ -14,6 +14,7 @@ The table is also the engine's pass cost v(k): a k-token pass costs the cheapest
 j >= k (the padding is really run), over the 1-token step plain decoding runs.
 """
 import json
+import os
 import statistics
 import time
 
@@ -63,6 +64,13 @@ def decoder_passes(decoder: kernels.Decoder, max_size: int, context: int = CONTE
             cache.truncate(context)
         return one
     return {kernel: run(kernel) for kernel in decoder.kernels}
+
+
+def timed_busy(table: KernelTable) -> bool:
+    """The table was timed while other work held more than the machine's cores and the machine
+    is at least a core quieter now: its ranking may be the load's, so it is worth timing again."""
+    now_load, cores = load_average(), os.cpu_count() or 1
+    return None not in (table.load, now_load) and table.load > cores and now_load < table.load - 1
 
 
 def stock_pass(model, max_size: int, context: int = CONTEXT):
@@ -132,6 +140,10 @@ def tune(model, model_id: str, sizes=SIZES, retune: bool = False, repeats: int =
     fp = fingerprint(model_id, dtype, threads, torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
     key = json.dumps(fp, sort_keys=True)
     table = None if retune else (_TABLES.get(key) or load_table(fp, progress))
+    if table is not None and key not in _TABLES and timed_busy(table):
+        progress(f"the kernel table was timed on a busy machine (load {table.load:.1f}); "
+                 f"it is quieter now (load {load_average():.1f}): timing again")
+        table = None
     missing = sorted(set(sizes) - set(table.sizes)) if table else sorted(set(sizes) | {1})
     if missing:
         what = "the CPU kernels" if decoder else "the target's forward"

@@ -40,8 +40,9 @@ class KernelTable:
 
     def best(self, k: int) -> tuple[str, int, float]:
         """(kernel, rows, seconds) of the cheapest measured way to run k tokens: rows >= k."""
-        seconds = {kernel: dict(zip(self.sizes, secs)) for kernel, secs in self.seconds.items()}
-        kernel, rows = choose(seconds)[k]
+        by_size = lambda d: {kernel: dict(zip(self.sizes, s)) for kernel, s in d.items()}  # noqa: E731
+        seconds = by_size(self.seconds)
+        kernel, rows = choose(seconds, by_size(self.low), by_size(self.high))[k]
         return kernel, rows, seconds[kernel][rows]
 
     def choices(self) -> dict[int, tuple[str, int]]:
@@ -97,19 +98,24 @@ class KernelTable:
 NAMES = {"linear": "nn.Linear", "packed": "packed oneDNN", "transformers": "transformers' forward"}
 
 
-TIE = 0.01  # candidates within 1 % of the fastest are a tie: the one with fewer rows wins
+TIE = 0.01  # a padded pass must beat the unpadded one by more than this (and than the repeats' spread)
 
 
-def choose(seconds: dict[str, dict[int, float]]) -> dict[int, tuple[str, int]]:
-    """For every measured size k the (kernel, rows j >= k) of the smallest measured time
-    (padding only when it is more than a tie cheaper than running fewer rows)."""
-    sizes = sorted({k for per_size in seconds.values() for k in per_size})
+def choose(seconds: dict[str, dict[int, float]], low: dict | None = None,
+           high: dict | None = None) -> dict[int, tuple[str, int]]:
+    """For every measured size k: the kernel with the smallest median time at k, unless a
+    larger pass j > k (extra rows discarded) is clearly cheaper — its slowest repeat faster
+    than the unpadded pass's fastest, by more than TIE — then the cheapest such one. So noise
+    on a busy machine never pads a pass; a real difference does. low / high: each candidate's
+    fastest and slowest repeat (default: the medians)."""
+    low, high = low or seconds, high or seconds
     chosen = {}
-    for k in sizes:
-        candidates = [(kernel, j) for kernel, per_size in seconds.items() for j in per_size if j >= k]
-        fastest = min(seconds[kernel][j] for kernel, j in candidates)
-        near = [c for c in candidates if seconds[c[0]][c[1]] <= fastest * (1 + TIE)]
-        chosen[k] = min(near, key=lambda c: (c[1], seconds[c[0]][c[1]]))
+    for k in sorted({k for per_size in seconds.values() for k in per_size}):
+        kernel = min((kern for kern in seconds if k in seconds[kern]), key=lambda kern: seconds[kern][k])
+        bar = low[kernel][k] * (1 - TIE)
+        padded = [(kern, j) for kern, per_size in seconds.items() for j in per_size
+                  if j > k and high[kern][j] < bar]
+        chosen[k] = min(padded, key=lambda c: seconds[c[0]][c[1]], default=(kernel, k))
     return chosen
 
 

@@ -51,8 +51,13 @@ def test_pass_cost_is_the_cheapest_measured_pass_at_or_above_k():
     assert amd.v(2) == pytest.approx(50 / 44.9)  # padded to 4 rows: 50 ms, not 55
     assert amd.v(4) < 55 / 44.9  # a longer pass costing less than a shorter one is kept, not smoothed away
     assert amd.v_list() == pytest.approx([amd.v(k) for k in range(1, 9)])
-    near = kerneltable.choose({"linear": {1: 10.0, 2: 10.05}, "packed": {1: 11.0, 2: 12.0}})
+    near = kerneltable.choose({"linear": {1: 10.0, 2: 9.95}, "packed": {1: 11.0, 2: 12.0}})
     assert near[1] == ("linear", 1)  # within a tie: the fewer rows, no padding
+    medians = {"linear": {1: 10.0, 2: 9.0}, "packed": {1: 11.0, 2: 12.0}}
+    noisy = kerneltable.choose(medians, low={"linear": {1: 8.5, 2: 8.0}, "packed": {1: 10, 2: 11}},
+                               high={"linear": {1: 12.0, 2: 11.0}, "packed": {1: 12, 2: 13}})
+    assert noisy[1] == ("linear", 1)  # 10 % cheaper in the median, but inside the repeats' spread
+    assert kerneltable.choose(medians)[1] == ("linear", 2)  # the same medians, no spread: padded
 
 
 def test_gamma_follows_the_table_of_the_machine():
@@ -206,3 +211,22 @@ def test_the_decoder_runs_what_the_table_chose(tmp_path, monkeypatch):
 def test_unmeasured_decoders_assume_no_ranking():
     assert kernels.Plan().pick(1) == ("linear", 1) and kernels.Plan().pick(7) == ("linear", 7)
     assert CachedLM(tiny()).lean.plan().choices == {}
+
+
+def test_a_table_timed_on_a_busy_machine_is_timed_again_when_it_is_quieter(tmp_path, monkeypatch):
+    monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
+    monkeypatch.setattr(autotune, "_TABLES", {})
+    monkeypatch.setattr(autotune.os, "cpu_count", lambda: 2)
+    model = tiny()
+    monkeypatch.setattr(autotune, "load_average", lambda: 5.0)  # timed while others held 5 cores' work
+    monkeypatch.setattr(kerneltable, "load_average", lambda: 5.0)
+    assert autotune.tune(model, "tiny-random-llama (test)", sizes=[1, 2], repeats=1).load == 5.0
+    said: list[str] = []
+    monkeypatch.setattr(autotune, "_TABLES", {})  # a new process, still as busy: the table is kept
+    autotune.tune(model, "tiny-random-llama (test)", sizes=[1, 2], repeats=1, progress=said.append)
+    assert not said
+    monkeypatch.setattr(autotune, "_TABLES", {})
+    monkeypatch.setattr(autotune, "load_average", lambda: 1.0)  # quieter: timed again
+    monkeypatch.setattr(kerneltable, "load_average", lambda: 1.0)
+    again = autotune.tune(model, "tiny-random-llama (test)", sizes=[1, 2], repeats=1, progress=said.append)
+    assert "timed on a busy machine (load 5.0)" in said[0] and again.load == 1.0
