@@ -22,32 +22,41 @@ import torch
 
 from . import kernels
 from .drafters import CachedLM
-from .kerneltable import (SIZES, KernelTable, Progress, _ranges, fingerprint, load_average, load_table,
-                          now, save_table, summary)
+from .kerneltable import (SIZES, KernelTable, Progress, _ranges, choose, fingerprint, load_average,
+                          load_table, measured_recently, now, save_table, summary)
 
-REPEATS = 3  # timed repeats of every candidate (after one warm-up sweep)
+REPEATS = 3  # timed sweeps at least (after a warm-up pass of each candidate)
+BUDGET_S = 15.0  # more sweeps while the choice still changes, for at most this long (a busy machine)
 CONTEXT = 64  # tokens in the KV cache while timing (a short prompt)
 
 
 # ----------------------------------------------------------------------------- measuring
 
-def measure(passes: dict, sizes, repeats: int = REPEATS) -> dict[str, dict[int, list[float]]]:
+def measure(passes: dict, sizes, repeats: int = REPEATS,
+            budget_s: float = BUDGET_S) -> dict[str, dict[int, list[float]]]:
     """Seconds of every repeat of one pass per candidate and size; passes[name](n) runs one
     pass of n tokens after the context and rolls it back. Sizes sweep up and down on
     alternate repeats and the candidates alternate which goes first, so a drifting load
-    favours none of them."""
+    favours none of them. Other processes only ever add time, so a candidate's cost is its
+    fastest repeat; after `repeats` sweeps it goes on, within budget_s, while a sweep still
+    changes the choice those fastest times make (a busy machine needs more sweeps)."""
     sizes, names = sorted(set(sizes)), list(passes)
     times = {name: {n: [] for n in sizes} for name in names}
     for name in names:  # warm-up: caches, allocators, each kernel's first call
         for n in {sizes[0], sizes[-1]}:
             passes[name](n)
-    for rep in range(repeats):
+    began, rep, before = time.perf_counter(), 0, None
+    while True:
         for n in sizes if rep % 2 == 0 else sizes[::-1]:
             for name in names[::(-1) ** (n + rep)]:
                 start = time.perf_counter()
                 passes[name](n)
                 times[name][n].append(time.perf_counter() - start)
-    return times
+        rep += 1
+        chosen = choose({name: {n: min(t) for n, t in per_size.items()} for name, per_size in times.items()})
+        if rep >= repeats and (chosen == before or time.perf_counter() - began > budget_s):
+            return times
+        before = chosen
 
 
 def decoder_passes(decoder: kernels.Decoder, max_size: int, context: int = CONTEXT) -> dict:
@@ -91,13 +100,12 @@ def stock_pass(model, max_size: int, context: int = CONTEXT):
     return one
 
 
-def _table(fp: dict, times: dict, repeats: int, tune_s: float) -> KernelTable:
+def _table(fp: dict, times: dict, tune_s: float) -> KernelTable:
     sizes = sorted(next(iter(times.values())))
-    return KernelTable(
-        fp, sizes, {k: [statistics.median(t[n]) for n in sizes] for k, t in times.items()},
-        {k: [min(t[n]) for n in sizes] for k, t in times.items()},
-        {k: [max(t[n]) for n in sizes] for k, t in times.items()}, repeats,
-        now(), load_average(), tune_s)
+    per = lambda stat: {k: [stat(t[n]) for n in sizes] for k, t in times.items()}  # noqa: E731
+    repeats = min(len(t) for per_size in times.values() for t in per_size.values())
+    return KernelTable(fp, sizes, per(min), per(statistics.median), per(max), repeats, now(),
+                       load_average(), tune_s)
 
 
 def _merge(old: KernelTable, new: KernelTable) -> KernelTable:
@@ -119,16 +127,17 @@ def _merge(old: KernelTable, new: KernelTable) -> KernelTable:
     seconds = merged("seconds")
     keep = [i for i, n in enumerate(sizes) if all(s[i] is not None for s in seconds.values())]
     pick = lambda d: {k: [v[i] for i in keep] for k, v in d.items()}  # noqa: E731
-    return KernelTable(old.fingerprint, [sizes[i] for i in keep], pick(seconds), pick(merged("low")),
-                       pick(merged("high")), old.repeats, old.measured, old.load, old.tune_s + new.tune_s,
+    return KernelTable(old.fingerprint, [sizes[i] for i in keep], pick(seconds), pick(merged("median")),
+                       pick(merged("slowest")), old.repeats, old.measured, old.load, old.tune_s + new.tune_s,
                        reference=old.reference)
 
 
+_MEASURED: dict[str, float] = {}  # fingerprint -> when this process last timed it
 _TABLES: dict[tuple, KernelTable] = {}  # fingerprint -> the table in use, once per process
 
 
 def tune(model, model_id: str, sizes=SIZES, retune: bool = False, repeats: int = REPEATS,
-         progress: Progress = lambda m: None) -> KernelTable:
+         progress: Progress = lambda m: None, budget_s: float = BUDGET_S) -> KernelTable:
     """The kernel table for model at the current thread count (cached in memory and on disk,
     measured when missing, when sizes are new, or with retune), put to use by its Decoder.
     Where the Decoder does not run (a GPU, other architectures) the table times
@@ -139,6 +148,7 @@ def tune(model, model_id: str, sizes=SIZES, retune: bool = False, repeats: int =
     device = next(model.parameters()).device
     fp = fingerprint(model_id, dtype, threads, torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu")
     key = json.dumps(fp, sort_keys=True)
+    retune = retune and not measured_recently(_MEASURED, key)
     table = None if retune else (_TABLES.get(key) or load_table(fp, progress))
     if table is not None and key not in _TABLES and timed_busy(table):
         progress(f"the kernel table was timed on a busy machine (load {table.load:.1f}); "
@@ -155,8 +165,9 @@ def tune(model, model_id: str, sizes=SIZES, retune: bool = False, repeats: int =
         passes = (decoder_passes(decoder, max(measured)) if decoder
                   else {"transformers": stock_pass(model, max(measured))})
         start = time.perf_counter()
-        new = _table(fp, measure(passes, measured, repeats), repeats, time.perf_counter() - start)
+        new = _table(fp, measure(passes, measured, repeats, budget_s), time.perf_counter() - start)
         table = new if table is None else _merge(table, new)
+        _MEASURED[key] = time.monotonic()
         save_table(table, progress)
         progress(f"measured in {new.tune_s:.1f} s: " + summary(table))
     _TABLES[key] = table

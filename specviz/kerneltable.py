@@ -9,13 +9,14 @@ import hashlib
 import json
 import os
 import platform
+import time
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Callable
 
 from .paths import cache_dir
 
-TABLE_VERSION = 1
+TABLE_VERSION = 2
 SIZES = tuple(range(1, 10))  # pass sizes measured at load: plain decoding and chains up to γ = 8
 KERNELS = ("linear", "packed")  # nn.Linear's kernel, the packed oneDNN copy (specviz.kernels)
 
@@ -28,10 +29,10 @@ class KernelTable:
 
     fingerprint: dict
     sizes: list[int]
-    seconds: dict[str, list[float]]  # kernel -> median seconds of a pass of each size
-    low: dict[str, list[float]]  # kernel -> fastest repeat
-    high: dict[str, list[float]]  # kernel -> slowest repeat
-    repeats: int
+    seconds: dict[str, list[float]]  # kernel -> a pass's cost at each size: its fastest repeat
+    median: dict[str, list[float]]  # kernel -> median repeat (what the load added shows here)
+    slowest: dict[str, list[float]]  # kernel -> slowest repeat
+    repeats: int  # sweeps (each timed every candidate once)
     measured: str  # when (UTC, ISO 8601)
     load: float | None = None  # 1-minute load average while measuring
     tune_s: float = 0.0  # how long measuring took
@@ -42,7 +43,7 @@ class KernelTable:
         """(kernel, rows, seconds) of the cheapest measured way to run k tokens: rows >= k."""
         by_size = lambda d: {kernel: dict(zip(self.sizes, s)) for kernel, s in d.items()}  # noqa: E731
         seconds = by_size(self.seconds)
-        kernel, rows = choose(seconds, by_size(self.low), by_size(self.high))[k]
+        kernel, rows = choose(seconds, by_size(self.median))[k]
         return kernel, rows, seconds[kernel][rows]
 
     def choices(self) -> dict[int, tuple[str, int]]:
@@ -98,23 +99,22 @@ class KernelTable:
 NAMES = {"linear": "nn.Linear", "packed": "packed oneDNN", "transformers": "transformers' forward"}
 
 
-TIE = 0.01  # a padded pass must beat the unpadded one by more than this (and than the repeats' spread)
+TIE = 0.01  # a padded pass must beat the unpadded one by more than this
 
 
-def choose(seconds: dict[str, dict[int, float]], low: dict | None = None,
-           high: dict | None = None) -> dict[int, tuple[str, int]]:
-    """For every measured size k: the kernel with the smallest median time at k, unless a
-    larger pass j > k (extra rows discarded) is clearly cheaper — its slowest repeat faster
-    than the unpadded pass's fastest, by more than TIE — then the cheapest such one. So noise
-    on a busy machine never pads a pass; a real difference does. low / high: each candidate's
-    fastest and slowest repeat (default: the medians)."""
-    low, high = low or seconds, high or seconds
+def choose(seconds: dict[str, dict[int, float]], typical: dict | None = None) -> dict[int, tuple[str, int]]:
+    """For every measured size k: the kernel with the smallest time at k (seconds: each
+    candidate's cost, its fastest repeat), unless a larger pass j > k (extra rows discarded)
+    is clearly cheaper — even its typical (median) repeat beats the unpadded pass's fastest,
+    by more than TIE — then the cheapest such one. So noise on a busy machine does not pad
+    a pass; a real difference does. typical defaults to seconds."""
+    typical = typical or seconds
     chosen = {}
     for k in sorted({k for per_size in seconds.values() for k in per_size}):
         kernel = min((kern for kern in seconds if k in seconds[kern]), key=lambda kern: seconds[kern][k])
-        bar = low[kernel][k] * (1 - TIE)
+        bar = seconds[kernel][k] * (1 - TIE)
         padded = [(kern, j) for kern, per_size in seconds.items() for j in per_size
-                  if j > k and high[kern][j] < bar]
+                  if j > k and typical[kern][j] < bar]
         chosen[k] = min(padded, key=lambda c: seconds[c[0]][c[1]], default=(kernel, k))
     return chosen
 
@@ -186,6 +186,15 @@ def save_table(table: KernelTable, progress: Progress = lambda m: None) -> None:
 def now() -> str:
     """UTC, ISO 8601, to the second: when something was measured."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+RECENT_S = 60.0  # a re-measure asked for within this long of the last measurement reuses it
+
+
+def measured_recently(when: dict, key) -> bool:
+    """key was measured in this process in the last RECENT_S seconds (when: key -> monotonic
+    time): a --retune that arrives from several callers of one command measures once."""
+    return time.monotonic() - when.get(key, float("-inf")) < RECENT_S
 
 
 def load_average() -> float | None:

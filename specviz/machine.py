@@ -9,6 +9,7 @@ measured α.
 """
 import json
 import os
+import time
 from dataclasses import asdict, dataclass
 
 from . import kerneltable
@@ -79,7 +80,7 @@ def _write_costs(table: kerneltable.KernelTable, costs: dict[str, DraftCost], pr
 
 
 _COSTS: dict[tuple, DraftCost] = {}  # (kernel table file, drafter spec) -> c, once per process
-_RETUNED: set[tuple] = set()  # measured again in this process already
+_MEASURED: dict[tuple, float] = {}  # (table, drafter) -> when this process last measured its c
 
 
 def draft_cost(target: LoadedModel, spec: str, make_drafter, retune: bool = False,
@@ -88,12 +89,12 @@ def draft_cost(target: LoadedModel, spec: str, make_drafter, retune: bool = Fals
     on first use, a few seconds; retune measures again)."""
     table = target.tune(progress=progress)
     key = (str(_costs_path(table)), spec)
-    retune = retune and key not in _RETUNED  # once per process, however many callers ask
+    retune = retune and not kerneltable.measured_recently(_MEASURED, key)
     if key in _COSTS and not retune:
         return _COSTS[key]
     costs = _read_costs(table, progress)
     if spec not in costs or retune:
-        _RETUNED.add(key)
+        _MEASURED[key] = time.monotonic()
         progress(f"measuring what a drafted token of {spec} costs on this machine "
                  f"({len(CALIBRATION)} requests x {CALIBRATION_TOKENS} tokens) ...")
         prompts = [encode_prompt(target.tokenizer, p, target.spec.chat) for p in CALIBRATION]
