@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from . import __version__, kerneltable, machine
+from . import __version__, autotune, kerneltable, machine
 from .drafters import HybridDrafter, ModelDrafter, PromptLookupDrafter, truncated_model
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
 from .errors import RunError, first_line
@@ -96,8 +96,11 @@ def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m:
     where the context repeats, else trained:NAME), a models.yaml key or hub id."""
     kind, arg = parse_drafter_spec(spec)
     vocab = target.model.config.vocab_size
-    if kind == "layers":
-        return ModelDrafter(truncated_model(target.model, arg), vocab, spec)
+    if kind == "layers":  # the early exit's own kernels are timed too (its passes are smaller)
+        early = truncated_model(target.model, arg)
+        if target.device == "cpu":
+            autotune.tune(early, f"{target.model_id}#{spec}", progress=progress)
+        return ModelDrafter(early, vocab, spec)
     if kind == "lookup":
         return PromptLookupDrafter(vocab, arg or 3, spec, set(target.tokenizer.all_special_ids))
     if kind == "trained":
