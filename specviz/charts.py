@@ -10,21 +10,10 @@ from dataclasses import replace
 import plotly.graph_objects as go
 
 from . import metrics
+from .look import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION
+from .look import figure as _fig
 from .render import FATES, ratio, show_text
 from .trace import Correction, DraftToken, Trace
-
-BLUE, VERMILLION, ORANGE, GREEN, GREY, SKY, PURPLE = ("#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C",
-                                                     "#56B4E9", "#CC79A7")
-
-
-def _fig(data: list[dict], title: str, height: int = 320, **layout) -> go.Figure:
-    """A figure with the shared look (no template: st.plotly_chart applies the app theme)."""
-    # the legend sits between the title and the plot: below it, it collided with the x-axis title
-    top = 110 if len(data) > 1 and layout.get("showlegend", True) else 50
-    layout = dict(margin=dict(l=10, r=10, t=top, b=10), font=dict(size=16),
-                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left")) | layout
-    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=18)),
-                                            height=height, **layout))
 
 
 def _hline(y: float) -> dict:
@@ -176,7 +165,7 @@ def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
     # the bars fall from left to right (sorted), so the legend fits in the top-right corner
     legend = dict(orientation="v", x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,.7)")
     return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35), legend=legend,
-                margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title="probability", range=[0, 1.15]),
+                yaxis=dict(title="probability", range=[0, 1.15]),
                 **marks)
 
 
@@ -196,8 +185,7 @@ def accept_test(tok: DraftToken) -> go.Figure:
     if tok.r is None:
         verdict = "greedy: accepted iff it is the target's top token"
     return _fig([bar], verdict, height=170, showlegend=False,
-                xaxis=dict(range=[0, 1.0001], title="0 … 1", dtick=0.1),
-                margin=dict(l=10, r=10, t=60, b=10), **marks)
+                xaxis=dict(range=[0, 1.0001], title="0 … 1", dtick=0.1), **marks)
 
 
 def _produced(cands, token: int, color: str, name: str, title: str) -> go.Figure:
@@ -271,7 +259,7 @@ def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
                  annotations=[dict(yref="paper", x=1, y=1.0, text="plain = 1×", showarrow=False,
                                    yanchor="bottom", font=dict(color=GREY, size=14))])
     return _fig([bars], "Why the speedup is below theory", height=height,
-                showlegend=False, margin=dict(l=10, r=30, t=70, b=10),
+                showlegend=False, margin=dict(l=10, r=30, b=10),
                 xaxis=dict(title="speedup over plain decoding (×)", range=[0, max(top, 1.15)],
                            ticksuffix="×"),
                 yaxis=dict(autorange="reversed", automargin=True), **plain)

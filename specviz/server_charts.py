@@ -1,11 +1,13 @@
 """Plotly figures of a server's speculative-decoding metrics (no Streamlit), in the look of the
-trace charts (charts._fig): acceptance by draft position and the numbers over time."""
+trace charts (look.figure): acceptance by draft position and the numbers over time."""
 import math
 from datetime import datetime
 
 import plotly.graph_objects as go
 
-from .charts import BLUE, GREY, ORANGE, SKY, _fig, _hline
+from .charts import _hline
+from .look import BLUE, GREY, ORANGE, SKY
+from .look import figure as _fig
 from .serving import Point, Readout
 
 
@@ -46,6 +48,6 @@ def over_time(points: list[Point]) -> go.Figure:
                 for t, p in zip(x, points) if p.restarted]
     kind = "each scrape's latest window" if r and r[0].counts is None else "each window between scrapes"
     return _fig(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
-                margin=dict(l=10, r=10, t=50, b=110), shapes=restarts,
+                margin=dict(l=10, r=10, b=110), shapes=restarts,
                 yaxis=dict(title="τ", rangemode="tozero"),
                 yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False))
