@@ -251,16 +251,17 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
 
 
 def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
-               blind: bool = False) -> str:
+               blind: bool = False, scale: float = 1.0) -> str:
     """One round as cards revealed in stages: drafted, scored, checked one by one, closed.
 
     focus: the draft position to outline (a quiz asks about that token); blind: hide the focus
     card's p and β until its decision is revealed (they would give a quiz's answer away).
-    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview)."""
+    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview,
+    drawn scale times larger)."""
     rnd = trace.rounds[index]
     if rnd.tree is not None:
         from . import treeview
-        return treeview.round_html(rnd, stage, trace.config.temperature == 0)
+        return treeview.round_html(rnd, stage, trace.config.temperature == 0, scale)
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
     checked = stage - 1  # tokens whose decision is revealed

@@ -26,6 +26,9 @@ h1{font-size:2.5rem !important} h2,h3{font-size:1.95rem !important} h4{font-size
 .sv-strip{font-size:1.75rem;line-height:2.7rem}
 .card{min-width:8rem}.card .word{font-size:2.1rem}.card .num,.card .verdict{font-size:1.25rem}
 .sv-caption{font-size:1.45rem}.sv-legend{font-size:1.2rem}
+[data-baseweb=select] div,[data-baseweb=tag] span{font-size:1.2rem !important}
+[data-testid=stTable] td,[data-testid=stTable] th{font-size:1.5rem !important;padding:.3rem .6rem !important}
+.sv-tree{max-height:none}.sv-mask-title{font-size:1.2rem}
 </style>"""
 
 

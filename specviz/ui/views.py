@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, metrics, render
+from .. import charts, look, metrics, render
 from ..trace import Trace
 from . import projector, safe
 
@@ -274,7 +274,7 @@ def show_round(trace: Trace, rnd: int, stage: int, focus: int | None = None, bli
     """render.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
     HTML profile) strips, so it goes through markdown's raw HTML; every text in it is escaped by
     specviz.treeview, and it holds no blank line (that would end markdown's HTML block)."""
-    out = render.round_html(trace, rnd, stage, focus, blind)
+    out = render.round_html(trace, rnd, stage, focus, blind, look.PROJECTOR.scale if projector.on() else 1.0)
     if trace.rounds[rnd].tree is not None:
         st.markdown(out, unsafe_allow_html=True)
     else:
@@ -429,7 +429,10 @@ def compare_table(traces: dict[str, Trace]) -> None:
         v.setdefault("accepted ÷ checked", v.get("α (Leviathan)", "n/a"))
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
-    st.dataframe(rows, width="stretch", hide_index=True, height="content")
+    if projector.on():  # a plain table takes the projector's type (a data frame draws on a canvas)
+        st.table(rows, hide_index=True)
+    else:
+        st.dataframe(rows, width="stretch", hide_index=True, height="content")
     st.plotly_chart(projector.scaled(charts.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
 
 
