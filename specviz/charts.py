@@ -105,6 +105,63 @@ def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
                 yaxis=dict(title="seconds", rangemode="tozero"))
 
 
+def lane_ends(trace: Trace) -> tuple[float, float | None]:
+    """Where the speculative and the plain lane of time_lanes end, in seconds."""
+    timed = sum(r.draft_s + r.verify_s for r in trace.rounds)
+    return timed + len(trace.rounds) * metrics.loop_overhead_s(trace), metrics.plain_s(trace)
+
+
+def time_lanes(trace: Trace, upto: int | None = None, span: float | None = None) -> go.Figure:
+    """Plain and speculative decoding on one wall-clock axis, as measured in the run: the plain
+    lane is its output's tokens at the baseline's measured seconds per step, the speculative lane
+    every round's draft | verify | overhead (the loop's time outside those spans, spread evenly as
+    metrics.cumulative does), so the lanes end where the measured speedup says. upto: the rounds
+    done so far, the rest faded; span: the axis' end (two runs on one scale)."""
+    over, done = metrics.loop_overhead_s(trace), len(trace.rounds) if upto is None else upto
+    starts, t = [], 0.0
+    for r in trace.rounds:
+        starts.append(t)
+        t += r.draft_s + r.verify_s + over
+    shade = [1.0 if i < done else 0.25 for i in range(len(trace.rounds))]
+    kinds = [("draft", ORANGE, [r.draft_s for r in trace.rounds], starts,
+              [f"drafted {len(r.tree.nodes) if r.tree else len(r.draft)} token(s)" for r in trace.rounds]),
+             ("target pass", BLUE, [r.verify_s for r in trace.rounds], [a + r.draft_s for a, r in zip(starts, trace.rounds)],
+              [f"one target pass: {sum(d.accepted for d in r.draft) + 1} token(s) out" for r in trace.rounds]),
+             ("loop overhead", GREY, [over] * len(trace.rounds),
+              [a + r.draft_s + r.verify_s for a, r in zip(starts, trace.rounds)],
+              ["the loop's time outside the draft and verify spans, spread evenly"] * len(trace.rounds))]
+    data = [_segments("speculative", name, colour, x, base, shade,
+                      [[i + 1, 1e3 * w, why] for i, (w, why) in enumerate(zip(x, whys))], "round")
+            for name, colour, x, base, whys in kinds]
+    spec_end, plain_end = lane_ends(trace)
+    ends = [dict(x=spec_end, y="speculative", text=f" {spec_end:.2f} s")]
+    if plain_end is not None:
+        step, n = metrics.baseline_step_s(trace), len(trace.output_ids)
+        kept = min(sum(sum(d.accepted for d in r.draft) + 1 for r in trace.rounds[:done]), n)
+        data.insert(0, _segments("plain", "plain step", BLUE, [step] * n, [k * step for k in range(n)],
+                                 [1.0 if k < kept else 0.25 for k in range(n)],
+                                 [[k + 1, 1e3 * step, "the baseline's measured seconds per step"] for k in range(n)],
+                                 "token", legend=False))
+        ends.append(dict(x=plain_end, y="plain", text=f" {plain_end:.2f} s"))
+    notes = [e | dict(xanchor="left", showarrow=False) for e in ends]
+    right = max(span or 0, spec_end, plain_end or 0) * 1.2 or 1
+    lanes = ["plain", "speculative"] if plain_end is not None else ["speculative"]
+    title = ("Time lanes: speculative at {:.2f}× plain's speed".format(plain_end / spec_end)
+             if plain_end and spec_end else "Time lanes: speculative decoding, as measured (no plain baseline)")
+    return _fig(data, title, height=150 + 60 * len(lanes), barmode="overlay", bargap=0.3, annotations=notes,
+                xaxis=dict(title="seconds of decoding (prefill excluded)", range=[0, right], rangemode="tozero"),
+                yaxis=dict(categoryorder="array", categoryarray=lanes[::-1]))
+
+
+def _segments(lane: str, name: str, colour: str, widths: list[float], bases: list[float], shade: list[float],
+              custom: list, unit: str, legend: bool = True) -> dict:
+    """One kind of span along a lane: a bar segment per round (or plain step) at its start."""
+    return dict(type="bar", orientation="h", y=[lane] * len(widths), x=widths, base=bases, name=name,
+                showlegend=legend, marker=dict(color=colour, opacity=shade, line=dict(color="#fff", width=1)),
+                customdata=custom, hovertemplate=f"{unit} %{{customdata[0]}} · {name}: %{{customdata[1]:.1f}} ms "
+                                                 "(%{customdata[2]})<extra></extra>")
+
+
 def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
     """Running measured speedup beside both theories at the running α and the run's c (and v)."""
     s = metrics.cumulative(trace, upto)

@@ -36,7 +36,7 @@ class Sizes:
 
 
 SCREEN = Sizes(tick=12, legend=12, axis=14, title=18, text=14)
-PROJECTOR = Sizes(tick=24, legend=24, axis=26, title=28, text=22, scale=1.7, wrap=52)
+PROJECTOR = Sizes(tick=24, legend=24, axis=26, title=28, text=22, scale=1.7, wrap=36)
 HEIGHT, TALLEST = 1.45, 640  # a projector chart is this much taller (its type is twice the size), up to
 # TALLEST px (the screen is 720)
 

@@ -24,7 +24,8 @@ def figure(make, trace: Trace, *args):
 def _figure(make, trace: Trace, *args):
     """make(*args) memoised per trace: stepping through stages redraws the same charts. When
     many sessions ask at once (a class following its presenter), one builds, the others wait."""
-    key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
+    plain = (int, float, str, type(None))  # arguments that are their own key
+    key = (id(trace), make.__name__, tuple(a if isinstance(a, plain) else id(a) for a in args))
     while True:
         with _FIGS_LOCK:
             if key in _FIGS:
@@ -404,8 +405,19 @@ def speed_panel(trace: Trace, done: int, key: str) -> None:
     gap_panel(trace, key)
 
 
+def lanes(trace: Trace, done: int | None, key: str, span: float | None = None) -> None:
+    """Plain and speculative decoding on one wall-clock axis (charts.time_lanes), rounds to come faded."""
+    st.plotly_chart(figure(charts.time_lanes, trace, trace, done, span), key=f"{key}_lanes", config=PLOTLY)
+
+
+def lanes_span(*traces: Trace) -> float:
+    """The longest lane of these runs: their time lanes on one scale."""
+    return max(x or 0.0 for t in traces for x in charts.lane_ends(t))
+
+
 def progress_charts(trace: Trace, done: int, key: str) -> None:
-    """The cumulative charts up to the rounds completed so far, two to a row."""
+    """The time lanes, then the cumulative charts up to the rounds completed so far, two to a row."""
+    lanes(trace, done, key)
     if done == 0:
         st.caption("Time, tokens per pass and acceptance charts fill in as rounds complete.")
         return
@@ -442,11 +454,13 @@ def shape(trace: Trace) -> str:
     return f"tree of {c.tree_nodes}" if c.tree_nodes else f"γ = {c.gamma}"
 
 
-def side(trace: Trace, key: str) -> None:
-    """One trace of a comparison: what ran, where, its text, its speedup and where it went."""
+def side(trace: Trace, key: str, span: float | None = None) -> None:
+    """One trace of a comparison: what ran, where, its text, its time lanes (on the axis `span`
+    seconds long that both sides share), its speedup and where it went."""
     st.markdown(describe(trace))
     st.caption(plain(recorded_with(trace), 400))
     st.html(render.strip_html(trace, len(trace.rounds)))
+    lanes(trace, None, key, span)
     st.plotly_chart(projector.scaled(charts.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)
     st.plotly_chart(projector.scaled(charts.tokens_per_pass(trace)), key=f"{key}_tpp", config=PLOTLY)
