@@ -186,6 +186,15 @@ def strip_html(trace: Trace, upto: int) -> str:
     return rounds_strip_html(trace.rounds[:upto], trace.text)
 
 
+def what_ran(trace: Trace) -> str:
+    """What ran, as plain text: the models, the draft's shape, sampling, seed and device."""
+    c = trace.config
+    shape = (f"tree of {c.tree_nodes} nodes (top-k {c.tree_top_k}, depth {c.gamma}, {c.tree_kind})"
+             if c.tree_nodes else f"gamma {c.gamma}")
+    return (f"target {c.target} · draft {c.draft} · {shape} · temperature {c.temperature}"
+            f" · seed {c.seed} · {c.device}/{c.dtype}")
+
+
 def opening_round(trace: Trace) -> int:
     """The round a trace opens on: the first that shows the idea (drafts, some accepted, then a
     rejection; a tree: a path of two or more, some sibling rejected), else the first with an
