@@ -66,5 +66,5 @@ def sandbox_convergence(a: Analysis, sim: Simulation) -> go.Figure:
                          hovertemplate=f"p({tok}) = {a.p[j]:.3f}<extra></extra>"))
     return _fig(data, f"Output frequencies converge to p (dotted) · TV distance {sim.tv[-1]:.3f} "
                       f"after {sim.n} draws", height=340,
-                xaxis=dict(title="draws (log scale)", type="log"),
+                xaxis=dict(title="draws (log scale)", type="log", dtick=1),  # decades: full-size labels
                 yaxis=dict(title="frequency", range=[0, 1]))

@@ -11,7 +11,7 @@ a marker's label: annotations at paper y ≥ 1) gets a band of its own inside th
 """
 import math
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import plotly.graph_objects as go
 
@@ -36,7 +36,8 @@ class Sizes:
 
 
 SCREEN = Sizes(tick=12, legend=12, axis=14, title=18, text=14)
-PROJECTOR = Sizes(tick=24, legend=24, axis=26, title=28, text=22, scale=1.7, wrap=36)
+WIDE = 1216  # px a full-width chart gets in projector mode at 1280×720
+PROJECTOR = Sizes(tick=24, legend=24, axis=26, title=28, text=22, scale=1.7, wrap=39)  # wrap: in 2 columns
 HEIGHT, TALLEST = 1.45, 640  # a projector chart is this much taller (its type is twice the size), up to
 # TALLEST px (the screen is 720)
 
@@ -50,18 +51,21 @@ def figure(data: list[dict], title: str, height: int = 320, **layout) -> go.Figu
     return go.Figure(_frame(d, SCREEN, band))
 
 
-def projector(fig: go.Figure) -> go.Figure:
+def projector(fig: go.Figure, columns: int = 2) -> go.Figure:
     """A copy of fig at the projector's sizes: every font it sets `scale` times larger, the ticks,
-    legend and axis titles at least PROJECTOR's, the title wrapped, the figure taller."""
+    legend and axis titles at least PROJECTOR's, the title wrapped to the width of one of
+    `columns` side by side, the figure taller."""
+    width = WIDE / columns
+    size = replace(PROJECTOR, wrap=round(width / (0.55 * PROJECTOR.title)))
     d = fig.to_dict()  # a deep copy
-    _scale_fonts(d, PROJECTOR.scale)
+    _scale_fonts(d, size.scale)
     layout = d.setdefault("layout", {})
-    grown = _heading_px(d, PROJECTOR) - HEIGHT * _heading_px(d, SCREEN)  # the plot keeps its share
+    grown = _heading_px(d, size, width) - HEIGHT * _heading_px(d, SCREEN, width)  # the plot keeps its share
     layout["height"] = min(round(layout.get("height", 450) * HEIGHT + max(grown, 0)), TALLEST)
-    return go.Figure(_frame(d, PROJECTOR, band=True))
+    return go.Figure(_frame(d, size, band=True))
 
 
-def _heading_px(d: dict, size: Sizes, width: float = 900) -> float:
+def _heading_px(d: dict, size: Sizes, width: float) -> float:
     """About how tall the title and the legend are at these sizes in a chart `width` px wide."""
     title = _wrap((d["layout"].get("title") or {}).get("text", ""), size.wrap)
     names = [_wrap(t["name"], size.wrap) for t in d.get("data", []) if t.get("name") and t.get("showlegend", True)]

@@ -80,6 +80,8 @@ def test_a_long_title_wraps_in_projector_mode_and_a_custom_legend_keeps_its_plac
     fig = FIGURES["theory_curves"]
     assert "<br>" not in fig.layout.title.text and "<br>" in look.projector(fig).layout.title.text
     assert all(len(line) <= look.PROJECTOR.wrap for line in look.projector(fig).layout.title.text.split("<br>"))
+    narrow = look.projector(fig, columns=3).layout.title.text.split("<br>")  # one of three charts side by side
+    assert max(map(len, narrow)) < look.PROJECTOR.wrap * 0.7 and len(narrow) > 2
     anatomy = FIGURES["anatomy"]  # its legend sits in the plot's empty corner on screen
     assert anatomy.layout.legend.yref is None and anatomy.layout.legend.x == 1
     assert look.projector(anatomy).layout.legend.yref == "container"

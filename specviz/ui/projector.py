@@ -60,22 +60,33 @@ def toggle() -> None:
               "on every page and in the address")
 
 
-_SCALED: OrderedDict = OrderedDict()  # id(figure) -> (figure, its enlarged copy)
+def table(rows, where=None, **dataframe) -> None:
+    """Rows as a table: in projector mode a plain one, in the projector's type (a data frame
+    draws on a canvas at the theme's small size), else an interactive data frame."""
+    where = where or st
+    if on():
+        where.table(rows, hide_index=True)
+    else:
+        where.dataframe(rows, hide_index=True, **dataframe)
+
+
+_SCALED: OrderedDict = OrderedDict()  # (id(figure), columns) -> (figure, its enlarged copy)
 _LOCK = threading.Lock()
 
 
-def scaled(fig):
-    """The figure for this session: in projector mode a copy at the projector's sizes
-    (look.projector; shared figures are never changed), else the figure itself."""
+def scaled(fig, columns: int = 2):
+    """The figure for this session: in projector mode a copy at the projector's sizes for a chart
+    in one of `columns` side by side (look.projector; shared figures are never changed), else
+    the figure itself."""
     if not on() or not isinstance(fig, go.Figure):
         return fig
     with _LOCK:
-        hit = _SCALED.get(id(fig))
+        hit = _SCALED.get((id(fig), columns))
         if hit is not None and hit[0] is fig:
             return hit[1]
-    big = look.projector(fig)
+    big = look.projector(fig, columns)
     with _LOCK:  # the entry keeps fig alive, so its id cannot be reused while it is cached
-        _SCALED[id(fig)] = (fig, big)
+        _SCALED[(id(fig), columns)] = (fig, big)
         while len(_SCALED) > 128:
             _SCALED.popitem(last=False)
     return big

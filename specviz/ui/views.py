@@ -441,10 +441,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
         v.setdefault("accepted ÷ checked", v.get("α (Leviathan)", "n/a"))
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
-    if projector.on():  # a plain table takes the projector's type (a data frame draws on a canvas)
-        st.table(rows, hide_index=True)
-    else:
-        st.dataframe(rows, width="stretch", hide_index=True, height="content")
+    projector.table(rows, width="stretch", height="content")
     st.plotly_chart(projector.scaled(charts.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
 
 
