@@ -105,7 +105,7 @@ def _frame(d: dict, size: Sizes, band: bool) -> dict:
     title = layout.get("title") or {}
     text = _wrap(title.get("text", ""), size.wrap)
     lines, pad = text.count("<br>") + 1, 0.5 * size.title
-    top = pad + (1.3 + 1.3 * (lines - 1)) * size.title  # px above the legend: the title's last line ends here
+    top = pad + 1.3 * lines * size.title + 0.5 * size.tick  # px above the legend (or the top tick label)
     # plotly draws a title of several lines 0.7 em higher than its pad says (measured in Chromium)
     layout["title"] = title | dict(text=text, font=(title.get("font") or {}) | {"size": size.title},
                                   yref="container", y=1, yanchor="top",
