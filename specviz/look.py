@@ -46,7 +46,7 @@ def figure(data: list[dict], title: str, height: int = 320, **layout) -> go.Figu
     """A figure in the shared look. A `legend` passed in keeps its place on screen (the projector
     puts every legend under the title)."""
     band = "legend" not in layout
-    layout = dict(margin=dict(l=10, r=10, b=10), legend=dict(orientation="h", x=0, xanchor="left")) | layout
+    layout = dict(margin=dict(l=10, r=10, b=10)) | layout
     d = {"data": data, "layout": dict(title=dict(text=title), height=height, **layout)}
     return go.Figure(_frame(d, SCREEN, band))
 
@@ -87,6 +87,8 @@ def _frame(d: dict, size: Sizes, band: bool) -> dict:
     for name in _axes(layout):
         axis = layout.setdefault(name, {})
         axis["tickfont"] = _at_least(axis.get("tickfont"), size.tick)
+        if name.startswith("xaxis") and "tickangle" not in axis:  # long labels slant before they stand up
+            axis["autotickangles"] = [0, -35, -60, -90]
         title = axis.get("title")
         if isinstance(title, str):
             title = {"text": title}
@@ -112,7 +114,8 @@ def _frame(d: dict, size: Sizes, band: bool) -> dict:
                                   pad=dict(t=pad + 0.7 * size.title * (lines > 1)))
     height = layout.get("height", 450)
     if band:  # under the title; plotly pushes the plot down as far as the legend reaches
-        layout["legend"] = (layout.get("legend") or {}) | dict(yref="container", y=1 - top / height, yanchor="top")
+        layout["legend"] = (layout.get("legend") or {}) | dict(orientation="h", x=0, xanchor="left", yref="container",
+                                                              y=1 - top / height, yanchor="top")
     layout["legend"] = layout.get("legend") or {}
     layout["legend"]["font"] = _at_least(layout["legend"].get("font"), size.legend)
     layout["margin"] = (layout.get("margin") or {}) | {"t": math.ceil(top)}
