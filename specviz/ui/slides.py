@@ -47,11 +47,13 @@ def downloads(key: str, label: str, trace: Trace) -> None:
             chosen = st.slider("GIF rounds", 1, n, chosen, key=f"{key}_gif_rounds")
         made, which = st.session_state.get(f"{key}_gif"), (label, id(trace), chosen)
         if made is None or made[0] != which:
-            if st.button(f"Make a GIF of rounds {chosen[0]}–{chosen[1]}", key=f"{key}_gif_go", width="stretch"):
-                rounds = slides.parse_rounds(f"{chosen[0]}-{chosen[1]}", n)
-                st.session_state[f"{key}_gif"] = (which, slides.to_gif(trace, rounds))
-                st.rerun()
-            return
+            slot = st.empty()
+            if not slot.button(f"Make a GIF of rounds {chosen[0]}–{chosen[1]}", key=f"{key}_gif_go", width="stretch"):
+                return
+            with st.spinner("drawing the rounds"):
+                made = (which, slides.to_gif(trace, slides.parse_rounds(f"{chosen[0]}-{chosen[1]}", n)))
+            st.session_state[f"{key}_gif"] = made
+            slot.empty()  # made: the download replaces the button
         st.download_button(f"GIF of rounds {chosen[0]}–{chosen[1]} (.gif)", made[1],
                            file_name=f"{name}_rounds_{chosen[0]}-{chosen[1]}.gif", mime="image/gif",
                            key=f"{key}_slides_gif", on_click="ignore", width="stretch", icon=":material/download:")
