@@ -54,9 +54,10 @@ def browser(server):
         b.close()
 
 
-def _settled(pg) -> None:
-    pg.wait_for_selector("[data-testid='stMain']")
-    pg.wait_for_timeout(1500)
+def _settled(pg, shows: str) -> None:
+    """The page has run (what it shows is there, no skeleton, no run in progress) and plotly drew."""
+    pg.wait_for_selector(shows)
+    pg.wait_for_selector("[data-testid='stSkeleton']", state="detached")
     pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
     charts = pg.locator("[data-testid='stPlotlyChart']")
     for i in range(charts.count()):
@@ -68,7 +69,9 @@ def measure(browser, server, path: str, name: str) -> dict:
     pg = browser.new_context(viewport={"width": W, "height": H}).new_page()
     pg.set_default_timeout(120_000)
     pg.goto(f"{server}/{path}{'&' if '?' in path else '?'}projector=true")
-    _settled(pg)
+    shows = ("[class*='st-key-sv_instrument']" if "section=" in path else ".sv-round" if "Step" in path
+             else "[data-testid=stTable]")
+    _settled(pg, shows)
     top = pg.evaluate(SIZES)  # before anything is opened: the first screen as the room sees it
     SHOTS.mkdir(parents=True, exist_ok=True)
     shot = SHOTS / name.replace(" ", "_").replace(",", "").replace("§", "s")
@@ -77,7 +80,7 @@ def measure(browser, server, path: str, name: str) -> dict:
     if sandbox.count():  # its charts, drawn once it is open
         sandbox.first.click()
         pg.locator("[data-testid='stPlotlyChart'] .main-svg").first.wait_for()
-        _settled(pg)
+        _settled(pg, shows)
         pg.locator("[data-testid='stPlotlyChart']").first.scroll_into_view_if_needed()
         pg.screenshot(path=f"{shot}_open.png")
     sizes = pg.evaluate(SIZES) | {"instrument": top["instrument"]}
