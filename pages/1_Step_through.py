@@ -1,7 +1,7 @@
 """Step through: run a real model or replay a trace, one draft->verify round at a time."""
 import streamlit as st
 
-from specviz.ui import library, machine, page, player, projector, run, state, views
+from specviz.ui import library, machine, page, player, projector, run, slides, state, views
 
 KEY = "step"
 page.setup("Step through", "1_Step_through",
@@ -20,6 +20,7 @@ with st.sidebar:
         library.uploader(KEY)
         if shown:
             library.download(KEY, *shown)
+            slides.downloads(KEY, *shown)
 
 if not projector.on():  # the projector keeps its first screen for the round
     st.title("Step through speculative decoding")

@@ -18,9 +18,10 @@ with right:
     b = library.picker("cmp_b", "right", preferred="code-edit · layers-4 · greedy", param="b")
 if a and b:
     views.compare_table({"left": a[1], "right": b[1]})
+    span = views.lanes_span(a[1], b[1])
     for col, (label, trace), key in zip(st.columns(2, gap="large"), (a, b), ("cmp_a", "cmp_b")):
         with col:
-            views.side(trace, key)
+            views.side(trace, key, span)
     st.subheader("Race: plain and speculative decoding of the left run")
     race.race_view(a[1], "cmp_race")
 page.done()

@@ -10,21 +10,10 @@ from dataclasses import replace
 import plotly.graph_objects as go
 
 from . import metrics
+from .look import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION
+from .look import figure as _fig
 from .render import FATES, ratio, show_text
 from .trace import Correction, DraftToken, Trace
-
-BLUE, VERMILLION, ORANGE, GREEN, GREY, SKY, PURPLE = ("#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C",
-                                                     "#56B4E9", "#CC79A7")
-
-
-def _fig(data: list[dict], title: str, height: int = 320, **layout) -> go.Figure:
-    """A figure with the shared look (no template: st.plotly_chart applies the app theme)."""
-    # the legend sits between the title and the plot: below it, it collided with the x-axis title
-    top = 110 if len(data) > 1 and layout.get("showlegend", True) else 50
-    layout = dict(margin=dict(l=10, r=10, t=top, b=10), font=dict(size=16),
-                  legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0, xanchor="left")) | layout
-    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=18)),
-                                            height=height, **layout))
 
 
 def _hline(y: float) -> dict:
@@ -116,6 +105,63 @@ def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
                 yaxis=dict(title="seconds", rangemode="tozero"))
 
 
+def lane_ends(trace: Trace) -> tuple[float, float | None]:
+    """Where the speculative and the plain lane of time_lanes end, in seconds."""
+    timed = sum(r.draft_s + r.verify_s for r in trace.rounds)
+    return timed + len(trace.rounds) * metrics.loop_overhead_s(trace), metrics.plain_s(trace)
+
+
+def time_lanes(trace: Trace, upto: int | None = None, span: float | None = None) -> go.Figure:
+    """Plain and speculative decoding on one wall-clock axis, as measured in the run: the plain
+    lane is its output's tokens at the baseline's measured seconds per step, the speculative lane
+    every round's draft | verify | overhead (the loop's time outside those spans, spread evenly as
+    metrics.cumulative does), so the lanes end where the measured speedup says. upto: the rounds
+    done so far, the rest faded; span: the axis' end (two runs on one scale)."""
+    over, done = metrics.loop_overhead_s(trace), len(trace.rounds) if upto is None else upto
+    starts, t = [], 0.0
+    for r in trace.rounds:
+        starts.append(t)
+        t += r.draft_s + r.verify_s + over
+    shade = [1.0 if i < done else 0.25 for i in range(len(trace.rounds))]
+    kinds = [("draft", ORANGE, [r.draft_s for r in trace.rounds], starts,
+              [f"drafted {len(r.tree.nodes) if r.tree else len(r.draft)} token(s)" for r in trace.rounds]),
+             ("target pass", BLUE, [r.verify_s for r in trace.rounds], [a + r.draft_s for a, r in zip(starts, trace.rounds)],
+              [f"one target pass: {sum(d.accepted for d in r.draft) + 1} token(s) out" for r in trace.rounds]),
+             ("loop overhead", GREY, [over] * len(trace.rounds),
+              [a + r.draft_s + r.verify_s for a, r in zip(starts, trace.rounds)],
+              ["the loop's time outside the draft and verify spans, spread evenly"] * len(trace.rounds))]
+    data = [_segments("speculative", name, colour, x, base, shade,
+                      [[i + 1, 1e3 * w, why] for i, (w, why) in enumerate(zip(x, whys))], "round")
+            for name, colour, x, base, whys in kinds]
+    spec_end, plain_end = lane_ends(trace)
+    ends = [dict(x=spec_end, y="speculative", text=f" {spec_end:.2f} s")]
+    if plain_end is not None:
+        step, n = metrics.baseline_step_s(trace), len(trace.output_ids)
+        kept = min(sum(sum(d.accepted for d in r.draft) + 1 for r in trace.rounds[:done]), n)
+        data.insert(0, _segments("plain", "plain step", BLUE, [step] * n, [k * step for k in range(n)],
+                                 [1.0 if k < kept else 0.25 for k in range(n)],
+                                 [[k + 1, 1e3 * step, "the baseline's measured seconds per step"] for k in range(n)],
+                                 "token", legend=False))
+        ends.append(dict(x=plain_end, y="plain", text=f" {plain_end:.2f} s"))
+    notes = [e | dict(xanchor="left", showarrow=False) for e in ends]
+    right = max(span or 0, spec_end, plain_end or 0) * 1.2 or 1
+    lanes = ["plain", "speculative"] if plain_end is not None else ["speculative"]
+    title = ("Time lanes: speculative at {:.2f}× plain's speed".format(plain_end / spec_end)
+             if plain_end and spec_end else "Time lanes: speculative decoding, as measured (no plain baseline)")
+    return _fig(data, title, height=150 + 60 * len(lanes), barmode="overlay", bargap=0.3, annotations=notes,
+                xaxis=dict(title="seconds of decoding (prefill excluded)", range=[0, right], rangemode="tozero"),
+                yaxis=dict(categoryorder="array", categoryarray=lanes[::-1]))
+
+
+def _segments(lane: str, name: str, colour: str, widths: list[float], bases: list[float], shade: list[float],
+              custom: list, unit: str, legend: bool = True) -> dict:
+    """One kind of span along a lane: a bar segment per round (or plain step) at its start."""
+    return dict(type="bar", orientation="h", y=[lane] * len(widths), x=widths, base=bases, name=name,
+                showlegend=legend, marker=dict(color=colour, opacity=shade, line=dict(color="#fff", width=1)),
+                customdata=custom, hovertemplate=f"{unit} %{{customdata[0]}} · {name}: %{{customdata[1]:.1f}} ms "
+                                                 "(%{customdata[2]})<extra></extra>")
+
+
 def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
     """Running measured speedup beside both theories at the running α and the run's c (and v)."""
     s = metrics.cumulative(trace, upto)
@@ -176,7 +222,7 @@ def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
     # the bars fall from left to right (sorted), so the legend fits in the top-right corner
     legend = dict(orientation="v", x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,.7)")
     return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35), legend=legend,
-                margin=dict(l=10, r=10, t=50, b=10), yaxis=dict(title="probability", range=[0, 1.15]),
+                yaxis=dict(title="probability", range=[0, 1.15]),
                 **marks)
 
 
@@ -196,8 +242,7 @@ def accept_test(tok: DraftToken) -> go.Figure:
     if tok.r is None:
         verdict = "greedy: accepted iff it is the target's top token"
     return _fig([bar], verdict, height=170, showlegend=False,
-                xaxis=dict(range=[0, 1.0001], title="0 … 1", dtick=0.1),
-                margin=dict(l=10, r=10, t=60, b=10), **marks)
+                xaxis=dict(range=[0, 1.0001], title="0 … 1", dtick=0.1), **marks)
 
 
 def _produced(cands, token: int, color: str, name: str, title: str) -> go.Figure:
@@ -271,7 +316,7 @@ def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
                  annotations=[dict(yref="paper", x=1, y=1.0, text="plain = 1×", showarrow=False,
                                    yanchor="bottom", font=dict(color=GREY, size=14))])
     return _fig([bars], "Why the speedup is below theory", height=height,
-                showlegend=False, margin=dict(l=10, r=30, t=70, b=10),
+                showlegend=False, margin=dict(l=10, r=30, b=10),
                 xaxis=dict(title="speedup over plain decoding (×)", range=[0, max(top, 1.15)],
                            ticksuffix="×"),
                 yaxis=dict(autorange="reversed", automargin=True), **plain)

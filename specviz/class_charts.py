@@ -7,20 +7,11 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 
 from .classroom import Tally
+from .look import BLUE, GREEN, ORANGE, PALETTE, VERMILLION
+from .look import figure as _fig
 
 if TYPE_CHECKING:  # the sandbox needs torch: every page draws the class panel, few the sandbox
     from .sandbox import Analysis, Simulation
-
-BLUE, VERMILLION, ORANGE, GREEN, GREY, PINK = "#0072B2", "#D55E00", "#E69F00", "#009E73", "#8C8C8C", "#CC79A7"
-PALETTE = [BLUE, ORANGE, GREEN, VERMILLION, PINK, "#56B4E9", "#F0E442", "#000000"]
-
-
-def _fig(data: list[dict], title: str, height: int = 300, **layout) -> go.Figure:
-    layout = dict(margin=dict(l=10, r=10, t=50, b=10), font=dict(size=16),
-                  legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left")) | layout
-    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=18)),
-                                            height=height, **layout))
-
 
 def answers(t: Tally, title: str = "The room's answers") -> go.Figure:
     """One bar per option: how many chose it."""
@@ -75,5 +66,5 @@ def sandbox_convergence(a: Analysis, sim: Simulation) -> go.Figure:
                          hovertemplate=f"p({tok}) = {a.p[j]:.3f}<extra></extra>"))
     return _fig(data, f"Output frequencies converge to p (dotted) · TV distance {sim.tv[-1]:.3f} "
                       f"after {sim.n} draws", height=340,
-                xaxis=dict(title="draws (log scale)", type="log"),
+                xaxis=dict(title="draws (log scale)", type="log", dtick=1),  # decades: full-size labels
                 yaxis=dict(title="frequency", range=[0, 1]))

@@ -125,9 +125,16 @@ def _add_show(sub) -> None:
     p = sub.add_parser("show", help="replay a saved trace in the terminal (no model needed)",
                        description="Replay a saved trace: tokens coloured by fate, every round, acceptance "
                        "per draft position (conditional and vLLM's unconditional) and every run metric "
-                       "under its specviz.metrics name.")
+                       "under its specviz.metrics name; or take it to the slides: one offline HTML file "
+                       "(--html) or an animated GIF (--gif) of chosen rounds (--rounds).")
     p.add_argument("trace", metavar="TRACE.json")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON (the keys of generate --json)")
+    p.add_argument("--html", metavar="OUT.html", help="instead of the replay, write the trace as one self-contained "
+                   "HTML file that steps through its rounds with the keyboard (←/→; no server, no internet)")
+    p.add_argument("--gif", metavar="OUT.gif", help="instead of the replay, write an animated GIF, one frame "
+                   "per round")
+    p.add_argument("--rounds", metavar="A-B", help="the rounds --html and --gif show, counted from 1: 3, 1-5 "
+                   "or 1,4,6-8 (default: all)")
     p.set_defaults(func=cmd_show)
 
 
@@ -441,29 +448,24 @@ def _write_metrics(path: str, trace) -> None:
     text = exposition({c.target: counts(trace)}, f"SpecViz run: target {c.target}, drafter {c.draft}, "
                       f"gamma {c.gamma}, temperature {c.temperature:g}, {len(trace.output_ids)} tokens "
                       f"(python -m specviz generate --metrics-out)\nprompt: {trace.prompt[:200]!r}")
-    try:
-        with open(path, "w", encoding="utf-8") as f:
-            f.write(text)
-    except OSError as e:
-        raise RunError(f"cannot write {path}: {e.strerror}") from None
+    _write(path, text.encode("utf-8"))
     print(f"· counters written to {path} in vLLM's format", file=sys.stderr)
 
 
 def cmd_show(args) -> int:
     from .metrics import summarize
+    from .render import what_ran
     from .trace import Trace
 
     trace = Trace.load(args.trace)
+    if args.html or args.gif or args.rounds:
+        return _slides(trace, args)
     summary = summarize(trace)
     if args.json:
         print(json.dumps(_metrics_json(trace, summary)))
         return 0
     color = _use_color(sys.stdout)
-    c = trace.config
-    shape = (f"tree of {c.tree_nodes} nodes (top-k {c.tree_top_k}, depth {c.gamma}, {c.tree_kind})"
-             if c.tree_nodes else f"gamma {c.gamma}")
-    print(f"target {c.target} · draft {c.draft} · {shape} · temperature {c.temperature}"
-          f" · seed {c.seed} · {c.device}/{c.dtype}")
+    print(what_ran(trace))
     print(f"prompt: {trace.prompt}\n")
     print("".join(_round_text(r, color) for r in trace.rounds) + "\n")
     print(_legend(color) + "\n")
@@ -476,6 +478,29 @@ def cmd_show(args) -> int:
     print("\n" + _positions_text(trace))
     print("\n" + _summary_text(trace, summary))
     return 0
+
+
+def _slides(trace, args) -> int:
+    """show --html / --gif: the trace taken to the slides (specviz.slides)."""
+    from . import slides
+
+    if not (args.html or args.gif):
+        raise RunError("--rounds chooses the rounds of --html or --gif: give one of them")
+    rounds = slides.parse_rounds(args.rounds, len(trace.rounds))
+    made = [(args.html, lambda: slides.to_html(trace, rounds).encode("utf-8")),
+            (args.gif, lambda: slides.to_gif(trace, rounds))]
+    for path, make in ((p, m) for p, m in made if p):
+        _write(path, make())
+        print(f"· {path} written ({len(rounds)} round{'s' * (len(rounds) != 1)})", file=sys.stderr)
+    return 0
+
+
+def _write(path: str, data: bytes) -> None:
+    try:
+        with open(path, "wb") as f:
+            f.write(data)
+    except OSError as e:
+        raise RunError(f"cannot write {path}: {e.strerror}") from None
 
 
 def cmd_models(args) -> int:

@@ -10,24 +10,15 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import metrics
+from .look import GREY, PALETTE
+from .look import figure as _fig
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
     from .kerneltable import KernelTable
     from .costs import CostCurve
     from .lab import LabResult
 
-# Okabe-Ito: colour-blind safe
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
-GREY = "#8C8C8C"
 SYMBOLS = ["diamond", "square", "triangle-up", "star", "hexagon", "pentagon"]
-
-
-def _fig(data: list[dict], title: str, height: int = 360, **layout) -> go.Figure:
-    """A figure with the lessons' shared look (no template: st.plotly_chart applies the theme)."""
-    layout = dict(margin=dict(l=10, r=10, t=60, b=10), font=dict(size=14),
-                  legend=dict(orientation="h", yanchor="top", y=-0.2, x=0, xanchor="left")) | layout
-    return go.Figure(data=data, layout=dict(title=dict(text=title, font=dict(size=17)), height=height,
-                                            **layout))
 
 
 def _hline(y: float, xref: str = "paper", yref: str = "y", **line) -> dict:
@@ -251,8 +242,7 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
              for i, p in enumerate(points)]
     return _fig(data, f"Cost vs acceptance of measured runs (contours: Leviathan's speedup at γ = {gamma})",
                 height=460, xaxis=dict(title="cost ratio c (measured)", range=[-0.02, 0.6]),
-                yaxis=dict(title="α measured (accepted ÷ checked)", range=[-0.02, 1]),
-                margin=dict(l=10, r=10, t=60, b=10))
+                yaxis=dict(title="α measured (accepted ÷ checked)", range=[-0.02, 1]))
 
 
 # ---------------------------------------------------------------- lesson 4: token trees

@@ -394,6 +394,20 @@ def trace_gap(trace: Trace) -> Gap | None:
     return gap(counts(trace), baseline_step_s(trace), measured_speedup(trace))
 
 
+def loop_overhead_s(trace: Trace) -> float:
+    """The loop's time outside the rounds' recorded draft and verify spans (a tree's walk, cache
+    cuts, sampling), per round: the measured decode time less the spans, spread evenly."""
+    timed = sum(r.draft_s + r.verify_s for r in trace.rounds)
+    return max(trace.timing.spec_s - timed, 0.0) / len(trace.rounds) if trace.rounds else 0.0
+
+
+def plain_s(trace: Trace) -> float | None:
+    """Plain decoding's time for this run's output: its tokens at the baseline's measured
+    seconds per step (None without a baseline). Over timing.spec_s it is the measured speedup."""
+    step = baseline_step_s(trace)
+    return len(trace.output_ids) * step if step else None
+
+
 def cumulative(trace: Trace, upto: int | None = None) -> dict[str, list[float]]:
     """Per-round running series for charts: tokens, α (a tree run: accepted ÷ checked nodes) so
     far, spec and baseline seconds, both theories and τ ÷ (γ̄c + v) from the counts so far (None
@@ -404,10 +418,7 @@ def cumulative(trace: Trace, upto: int | None = None) -> dict[str, list[float]]:
               "baseline_s": [], "speedup": [], "theory": [], "theory_v": [], "node_acceptance": [],
               "from_costs": []}
     spec_s = 0.0
-    # the loop's time outside the rounds' draft and verify spans (a tree's walk, cache cuts),
-    # spread evenly, so the running speedup ends at the measured one
-    timed = sum(r.draft_s + r.verify_s for r in trace.rounds)
-    overhead = max(trace.timing.spec_s - timed, 0.0) / len(trace.rounds) if trace.rounds else 0.0
+    overhead = loop_overhead_s(trace)  # so that the running speedup ends at the measured one
     for i, r in enumerate(trace.rounds[:upto], 1):
         n = sum(t.accepted for t in r.draft)
         add_trace_round(running, r)

@@ -186,6 +186,15 @@ def strip_html(trace: Trace, upto: int) -> str:
     return rounds_strip_html(trace.rounds[:upto], trace.text)
 
 
+def what_ran(trace: Trace) -> str:
+    """What ran, as plain text: the models, the draft's shape, sampling, seed and device."""
+    c = trace.config
+    shape = (f"tree of {c.tree_nodes} nodes (top-k {c.tree_top_k}, depth {c.gamma}, {c.tree_kind})"
+             if c.tree_nodes else f"gamma {c.gamma}")
+    return (f"target {c.target} · draft {c.draft} · {shape} · temperature {c.temperature}"
+            f" · seed {c.seed} · {c.device}/{c.dtype}")
+
+
 def opening_round(trace: Trace) -> int:
     """The round a trace opens on: the first that shows the idea (drafts, some accepted, then a
     rejection; a tree: a path of two or more, some sibling rejected), else the first with an
@@ -251,16 +260,17 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
 
 
 def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
-               blind: bool = False) -> str:
+               blind: bool = False, scale: float = 1.0) -> str:
     """One round as cards revealed in stages: drafted, scored, checked one by one, closed.
 
     focus: the draft position to outline (a quiz asks about that token); blind: hide the focus
     card's p and β until its decision is revealed (they would give a quiz's answer away).
-    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview)."""
+    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview,
+    drawn scale times larger)."""
     rnd = trace.rounds[index]
     if rnd.tree is not None:
         from . import treeview
-        return treeview.round_html(rnd, stage, trace.config.temperature == 0)
+        return treeview.round_html(rnd, stage, trace.config.temperature == 0, scale)
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
     checked = stage - 1  # tokens whose decision is revealed

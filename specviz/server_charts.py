@@ -1,12 +1,14 @@
 """Plotly figures of a server's speculative-decoding numbers (no Streamlit), in the look of the
-trace charts (charts._fig): acceptance by draft position, the numbers over time, and per request
+trace charts (look.figure): acceptance by draft position, the numbers over time, and per request
 their spread and acceptance histogram."""
 import math
 from datetime import datetime
 
 import plotly.graph_objects as go
 
-from .charts import BLUE, GREY, ORANGE, SKY, VERMILLION, _fig, _hline
+from .charts import _hline
+from .look import BLUE, GREY, ORANGE, SKY, VERMILLION
+from .look import figure as _fig
 from .serving import COUNTERS, Point, Readout
 from .serving_requests import Reading
 
@@ -50,7 +52,7 @@ def over_time(points: list[Point]) -> go.Figure:
                 for t, p in zip(x, points) if p.restarted]
     kind = "each scrape's latest window (gauges)" if r and r[0].tau_from != COUNTERS else "each window between scrapes"
     return _fig(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
-                margin=dict(l=10, r=10, t=110, b=10), shapes=restarts,
+                margin=dict(l=10, r=10, b=110), shapes=restarts,
                 xaxis=dict(type="category") if named else {},
                 yaxis=dict(title="τ", rangemode="tozero"),
                 yaxis2=dict(title="α, rate", overlaying="y", side="right", range=[0, 1.05], showgrid=False,

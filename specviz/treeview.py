@@ -107,8 +107,9 @@ def _node_title(j: int, n: TreeNode, scored: bool, revealed: bool, greedy: bool)
     return " · ".join(bits)
 
 
-def tree_svg(rnd: Round, stage: int, greedy: bool) -> str:
-    """The tree at this stage: nodes by depth (left to right), the accepted path bold."""
+def tree_svg(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
+    """The tree at this stage: nodes by depth (left to right), the accepted path bold; scale
+    multiplies every length and type size (projector mode)."""
     nodes, pl = rnd.tree.nodes, plan(rnd)
     on_path = path(rnd)
     shown_path = on_path[:revealed_path(rnd, stage)]
@@ -118,10 +119,12 @@ def tree_svg(rnd: Round, stage: int, greedy: bool) -> str:
     done = stage >= pl.last
     depth_shown = stage + 1 if stage < pl.score else pl.depth
     scored = stage >= pl.score
-    xy = lambda v, d: (10 + d * COL, 8 + rows[v] * ROW)  # noqa: E731
+    col, row, bw, bh = COL * scale, ROW * scale, BOX_W * scale, BOX_H * scale
+    xy = lambda v, d: (10 + d * col, 8 + rows[v] * row)  # noqa: E731
+    box = lambda *a, **k: _box(*a, scale=scale, **k)  # noqa: E731
     edges, boxes = [], []
     root_x, root_y = xy(-1, 0)
-    boxes.append(_box(root_x, root_y, "root", "#555", "solid", "the last settled token: every node "
+    boxes.append(box(root_x, root_y, "root", "#555", "solid", "the last settled token: every node "
                       "continues from it", glyph=""))
     for j, n in enumerate(nodes):
         if n.depth > depth_shown:
@@ -129,13 +132,13 @@ def tree_svg(rnd: Round, stage: int, greedy: bool) -> str:
         x, y = xy(j, n.depth)
         px, py = xy(n.parent, nodes[n.parent].depth if n.parent >= 0 else 0)
         bold = j in shown_path
-        edges.append(f'<line x1="{px + BOX_W}" y1="{py + BOX_H / 2}" x2="{x}" y2="{y + BOX_H / 2}" '
+        edges.append(f'<line x1="{px + bw}" y1="{py + bh / 2}" x2="{x}" y2="{y + bh / 2}" '
                      f'stroke="{FATES["accepted"][0] if bold else "#999"}" stroke-width="{4 if bold else 1.5}"/>')
         revealed = j in tested_by or done
         fate = {"unchecked": "discarded"}.get(n.fate, n.fate) if revealed else None
         colour = FATES[fate][0] if fate else PENDING
         style = "solid" if scored else "dashed"
-        boxes.append(_box(x, y, _label(n.text), colour, style, _node_title(j, n, scored, revealed, greedy),
+        boxes.append(box(x, y, _label(n.text), colour, style, _node_title(j, n, scored, revealed, greedy),
                           glyph=FATES[fate][1] if fate else "", fill=fate is not None and fate != "discarded",
                           faded=fate == "discarded", bold=bold))
     if done:
@@ -143,40 +146,41 @@ def tree_svg(rnd: Round, stage: int, greedy: bool) -> str:
         d = (nodes[closing_parent].depth if closing_parent >= 0 else 0) + 1
         x, y = xy("c", d)
         px, py = xy(closing_parent, d - 1)
-        edges.append(f'<line x1="{px + BOX_W}" y1="{py + BOX_H / 2}" x2="{x}" y2="{y + BOX_H / 2}" '
+        edges.append(f'<line x1="{px + bw}" y1="{py + bh / 2}" x2="{x}" y2="{y + bh / 2}" '
                      f'stroke="{FATES[c.kind][0]}" stroke-width="4" stroke-dasharray="5 3"/>')
-        boxes.append(_box(x, y, _label(c.text), FATES[c.kind][0], "solid",
+        boxes.append(box(x, y, _label(c.text), FATES[c.kind][0], "solid",
                           f"{FATES[c.kind][2]} · “{visible(c.text)}” · p = {fmt(c.p)}", glyph=FATES[c.kind][1],
                           fill=True, bold=True))
-    width = 10 + (pl.depth + 1) * COL + BOX_W + 4  # the target's token one level below the path
-    height = 16 + n_rows * ROW
+    width = 10 + (pl.depth + 1) * col + bw + 4  # the target's token one level below the path
+    height = 16 + n_rows * row
     return (f'<svg class="sv-tree-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="token tree of this round">{"".join(edges)}{"".join(boxes)}</svg>')
 
 
 def _box(x: float, y: float, label: str, colour: str, style: str, title: str, glyph: str,
-         fill: bool = False, faded: bool = False, bold: bool = False) -> str:
+         fill: bool = False, faded: bool = False, bold: bool = False, scale: float = 1.0) -> str:
     """One node: a rounded box with the token (already escaped), its fate glyph and a hover title."""
     dash = ' stroke-dasharray="4 3"' if style == "dashed" else ""
     strike = ' text-decoration="line-through"' if faded else ""
-    mark = f'<tspan fill="{colour}" font-size="11" dx="2">{glyph}</tspan>' if glyph else ""
+    mark = f'<tspan fill="{colour}" font-size="{11 * scale:g}" dx="2">{glyph}</tspan>' if glyph else ""
     return (f'<g opacity="{0.5 if faded else 1}"><title>{html.escape(title)}</title>'
-            f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="5" '
+            f'<rect x="{x:g}" y="{y:g}" width="{BOX_W * scale:g}" height="{BOX_H * scale:g}" rx="5" '
             f'fill="{colour + "2e" if fill else "#ffffff"}" stroke="{colour}" stroke-width="{3 if bold else 2}"{dash}/>'
-            f'<text x="{x + BOX_W / 2}" y="{y + 17}" text-anchor="middle" font-size="13" '
+            f'<text x="{x + BOX_W * scale / 2:g}" y="{y + 17 * scale:g}" text-anchor="middle" font-size="{13 * scale:g}" '
             f'font-weight="{700 if bold else 400}" fill="#222"{strike}>{label}{mark}</text></g>')
 
 
-def mask_svg(rnd: Round, stage: int) -> str:
+def mask_svg(rnd: Round, stage: int, scale: float = 1.0) -> str:
     """The attention mask of the target's pass over [root, nodes]: row i is what node i sees
-    (filled: the prompt and text so far, the root, its ancestors, itself), labelled by token."""
+    (filled: the prompt and text so far, the root, its ancestors, itself), labelled by token;
+    scale multiplies every length and type size."""
     nodes = rnd.tree.nodes
     n = len(nodes)
     depth_shown = stage + 1 if stage < plan(rnd).score else plan(rnd).depth
     shown = [j for j, nd in enumerate(nodes) if nd.depth <= depth_shown]
-    cell = max(5, min(12, 200 // (n + 2)))
+    cell = max(5, min(12, 200 // (n + 2))) * scale
     on_path = set(path(rnd)[:revealed_path(rnd, stage)])
-    names, past = 50, 2 * cell  # the token column, the "past" column
+    names, past = 50 * scale, 2 * cell  # the token column, the "past" column
     left, top = names + past, 2 * cell + 4  # the header row
     cells = []
     for i in [-1] + shown:
@@ -189,7 +193,7 @@ def mask_svg(rnd: Round, stage: int) -> str:
         name = "root" if i < 0 else _label(nodes[i].text, 7)
         cells.append(f'<g><title>{html.escape(title)}</title>'
                      f'<rect x="0" y="{y}" width="{left + (n + 1) * cell}" height="{cell}" fill="transparent"/>'
-                     f'<text x="{names - 4}" y="{y + cell - 2}" font-size="{min(11, cell)}" text-anchor="end" '
+                     f'<text x="{names - 4}" y="{y + cell - 2}" font-size="{min(11 * scale, cell):g}" text-anchor="end" '
                      f'fill="{colour}">{name}</text>'
                      f'<rect x="{names + 1}" y="{y + 1}" width="{past - 3}" height="{cell - 2}" fill="{PENDING}"/>'
                      f'<rect x="{left + 1}" y="{y + 1}" width="{cell - 2}" height="{cell - 2}" fill="{colour}"/>')
@@ -197,8 +201,8 @@ def mask_svg(rnd: Round, stage: int) -> str:
                   f'fill="{colour}"/>' for j, m in enumerate(row) if m == "1"]
         cells.append("</g>")
     width, height = left + (n + 1) * cell + 2, top + (n + 1) * cell + 2
-    head = (f'<text x="{names}" y="{top - 15}" font-size="10" fill="#555">past</text>'
-            f'<text x="{left}" y="{top - 5}" font-size="10" fill="#555">root, nodes →</text>')
+    head = (f'<text x="{names}" y="{top - 15 * scale}" font-size="{10 * scale:g}" fill="#555">past</text>'
+            f'<text x="{left}" y="{top - 5 * scale}" font-size="{10 * scale:g}" fill="#555">root, nodes →</text>')
     return (f'<svg class="sv-mask-svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
             f'role="img" aria-label="tree attention mask">{head}{"".join(cells)}</svg>')
 
@@ -239,12 +243,12 @@ def caption(rnd: Round, stage: int) -> str:
             f"“{_label(c.text, 24)}” from what is left of p: {k + 1} token{'s' * (k != 0)} from one pass.")
 
 
-def round_html(rnd: Round, stage: int, greedy: bool) -> str:
-    """The tree and its mask side by side, and the stage's caption."""
+def round_html(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
+    """The tree and its mask side by side (scale: every length and type size), and the stage's caption."""
     stage = max(0, min(stage, plan(rnd).last))
     legend = "".join(f'<span class="tok tok-{f}">{FATES[f][2]}<sup>{FATES[f][1]}</sup></span>'
                      for f in ("accepted", "rejected", "discarded", "resampled", "bonus"))
-    return (f'<div class="sv-round"><div class="sv-tree-row"><div class="sv-tree">{tree_svg(rnd, stage, greedy)}'
+    return (f'<div class="sv-round"><div class="sv-tree-row"><div class="sv-tree">{tree_svg(rnd, stage, greedy, scale)}'
             f'</div><div class="sv-mask"><div class="sv-mask-title">tree attention mask</div>'
-            f'{mask_svg(rnd, stage)}</div></div><div class="sv-legend">{legend}</div>'
+            f'{mask_svg(rnd, stage, scale)}</div></div><div class="sv-legend">{legend}</div>'
             f'<div class="sv-caption">{caption(rnd, stage)}</div></div>')

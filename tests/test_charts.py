@@ -323,3 +323,37 @@ def test_gap_chart_walks_from_the_ideal_to_the_measured_speedup(label):
     s = metrics.summarize(TRACES[label])
     assert v == pytest.approx(s.verify_cost) and f"v = {s.verify_cost:.2f}" in bars.y[1]
     assert f"τ = {s.mean_acceptance_length:.2f}" in bars.y[3]
+
+
+@pytest.mark.parametrize("label", sorted(TRACES))
+def test_time_lanes_are_the_trace_s_measured_times(label):
+    t = TRACES[label]
+    fig = charts.time_lanes(t)
+    lanes = {b.name: b for b in fig.data}
+    plain, draft, verify, over = (lanes[k] for k in ("plain step", "draft", "target pass", "loop overhead"))
+    step = t.baseline.s_per_token
+    assert len(plain.x) == len(t.output_ids) and set(plain.x) == {step}
+    assert plain.base[-1] + plain.x[-1] == pytest.approx(len(t.output_ids) * step)  # plain: N measured steps
+    assert list(draft.x) == [r.draft_s for r in t.rounds] and list(verify.x) == [r.verify_s for r in t.rounds]
+    timed = sum(r.draft_s + r.verify_s for r in t.rounds)
+    assert t.timing.spec_s >= timed  # the shipped runs: the loop's own time is what is left over
+    assert sum(over.x) == pytest.approx(t.timing.spec_s - timed)
+    spec_end = over.base[-1] + over.x[-1]
+    assert spec_end == pytest.approx(t.timing.spec_s)  # the speculative lane ends at the measured time
+    assert (plain.base[-1] + plain.x[-1]) / spec_end == pytest.approx(metrics.measured_speedup(t))
+    assert spec_end == pytest.approx(metrics.cumulative(t)["spec_s"][-1])  # the running charts' rule
+    for i in range(1, len(t.rounds)):  # each round starts where the one before ended: draft | verify | overhead
+        assert draft.base[i] == pytest.approx(over.base[i - 1] + over.x[i - 1])
+        assert verify.base[i] == pytest.approx(draft.base[i] + draft.x[i])
+    assert f"{metrics.measured_speedup(t):.2f}×" in fig.layout.title.text
+
+
+def test_time_lanes_fade_what_is_still_to_come():
+    t = TRACES["chat · layers-4 · greedy"]
+    fig = charts.time_lanes(t, upto=3)
+    lanes = {b.name: b for b in fig.data}
+    assert list(lanes["draft"].marker.opacity) == [1.0] * 3 + [0.25] * (len(t.rounds) - 3)
+    made = sum(sum(d.accepted for d in r.draft) + 1 for r in t.rounds[:3])  # the same tokens, plain
+    assert list(lanes["plain step"].marker.opacity).count(1.0) == made
+    wide = charts.time_lanes(t, span=100.0)  # the other run of a comparison is slower
+    assert wide.layout.xaxis.range[1] >= 100

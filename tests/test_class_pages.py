@@ -135,12 +135,12 @@ def test_projector_mode_enlarges_chart_type():
     plain = layouts(page(STEP, trace=STEM, round=3, stage=4))
     big = layouts(page(STEP, trace=STEM, round=3, stage=4, projector="true"))
     assert len(big) == len(plain) >= 4
-    for p, b in zip(plain, big):
-        assert b["title"]["font"]["size"] >= 1.3 * p["title"]["font"]["size"]
-        assert b["font"]["size"] >= 1.3 * p["font"]["size"]
-        # what the app's chart theme would draw at its own small size gets a larger explicit one
-        assert "tickfont" not in p.get("yaxis", {}) and b["yaxis"]["tickfont"]["size"] >= 16
-        assert b["legend"]["font"]["size"] >= 16
+    for p, b in zip(plain, big):  # explicit sizes: the app's chart theme would draw unset ones small
+        assert b["title"]["font"]["size"] >= 1.5 * p["title"]["font"]["size"]
+        for axis in ("xaxis", "yaxis"):
+            assert p[axis]["tickfont"]["size"] == 12 and b[axis]["tickfont"]["size"] >= 24
+            assert b[axis]["title"]["font"]["size"] >= 24
+        assert b["legend"]["font"]["size"] >= 24
     big = page(STEP, trace=STEM, round=3, stage=4, projector="true")
     assert not any(t.value for t in big.title)  # Step through's first screen is the round
 

@@ -6,7 +6,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import charts, metrics, render, treeview
+from specviz import charts, look, metrics, render, treeview
 from specviz.trace import Trace
 from specviz.ui import views
 from specviz.ui.examples import shipped_traces
@@ -63,6 +63,19 @@ def test_the_tree_is_revealed_in_stages(mode):
     # the anatomy never runs ahead of the walk
     assert [render.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
     assert render.on_screen(rnd, plan.score) == 0
+
+
+def test_projector_mode_draws_the_tree_and_its_mask_larger():
+    t = TREES[tree_label()]
+    i = render.opening_round(t)
+    sizes = lambda h, cls: [float(x) for x in re.findall(r'font-size="([\d.]+)"', h.split(cls)[1].split("</svg>")[0])]  # noqa: E731
+    plain, big = render.round_html(t, i, 99), render.round_html(t, i, 99, scale=look.PROJECTOR.scale)
+    assert min(sizes(plain, "sv-tree-svg")) == 11 and min(sizes(big, "sv-tree-svg")) >= 18.7
+    assert min(sizes(big, "sv-tree-svg")) == pytest.approx(look.PROJECTOR.scale * min(sizes(plain, "sv-tree-svg")))
+    assert min(sizes(plain, "sv-mask-svg")) <= 11 and min(sizes(big, "sv-mask-svg")) >= 17
+    width = lambda h, cls: float(re.search(rf'class="{cls}" width="([\d.]+)"', h).group(1))  # noqa: E731
+    assert width(big, "sv-tree-svg") > 1.6 * width(plain, "sv-tree-svg")  # the boxes grow with their text
+    assert re.sub(r"[\d.]+", "", big) == re.sub(r"[\d.]+", "", plain)  # the same drawing, only larger
 
 
 def test_progress_charts_of_a_tree_run_plot_its_own_numbers():

@@ -98,11 +98,17 @@ def answers(data: dict) -> str:
 
 
 def _section(section: dict, instruments: dict[str, Callable[[], None]]) -> None:
+    """A section's heading, text and instrument; presenting, the instrument comes first, so the
+    room sees it on the first screen and the text is under it."""
     st.subheader(section["heading"])
-    st.markdown(section["body"])
     name = section.get("instrument")
+    if not presenting():
+        st.markdown(section["body"])
     if name in instruments:
-        instruments[name]()
+        with st.container(key=f"sv_instrument_{name}"):
+            instruments[name]()
+    if presenting():
+        st.markdown(section["body"])
 
 
 def render(name: str, instruments: dict[str, Callable[[], None]],

@@ -8,12 +8,12 @@ from collections import OrderedDict
 import plotly.graph_objects as go
 import streamlit as st
 
+from .. import look
 from . import urlstate
 
 KEY, WIDGET = "sv_projector_on", "sv_projector"  # the mode; its toggle (a widget's own state does
 # not survive a page switch: Streamlit drops it with the page that drew it)
 SCHEMA = [urlstate.Bool("projector", False)]
-SCALE = 1.4  # chart type: 12 px axis labels become 17 px, an 18 px title 25 px
 CSS = """<style>
 [data-testid=stMainBlockContainer]{max-width:none;padding:4.2rem 2.2rem 2rem !important}
 .stMarkdown p,.stMarkdown li{font-size:1.45rem !important;line-height:1.5}
@@ -26,6 +26,9 @@ h1{font-size:2.5rem !important} h2,h3{font-size:1.95rem !important} h4{font-size
 .sv-strip{font-size:1.75rem;line-height:2.7rem}
 .card{min-width:8rem}.card .word{font-size:2.1rem}.card .num,.card .verdict{font-size:1.25rem}
 .sv-caption{font-size:1.45rem}.sv-legend{font-size:1.2rem}
+[data-baseweb=select] div,[data-baseweb=tag] span{font-size:1.2rem !important}
+[data-testid=stTable] td,[data-testid=stTable] th{font-size:1.5rem !important;padding:.3rem .6rem !important}
+.sv-tree{max-height:none}.sv-mask-title{font-size:1.2rem}
 </style>"""
 
 
@@ -57,59 +60,33 @@ def toggle() -> None:
               "on every page and in the address")
 
 
-_SCALED: OrderedDict = OrderedDict()  # id(figure) -> (figure, its enlarged copy)
+def table(rows, where=None, **dataframe) -> None:
+    """Rows as a table: in projector mode a plain one, in the projector's type (a data frame
+    draws on a canvas at the theme's small size), else an interactive data frame."""
+    where = where or st
+    if on():
+        where.table(rows, hide_index=True)
+    else:
+        where.dataframe(rows, hide_index=True, **dataframe)
+
+
+_SCALED: OrderedDict = OrderedDict()  # (id(figure), columns) -> (figure, its enlarged copy)
 _LOCK = threading.Lock()
 
 
-def scaled(fig):
-    """The figure for this session: in projector mode a copy with every font SCALE times larger
-    (shared figures are never changed), else the figure itself."""
+def scaled(fig, columns: int = 2):
+    """The figure for this session: in projector mode a copy at the projector's sizes for a chart
+    in one of `columns` side by side (look.projector; shared figures are never changed), else
+    the figure itself."""
     if not on() or not isinstance(fig, go.Figure):
         return fig
     with _LOCK:
-        hit = _SCALED.get(id(fig))
+        hit = _SCALED.get((id(fig), columns))
         if hit is not None and hit[0] is fig:
             return hit[1]
-    big = enlarge(fig, SCALE)
+    big = look.projector(fig, columns)
     with _LOCK:  # the entry keeps fig alive, so its id cannot be reused while it is cached
-        _SCALED[id(fig)] = (fig, big)
+        _SCALED[(id(fig), columns)] = (fig, big)
         while len(_SCALED) > 128:
             _SCALED.popitem(last=False)
     return big
-
-
-# the sizes Streamlit's chart theme gives text a figure leaves unset (it overrides the layout's font)
-THEMED = {"tickfont": 12, "title": 14, "legend": 12}
-
-
-def enlarge(fig: go.Figure, factor: float) -> go.Figure:
-    """A copy of fig with every explicit font size, and the default one, times factor; axis
-    ticks and titles and legends get explicit sizes (the app theme's, times factor)."""
-    d = fig.to_dict()  # a deep copy
-    layout = d.setdefault("layout", {})
-    _scale(d, factor)
-    font = layout.setdefault("font", {})
-    if "size" not in font:
-        font["size"] = round(12 * factor)  # plotly's default; sizes derived from it follow
-    for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))] or ["xaxis", "yaxis"]:
-        axis = layout.setdefault(name, {})
-        axis.setdefault("tickfont", {}).setdefault("size", round(THEMED["tickfont"] * factor))
-        title = axis.setdefault("title", {})
-        if isinstance(title, dict):
-            title.setdefault("font", {}).setdefault("size", round(THEMED["title"] * factor))
-    layout.setdefault("legend", {}).setdefault("font", {}).setdefault("size", round(THEMED["legend"] * factor))
-    if "height" in layout:
-        layout["height"] = round(layout["height"] * (1 + (factor - 1) / 2))
-    return go.Figure(d)
-
-
-def _scale(node, factor: float, in_font: bool = False) -> None:
-    if isinstance(node, dict):
-        for k, v in node.items():
-            if in_font and k == "size" and isinstance(v, (int, float)):
-                node[k] = v * factor
-            elif isinstance(v, (dict, list)):
-                _scale(v, factor, k.endswith("font"))
-    elif isinstance(node, list):
-        for x in node:
-            _scale(x, factor, in_font)

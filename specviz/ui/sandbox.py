@@ -62,9 +62,9 @@ def sandbox(key: str = "sb", seed: int = 0) -> None:
         return
     st.metric("β = Σ min(p, q)", f"{a.beta:.3f}", help="the chance a drafted token is accepted", border=True)
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(projector.scaled(class_charts.sandbox_dists(a)), key=f"{key}_dists", config=PLOTLY)
-    c2.plotly_chart(projector.scaled(class_charts.sandbox_accept(a)), key=f"{key}_accept", config=PLOTLY)
-    c3.plotly_chart(projector.scaled(class_charts.sandbox_residual(a)), key=f"{key}_res", config=PLOTLY)
+    c1.plotly_chart(projector.scaled(class_charts.sandbox_dists(a), columns=3), key=f"{key}_dists", config=PLOTLY)
+    c2.plotly_chart(projector.scaled(class_charts.sandbox_accept(a), columns=3), key=f"{key}_accept", config=PLOTLY)
+    c3.plotly_chart(projector.scaled(class_charts.sandbox_residual(a), columns=3), key=f"{key}_res", config=PLOTLY)
     st.session_state.setdefault(f"{key}_draws", 1000)
     n = st.segmented_control("draws", DRAWS, key=f"{key}_draws", required=True,
                              format_func=lambda d: f"{d:,} draws")

@@ -240,7 +240,7 @@ def _what_if(r: serving.Readout) -> None:
              "expected draft acceptance rate": round(w["expected_draft_acceptance_rate"], 3),
              "": "now" if w["gamma"] == r.k else ""} for w in serving.what_if(r.alpha, r.k)]
     st.markdown("#### What would γ ± 1 do? (an estimate)")
-    st.dataframe(rows, hide_index=True)
+    projector.table(rows)
     st.caption(f"Estimate, not a measurement: Leviathan's formula at the measured α = {r.alpha:.3f}, "
                "assuming every position is accepted with that same probability. Each drafted token "
                "costs draft time and a slot in the verify pass, and the counters say nothing about time.")

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, metrics, render
+from .. import charts, look, metrics, render
 from ..trace import Trace
 from . import projector, safe
 
@@ -24,7 +24,8 @@ def figure(make, trace: Trace, *args):
 def _figure(make, trace: Trace, *args):
     """make(*args) memoised per trace: stepping through stages redraws the same charts. When
     many sessions ask at once (a class following its presenter), one builds, the others wait."""
-    key = (id(trace), make.__name__, tuple(a if isinstance(a, (int, str)) else id(a) for a in args))
+    plain = (int, float, str, type(None))  # arguments that are their own key
+    key = (id(trace), make.__name__, tuple(a if isinstance(a, plain) else id(a) for a in args))
     while True:
         with _FIGS_LOCK:
             if key in _FIGS:
@@ -276,7 +277,7 @@ def show_round(trace: Trace, rnd: int, stage: int, focus: int | None = None, bli
     """render.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
     HTML profile) strips, so it goes through markdown's raw HTML; every text in it is escaped by
     specviz.treeview, and it holds no blank line (that would end markdown's HTML block)."""
-    out = render.round_html(trace, rnd, stage, focus, blind)
+    out = render.round_html(trace, rnd, stage, focus, blind, look.PROJECTOR.scale if projector.on() else 1.0)
     if trace.rounds[rnd].tree is not None:
         st.markdown(out, unsafe_allow_html=True)
     else:
@@ -406,8 +407,19 @@ def speed_panel(trace: Trace, done: int, key: str) -> None:
     gap_panel(trace, key)
 
 
+def lanes(trace: Trace, done: int | None, key: str, span: float | None = None) -> None:
+    """Plain and speculative decoding on one wall-clock axis (charts.time_lanes), rounds to come faded."""
+    st.plotly_chart(figure(charts.time_lanes, trace, trace, done, span), key=f"{key}_lanes", config=PLOTLY)
+
+
+def lanes_span(*traces: Trace) -> float:
+    """The longest lane of these runs: their time lanes on one scale."""
+    return max(x or 0.0 for t in traces for x in charts.lane_ends(t))
+
+
 def progress_charts(trace: Trace, done: int, key: str) -> None:
-    """The cumulative charts up to the rounds completed so far, two to a row."""
+    """The time lanes, then the cumulative charts up to the rounds completed so far, two to a row."""
+    lanes(trace, done, key)
     if done == 0:
         st.caption("Time, tokens per pass and acceptance charts fill in as rounds complete.")
         return
@@ -431,7 +443,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
         v.setdefault("accepted ÷ checked", v.get("α (Leviathan)", "n/a"))
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
-    st.dataframe(rows, width="stretch", hide_index=True, height="content")
+    projector.table(rows, width="stretch", height="content")
     st.plotly_chart(projector.scaled(charts.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
 
 
@@ -441,11 +453,13 @@ def shape(trace: Trace) -> str:
     return f"tree of {c.tree_nodes}" if c.tree_nodes else f"γ = {c.gamma}"
 
 
-def side(trace: Trace, key: str) -> None:
-    """One trace of a comparison: what ran, where, its text, its speedup and where it went."""
+def side(trace: Trace, key: str, span: float | None = None) -> None:
+    """One trace of a comparison: what ran, where, its text, its time lanes (on the axis `span`
+    seconds long that both sides share), its speedup and where it went."""
     st.markdown(describe(trace))
     st.caption(plain(recorded_with(trace), 400))
     st.html(render.strip_html(trace, len(trace.rounds)))
+    lanes(trace, None, key, span)
     st.plotly_chart(projector.scaled(charts.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)
     st.plotly_chart(projector.scaled(charts.tokens_per_pass(trace)), key=f"{key}_tpp", config=PLOTLY)

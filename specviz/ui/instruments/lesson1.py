@@ -130,7 +130,7 @@ def draft_cost() -> None:
             st.session_state["sv_c"] = rows
             lesson.texts("1_why_it_works")["draft_cost.json"] = json.dumps(rows, indent=1)
     if st.session_state.get("sv_c"):
-        st.dataframe(st.session_state["sv_c"], hide_index=True)
+        projector.table(st.session_state["sv_c"])
         st.caption(f"Measured now on this machine, medians of 7 repeats: the time of one γ = {GAMMA} "
                    "proposal (its per-round fixed cost, such as the trained draft's catch-up, included) "
                    "÷ the tokens it drafted, ÷ one plain target step.")

@@ -104,10 +104,10 @@ def acceptance() -> None:
     c, s = metrics.counts(trace), common.summary(label, trace)
     gamma = trace.config.gamma
     left, right = st.columns([2, 3])
-    left.dataframe([{"count": k, "this run": n} for k, n in (
+    projector.table([{"count": k, "this run": n} for k, n in (
         ("target passes (rounds)", c.passes), ("drafted tokens", c.drafted), ("accepted", c.accepted),
         ("rounds ending in a rejection", c.rejections), ("checked = accepted + rejections", c.checked),
-        ("never checked (after a rejection)", c.drafted - c.checked))], hide_index=True)
+        ("never checked (after a rejection)", c.drafted - c.checked))], left)
     expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
     beta_why = ("mean over checked positions of β = Σ min(p, q), computed by the engine from the full "
                 "distributions; E[β] is α itself, a check on the estimate. Greedy: β is 1 or 0")
@@ -191,7 +191,7 @@ def workloads() -> None:
     table = [{"": name, **{w: _f(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
     table.append({"": "greedy output identical to plain",
                   **{w: {True: "yes", False: "NO", None: "n/a"}[s.same_as_baseline] for w, s in sums.items()}})
-    st.dataframe(table, hide_index=True)
+    projector.table(table)
     live = bool(st.session_state.get("sv_workload_traces"))
     st.caption(("Measured now in this session" if live else "Shipped example runs (real, recorded on "
                 "CPU with `scripts/record_examples.py`)") + f" · drafter {next(iter(items.values()))[1].config.draft}. "

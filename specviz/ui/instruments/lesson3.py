@@ -82,7 +82,7 @@ def lab() -> None:
              "TV measured": round(v.tv, 4), "TV exact law": round(v.tv_exact, 4),
              "chi-square p-value": f"{v.chi2_p:.2g}", "what it does": VARIANTS[name]}
             for name, v in res.variants.items()]
-    st.dataframe(rows, hide_index=True)
+    projector.table(rows)
     lesson.texts("3_lossless")["distribution_lab.json"] = json.dumps(
         {"setup": saved["setup"], "n": res.n, "results": rows}, indent=1)
     st.plotly_chart(projector.scaled(charts.lab_tv(res)), config=PLOTLY, key="lab_tv")

@@ -44,7 +44,7 @@ def medusa() -> None:
                                  "the next pass verifies a candidate tree")
     st.markdown("**Published figures** (from the papers, on large GPU models; *not measured by "
                 "this app*):")
-    st.dataframe(PUBLISHED, hide_index=True)
+    projector.table(PUBLISHED)
     trained = common.trained()
     if trained:
         st.caption(f"This project's own trained draft ({', '.join(trained)}; see models.yaml) reads the "
@@ -159,13 +159,13 @@ def tree_sweep() -> None:
                           "Press Measure for this machine's numbers."}
     rows, curve = result["rows"], result["curve"]
     v_of = _curve_v(curve)
-    st.dataframe([{"shape": r.name, "τ / pass": _f(r.tau),
+    projector.table([{"shape": r.name, "τ / pass": _f(r.tau),
                    "speedup": _f(r.speedup, suffix="×"),
                    "repeats": f"{r.lo:.2f}–{r.hi:.2f}×" if r.lo is not None else "n/a",
                    "τ ÷ (N̄c + v)": _f(r.predicted, suffix="×"), "steps / round": _f(r.round_cost),
                    "v in runs": _f(r.v), "pass tokens": r.pass_tokens, "v(k) curve": _f(v_of(r.pass_tokens)),
                    "drafted / pass": f"{r.drafted:.1f}", "c per node": _f(r.c, ".3f")}
-                  for r in rows], hide_index=True)
+                     for r in rows])
     st.caption("speedup: measured against plain decoding, each prompt's median over repeats; repeats: the "
                "lowest and highest whole repeat, every prompt timed side by side with plain decoding (the "
                "median per prompt can sit outside it); τ ÷ (N̄c + v): "
