@@ -15,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("HF_HUB_CACHE", str(ROOT.parent / "shared" / "hf-cache"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# the tests' own cache (converted model, kernel tables, stored traces), never the user's
+os.environ.setdefault("SPECVIZ_CACHE", str(ROOT / "tests" / "artifacts" / "cache"))
 
 TARGET = "smollm2-135m-instruct"
 
