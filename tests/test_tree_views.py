@@ -254,3 +254,14 @@ def test_greedy_and_sampled_tree_rounds_count_checked_nodes_alike():
                     continue
                 later = [k for k in range(j + 1, len(nodes)) if nodes[k].parent == n.parent]
                 assert all(nodes[k].fate == "unchecked" for k in later), (label, [nodes[k].fate for k in later])
+
+
+def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
+    from specviz import treesweep
+
+    d = {"date": "2026-11-28", "rows": [{"method": "ours", "drafter": "trained:x", "tree": 8}],
+         "draft_weights_sha256": {"trained:x": "a" * 64}}
+    assert "as shipped now" in treesweep.draft_note(d, lambda name: "a" * 64)
+    other = treesweep.draft_note(d, lambda name: "b" * 64)
+    assert "on 2026-11-28 with an earlier training of trained:x" in other and "bbbbbbbbbbbb" in other
+    assert "without a record" in treesweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)

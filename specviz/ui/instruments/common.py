@@ -94,6 +94,13 @@ def shipped_summaries(substring: str) -> dict[str, metrics.Summary]:
             for label, p in shipped_traces().items() if substring in label}
 
 
+def gammas(*substrings: str) -> str:
+    """The γ (or γs: "1, 4") the shipped chains whose label contains every substring ran at."""
+    found = sorted({x.gamma for label, x in shipped_summaries("").items()
+                    if not x.tree and all(sub in label for sub in substrings)})
+    return ", ".join(map(str, found)) or "n/a"
+
+
 def span(values: list[float | None], spec: str = ".2f", suffix: str = "") -> str:
     """“0.30–0.32” (or one value) for quoting measured numbers in a lesson's text; n/a if none."""
     xs = sorted(x for x in values if x is not None)

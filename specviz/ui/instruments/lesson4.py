@@ -8,7 +8,7 @@ import streamlit as st
 from ... import lesson_charts as charts
 from ... import render, treesweep
 from ...brief import pooled_summary
-from ...models import load_registry
+from ...models import draft_weights_digest, load_registry
 from .. import lesson, projector, state, urlstate, views
 from ..examples import PROMPTS, TRACES_DIR, shipped_traces
 from . import common
@@ -66,6 +66,8 @@ def facts() -> dict[str, str]:
             "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
             "c_trained": c("trained"),
             "tau_chain_trained": tau(lambda label, x: "trained" in label and not x.tree),
+            "gamma_chain_trained": common.gammas("trained", "greedy"),
+            "sweep_draft": _sweep_note(),
             "tau_tree16": tau(lambda label, x: x.tree and "tree16" in label)}
 
 
@@ -110,6 +112,16 @@ def _shipped_sweep(path: str, mtime: float) -> dict | None:
         return None
 
 
+def _shipped_sweep_data() -> dict | None:
+    return _shipped_sweep(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
+
+
+def _sweep_note() -> str:
+    """Which draft and date the shipped sweep was measured with (from its JSON)."""
+    shipped = _shipped_sweep_data()
+    return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
+
+
 def _tree_drafters() -> list[str]:
     """Drafters that can branch, by their spec (no torch): trained drafts, early exits."""
     return [*common.trained(), "layers:4", "layers:8"]
@@ -148,15 +160,15 @@ def tree_sweep() -> None:
                    "medusa.")
     result = st.session_state.get("sv_tree_sweep")
     if result is None:
-        shipped = _shipped_sweep(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
+        shipped = _shipped_sweep_data()
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return
         rows = treesweep.from_bench(shipped)
         result = {"rows": rows, "curve": shipped.get("verify_cost"),
-                  "what": f"Shipped: measured when this app was built with `python -m specviz bench` (greedy, "
+                  "what": f"Shipped: {_sweep_note()}, with `python -m specviz bench` (greedy, "
                           f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
-                          "Press Measure for this machine's numbers."}
+                          "Press Measure for this machine's numbers with the draft shipped now."}
     rows, curve = result["rows"], result["curve"]
     v_of = _curve_v(curve)
     st.dataframe([{"shape": r.name, "τ / pass": _f(r.tau),
