@@ -254,7 +254,11 @@ def test_a_link_can_hide_controls_and_the_copy_link_keeps_the_view():
     at = page(STEP, trace=STEM, round=3, step_runbox_hide="true", projector="true")
     styles = "".join(h.proto.body for h in at.get("html"))
     assert ".st-key-step_runbox{display:none" in styles  # TensorFlow Playground's _hide
-    link = at.sidebar.code[0].value  # "Link to this view": the address less projector and class
+    # "Link to this view": the browser shows its live address less projector and class (a script);
+    # the server's own version of that link goes along as the component's data
+    live = next(e for e in at.get("bidi_component") if e.key == "sv_link_live")
+    link = json.loads(live.proto.json)["server"]
+    assert json.loads(live.proto.json)["drop"] == ["class", "projector"]
     assert f"trace={STEM}" in link and "round=3" in link and "step_runbox_hide=true" in link
     assert "projector" not in link
 

@@ -22,6 +22,8 @@ PAGE = "sv_page"  # the stem of the page this session is on ("app", "1_Step_thro
 SLOTS = "sv_page_slots"
 PRIVATE = ("class", "projector")  # never part of a shared view or link
 VIEW_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+PAGE_PATHS = tuple(p.stem.split("_", 1)[-1] for p in sorted(PAGES_DIR.glob("*.py")))  # their URL paths
 
 
 def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
@@ -32,6 +34,7 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
     address: widgets of this page whose values the address keeps (urlstate.bind)."""
     ss = st.session_state
     ss[PAGE], ss[urlstate.PAGE_PATH] = stem, "" if stem == "app" else stem.split("_", 1)[-1]
+    ss[urlstate.PAGE_PATHS] = PAGE_PATHS
     _take_presenters_view(stem)
     projector.sync()
     # the default favicon: emoji and material icons would be fetched from a CDN (offline here)
@@ -114,6 +117,6 @@ def page_links(home: bool = False) -> None:
     query = {"projector": "true"} if projector.on() else None
     if home:
         st.page_link("app.py", label="Home", query_params=query)
-    for path in sorted((Path(__file__).resolve().parents[2] / "pages").glob("*.py")):
+    for path in sorted(PAGES_DIR.glob("*.py")):
         title = path.stem.split("_", 1)[-1].replace("_", " ")
         st.page_link(f"pages/{path.name}", label=title, query_params=query)

@@ -1,0 +1,116 @@
+"""A workshop in real Chromium: "Link to this view" opens the same view in a fresh browser (after
+stepping, on several pages), an upload hides the error about the previous file at once, and a
+student re-attaches from another page. Screenshots go to tests/artifacts/ (the server and
+Chromium: conftest.py; never downloads a browser)."""
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+ROUND = re.compile(r"Round \d+ of \d+ · step \d+ of \d+")
+
+
+@pytest.fixture()
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def _page(browser, width=1400, height=1000):
+    pg = browser.new_context(viewport={"width": width, "height": height}).new_page()  # own session
+    pg.set_default_timeout(90_000)
+    return pg
+
+
+def _heading(pg) -> str:
+    return pg.locator("h4", has_text=ROUND).first.inner_text()
+
+
+def _settled(pg) -> None:
+    pg.locator("[data-testid=stApp][data-test-script-state=notRunning]").wait_for()
+    pg.wait_for_selector("[data-testid='stStatusWidget']", state="detached")
+
+
+def _copied_link(pg) -> str:
+    """Open "Link to this view" in the sidebar and read the link it offers (once it shows the
+    address: it reads the address as it changes, a few times a second)."""
+    pg.keyboard.press("Escape")  # an open popover or menu first closes
+    pg.locator("[data-testid=stSidebar]").get_by_text("Link to this view").first.click()
+    box = pg.locator(".sv-link-url").first
+    box.wait_for()
+    for _ in range(40):
+        if box.input_value() == pg.url:
+            break
+        pg.wait_for_timeout(100)
+    return box.input_value()
+
+
+def test_link_to_this_view_opens_the_stepped_round_in_a_fresh_browser(browser, server):
+    pg = _page(browser)
+    pg.goto(server)
+    pg.get_by_role("link", name="Step through").first.click()  # as a lecturer goes there
+    pg.locator("h4", has_text=ROUND).first.wait_for()
+    _settled(pg)
+    for _ in range(4):  # the player steps in a fragment: the sidebar is not redrawn
+        before = _heading(pg)
+        pg.get_by_role("button", name="Next").click()
+        pg.wait_for_function(f"() => !document.body.innerText.includes({before!r})")
+    pg.get_by_role("button", name="Last").click()
+    pg.wait_for_function("() => /Round (\\d+) of \\1 ·/.test(document.body.innerText)")
+    before = _heading(pg)
+    pg.get_by_role("button", name="Back").click()
+    pg.wait_for_function(f"() => !document.body.innerText.includes({before!r})")
+    _settled(pg)
+    shown = _heading(pg)
+    rnd, stage = re.search(r"Round (\d+) of \d+ · step (\d+)", shown).groups()
+    want = f"/[?&]round={rnd}(&|$)/.test(location.search) && /[?&]stage={stage}(&|$)/.test(location.search)"
+    pg.wait_for_function(f"() => {want}")  # the address follows the player
+    link = _copied_link(pg)
+    assert link == pg.url and "/Step_through/Step_through" not in link
+    assert link.startswith(f"{server}/Step_through?") and f"round={rnd}" in link and f"stage={stage}" in link
+    pg.screenshot(path=str(ARTIFACTS / "link_popover.png"))
+
+    fresh = _page(browser)  # a new context: no session, no cookies
+    fresh.goto(link)
+    fresh.locator("h4", has_text=ROUND).first.wait_for()
+    assert _heading(fresh) == shown
+    assert fresh.locator("[data-testid=stSidebar]").count() == 1  # a whole page, not a blank one
+
+    # and on a page without a player: Compare keeps both traces
+    pg.goto(f"{server}/Compare?a=chat__lookup__greedy&b=summarise__lookup__greedy")
+    pg.wait_for_function("() => document.querySelectorAll('.sv-strip').length === 2")
+    _settled(pg)
+    link = _copied_link(pg)
+    assert link.startswith(f"{server}/Compare?") and "a=chat__lookup__greedy" in link
+    fresh.goto(link)
+    fresh.wait_for_function("() => document.querySelectorAll('.sv-strip').length === 2")
+    strips = lambda p: [p.locator(".sv-strip").nth(i).inner_text() for i in (0, 1)]  # noqa: E731
+    assert strips(fresh) == strips(pg) and strips(pg)[0] != strips(pg)[1]
+
+
+def test_a_new_upload_hides_the_error_about_the_previous_file_at_once(browser, server, tmp_path):
+    pg = _page(browser)
+    pg.goto(f"{server}/Step_through")
+    pg.locator("h4", has_text=ROUND).first.wait_for()
+    upload = pg.locator("input[type=file]").first
+    bad = tmp_path / "notes.json"
+    bad.write_text('{"title": "my notes"}')
+    upload.set_input_files(str(bad))
+    error = pg.locator("[data-testid=stAlertContentError]")
+    error.wait_for()
+    assert "not a SpecViz trace" in error.inner_text() and "re-record" not in error.inner_text()
+    shown = _heading(pg)
+    upload.set_input_files(str(ROOT / "data" / "traces" / "chat__layers-4__sampled.json"))
+    # the old error is hidden as soon as the file is chosen, before the new trace is on screen
+    assert not error.first.is_visible() and _heading(pg) == shown
+    pg.wait_for_function("() => / of 38 · step 1 of/.test(document.body.innerText)")
+    assert error.count() == 0
+    upload.set_input_files(str(bad))  # a new error about a new upload shows again
+    error.first.wait_for(state="visible")
