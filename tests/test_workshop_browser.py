@@ -114,3 +114,53 @@ def test_a_new_upload_hides_the_error_about_the_previous_file_at_once(browser, s
     assert error.count() == 0
     upload.set_input_files(str(bad))  # a new error about a new upload shows again
     error.first.wait_for(state="visible")
+
+
+def _players(pg) -> int:
+    return pg.locator("h4", has_text=ROUND).count()
+
+
+@pytest.mark.parametrize("away", ["Compare", "Lossless"])
+def test_a_student_reattaches_from_another_page_at_once_and_exploring_keeps_one_player(browser, server, away):
+    import time
+
+    presenter, student = _page(browser), _page(browser)
+    presenter.goto(f"{server}/Step_through?trace=chat__layers-4__greedy&round=3")
+    _settled(presenter)
+    presenter.get_by_role("button", name="Start a class").click()
+    presenter.wait_for_function("() => /class=[A-Z0-9]{5}/.test(location.search)")
+    code = re.search(r"class=([A-Z0-9]{5})", presenter.url).group(1)
+    presenter.get_by_role("button", name="Next").click()
+    student.goto(f"{server}/?class={code}")
+    student.get_by_text(f"Following class {code}").wait_for()
+    student.wait_for_function(f"() => document.body.innerText.includes({_heading(presenter)!r})")
+
+    student.get_by_role("button", name="Explore on my own").click()
+    student.get_by_text("Exploring on your own").wait_for()
+    for _ in range(3):  # exploring: the student's own steps, one player throughout
+        before = _heading(student)
+        student.get_by_role("button", name="Next").click()
+        student.wait_for_function(f"() => !document.body.innerText.includes({before!r})")
+        _settled(student)
+        assert _players(student) == 1 and student.get_by_role("button", name="Next").count() == 1
+    student.get_by_role("link", name=away).first.click()
+    student.locator("h1", has_text={"Compare": "Compare two runs", "Lossless": "Lesson 3"}[away]).wait_for()
+    student.get_by_text("Exploring on your own").wait_for()
+    _settled(student)
+    assert _players(student) == 0
+
+    shown = _heading(presenter)  # the presenter does not move from here on
+    t = time.monotonic()
+    student.get_by_role("button", name="Follow the presenter again").click()
+    student.wait_for_function(f"() => document.body.innerText.includes({shown!r})", timeout=15_000)
+    took = time.monotonic() - t
+    student.get_by_text(f"Following class {code}").wait_for()
+    _settled(student)
+    assert _players(student) == 1 and "/Step_through" in student.url
+    print(f"re-attached from {away} in {took:.1f} s")
+    student.screenshot(path=str(ARTIFACTS / f"student_reattached_from_{away}.png"))
+    # following again: the presenter's next step arrives, still one player
+    presenter.get_by_role("button", name="Next").click()
+    presenter.wait_for_function(f"() => !document.body.innerText.includes({shown!r})")
+    student.wait_for_function(f"() => document.body.innerText.includes({_heading(presenter)!r})")
+    assert _players(student) == 1

@@ -35,6 +35,7 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
     ss = st.session_state
     ss[PAGE], ss[urlstate.PAGE_PATH] = stem, "" if stem == "app" else stem.split("_", 1)[-1]
     ss[urlstate.PAGE_PATHS] = PAGE_PATHS
+    classroom.switch_to_pending(stem)  # a follower whose presenter is on another page goes there
     _take_presenters_view(stem)
     projector.sync()
     # the default favicon: emoji and material icons would be fetched from a CDN (offline here)

@@ -89,7 +89,7 @@ def _predict_setup(item: dict):
     return None
 
 
-def question(lesson: str, i: int, item: dict) -> None:
+def question(lesson: str, i: int, item: dict, live: str | None = None) -> None:
     """One question with immediate feedback and its explanation."""
     qid, key = f"q{i}", f"quiz_{lesson}_{i}"
     predict = item.get("kind") == "predict"
@@ -113,7 +113,7 @@ def question(lesson: str, i: int, item: dict) -> None:
         label_text, shown = f"**{i + 1}. {item['question']}**", "visible"  # one element, not two
     choice = st.radio(label_text, options, index=None, key=key, label_visibility=shown)
     room = f"{lesson}.{qid}"
-    classroom.ask(room, options)  # the presenter: the room's answers, live
+    classroom.ask(room, options, live=room == live)  # the presenter: the room's answers
     if choice is None:
         return
     if not st.session_state.get(f"{key}_sent"):  # a student: the first answer goes to the room
@@ -131,9 +131,10 @@ def quiz(lesson: str, items: list[dict]) -> None:
     """The whole end-of-lesson check with a running score."""
     st.subheader("End-of-lesson check")
     st.caption("Immediate feedback; your score is kept in this browser session only.")
+    live = classroom.live_question([f"{lesson}.q{i}" for i in range(len(items))])
     for i, item in enumerate(items):
         with st.container(border=True):
-            question(lesson, i, item)
+            question(lesson, i, item, live)
     correct, answered = score(lesson)
     st.metric("score", f"{correct} / {len(items)}", help=f"{answered} answered; first answers count")
     if answered and st.button("Reset this quiz", key=f"quiz_{lesson}_reset"):
