@@ -310,8 +310,8 @@ def test_a_link_can_hide_controls_and_the_copy_link_keeps_the_view():
     # "Link to this view": the browser shows its live address less projector and class (a script);
     # the server's own version of that link goes along as the component's data
     live = next(e for e in at.get("bidi_component") if e.key == "sv_link_live")
-    link = json.loads(live.proto.json)["server"]
-    assert json.loads(live.proto.json)["drop"] == ["class", "projector"]
+    link = json.loads(live.proto.bytes)["server"]
+    assert json.loads(live.proto.bytes)["drop"] == ["class", "projector"]
     assert f"trace={STEM}" in link and "round=3" in link and "step_runbox_hide=true" in link
     assert "projector" not in link
 

@@ -16,6 +16,7 @@ An address without any of a schema's parameters (a page switch: Streamlit drops 
 the session's own state; `forget()` makes the next address count in full (a class follower
 taking the presenter's view).
 """
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -287,7 +288,8 @@ _LINK_CSS = """
 """
 _LINK_JS = """
 export default function(component) {
-  const { data, parentElement } = component;
+  const { parentElement } = component;
+  const data = JSON.parse(new TextDecoder().decode(component.data));  // bytes: see copy_current
   const box = parentElement.querySelector('.sv-link-url');
   const note = parentElement.querySelector('.sv-link-note');
   const live = () => {
@@ -330,6 +332,8 @@ def copy_current(label: str = "Link to this step", key: str = "sv_link", hideabl
         extra = {f"{k}_hide": "true" for k in hide}
         url = current_link(drop)
         url += ("&" if "?" in url else "?") + urlencode(extra) if extra else ""
-        _live_link(key=f"{key}_live", data={"drop": list(drop), "extra": extra, "server": url})
+        # JSON as bytes: a dict is checked for data frames, a first pandas import in each session's
+        # thread at once, which pandas' circular imports can break ("partially initialized module")
+        _live_link(key=f"{key}_live", data=json.dumps({"drop": list(drop), "extra": extra, "server": url}).encode())
         st.caption("Copy it with the button: it opens this view (this round and step, as you step) for "
                    "anyone on this server.")
