@@ -375,3 +375,20 @@ def test_lesson_pages_load_without_torch():
             "    assert 'torch' not in sys.modules and 'transformers' not in sys.modules, page\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", list(LESSONS.values()))
+def test_the_answer_key_gives_every_predict_questions_verdict(name):
+    """The pack's key says what the predict-before-reveal questions reveal: which real token of
+    which run, and whether it was accepted or rejected (it gave only the trace's name)."""
+    data = lesson.load(name)
+    key = lesson.answers(data, quiz.verdicts(data["quiz"]))
+    for i, item in enumerate(data["quiz"]):
+        if item.get("kind") != "predict":
+            continue
+        label, trace, rnd, pos = quiz.predict_case(item, list(shipped_traces()),
+                                                   lambda lb: Trace.load(str(shipped_traces()[lb])))
+        verdict = "accepted" if trace.rounds[rnd].draft[pos].accepted else "rejected"
+        entry = key.split(f"\n{i + 1}. ", 1)[1].split(f"\n{i + 2}. ", 1)[0]
+        assert f"Verdict on the real run {label}, round {rnd + 1} of {len(trace.rounds)}" in entry
+        assert f"**{verdict}**" in entry

@@ -164,3 +164,32 @@ def test_a_student_reattaches_from_another_page_at_once_and_exploring_keeps_one_
     presenter.wait_for_function(f"() => !document.body.innerText.includes({shown!r})")
     student.wait_for_function(f"() => document.body.innerText.includes({_heading(presenter)!r})")
     assert _players(student) == 1
+
+
+def test_the_workshop_pack_downloads_right_after_any_other_download(browser, server):
+    """A download that reruns the page (the brief) and then at once the pack: the pack's button
+    must not ask for a file id its page run has already forgotten (it failed silently)."""
+    import io
+    import zipfile
+
+    pg = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True).new_page()
+    pg.set_default_timeout(90_000)
+
+    def download(text: str):
+        with pg.expect_download(timeout=20_000) as d:
+            pg.get_by_text(text).first.click()
+        return d.value
+
+    pg.goto(f"{server}/Decision_brief")
+    pg.get_by_text("Download the brief").first.wait_for()
+    _settled(pg)
+    for _ in range(3):
+        assert download("Download the brief").suggested_filename == "decision_brief.md"
+        pack = download("Workshop pack (.zip)")  # at once: the brief's rerun is still going
+        names = zipfile.ZipFile(io.BytesIO(Path(pack.path()).read_bytes())).namelist()
+        assert "lessons/5_decision_brief/decision_brief.md" in names
+    pg.goto(f"{server}/Step_through")
+    pg.get_by_text("save this trace").first.wait_for()
+    _settled(pg)
+    assert download("save this trace").suggested_filename.endswith(".json")
+    assert download("Workshop pack (.zip)").suggested_filename == "specviz-workshop.zip"

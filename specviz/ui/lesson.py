@@ -86,12 +86,15 @@ def markdown(data: dict) -> str:
     return "\n\n".join(parts)
 
 
-def answers(data: dict) -> str:
-    """Teacher's key: every fixed question with its answer and explanation."""
+def answers(data: dict, verdicts: dict[int, str] | None = None) -> str:
+    """Teacher's key: every question with its answer and explanation; a predict question with
+    its verdict (verdicts: question index -> markdown, quiz.verdicts)."""
     lines = [f"# {data['title']}: answers", ""]
     for i, q in enumerate(data["quiz"], 1):
         if q.get("kind") == "predict":
-            lines.append(f"{i}. (predict before reveal on trace “{q['trace']}”) {q.get('explain', '')}")
+            verdict = (verdicts or {}).get(i - 1, "no recorded trace has such a token")
+            lines.append(f"{i}. {q['question']}\n   Verdict on the {verdict}\n"
+                         f"   {q.get('explain', '')}")
         else:
             lines.append(f"{i}. {q['question']}\n   **{q['options'][q['answer']]}**. {q['explain']}")
     return "\n".join(lines)

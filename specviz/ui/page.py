@@ -52,7 +52,8 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
             pass  # a page run as its own entrypoint (AppTest.from_file) has no app.py to link to
         projector.toggle()
         classroom.panel()
-        slots["pack"] = st.container()
+        st.divider()
+        workshop.pack_button()
     classroom.bar(stem)
     if projector.on():
         _nav(stem)
@@ -63,8 +64,8 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
 
 
 def done() -> None:
-    """End a page: address notices, the copy-link control, the pack, the agenda; the class
-    sees this view (presenter)."""
+    """End a page: address notices, the copy-link control, what the pack holds, the agenda; the
+    class sees this view (presenter)."""
     ss = st.session_state
     stem = ss.get(PAGE, "app")
     slots, hideable, address = ss.pop(SLOTS, ({}, {}, {}))
@@ -76,10 +77,7 @@ def done() -> None:
     if "link" in slots:
         with slots["link"]:
             urlstate.copy_current("Link to this view", "sv_link", hideable)
-    if "pack" in slots:
-        with slots["pack"]:
-            st.divider()
-            workshop.pack_button()
+    workshop.keep_for_pack()
     if not projector.on():
         st.divider()
         _nav(stem)

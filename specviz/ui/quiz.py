@@ -11,12 +11,14 @@ counted anonymously, the presenter sees the live counts per option, and students
 """
 import random
 import zlib
+from typing import Callable
 
 import streamlit as st
 
 from .. import render
 from ..trace import Trace
 from . import classroom, state
+from .examples import shipped_traces
 
 SCORES = "sv_quiz_scores"
 
@@ -74,19 +76,40 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
     return out
 
 
-def _predict_setup(item: dict):
-    """Trace and token for a predict item: its named trace, else any trace with such a token."""
+def predict_case(item: dict, labels: list[str], get: Callable[[str], Trace]):
+    """(label, trace, round, draft position) a predict item asks about: its named trace, else any
+    chain with such a token; None if there is none."""
     pick = item.get("pick", "first_rejected")
-    labels = state.labels()
     named = [lb for lb in labels if item["trace"] in lb]
     for label in named + [lb for lb in labels if lb not in named]:
-        trace = state.get(label)
+        trace = get(label)
         if trace.config.tree_nodes:  # the predict cards show a chain's draft
             continue
         found = find_round(trace, pick)
         if found:
             return (label, trace, *found)
     return None
+
+
+def _predict_setup(item: dict):
+    """predict_case over this session's traces and the shipped ones."""
+    return predict_case(item, state.labels(), state.get)
+
+
+def verdicts(items: list[dict]) -> dict[int, str]:
+    """The answer key's verdict of every predict question, on the shipped traces (what a session
+    that uploaded nothing is asked): question index -> markdown."""
+    paths = shipped_traces()
+    out = {}
+    for i, item in enumerate(items):
+        case = (predict_case(item, list(paths), lambda label: Trace.load(str(paths[label])))
+                if item.get("kind") == "predict" else None)
+        if case is not None:
+            label, trace, rnd, pos = case
+            tok = trace.rounds[rnd].draft[pos]
+            out[i] = (f"real run {label}, round {rnd + 1} of {len(trace.rounds)}, draft token {pos + 1} "
+                      f"“{render.visible(tok.text)}”: " + explain_token(trace, rnd, pos))
+    return out
 
 
 def question(lesson: str, i: int, item: dict, live: str | None = None) -> None:

@@ -69,7 +69,7 @@ def traces() -> dict[str, Trace]:
 def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
     """Every lesson (filled with its measured facts) and its answer key, and the files the
     lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
-    from . import lesson
+    from . import lesson, quiz
     from .instruments import lesson1, lesson2, lesson4
 
     facts = {"1_why_it_works": lesson1.facts, "2_acceptance_rate": lesson2.facts,
@@ -78,7 +78,7 @@ def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
     for name in LESSONS.values():
         data = lesson.load(name, facts[name]() if name in facts else {})
         out[f"lessons/{name}/lesson.md"] = lesson.markdown(data)
-        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data)
+        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data, quiz.verdicts(data["quiz"]))
         for fname, text in made.get(name, {}).items():
             out[f"lessons/{name}/{Path(fname).name}"] = text
     return out
@@ -90,11 +90,29 @@ def pack(kept: dict[str, Trace], made: dict[str, dict[str, str]]) -> bytes:
     return workshop_pack(kept, texts(made))
 
 
+KEPT = "sv_pack_kept"  # what the pack holds: traces(), refreshed at the end of every page run
+
+
+def keep_for_pack() -> None:
+    """Refresh, in place, the traces the pack button's callable will read on click."""
+    kept = st.session_state.setdefault(KEPT, {})
+    kept.clear()
+    kept.update(traces())
+
+
 def pack_button() -> None:
-    # the zip is built on click only (page runs stay cheap), from what the session kept by then:
-    # the callable runs outside the page's run, so it gets the session's dicts, not the session
-    kept, made = traces(), st.session_state.setdefault("sv_lesson_texts", {})
-    st.download_button("Workshop pack (.zip)", data=lambda: pack(kept, made), file_name="specviz-workshop.zip",
+    """The pack's download button, drawn early in the page run (page.setup).
+
+    The zip is built on click only (page runs stay cheap). A click is a request for the button's
+    deferred file id, which Streamlit renews on every run: the old one is forgotten as soon as
+    any run ends after this session's run has started, and the browser learns the new one only
+    when the button is drawn. A click while the page reran (right after downloading the brief,
+    whose button reran the page) asked for a forgotten id and nothing happened. So no download
+    button reruns the page (on_click="ignore" on all of them), and this one is drawn early in a
+    run, not at its end. The callable runs outside the page's run: it gets the session's dicts
+    (refreshed in place by keep_for_pack at the end of each run), not the session."""
+    kept, made = st.session_state.setdefault(KEPT, {}), st.session_state.setdefault("sv_lesson_texts", {})
+    st.download_button("Workshop pack (.zip)", data=lambda: pack(dict(kept), made), file_name="specviz-workshop.zip",
                        on_click="ignore", mime="application/zip", key="sv_pack", width="stretch",
                        icon=":material/download:",
                        help="The whole workshop: every lesson's text with its measured numbers and "
