@@ -187,7 +187,7 @@ def test_the_workshop_pack_downloads_right_after_any_other_download(browser, ser
         assert download("Download the brief").suggested_filename == "decision_brief.md"
         pack = download("Workshop pack (.zip)")  # at once: the brief's rerun is still going
         names = zipfile.ZipFile(io.BytesIO(Path(pack.path()).read_bytes())).namelist()
-        assert "lessons/5_decision_brief/decision_brief.md" in names
+        assert "lessons/5_decision_brief/decision_brief.md" in names and "run_sheet.md" in names
     pg.goto(f"{server}/Step_through")
     pg.get_by_text("save this trace").first.wait_for()
     _settled(pg)

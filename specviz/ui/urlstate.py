@@ -238,16 +238,20 @@ PAGE_PATH = "sv_page_path"  # the page's path under the app's address (set by pa
 PAGE_PATHS = "sv_page_paths"  # every page's path (set by page.setup)
 
 
-def base_url() -> str:
-    """This page's address as the browser sees it, without its query. st.context.url is the
-    address the browser showed when it asked for this run: on a page other than Home it ends in
-    that page's path (which may be the page being left), so a trailing page path is replaced by
-    this page's own."""
+def app_url() -> str:
+    """The app's own address as the browser sees it (no page path, no query, no trailing /).
+    st.context.url is the address the browser showed when it asked for this run: on a page other
+    than Home it ends in that page's path (which may be the page being left)."""
     url = urlsplit(st.context.url or "")
     folder, _, last = url.path.removesuffix("/").rpartition("/")
     if last in st.session_state.get(PAGE_PATHS, ()):  # "[/base]/Step_through" -> "[/base]"
         url = url._replace(path=folder)
-    root = urlunsplit(url._replace(query="", fragment="")).removesuffix("/")
+    return urlunsplit(url._replace(query="", fragment="")).removesuffix("/")
+
+
+def base_url() -> str:
+    """This page's address as the browser sees it, without its query."""
+    root = app_url()
     path = st.session_state.get(PAGE_PATH, "")
     return f"{root}/{path}" if path else (root + "/" if root else "")
 

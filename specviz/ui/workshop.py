@@ -9,8 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from .. import runsheet
 from ..trace import Trace
-from . import projector
+from . import projector, urlstate
 
 AGENDA = ["app", "1_Step_through", "2_Compare", "3_Why_it_works", "4_Acceptance_rate", "5_Lossless",
           "6_Beyond_draft_models", "7_Decision_brief"]
@@ -66,21 +67,67 @@ def traces() -> dict[str, Trace]:
     return out
 
 
-def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
-    """Every lesson (filled with its measured facts) and its answer key, and the files the
-    lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
-    from . import lesson, quiz
+def _lessons() -> dict[str, dict]:
+    """Every lesson's data, filled with its measured facts, and its facts: name -> (data, facts)."""
+    from . import lesson
     from .instruments import lesson1, lesson2, lesson4
 
     facts = {"1_why_it_works": lesson1.facts, "2_acceptance_rate": lesson2.facts,
              "4_beyond_draft_models": lesson4.facts}
     out = {}
     for name in LESSONS.values():
-        data = lesson.load(name, facts[name]() if name in facts else {})
+        known = facts[name]() if name in facts else {}
+        out[name] = (lesson.load(name, known), known)
+    return out
+
+
+def run_sheet(base: str = "", lessons: dict[str, tuple[dict, dict]] | None = None) -> str:
+    """The run sheet (specviz.runsheet) as markdown: the lessons' facts, their questions with
+    answers (a predict question's verdict on the shipped traces), the instruments' times."""
+    from . import quiz
+
+    lessons = lessons or _lessons()
+    facts, questions = {}, {}
+    for name, (data, known) in lessons.items():
+        facts.update(known)
+        found = quiz.verdicts(data["quiz"])
+        for i, q in enumerate(data["quiz"]):
+            answer = found.get(i, "n/a") if q.get("kind") == "predict" else f"**{q['options'][q['answer']]}**"
+            questions[(name, i)] = runsheet.Question(q["question"], answer, q.get("explain", ""))
+    return runsheet.markdown(runsheet.load(), facts, questions, runsheet.times(), base)
+
+
+PRINT_CSS = """<style>@media print {
+  [data-testid=stSidebar], [data-testid=stHeader], [data-testid=stToolbar], .st-key-sv_runsheet_tools,
+  .st-key-sv_agenda, [data-testid=stSidebarCollapsedControl] {display: none !important}
+  [data-testid=stMain] {margin: 0 !important}
+}</style>"""
+
+
+def run_sheet_view() -> None:
+    """The Run sheet page: the sheet (its links to this server), printable, and downloadable."""
+    text = run_sheet(urlstate.app_url())
+    st.html(PRINT_CSS)
+    with st.container(horizontal=True, key="sv_runsheet_tools"):
+        st.download_button("Download the run sheet (.md)", text, file_name="specviz-run-sheet.md",
+                           mime="text/markdown", on_click="ignore", icon=":material/download:")
+        st.caption("Print it with the browser (Ctrl+P / ⌘P): the sidebar and these buttons are left out. "
+                   "The workshop pack holds it too.")
+    st.markdown(text)
+
+
+def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Every lesson (filled with its measured facts) and its answer key, the run sheet, and the
+    files the lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
+    from . import lesson, quiz
+
+    lessons, out = _lessons(), {}
+    for name, (data, _) in lessons.items():
         out[f"lessons/{name}/lesson.md"] = lesson.markdown(data)
         out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data, quiz.verdicts(data["quiz"]))
         for fname, text in made.get(name, {}).items():
             out[f"lessons/{name}/{Path(fname).name}"] = text
+    out["run_sheet.md"] = run_sheet(lessons=lessons)
     return out
 
 

@@ -6,6 +6,7 @@ import sys
 import streamlit as st
 
 from ... import lesson_charts as charts
+from ...costcurve import CostCurve
 from .. import lesson, projector, urlstate
 from ..examples import PROMPTS
 from . import common
@@ -57,12 +58,19 @@ def cost_curve() -> None:
             st.session_state["sv_cost"] = curve.to_dict()
             lesson.texts("1_why_it_works")["cost_curve.json"] = json.dumps(curve.to_dict(), indent=1)
     curve = cost_of_pass()
-    if curve is None:
-        st.info("Not measured yet in this session: press the button (a few seconds on a quiet CPU). "
-                "Other users' work on a shared machine makes timings noisy; the median helps. "
-                f"Meanwhile, from the shipped runs: a verify pass cost {facts()['v_by_gamma']}, each "
-                "relative to a plain decoding step of the same run.")
-        return
+    shipped = curve is None
+    if shipped:  # the shipped curve first; "Measure on this device" beside it measures here
+        bench = common.shipped_sweep() or {}
+        if not bench.get("verify_cost"):
+            st.info("Not measured yet in this session: press the button. Other users' work on a shared "
+                    "machine makes timings noisy; the median helps.")
+            return
+        curve = CostCurve.from_dict(bench["verify_cost"])
+        st.info(f"Shipped, not this machine: measured on {bench.get('date', 'an unrecorded date')} by "
+                f"`python -m specviz bench` on the machine that built this app ({bench.get('env', '')}). "
+                "**Measure on this device** times yours. From the shipped runs, a verify pass cost "
+                f"{facts()['v_by_gamma']}, each relative to a plain decoding step of the same run.",
+                icon=":material/inventory_2:")
     n = curve.n_tokens[-1]
     m = st.columns(4)
     m[0].metric("one-token pass", f"{1000 * curve.one_token_s:.1f} ms", border=True,
@@ -79,8 +87,10 @@ def cost_curve() -> None:
             "decoding forward on a CPU; the difference is what that forward buys a verify pass.")
     st.plotly_chart(projector.scaled(charts.cost_curve(curve)), config=PLOTLY, key="cost_chart")
     st.caption("v(k) is read off the measured bars, not off the line: the least-squares line is drawn "
-               "to show the trend only. Lesson 2 uses these v(k) as the real cost of a verify pass.")
-    if curve.load is not None:
+               "to show the trend only. " + ("Measured on this device, lesson 2 uses your v(k) as the real "
+                                             "cost of a verify pass." if shipped else
+                                             "Lesson 2 uses these v(k) as the real cost of a verify pass."))
+    if curve.load is not None and not shipped:
         st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores, "
                    f"{curve.threads} torch thread(s). Above the core count, other processes compete "
                    "for the CPU and the times are noisy (compare the whiskers); multi-threaded "

@@ -10,7 +10,7 @@ from ... import render, treesweep
 from ...brief import pooled_summary
 from ...models import draft_weights_digest, load_registry
 from .. import lesson, projector, state, urlstate, views
-from ..examples import PROMPTS, TRACES_DIR, shipped_traces
+from ..examples import PROMPTS, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -73,7 +73,7 @@ def facts() -> dict[str, str]:
 
 # ---------------------------------------------------------------- token trees
 
-SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
+SWEEP = common.SWEEP
 BUDGETS = (8, 16, 32, 64)
 
 
@@ -103,22 +103,9 @@ def tree_round() -> None:
                "round of the run stage by stage.")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _shipped_sweep(path: str, mtime: float) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _shipped_sweep_data() -> dict | None:
-    return _shipped_sweep(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
-
-
 def _sweep_note() -> str:
     """Which draft and date the shipped sweep was measured with (from its JSON)."""
-    shipped = _shipped_sweep_data()
+    shipped = common.shipped_sweep()
     return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
 
 
@@ -160,7 +147,7 @@ def tree_sweep() -> None:
                    "medusa.")
     result = st.session_state.get("sv_tree_sweep")
     if result is None:
-        shipped = _shipped_sweep_data()
+        shipped = common.shipped_sweep()
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return
