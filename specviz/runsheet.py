@@ -133,10 +133,11 @@ def instrument_line(name: str, measured: dict) -> str:
     return f"{what}: {before}; **measure here** ≈ {s:.0f} s{early}"
 
 
-def early(plan: dict, measured: dict) -> list[tuple[Block, str, float]]:
-    """(block, instrument, seconds) of every instrument slow enough to start early, in order."""
-    got = measured.get("instruments", {})
-    return [(b, name, got[name]) for b in blocks(plan) for name in b.instruments
+def early(plan: dict, measured: dict) -> list[tuple[Block, Block, str, float]]:
+    """(block before, block, instrument, seconds) of every instrument slow enough to start early:
+    in the second tab when the block before starts, so that it is done when its own starts."""
+    got, bs = measured.get("instruments", {}), blocks(plan)
+    return [(bs[max(i - 1, 0)], b, name, got[name]) for i, b in enumerate(bs) for name in b.instruments
             if got.get(name, 0) >= SLOW_S]
 
 
@@ -156,9 +157,11 @@ def markdown(plan: dict, facts: dict[str, str], questions: dict[tuple[str, int],
         where = (f"measured {measured.get('date', '')} on {measured.get('machine', 'this machine')}, load "
                  f"average {measured.get('load_before', 'n/a')} → {measured.get('load_after', 'n/a')}; the "
                  f"model's first load took {measured.get('model_load_s', 'n/a')} s more")
-        out += ["", "## Start early (in the second tab)", "", f"Times {where}.", ""]
-        out += [f"- {clock(b.start)} · {b.title}: {INSTRUMENTS[name][1]}, ≈ {s:.0f} s: press it in the second "
-                f"tab when the block before starts" for b, name, s in slow]
+        out += ["", "## Start early (in the second tab)", "",
+                f"A measurement keeps its page busy and its result stays in the tab that made it: press these "
+                f"in the second tab a block ahead, then switch to it. Times {where}.", ""]
+        out += [f"- at {clock(before.start)}, for {clock(b.start)} · {b.title}: {INSTRUMENTS[name][1]}, "
+                f"≈ {s:.0f} s" for before, b, name, s in slow]
     for b in blocks(plan):
         b = Block(**fill(b.__dict__, {**facts, **trace_facts(b.traces)}))
         out += ["", f"## {clock(b.start)}–{clock(b.start + b.minutes)} · {b.title} ({b.minutes} min)", "",

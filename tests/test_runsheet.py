@@ -60,6 +60,9 @@ def test_slow_instruments_are_started_early_with_their_measured_time(tmp_path):
     md = runsheet.markdown(runsheet.load(), {}, _questions(), measured)
     early = md.split("## Start early", 1)[1].split("\n## ", 1)[0]
     assert "≈ 42 s" in early and "≈ 41 s" in early and "≈ 18 s" in early and "the cost ratio c" not in early
+    lesson1 = next(i for i, b in enumerate(runsheet.blocks(runsheet.load())) if b.page == "3_Why_it_works")
+    before = runsheet.blocks(runsheet.load())[lesson1 - 1]
+    assert f"- at {runsheet.clock(before.start)}, for {runsheet.clock(before.start + before.minutes)} · " in early
     assert "load average 1.0 → 1.5" in early
     assert "**measure here** ≈ 3 s" in md and "**measure here** ≈ 42 s · **start it early**" in md
     nothing = runsheet.markdown(runsheet.load(), {}, _questions(), {})
