@@ -119,8 +119,11 @@ def trace_facts(traces: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def clock(minutes: int) -> str:
-    return f"{minutes // 60}:{minutes % 60:02d}" if minutes >= 60 else f"{minutes}:00"
+def clock(minutes: float) -> str:
+    """m:ss from the workshop's start (h:mm:ss past the hour)."""
+    secs = round(minutes * 60)
+    h, m, sec = secs // 3600, secs // 60 % 60, secs % 60
+    return f"{h}:{m:02d}:{sec:02d}" if h else f"{m}:{sec:02d}"
 
 
 def instrument_line(name: str, measured: dict) -> str:
@@ -133,12 +136,18 @@ def instrument_line(name: str, measured: dict) -> str:
     return f"{what}: {before}; **measure here** ≈ {s:.0f} s{early}"
 
 
-def early(plan: dict, measured: dict) -> list[tuple[Block, Block, str, float]]:
-    """(block before, block, instrument, seconds) of every instrument slow enough to start early:
-    in the second tab when the block before starts, so that it is done when its own starts."""
-    got, bs = measured.get("instruments", {}), blocks(plan)
-    return [(bs[max(i - 1, 0)], b, name, got[name]) for i, b in enumerate(bs) for name in b.instruments
-            if got.get(name, 0) >= SLOW_S]
+def early(plan: dict, measured: dict) -> list[tuple[float, Block, str, float]]:
+    """(when to press it, in minutes, block, instrument, seconds) of every instrument slow enough to
+    start early: in the second tab when the block before starts, one after another (a press while
+    the tab still measures would stop that measurement), so that it is done when its block starts."""
+    got, bs, out = measured.get("instruments", {}), blocks(plan), []
+    for i, b in enumerate(bs):
+        at = bs[max(i - 1, 0)].start
+        for name in b.instruments:
+            if got.get(name, 0) >= SLOW_S:
+                out.append((at, b, name, got[name]))
+                at += got[name] / 60
+    return out
 
 
 def markdown(plan: dict, facts: dict[str, str], questions: dict[tuple[str, int], Question],
@@ -160,8 +169,8 @@ def markdown(plan: dict, facts: dict[str, str], questions: dict[tuple[str, int],
         out += ["", "## Start early (in the second tab)", "",
                 f"A measurement keeps its page busy and its result stays in the tab that made it: press these "
                 f"in the second tab a block ahead, then switch to it. Times {where}.", ""]
-        out += [f"- at {clock(before.start)}, for {clock(b.start)} · {b.title}: {INSTRUMENTS[name][1]}, "
-                f"≈ {s:.0f} s" for before, b, name, s in slow]
+        out += [f"- at {clock(at)}, for {clock(b.start)} · {b.title}: {INSTRUMENTS[name][1]}, ≈ {s:.0f} s"
+                for at, b, name, s in slow]
     for b in blocks(plan):
         b = Block(**fill(b.__dict__, {**facts, **trace_facts(b.traces)}))
         out += ["", f"## {clock(b.start)}–{clock(b.start + b.minutes)} · {b.title} ({b.minutes} min)", "",

@@ -63,6 +63,11 @@ def test_slow_instruments_are_started_early_with_their_measured_time(tmp_path):
     lesson1 = next(i for i, b in enumerate(runsheet.blocks(runsheet.load())) if b.page == "3_Why_it_works")
     before = runsheet.blocks(runsheet.load())[lesson1 - 1]
     assert f"- at {runsheet.clock(before.start)}, for {runsheet.clock(before.start + before.minutes)} · " in early
+    # two on one page: the second after the first is done (a press mid-measurement would stop it)
+    both = runsheet.markdown(runsheet.load(), {}, _questions(), _times(tmp_path, tree_sweep=41.5, profiles=30.0))
+    tree = next(b for b in runsheet.blocks(runsheet.load()) if "tree_sweep" in b.instruments)
+    start = runsheet.blocks(runsheet.load())[runsheet.blocks(runsheet.load()).index(tree) - 1].start
+    assert f"- at {runsheet.clock(start)}, for" in both and f"- at {runsheet.clock(start + 41.5 / 60)}, for" in both
     assert "load average 1.0 → 1.5" in early
     assert "**measure here** ≈ 3 s" in md and "**measure here** ≈ 42 s · **start it early**" in md
     nothing = runsheet.markdown(runsheet.load(), {}, _questions(), {})
