@@ -178,6 +178,24 @@ class Follower:
         return t
 
 
+def join_room(followers: list[Follower], stop: asyncio.Event, server: psutil.Process) -> tuple[list, list]:
+    """Start the followers, joining over a few seconds as a room does, and sample the server's
+    memory every second until stop: (their tasks, the memory samples as they come)."""
+    window, memory = min(10.0, 0.3 * len(followers)), []
+
+    async def join(f: Follower, delay: float):
+        await asyncio.sleep(delay)
+        await f.run(stop)
+
+    async def sample():
+        while not stop.is_set():
+            memory.append(server.memory_info().rss)
+            await asyncio.sleep(1)
+
+    tasks = [asyncio.create_task(join(f, window * i / max(1, len(followers)))) for i, f in enumerate(followers)]
+    return tasks + [asyncio.create_task(sample())], memory
+
+
 async def presenter(p: Follower, classes: Classes, code: str, steps: int, interval: float,
                     published: dict[int, float]) -> None:
     """Click "Next round" every interval; note when the presenter's page published each round."""
@@ -219,20 +237,8 @@ async def main_async(args, port: int, classes: Classes, server: psutil.Process) 
     code = next(m.split()[-1] for m in pres.markdown if m.startswith("class code "))
     published: dict[int, float] = {}  # round -> when the presenter's page published it
     followers = [Follower(f"follower {i + 1}", url, f"class={code}" + lean) for i in range(args.followers)]
-    join_window = min(10.0, 0.3 * args.followers)
-    async def join(f: Follower, delay: float):
-        await asyncio.sleep(delay)
-        await f.run(stop)
-
-    async def sample():
-        while not stop.is_set():
-            memory.append(server.memory_info().rss)
-            await asyncio.sleep(1)
-
-    memory, cpu0 = [], server.cpu_times()
-    tasks = [asyncio.create_task(join(f, join_window * i / max(1, len(followers))))
-             for i, f in enumerate(followers)]
-    tasks.append(asyncio.create_task(sample()))
+    cpu0 = server.cpu_times()
+    tasks, memory = join_room(followers, stop, server)
     try:  # the whole room is in before the presenter's first step
         await asyncio.wait_for(asyncio.gather(*(f.ready.wait() for f in followers)), 120)
     except asyncio.TimeoutError:
@@ -289,16 +295,6 @@ async def lesson_async(args, port: int, classes: Classes, server: psutil.Process
     await asyncio.wait_for(pres.finished.wait(), 150)
     code = next(m.split()[-1] for m in pres.markdown if m.startswith("class code "))
     followers = [Follower(f"follower {i + 1}", url, f"class={code}&lesson=1") for i in range(args.followers)]
-    memory = []
-
-    async def join(f: Follower, delay: float):
-        await asyncio.sleep(delay)
-        await f.run(stop)
-
-    async def sample():
-        while not stop.is_set():
-            memory.append(server.memory_info().rss)
-            await asyncio.sleep(1)
 
     async def until(done, timeout: float) -> bool:
         for _ in range(int(timeout / 0.05)):
@@ -308,9 +304,7 @@ async def lesson_async(args, port: int, classes: Classes, server: psutil.Process
         return done()
 
     cpu0 = server.cpu_times()
-    window = min(10.0, 0.3 * args.followers)
-    tasks = [asyncio.create_task(join(f, window * i / len(followers))) for i, f in enumerate(followers)]
-    tasks.append(asyncio.create_task(sample()))
+    tasks, memory = join_room(followers, stop, server)
     first = f"quiz_{LESSON}_0"
     await until(lambda: all(any(i.endswith(first) for i in f.radios) for f in followers), 120)
     await asyncio.sleep(2 * args.poll)

@@ -1,36 +1,21 @@
 """A workshop in real Chromium: "Link to this view" opens the same view in a fresh browser (after
-stepping, on several pages), an upload hides the error about the previous file at once, and a
-student re-attaches from another page. Screenshots go to tests/artifacts/ (the server and
+stepping, on several pages), a student re-attaches from another page at once, the workshop pack
+downloads right after another download. Screenshots go to tests/artifacts/ (the server and
 Chromium: conftest.py; never downloads a browser)."""
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from conftest import ARTIFACTS
+from test_class_browser import ROUND, _heading, browser  # noqa: F401 - browser: the fixture, shared
+from test_class_browser import _page as _sized_page
 
 ROOT = Path(__file__).resolve().parent.parent
-ROUND = re.compile(r"Round \d+ of \d+ · step \d+ of \d+")
-
-
-@pytest.fixture()
-def browser(server):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser, width=1400, height=1000):
-    pg = browser.new_context(viewport={"width": width, "height": height}).new_page()  # own session
-    pg.set_default_timeout(90_000)
-    return pg
-
-
-def _heading(pg) -> str:
-    return pg.locator("h4", has_text=ROUND).first.inner_text()
+    return _sized_page(browser, width, height)
 
 
 def _settled(pg) -> None:
@@ -93,27 +78,6 @@ def test_link_to_this_view_opens_the_stepped_round_in_a_fresh_browser(browser, s
     fresh.wait_for_function("() => document.querySelectorAll('.sv-strip').length === 2")
     strips = lambda p: [p.locator(".sv-strip").nth(i).inner_text() for i in (0, 1)]  # noqa: E731
     assert strips(fresh) == strips(pg) and strips(pg)[0] != strips(pg)[1]
-
-
-def test_a_new_upload_hides_the_error_about_the_previous_file_at_once(browser, server, tmp_path):
-    pg = _page(browser)
-    pg.goto(f"{server}/Step_through")
-    pg.locator("h4", has_text=ROUND).first.wait_for()
-    upload = pg.locator("input[type=file]").first
-    bad = tmp_path / "notes.json"
-    bad.write_text('{"title": "my notes"}')
-    upload.set_input_files(str(bad))
-    error = pg.locator("[data-testid=stAlertContentError]")
-    error.wait_for()
-    assert "not a SpecViz trace" in error.inner_text() and "re-record" not in error.inner_text()
-    shown = _heading(pg)
-    upload.set_input_files(str(ROOT / "data" / "traces" / "chat__layers-4__sampled.json"))
-    # the old error is hidden as soon as the file is chosen, before the new trace is on screen
-    assert not error.first.is_visible() and _heading(pg) == shown
-    pg.wait_for_function("() => / of 38 · step 1 of/.test(document.body.innerText)")
-    assert error.count() == 0
-    upload.set_input_files(str(bad))  # a new error about a new upload shows again
-    error.first.wait_for(state="visible")
 
 
 def _players(pg) -> int:
