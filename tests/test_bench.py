@@ -1,5 +1,6 @@
 """A tiny benchmark run: plain, our engine and Hugging Face agree token for token (no timing asserts)."""
 import argparse
+import re
 
 import pytest
 
@@ -67,6 +68,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     assert "sampled at T = 0.7" in out and "| sampled |" in out and "| hf |" not in out
     assert "| ours | layers:2 | 2 |" in out and "| ours | layers:2 | 1 |" not in out  # its own gamma
     result = json.loads((tmp_path / "b.json").read_text())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", result["date"]) and result["draft_weights_sha256"] == {}  # no trained draft
     curve = result["verify_cost"]
     v = [s / curve["seconds"][0] for k, s in zip(curve["n_tokens"], curve["seconds"]) if k <= 4]  # --max-k 4
     chosen = choose_gamma(0.9, 0.0, v).gamma

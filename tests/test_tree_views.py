@@ -265,3 +265,13 @@ def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
     other = treesweep.draft_note(d, lambda name: "b" * 64)
     assert "on 2026-11-28 with an earlier training of trained:x" in other and "bbbbbbbbbbbb" in other
     assert "without a record" in treesweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
+
+
+def test_a_drafts_weights_digest_names_its_training():
+    import hashlib
+
+    from specviz.models import ROOT, draft_weights_digest
+
+    weights = ROOT / "drafts" / "smollm2-135m-eagle" / "weights.safetensors"
+    assert draft_weights_digest("smollm2-135m-eagle") == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert draft_weights_digest("no-such-draft") is None
