@@ -3,7 +3,8 @@ round cards, strip and, unless ?lean=1, the anatomy and the four progress charts
 presenter drives and followers follow, through the same classroom and player code as the real
 pages (which add the page frame: sidebar, address, agenda). `?presenter=1` starts a class in that
 session and adds a "Next round" button (load-test only: the product starts classes from the
-sidebar).
+sidebar). `?lesson=1` serves the product's Lossless lesson page instead (its quiz: the room's
+answers), with the class started the same way.
 
     SPECVIZ_CLASSES=/tmp/classes streamlit run scripts/class_load_app.py
 """
@@ -50,8 +51,22 @@ def real_page() -> None:
     st.stop()
 
 
+def lesson_page() -> None:
+    """?lesson=1: the product's lesson 3 page (text, instruments closed, the quiz), in a class."""
+    import runpy
+
+    if st.query_params.get("presenter") == "1" and classroom.code() is None:
+        classroom.start()
+    if classroom.presenting():
+        st.markdown(f"class code {classroom.code()}")
+    runpy.run_path(str(Path(__file__).resolve().parent.parent / "pages" / "5_Lossless.py"))
+    st.stop()
+
+
 if st.query_params.get("real") == "1":
     real_page()
+if st.query_params.get("lesson") == "1":
+    lesson_page()
 trace = store().resolve(STEM)
 if st.query_params.get("presenter") == "1" and classroom.code() is None:
     classroom.start()

@@ -11,10 +11,18 @@ Follower lag = the time a follower receives the presenter's round on its page mi
 presenter's page published it (read from the class file). Printed: lag p50/p95/max, errors, rounds missed, server memory (RSS
 start/peak/end) and CPU, the load average before and after.
 
+--lesson: the product's Lossless lesson page in a class instead, and its quiz. For each of
+--questions questions every follower answers (spread over --answer-window seconds) and then the
+presenter shows the room's answers. Answer -> presenter = the time the presenter's live chart
+first counts the k-th answer minus the time the k-th answer was sent; reveal -> room = the time a
+follower receives the room's chart minus the time the presenter's click was sent.
+
     python scripts/class_load_test.py --followers 30 --steps 20 --interval 3
+    python scripts/class_load_test.py --followers 30 --lesson --tuned
 """
 import argparse
 import asyncio
+import json
 import os
 import re
 import statistics
@@ -38,6 +46,8 @@ from specviz.classroom import Classes  # noqa: E402
 TUNED = ["--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]
 STEM = "chat__trained-smollm2-135m-eagle__greedy"  # the trace class_load_app.py shows (30 rounds)
 HEADING = re.compile(r"#### Round (\d+) of \d+ · step (\d+) of")
+LESSON = "3_lossless"  # the lesson --lesson serves (pages/5_Lossless.py) and its quiz's question ids
+ANSWERED = re.compile(r"· (\d+) answered")
 
 
 class Follower:
@@ -55,7 +65,12 @@ class Follower:
         self.polls_answered = 0  # poll-fragment runs the server has finished for it
         self.log: list[tuple[float, str]] = []  # (time, event) for --verbose
         self.buttons: dict[str, str] = {}  # label -> widget id
+        self.button_ids: list[str] = []
         self.markdown: list[str] = []
+        self.radios: dict[str, list[str]] = {}  # widget id -> options
+        self.widgets: dict[str, WidgetState] = {}  # what this tab's widgets hold: sent with every rerun
+        self.charts: list[tuple[float, str, str]] = []  # (arrival, element id, title) of plotly charts
+        self.finished = asyncio.Event()  # a whole page run has arrived
 
     def _rerun(self, fragment_id: str = "", click: str = "") -> bytes:
         msg = BackMsg()
@@ -65,6 +80,7 @@ class Follower:
         cs.fragment_id = fragment_id
         cs.is_auto_rerun = bool(fragment_id)
         cs.widget_states.SetInParent()
+        cs.widget_states.widgets.extend(self.widgets.values())  # as a browser sends them every time
         if click:  # a button press is a trigger value in the widget states
             cs.widget_states.widgets.append(WidgetState(id=click, trigger_value=True))
         cs.context_info.url = self.url.replace("ws://", "http://").split("/_stcore")[0] + "/"
@@ -82,6 +98,8 @@ class Follower:
         kind = msg.WhichOneof("type")
         if kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
             self.polls_answered += 1
+        if kind == "script_finished" and msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY:
+            self.finished.set()
         if kind in ("script_finished", "auto_rerun", "stop_auto_rerun", "ref_hash"):
             self.log.append((time.time(), f"{kind} {str(msg.script_finished) if kind == 'script_finished' else ''}"))
         if kind == "new_session":
@@ -107,9 +125,17 @@ class Follower:
                     self.ready.set()
             elif which == "button":
                 self.buttons[el.button.label] = el.button.id
+                if el.button.id not in self.button_ids:
+                    self.button_ids.append(el.button.id)
+            elif which == "radio":
+                self.radios[el.radio.id] = list(el.radio.options)
+            elif which == "plotly_chart":
+                title = json.loads(el.plotly_chart.spec).get("layout", {}).get("title", {}).get("text", "")
+                self.charts.append((time.time(), el.plotly_chart.id, title))
             elif which == "exception":
                 self.errors.append(f"{self.name}: exception {el.exception.message[:200]}")
-            elif which == "alert" and el.alert.format == el.alert.ERROR:
+            elif which == "alert" and el.alert.format == el.alert.ERROR and not el.alert.body.startswith("Not quite"):
+                # (a wrong quiz answer's feedback is an st.error too: that is the page working)
                 self.errors.append(f"{self.name}: st.error {el.alert.body[:200]}")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -138,6 +164,36 @@ class Follower:
 
     async def click(self, label: str) -> None:
         await self.ws.send(self._rerun(click=self.buttons[label]))
+
+    async def click_id(self, suffix: str) -> None:
+        """Click the button whose widget id ends in this key."""
+        await self.ws.send(self._rerun(click=next(i for i in reversed(self.button_ids) if i.endswith(suffix))))
+
+    async def choose(self, suffix: str, option: int) -> float:
+        """Pick an option of the radio whose widget id ends in this key; when it was sent."""
+        wid = next(i for i in self.radios if i.endswith(suffix))
+        self.widgets[wid] = WidgetState(id=wid, string_value=self.radios[wid][option % len(self.radios[wid])])
+        t = time.time()
+        await self.ws.send(self._rerun())
+        return t
+
+
+def join_room(followers: list[Follower], stop: asyncio.Event, server: psutil.Process) -> tuple[list, list]:
+    """Start the followers, joining over a few seconds as a room does, and sample the server's
+    memory every second until stop: (their tasks, the memory samples as they come)."""
+    window, memory = min(10.0, 0.3 * len(followers)), []
+
+    async def join(f: Follower, delay: float):
+        await asyncio.sleep(delay)
+        await f.run(stop)
+
+    async def sample():
+        while not stop.is_set():
+            memory.append(server.memory_info().rss)
+            await asyncio.sleep(1)
+
+    tasks = [asyncio.create_task(join(f, window * i / max(1, len(followers)))) for i, f in enumerate(followers)]
+    return tasks + [asyncio.create_task(sample())], memory
 
 
 async def presenter(p: Follower, classes: Classes, code: str, steps: int, interval: float,
@@ -181,20 +237,8 @@ async def main_async(args, port: int, classes: Classes, server: psutil.Process) 
     code = next(m.split()[-1] for m in pres.markdown if m.startswith("class code "))
     published: dict[int, float] = {}  # round -> when the presenter's page published it
     followers = [Follower(f"follower {i + 1}", url, f"class={code}" + lean) for i in range(args.followers)]
-    join_window = min(10.0, 0.3 * args.followers)
-    async def join(f: Follower, delay: float):
-        await asyncio.sleep(delay)
-        await f.run(stop)
-
-    async def sample():
-        while not stop.is_set():
-            memory.append(server.memory_info().rss)
-            await asyncio.sleep(1)
-
-    memory, cpu0 = [], server.cpu_times()
-    tasks = [asyncio.create_task(join(f, join_window * i / max(1, len(followers))))
-             for i, f in enumerate(followers)]
-    tasks.append(asyncio.create_task(sample()))
+    cpu0 = server.cpu_times()
+    tasks, memory = join_room(followers, stop, server)
     try:  # the whole room is in before the presenter's first step
         await asyncio.wait_for(asyncio.gather(*(f.ready.wait() for f in followers)), 120)
     except asyncio.TimeoutError:
@@ -242,6 +286,95 @@ async def main_async(args, port: int, classes: Classes, server: psutil.Process) 
                 client_cpu_s=me.user + me.system)
 
 
+async def lesson_async(args, port: int, classes: Classes, server: psutil.Process) -> dict:
+    """A lesson page in a class: every follower answers each question, then the presenter reveals."""
+    url = f"ws://127.0.0.1:{port}/_stcore/stream"
+    stop = asyncio.Event()
+    pres = Follower("presenter", url, "presenter=1&lesson=1")
+    pres_task = asyncio.create_task(pres.run(stop))
+    await asyncio.wait_for(pres.finished.wait(), 150)
+    code = next(m.split()[-1] for m in pres.markdown if m.startswith("class code "))
+    followers = [Follower(f"follower {i + 1}", url, f"class={code}&lesson=1") for i in range(args.followers)]
+
+    async def until(done, timeout: float) -> bool:
+        for _ in range(int(timeout / 0.05)):
+            if done():
+                return True
+            await asyncio.sleep(0.05)
+        return done()
+
+    cpu0 = server.cpu_times()
+    tasks, memory = join_room(followers, stop, server)
+    first = f"quiz_{LESSON}_0"
+    await until(lambda: all(any(i.endswith(first) for i in f.radios) for f in followers), 120)
+    await asyncio.sleep(2 * args.poll)
+    answer_lags, reveal_lags, missed_answers, missed_reveals = [], [], 0, 0
+    for q in range(args.questions):
+        qid, key = f"{LESSON}.q{q}", f"quiz_{LESSON}_{q}"
+        live = f"sv_room_{qid}"
+        if not await until(lambda: any(i.endswith(live) for _, i, _ in pres.charts), 30):
+            pres.errors.append(f"presenter: no live chart for {qid}")
+            break
+        sent = []
+        for i, f in enumerate(followers):  # the room answers within the window, one after another
+            sent.append(await f.choose(key, i))
+            await asyncio.sleep(args.answer_window / len(followers))
+
+        def counts():
+            return [(t, int(m.group(1))) for t, i, title in pres.charts
+                    if i.endswith(live) and (m := ANSWERED.search(title))]
+        await until(lambda: any(n >= len(followers) for _, n in counts()), 30)
+        for k, ts in enumerate(sorted(sent), 1):
+            seen = next((t for t, n in counts() if n >= k), None)
+            if seen is None:
+                missed_answers += 1
+            else:
+                answer_lags.append(max(0.0, seen - ts))
+        await asyncio.sleep(1)
+        mark = {f.name: len(f.charts) for f in followers}
+        result = f"sv_res_{qid}"
+
+        def got(f: Follower):
+            return next((t for t, i, _ in f.charts[mark[f.name]:] if i.endswith(result)), None)
+        revealed_at = time.time()
+        await pres.click_id(f"sv_reveal_{qid}")
+        await until(lambda: all(got(f) is not None for f in followers), 30)
+        for f in followers:
+            t = got(f)
+            if t is None:
+                missed_reveals += 1
+            else:
+                reveal_lags.append(t - revealed_at)
+        await asyncio.sleep(2 * args.poll)  # the presenter's page moves its live chart on
+    stop.set()
+    await asyncio.gather(*tasks, pres_task)
+    cpu1 = server.cpu_times()
+    errors = pres.errors + [e for f in followers for e in f.errors]
+    return dict(answer_lags=answer_lags, reveal_lags=reveal_lags, missed_answers=missed_answers,
+                missed_reveals=missed_reveals, errors=errors, memory=memory,
+                cpu_s=(cpu1.user + cpu1.system) - (cpu0.user + cpu0.system))
+
+
+def report_lesson(args, r: dict, wall: float, before, after) -> None:
+    print(f"class load test: {args.followers} followers on the Lossless lesson page, {args.questions} questions "
+          f"answered within {args.answer_window:g} s each then revealed, server "
+          f"{'tuned (' + ' '.join(TUNED) + ')' if args.tuned else 'as configured'}, {wall:.0f} s")
+    for name, key in (("answer -> presenter", "answer_lags"), ("reveal -> room", "reveal_lags")):
+        xs = r[key]
+        if xs:
+            print(f"{name}: p50 {statistics.median(xs):.2f} s · p95 {percentile(xs, 0.95):.2f} s · "
+                  f"max {max(xs):.2f} s ({len(xs)} measured)")
+    print(f"missed: {r['missed_answers']} answers, {r['missed_reveals']} reveals · errors: {len(r['errors'])}")
+    for e in r["errors"][:10]:
+        print("  " + e)
+    mem = r["memory"]
+    if mem:
+        print(f"server memory (RSS): start {mem[0] / 2**20:.0f} MiB · peak {max(mem) / 2**20:.0f} MiB · "
+              f"end {mem[-1] / 2**20:.0f} MiB; server CPU {r['cpu_s']:.0f} s over {wall:.0f} s")
+    print(f"load average (1/5/15 min): before {before[0]:.2f} / {before[1]:.2f} / {before[2]:.2f} · "
+          f"after {after[0]:.2f} / {after[1]:.2f} / {after[2]:.2f} on {os.cpu_count()} cores")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--followers", type=int, default=30)
@@ -256,11 +389,17 @@ def main() -> int:
                          "after every script or fragment run Streamlit rescans all loaded modules for "
                          "changes (on its one event-loop thread) and runs a full gc.collect(); with "
                          "torch and plotly loaded both cost tens of ms, per poll of every follower")
+    ap.add_argument("--lesson", action="store_true", help="the Lossless lesson page and its quiz: answer -> "
+                    "presenter and reveal -> room, instead of the presenter's steps")
+    ap.add_argument("--questions", type=int, default=3, help="--lesson: questions answered and revealed")
+    ap.add_argument("--answer-window", type=float, default=6.0, help="--lesson: seconds over which the room answers")
     ap.add_argument("--verbose", action="store_true", help="print the last follower's timeline")
     ap.add_argument("--max-seconds", type=float, default=600, help="hard stop")
     args = ap.parse_args()
     if not 1 <= args.followers <= 200 or not 1 <= args.steps <= 29:
         ap.error("--followers must be 1..200 and --steps 1..29 (the followed trace has 30 rounds)")
+    if not 1 <= args.questions <= 5 or not 0 <= args.answer_window <= 60:
+        ap.error("--questions must be 1..5 and --answer-window 0..60 s")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="specviz-class-") as tmp:
         env = dict(os.environ, SPECVIZ_CLASSES=tmp, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1",
@@ -278,8 +417,8 @@ def main() -> int:
             classes = Classes(tmp)  # reads the class the presenter's session starts
             server = psutil.Process(proc.pid)
             t0 = time.monotonic()
-            result = asyncio.run(asyncio.wait_for(
-                main_async(args, port, classes, server), timeout=args.max_seconds))
+            run = lesson_async if args.lesson else main_async
+            result = asyncio.run(asyncio.wait_for(run(args, port, classes, server), timeout=args.max_seconds))
             wall = time.monotonic() - t0
         finally:
             proc.terminate()
@@ -287,6 +426,9 @@ def main() -> int:
                 proc.wait(15)
             except subprocess.TimeoutExpired:
                 proc.kill()
+    if args.lesson:
+        report_lesson(args, result, wall, load_before, os.getloadavg())
+        return 1 if result["errors"] or result["missed_answers"] or result["missed_reveals"] else 0
     report(args, result, wall, load_before, os.getloadavg())
     return 1 if result["errors"] or result["missed"] else 0
 

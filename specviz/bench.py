@@ -30,7 +30,7 @@ from .adaptive import HeuristicGamma, online_gamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
-from .models import load_model, load_registry, parse_drafter_spec, use_cpu_threads
+from .models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
 from .sampling import SamplingParams
 from .treedraft import TreeShape, can_branch
 
@@ -462,7 +462,10 @@ def main(args) -> int:
         print("\n" + profile(target, drafters[first](), prompts_ids[0], methods[1].gamma, args.max_new_tokens, eos))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
-            json.dump({"env": env, "temperature": args.temperature, "repeats": args.repeats,
+            trained = {d: draft_weights_digest(d.split(":", 1)[1].split("@")[0]) for d in dict.fromkeys(r["drafter"] for r in rows)
+                       if d.startswith(("trained:", "hybrid:"))}
+            json.dump({"env": env, "date": time.strftime("%Y-%m-%d", time.gmtime()), "draft_weights_sha256": trained,
+                       "temperature": args.temperature, "repeats": args.repeats,
                        "max_new_tokens": args.max_new_tokens, "prompts": list(prompts), "tasks": list(tasks),
                        "rows": rows, "by_task": task_rows, "auto_gamma": reasons,
                        "plain_over_hf": plain_vs_hf, "verify_cost": curve.to_dict(),

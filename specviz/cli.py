@@ -578,8 +578,8 @@ def _summary_text(trace, s) -> str:
             f"{plural(s.tokens, 'token')} · cost ratio c {_fmt(s.cost_ratio, '.2f')} · verify cost v "
             f"{_fmt(s.verify_cost, '.2f')} (one verify pass ÷ one plain step)\n"
             f"speedup measured {_fmt(s.speedup_measured, '.2f', 'x')} · speedup_theoretical "
-            f"{_fmt(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γc + 1)) · speedup_verify_aware "
-            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γc + v)) · speedup_from_costs "
+            f"{_fmt(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γ̄c + 1) over the drafts made, γ̄ drafted per pass) · speedup_verify_aware "
+            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γ̄c + v)) · speedup_from_costs "
             f"{_fmt(s.speedup_from_costs, '.2f', 'x')} (τ ÷ (γ̄c + v)) · spec "
             f"{s.spec_s_per_token * 1e3:.1f} ms/token vs plain {s.baseline_s_per_token * 1e3:.1f} ms/token · "
             f"identical to plain greedy: {same}")

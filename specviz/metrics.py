@@ -9,10 +9,12 @@ Notation (Leviathan, Kalman, Matias 2023): p target, q draft, γ draft length.
 - alpha_expected: the mean over checked positions of β = Σₓ min(p(x), q(x)), computed by the
   engine from the full distributions. E[β] is α itself. In greedy mode p and q are one-hot at
   their argmax, so β is 1 when the argmaxes agree and 0 otherwise (the decision is certain).
-- mean_acceptance_length: τ, output tokens per target pass = 1 + accepted ÷ passes (vLLM's
-  "mean acceptance length", EAGLE/Spec-Bench's "average acceptance length"). Every target
-  pass counts, including passes in which the drafter proposed nothing (lookup without a
-  match): such a pass is the target's own plain step and yields one token.
+- mean_acceptance_length: τ, output tokens per target pass = output tokens ÷ passes (vLLM's
+  "mean acceptance length", EAGLE/Spec-Bench's "average acceptance length"). A pass yields
+  its accepted drafts and the target's own token, 1 + accepted, except where the output ends:
+  tokens accepted after an EOS (or past max_new_tokens) are not output and do not count.
+  Every target pass counts, including passes in which the drafter proposed nothing (lookup
+  without a match): such a pass is the target's own plain step and yields one token.
 - draft_acceptance_rate: accepted ÷ drafted, vLLM's counter. Under the i.i.d. model its
   expectation is (α − α^(γ+1)) / (γ(1 − α)): α only at γ = 1. Never fed to Leviathan's formulas.
 - cost_ratio c: draft time per drafted token ÷ one plain target step of the same run. A
@@ -231,8 +233,9 @@ def alpha_expected(c: Counts) -> float | None:
 
 
 def mean_acceptance_length(c: Counts) -> float | None:
-    """τ: tokens per target pass = 1 + accepted ÷ passes (passes without drafts included)."""
-    return 1 + c.accepted / c.passes if c.passes else None
+    """τ: output tokens per target pass (passes without drafts included; tokens accepted past
+    the end of the output, after an EOS, are not output)."""
+    return c.tokens / c.passes if c.passes else None
 
 
 def draft_acceptance_rate(c: Counts) -> float | None:
@@ -348,7 +351,7 @@ class Summary:
     cost_ratio: float | None  # c
     verify_cost: float | None  # v(γ+1) measured in the run
     speedup_measured: float | None
-    speedup_theoretical: float | None  # Leviathan at alpha, γ, c (verify pass = 1 step)
+    speedup_theoretical: float | None  # Leviathan at alpha and c over the drafts made, γ̄ (verify = 1 step)
     speedup_verify_aware: float | None  # E[τ] / (γ̄c + v) with the measured v
     spec_s_per_token: float
     baseline_s_per_token: float
@@ -419,15 +422,16 @@ def cumulative(trace: Trace, upto: int | None = None) -> dict[str, list[float]]:
               "from_costs": []}
     spec_s = 0.0
     overhead = loop_overhead_s(trace)  # so that the running speedup ends at the measured one
+    kept = 0
     for i, r in enumerate(trace.rounds[:upto], 1):
-        n = sum(t.accepted for t in r.draft)
         add_trace_round(running, r)
         spec_s += r.draft_s + r.verify_s + overhead
-        kept = min(running.tokens, len(trace.output_ids))  # drafts accepted past an EOS are not output
+        before, kept = kept, min(running.tokens, len(trace.output_ids))  # drafts accepted past an EOS are not output
+        running.tokens = kept
         base_s = kept * step
         a = alpha(running)
         series["round"].append(i)
-        series["tokens_per_pass"].append(n + 1)
+        series["tokens_per_pass"].append(kept - before)
         series["alpha"].append(float("nan") if a is None else a)
         series["tokens"].append(kept)
         series["spec_s"].append(spec_s)

@@ -112,6 +112,25 @@ def load_registry(path: Path | None = None) -> Registry:
     return registry
 
 
+def draft_weights_digest(name: str) -> str | None:
+    """sha256 of drafts/NAME/weights.safetensors (which training of a draft a measurement used), or
+    None if there is no such draft; read once per file version."""
+    path = ROOT / "drafts" / name / "weights.safetensors"
+    try:
+        return _digest(str(path), path.stat().st_mtime_ns)
+    except OSError:
+        return None
+
+
+@functools.lru_cache(maxsize=8)
+def _digest(path: str, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def pick_device(device: str = "auto") -> str:
     import torch
 

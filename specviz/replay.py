@@ -66,7 +66,7 @@ class ReplayPoint:
     gamma: int
     alpha: float | None  # Leviathan's α: expected accepted ÷ expected checked positions
     draft_acceptance_rate: float  # vLLM's rate: expected accepted ÷ expected drafted
-    mean_acceptance_length: float  # τ: 1 + expected accepted ÷ expected target passes
+    mean_acceptance_length: float  # τ: output tokens ÷ expected target passes (as specviz.metrics)
     passes: float  # expected target passes for the whole output
     drafted: float  # expected drafted tokens
     speedup: float | None  # estimated walltime speedup over plain decoding (None without timings)
@@ -109,7 +109,7 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
     # the definitions of specviz.metrics, on expected counts
     checked = acc[0] + rej[0]
     point = ReplayPoint(gamma, acc[0] / checked if checked else None, acc[0] / drf[0] if drf[0] else 0.0,
-                        1 + acc[0] / passes[0] if passes[0] else 0.0, passes[0], drf[0], None,
+                        n_out / passes[0] if passes[0] else 0.0, passes[0], drf[0], None,
                         gamma == trace.config.gamma)
     point.speedup = _speedup(trace, point, verify_ratio)
     return point

@@ -156,7 +156,12 @@ class Trace:
     def from_dict(cls, data: Any) -> "Trace":
         if not isinstance(data, dict):
             raise TraceError("not a SpecViz trace: expected a JSON object at the top level")
-        version = data.get("version")
+        if "version" not in data:
+            keys = ", ".join(sorted(str(k)[:24] for k in data)[:4]) or "none"
+            raise TraceError(f"not a SpecViz trace: this JSON object has no \"version\" field (its keys: "
+                             f"{keys}); a trace is what `python -m specviz generate --trace` or "
+                             "\"save this trace\" writes")
+        version = data["version"]
         if version not in READABLE_VERSIONS:
             raise TraceError(f"unsupported trace version {version!r}: this SpecViz reads versions "
                              f"{', '.join(map(str, READABLE_VERSIONS))}; re-record it with "

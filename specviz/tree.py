@@ -11,7 +11,11 @@ min(1, p(x_i)/q(x_i)); at the first rejection sample from norm(max(0, p - q)); i
 accepted sample the bonus token from p. A chain is the tree of width 1.
 
 Tree, greedy: the longest path whose every token is the target's argmax after its parent,
-then the target's own argmax after the path's last node.
+then the target's own argmax after the path's last node. Fates are counted as the sampled walk
+counts them, so that accepted ÷ checked means one thing: at each node of the path its children
+are tested in node order up to the one the walk takes (the earlier ones rejected, the later
+ones unchecked, and so is an earlier copy of the same token whose subtree goes less deep); at
+the path's last node every child was tested and rejected.
 
 Tree, sampled: multi-candidate speculative sampling (SpecInfer, Miao et al. 2024, Alg. 2;
 the recursive rejection sampling of EAGLE, Li et al. 2024). At node v, with p = p_v:
@@ -190,13 +194,17 @@ def _verify_greedy(p, tree, tokens, rows, p_drafted, fate, p_test, q_test, u) ->
     v, path = -1, []
     while True:
         kids = tree.children(v)
-        for j in kids:
-            fate[j], p_test[j], q_test[j] = "rejected", p_drafted[j], tree.q[j]
         good = [j for j in kids if ok[j]]
-        if not good:
+        taken = max(good, key=lambda j: (_depth_of_ok(tree, ok, j), -j)) if good else None
+        for j in kids:  # tested in order until the taken child; the ones after it never are
+            if j == taken:
+                fate[j], p_test[j], q_test[j] = "accepted", p_drafted[j], tree.q[j]
+                break
+            if not ok[j]:  # (an argmax copy before the taken one was passed over, not rejected)
+                fate[j], p_test[j], q_test[j] = "rejected", p_drafted[j], tree.q[j]
+        if taken is None:
             break
-        v = max(good, key=lambda j: (_depth_of_ok(tree, ok, j), -j))
-        fate[v] = "accepted"
+        v = taken
         path.append(v)
     token = int(choose(p[v + 1], u, True))
     kind = "resampled" if kids else "bonus" if len(tree) else "target"

@@ -49,10 +49,32 @@ def from_bench(d: dict, drafter: str | None = None) -> list[Row]:
     """Rows of `python -m specviz bench --json` (our engine, fixed γ and trees) for one drafter
     (default: the first that drafted a tree)."""
     ours = [r for r in d.get("rows", []) if r.get("method") == "ours" and r.get("gamma") != "heuristic"]
-    drafter = drafter or next((r["drafter"] for r in ours if r.get("tree")), None)
+    drafter = drafter or drafter_of(d)
     return [Row(r.get("tree") or 0, int(r["gamma"]), r.get("mean_gamma") or 0.0, r.get("tau"), r.get("v"),
                 r.get("c"), r.get("speedup"), r.get("speedup_lo"), r.get("speedup_hi"), r.get("from_costs"))
             for r in ours if r["drafter"] == drafter]
+
+
+def drafter_of(d: dict) -> str | None:
+    """The drafter of a bench JSON's rows that from_bench shows (the first that drafted a tree)."""
+    return next((r["drafter"] for r in d.get("rows", []) if r.get("method") == "ours" and r.get("tree")), None)
+
+
+def draft_note(d: dict, digest_now: Callable[[str], str | None]) -> str:
+    """Which draft a bench JSON's trees were measured with, from its record: the same weights as
+    the draft shipped now (digest_now: drafter name -> sha256 of its weights), or an earlier
+    training of it. A JSON without the record says so."""
+    drafter = drafter_of(d) or "the draft"
+    when = f"on {d['date']}" if d.get("date") else "on a date it does not record"
+    then = (d.get("draft_weights_sha256") or {}).get(drafter)
+    if then is None:
+        return f"measured {when} with {drafter}, without a record of which training of it"
+    now = digest_now(drafter.split(":", 1)[-1].split("@")[0])
+    if now == then:
+        return f"measured {when} with {drafter} as shipped now (weights sha256 {then[:12]})"
+    return (f"measured {when} with an earlier training of {drafter} (weights sha256 {then[:12]}); the draft "
+            f"shipped now was retrained since (weights sha256 {(now or 'missing')[:12]}), so these are that "
+            "earlier draft's numbers")
 
 
 def from_runs(runs: dict[int, list[Trace]]) -> list[Row]:

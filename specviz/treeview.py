@@ -207,7 +207,7 @@ def mask_svg(rnd: Round, stage: int, scale: float = 1.0) -> str:
             f'role="img" aria-label="tree attention mask">{head}{"".join(cells)}</svg>')
 
 
-def caption(rnd: Round, stage: int) -> str:
+def caption(rnd: Round, stage: int, greedy: bool = False) -> str:
     """What happens at this stage of a tree round, in words and the trace's numbers (HTML)."""
     nodes, pl = rnd.tree.nodes, plan(rnd)
     n = len(nodes)
@@ -239,8 +239,10 @@ def caption(rnd: Round, stage: int) -> str:
     if c.kind == "bonus":
         return (f"④ The path ends at a leaf after {k} accepted token{'s' * (k != 1)}: the target's pass "
                 f"gives a bonus token “{_label(c.text, 24)}”, so this pass made {k + 1} tokens.")
-    return (f"④ After {k} accepted token{'s' * (k != 1)}, the target draws its own token "
-            f"“{_label(c.text, 24)}” from what is left of p: {k + 1} token{'s' * (k != 0)} from one pass.")
+    own = ("takes its own top token" if greedy else "draws its own token")
+    where = "there" if greedy else "from what is left of p"
+    return (f"④ After {k} accepted token{'s' * (k != 1)}, the target {own} “{_label(c.text, 24)}” "
+            f"{where}: {k + 1} token{'s' * (k != 0)} from one pass.")
 
 
 def round_html(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
@@ -251,4 +253,4 @@ def round_html(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
     return (f'<div class="sv-round"><div class="sv-tree-row"><div class="sv-tree">{tree_svg(rnd, stage, greedy, scale)}'
             f'</div><div class="sv-mask"><div class="sv-mask-title">tree attention mask</div>'
             f'{mask_svg(rnd, stage, scale)}</div></div><div class="sv-legend">{legend}</div>'
-            f'<div class="sv-caption">{caption(rnd, stage)}</div></div>')
+            f'<div class="sv-caption">{caption(rnd, stage, greedy)}</div></div>')

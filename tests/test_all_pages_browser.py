@@ -20,6 +20,7 @@ PAGES = {  # url path -> (h1 text, selector proving the content rendered, how ma
     "Step_through": ("Step through speculative decoding", ".sv-cards", 1),
     "Compare": ("Compare two runs", ".sv-strip", 2),
     "Your_server": ("Your server", "text=Read now", 1),
+    "Run_sheet": ("run sheet", "text=Ask the room", 1),
     **{path: (lesson.load(name)["title"].split("·")[0].strip(), "text=End-of-lesson check", 1)
        for path, name in LESSONS.items()},
 }

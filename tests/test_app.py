@@ -129,6 +129,34 @@ def test_metric_cards_show_the_one_definition_of_each_metric():
     assert all(len(label) <= 14 for label in got)  # short enough for a card at 1280 px
 
 
+def _card_helps(stem: str) -> tuple[Trace, metrics.Summary, dict[str, tuple[str, str]]]:
+    t = Trace.load(str(ROOT / "data" / "traces" / f"{stem}.json"))
+    return t, metrics.summarize(t), {label: (value, why) for row in views.metric_cards(t) for label, value, why in row}
+
+
+def test_the_theory_card_says_what_it_computes_the_drafts_the_run_made():
+    # prompt lookup drafts only what it finds: fewer than γ = 4 per pass in this run
+    t, s, cards = _card_helps("summarise__lookup__greedy")
+    value, why = cards["theory"]
+    c = metrics.counts(t)
+    assert c.mean_gamma < t.config.gamma
+    assert f"γ̄ = {s.drafted} ÷ {s.rounds} = {c.mean_gamma:.2f}" in why
+    quoted = metrics.expected_acceptance_length_of(c) / (c.mean_gamma * s.cost_ratio + 1)
+    assert value == f"{quoted:.2f}×"
+    at_gamma = metrics.speedup_theoretical(s.alpha, t.config.gamma, s.cost_ratio)
+    assert f"{at_gamma:.2f}×" != value and f"would give {at_gamma:.2f}×" in why  # named as what it is not
+    _, _, full = _card_helps("code-edit__layers-4__greedy")  # drafted γ every round: no such aside
+    assert "would give" not in full["theory"][1]
+
+
+def test_the_tau_card_counts_output_tokens_and_names_drafts_accepted_after_the_eos():
+    t, s, cards = _card_helps("summarise__hybrid-smollm2-135m-eagle__sampled")
+    value, why = cards["τ per pass"]
+    assert value == f"{len(t.output_ids) / len(t.rounds):.2f}"
+    assert f"= {len(t.output_ids)} ÷ {len(t.rounds)}" in why
+    assert f"less {s.accepted + s.rounds - len(t.output_ids)} accepted after the output ended" in why
+
+
 def test_the_gap_chart_is_drawn_with_the_runs_gap():
     at = ok(app(STEP))
     g = metrics.trace_gap(shown_trace(at))

@@ -1,5 +1,6 @@
 """A tiny benchmark run: plain, our engine and Hugging Face agree token for token (no timing asserts)."""
 import argparse
+import re
 
 import pytest
 
@@ -44,7 +45,6 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     """--temperature samples every method, --gammas auto picks the pair's gamma from its measured
     alpha and c, held-out task prompts are labelled and --by-task reports them per type."""
     import json
-    import re
 
     import yaml
 
@@ -68,6 +68,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     assert "sampled at T = 0.7" in out and "| sampled |" in out and "| hf |" not in out
     assert "| ours | layers:2 | 2 |" in out and "| ours | layers:2 | 1 |" not in out  # its own gamma
     result = json.loads((tmp_path / "b.json").read_text())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", result["date"]) and result["draft_weights_sha256"] == {}  # no trained draft
     v = result["tuned_v"][:4]  # --max-k 4: the tuned engine's pass costs, what auto reads
     c = float(re.search(r"c = ([0-9.]+)", result["auto_gamma"][0]).group(1))  # lookup's c, measured here
     chosen = choose_gamma(0.9, c, v).gamma

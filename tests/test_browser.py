@@ -88,6 +88,7 @@ def test_landing_step_through_play_upload(page, server):
     other = next(p for p in shipped_traces().values()
                  if len(Trace.load(str(p)).rounds) != int(heading.split()[3]))
     upload.set_input_files(str(other))
+    assert not alert.first.is_visible()  # hidden as soon as a file is chosen, not after its upload
     n = len(Trace.load(str(other)).rounds)
     pg.wait_for_function(f"() => / of {n} · step 1 of/.test(document.body.innerText)")
     assert pg.locator("[data-testid=stAlertContentError]").count() == 0

@@ -172,6 +172,59 @@ def test_followers_see_the_presenters_trace_and_round_and_a_detached_one_stays_p
     assert heading(ok(away.run())) == heading(presenter)
 
 
+def _button(at: AppTest, label: str):
+    return next(b for b in at.button if b.label == label)
+
+
+@pytest.mark.parametrize("away_on", ["pages/2_Compare.py", "pages/5_Lossless.py"])
+def test_a_student_reattaches_from_another_page_at_once(away_on):
+    presenter = page(STEP, trace=STEM, round=3)
+    code = _start(ok(presenter))
+    ok(presenter.button(key="step_next").click().run())
+    student = page("app.py", **{"class": code})  # the join link; the app's pages can switch
+    assert heading(ok(student.run())) == heading(presenter)
+    ok(_button(student, "Explore on my own").click().run())
+    student.query_params.clear()  # a page switch: Streamlit drops the query
+    ok(student.switch_page(away_on).run())
+    assert not any(m.value.startswith("#### Round ") for m in student.markdown)
+    # the presenter does not move: re-attaching must not wait for the presenter's next step
+    ok(_button(student, "Follow the presenter again").click().run())
+    assert heading(student) == heading(presenter) and query(student)["trace"] == STEM
+
+
+def test_a_page_switch_that_lost_its_race_is_made_by_the_next_run():
+    """A follower's switch to the presenter's page can be overtaken by a rerun of the page it is
+    on (Streamlit folds the two requests into one run of that page): the view stays pending and
+    that run switches again (it was dropped, and the student stayed until the presenter moved)."""
+    presenter = page(STEP, trace=STEM, round=3)
+    code = _start(ok(presenter))
+    student = page("app.py", **{"class": code})
+    ok(student.run())
+    ok(student.switch_page("pages/2_Compare.py").run())
+    snap = classroom.registry().snapshot(code)
+    student.session_state[classroom.APPLIED] = snap.version  # taken, but the switch did not happen
+    student.session_state[classroom.PENDING] = snap.view
+    ok(student.run())  # a run of Compare, as the lost race gives
+    assert heading(student) == heading(presenter)
+
+
+def test_only_the_live_question_polls_and_revealing_it_moves_on():
+    path, name = "pages/5_Lossless.py", "3_lossless"
+    presenter = page(path)
+    _start(ok(presenter))
+    ok(presenter.run())
+    n = len(lesson.load(name)["quiz"])
+    watch = [b.key for b in presenter.button if b.label == "Watch this question live"]
+    assert len(watch) == n - 1 and f"sv_live_{name}.q0" not in watch  # q0 is live: the only poll
+    ok(presenter.button(key=f"sv_reveal_{name}.q0").click().run())
+    ok(presenter.run())  # (the live chart's rerun after a reveal)
+    watch = [b.key for b in presenter.button if b.label == "Watch this question live"]
+    assert f"sv_live_{name}.q0" in watch and f"sv_live_{name}.q1" not in watch  # q1 is live now
+    ok(presenter.button(key=f"sv_live_{name}.q3").click().run())
+    watch = [b.key for b in presenter.button if b.label == "Watch this question live"]
+    assert f"sv_live_{name}.q3" not in watch and f"sv_live_{name}.q1" in watch
+
+
 def test_the_presenter_sees_the_rooms_quiz_answers():
     path = "pages/5_Lossless.py"
     presenter = page(path)
@@ -255,7 +308,11 @@ def test_a_link_can_hide_controls_and_the_copy_link_keeps_the_view():
     at = page(STEP, trace=STEM, round=3, step_runbox_hide="true", projector="true")
     styles = "".join(h.proto.body for h in at.get("html"))
     assert ".st-key-step_runbox{display:none" in styles  # TensorFlow Playground's _hide
-    link = at.sidebar.code[0].value  # "Link to this view": the address less projector and class
+    # "Link to this view": the browser shows its live address less projector and class (a script);
+    # the server's own version of that link goes along as the component's data
+    live = next(e for e in at.get("bidi_component") if e.key == "sv_link_live")
+    link = json.loads(live.proto.bytes)["server"]
+    assert json.loads(live.proto.bytes)["drop"] == ["class", "projector"]
     assert f"trace={STEM}" in link and "round=3" in link and "step_runbox_hide=true" in link
     assert "projector" not in link
 

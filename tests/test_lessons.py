@@ -2,6 +2,7 @@
 predict-before-reveal hides what it asks about, reruns do not grow state, and every measured
 number a lesson quotes is the one specviz.metrics computes from the shipped traces.
 (Page-load times are measured by scripts/lesson_load_times.py, not by a timed test.)"""
+import json
 import pickle
 import re
 from pathlib import Path
@@ -101,6 +102,39 @@ def test_quoted_numbers_are_the_shipped_traces_own():
     assert f"measured α = {alpha}, c = {c}" in shown
     assert f"{span([s.speedup_measured for s in early], '×')} the speed of plain decoding" in shown
     assert f"measured α = {alpha}" in texts(app("pages/6_Beyond_draft_models.py"))
+
+
+def _gammas(traces: dict[str, Trace]) -> str:
+    return ", ".join(sorted({str(t.config.gamma) for t in traces.values()}))
+
+
+def test_lesson_1_names_the_gamma_of_the_runs_it_quotes():
+    """Verify costs quoted for γ = 4 come from γ = 4 runs only (the trained runs are γ = 1)."""
+    chains = {label: t for label, t in shipped("").items() if not t.config.tree_nodes}
+    v = lambda g: span([metrics.summarize(t).verify_cost for t in chains.values() if t.config.gamma == g], "×")  # noqa: E731
+    assert {t.config.gamma for t in chains.values()} == {1, 4}  # what this test was written against
+    shown = texts(app("pages/3_Why_it_works.py"))
+    assert f"cost {v(4)} at γ = 4 (5 tokens scored) and {v(1)} at γ = 1 (2 tokens scored)" in shown
+    assert f"verify passes of {v(4)} a plain step" in shown  # after "v(5) is what checking a draft costs"
+    trained = {k: t for k, t in chains.items() if "trained" in k}
+    assert f"for the trained draft (γ = {_gammas(trained)})" in shown and _gammas(trained) == "1"
+
+
+def test_lesson_4_names_the_gamma_and_the_draft_of_what_it_quotes():
+    import hashlib
+
+    greedy = shipped("greedy")
+    chain = {k: t for k, t in greedy.items() if "trained" in k and not t.config.tree_nodes}
+    tau = span([metrics.summarize(t).mean_acceptance_length for t in chain.values()])
+    shown = texts(app("pages/6_Beyond_draft_models.py"))
+    assert f"chain of γ = {_gammas(chain)} carried τ = {tau} tokens per target pass" in shown
+    # the shipped tree sweep: measured on the date its JSON records, with the draft whose weights it names
+    sweep = json.loads((ROOT / "data" / "tree_sweep.json").read_text())
+    then = sweep["draft_weights_sha256"]["trained:smollm2-135m-eagle"]
+    now = hashlib.sha256((ROOT / "drafts" / "smollm2-135m-eagle" / "weights.safetensors").read_bytes()).hexdigest()
+    assert f"measured on {sweep['date']} with" in shown
+    assert ("an earlier training of trained:smollm2-135m-eagle" in shown) == (then != now)
+    assert "with the same draft, measured" not in shown
 
 
 def test_quiz_scores_and_explains():
@@ -341,3 +375,20 @@ def test_lesson_pages_load_without_torch():
             "    assert 'torch' not in sys.modules and 'transformers' not in sys.modules, page\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("name", list(LESSONS.values()))
+def test_the_answer_key_gives_every_predict_questions_verdict(name):
+    """The pack's key says what the predict-before-reveal questions reveal: which real token of
+    which run, and whether it was accepted or rejected (it gave only the trace's name)."""
+    data = lesson.load(name)
+    key = lesson.answers(data, quiz.verdicts(data["quiz"]))
+    for i, item in enumerate(data["quiz"]):
+        if item.get("kind") != "predict":
+            continue
+        label, trace, rnd, pos = quiz.predict_case(item, list(shipped_traces()),
+                                                   lambda lb: Trace.load(str(shipped_traces()[lb])))
+        verdict = "accepted" if trace.rounds[rnd].draft[pos].accepted else "rejected"
+        entry = key.split(f"\n{i + 1}. ", 1)[1].split(f"\n{i + 2}. ", 1)[0]
+        assert f"Verdict on the real run {label}, round {rnd + 1} of {len(trace.rounds)}" in entry
+        assert f"**{verdict}**" in entry

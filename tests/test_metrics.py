@@ -146,3 +146,28 @@ def test_simulation_recovers_a_known_alpha(alpha, gamma):
         # ... it is (α − α^(γ+1)) / (γ(1 − α))
         assert metrics.draft_acceptance_rate(counts) == pytest.approx(
             draft_acceptance_rate_expected(alpha, gamma), abs=0.025)
+
+
+def test_tau_counts_output_tokens_not_drafts_accepted_after_the_eos():
+    # round 1: ✓ ✓ ✓ + bonus = 4 tokens; round 2: ✓ ✓ ✗ + resampled = 3 tokens, but an EOS was
+    # the first of them: the output has 5 tokens, and the 2 accepted after it are not output
+    t = _trace([_round([True, True, True], "bonus"), _round([True, True, False], "resampled")])
+    t.output_ids = t.output_ids[:5]
+    s = summarize(t)
+    assert (s.accepted, s.rounds, s.tokens) == (5, 2, 5)
+    assert s.mean_acceptance_length == pytest.approx(5 / 2)  # not 1 + 5 ÷ 2 = 3.5
+    assert metrics.cumulative(t)["tokens_per_pass"] == [4, 1]
+    assert metrics.cumulative(t)["tokens"] == [4, 5]
+
+
+def test_shipped_traces_tau_is_their_output_tokens_per_pass():
+    from specviz.ui.examples import shipped_traces
+
+    past_eos = []
+    for label, path in shipped_traces().items():
+        t = Trace.load(str(path))
+        s = summarize(t)
+        assert s.mean_acceptance_length == pytest.approx(len(t.output_ids) / len(t.rounds)), label
+        assert sum(metrics.cumulative(t)["tokens_per_pass"]) == len(t.output_ids), label
+        past_eos += [label] * (s.accepted + s.rounds > len(t.output_ids))
+    assert past_eos  # the shipped runs that accepted drafts after their EOS (6 when this was written)

@@ -1,5 +1,7 @@
 """Trace JSON round-trip and rejection of malformed files."""
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +62,8 @@ def corrupt(mutate):
     ("[1, 2]", "expected a JSON object"),
     (b"\x80\x81 not utf8", "not valid JSON"),
     (corrupt(lambda d: d.update(version=TRACE_VERSION + 1)), f"unsupported trace version {TRACE_VERSION + 1}"),
-    (corrupt(lambda d: d.pop("version")), "unsupported trace version None"),
+    (corrupt(lambda d: d.pop("version")), "not a SpecViz trace: this JSON object has no \"version\""),
+    (json.dumps({"name": "x", "items": [1]}), "not a SpecViz trace: this JSON object has no \"version\" field (its keys: items, name)"),
     (corrupt(lambda d: d.pop("rounds")), "missing 'rounds'"),
     (corrupt(lambda d: d["rounds"][0]["draft"][0].update(q="high")), "rounds[0].draft[0].q"),
     (corrupt(lambda d: d["rounds"][0]["draft"][0].update(accepted=1)), "accepted"),
@@ -87,3 +90,16 @@ def test_oversized_trace_is_rejected_before_parsing():
 def test_load_missing_file(tmp_path):
     with pytest.raises(TraceError, match="cannot read trace file"):
         Trace.load(str(tmp_path / "nope.json"))
+
+
+def test_a_json_object_that_is_no_trace_is_not_told_to_re_record():
+    with pytest.raises(TraceError) as e:
+        Trace.from_json(json.dumps({"model": "gpt", "messages": []}))
+    assert str(e.value).startswith("not a SpecViz trace") and "re-record" not in str(e.value)
+    assert "version None" not in str(e.value)
+
+
+def test_the_readme_names_the_trace_version_this_code_writes():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Traces", 1)[1].split("\n## ", 1)[0]
+    assert re.search(r"`specviz/trace\.py`, version (\d+)", section).group(1) == str(TRACE_VERSION)

@@ -79,8 +79,17 @@ def test_greedy_takes_the_deepest_path_of_target_argmax_tokens():
     v = verify_tree(p, tree, None, None, greedy=True)
     # node 1 -> node 4 (token 3 = argmax after 1) -> node 5 (token 0 = argmax after 4), then 2
     assert v.path == [1, 4, 5] and v.token == argmax[6] and v.kind == "bonus"
-    assert v.fate == ["rejected", "accepted", "rejected", "unchecked", "accepted", "accepted",
+    # counted as the sampled walk counts: children tested in order up to the one taken; node 0
+    # (the same argmax token, less deep) is passed over and node 2, after the taken one, never
+    # tested: unchecked, as a sampled walk leaves the siblings after an accepted child
+    assert v.fate == ["unchecked", "accepted", "unchecked", "unchecked", "accepted", "accepted",
                       "unchecked"]
+    wide = Tree([1, 2, 0], [-1, -1, -1], [0.5] * 3)  # root: a non-argmax child, the argmax, one more
+    g = verify_tree(p, wide, None, None, greedy=True)
+    assert g.fate == ["rejected", "accepted", "unchecked"]
+    s = verify_tree(p, Tree([1, 2, 0], [-1, -1, -1], [0.1, 0.7, 0.2], "topk", {-1: dist(0.2, 0.1, 0.7, 0.0)}),
+                    torch.tensor([0.0, 0.0, 0.0]), torch.tensor(0.0), greedy=False)
+    assert s.fate == g.fate  # r = 0: token 1 (p = 0) is rejected, token 2 accepted: the same counts
     empty = verify_tree(p[:1], Tree([], [], []), None, None, greedy=True)
     assert empty.path == [] and empty.token == 2 and empty.kind == "target"  # the target's own step
 

@@ -237,3 +237,54 @@ def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine():
     table = next(d.value for d in at.dataframe if "shape" in d.value.columns)
     assert list(table["shape"]) == ["chain γ = 4", "tree of 8"]
     assert table.iloc[1]["τ / pass"] == f"{tree.tau:.2f}"
+
+
+@pytest.mark.parametrize("mode", ["greedy", "sampled"])
+def test_the_closing_caption_says_how_the_target_chose_its_token(mode):
+    greedy = mode == "greedy"
+    seen = 0
+    for label, t in TREES.items():
+        if (t.config.temperature == 0) != greedy:
+            continue
+        for r in t.rounds:
+            if r.tree.nodes and r.correction.kind == "resampled":
+                text = treeview.caption(r, treeview.plan(r).last, greedy)
+                assert ("takes its own top token" in text) == greedy, text
+                assert ("from what is left of p" in text) != greedy, text  # greedy draws nothing
+                seen += 1
+    assert seen
+
+
+def test_greedy_and_sampled_tree_rounds_count_checked_nodes_alike():
+    """The walk tests a node's children in order up to the one it takes: siblings after an
+    accepted child are unchecked in greedy rounds as in sampled ones (accepted ÷ checked means
+    one thing for both)."""
+    for label, t in TREES.items():
+        for r in t.rounds:
+            nodes = r.tree.nodes
+            for j, n in enumerate(nodes):
+                if n.fate != "accepted":
+                    continue
+                later = [k for k in range(j + 1, len(nodes)) if nodes[k].parent == n.parent]
+                assert all(nodes[k].fate == "unchecked" for k in later), (label, [nodes[k].fate for k in later])
+
+
+def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
+    from specviz import treesweep
+
+    d = {"date": "2026-11-28", "rows": [{"method": "ours", "drafter": "trained:x", "tree": 8}],
+         "draft_weights_sha256": {"trained:x": "a" * 64}}
+    assert "as shipped now" in treesweep.draft_note(d, lambda name: "a" * 64)
+    other = treesweep.draft_note(d, lambda name: "b" * 64)
+    assert "on 2026-11-28 with an earlier training of trained:x" in other and "bbbbbbbbbbbb" in other
+    assert "without a record" in treesweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
+
+
+def test_a_drafts_weights_digest_names_its_training():
+    import hashlib
+
+    from specviz.models import ROOT, draft_weights_digest
+
+    weights = ROOT / "drafts" / "smollm2-135m-eagle" / "weights.safetensors"
+    assert draft_weights_digest("smollm2-135m-eagle") == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert draft_weights_digest("no-such-draft") is None

@@ -19,10 +19,11 @@ from pathlib import Path
 import qrcode
 import qrcode.image.svg
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from .. import class_charts
-from ..classroom import ClassError, Classes, Snapshot, new_voter, normalise_code
-from . import projector, safe
+from ..classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
+from . import projector, safe, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -74,7 +75,7 @@ def qr_svg(url: str) -> str:
 
 
 def join_link(c: str) -> str:
-    return f"{st.context.url or ''}?class={c}"
+    return f"{urlstate.base_url()}?class={c}"
 
 
 # the presenter
@@ -147,9 +148,33 @@ def _room_size(c: str) -> None:
 
 # followers
 def incoming(page: str) -> dict | None:
-    """The presenter's view this follower should now show (once per presenter change)."""
-    view = _ss().pop(PENDING, None)
-    return view if view is not None and view.get("page") == page and following() else None
+    """The presenter's view this follower should now show on `page` (once per presenter change).
+    A view for another page stays pending: switch_to_pending() goes there."""
+    view = _ss().get(PENDING)
+    if view is None or not following():
+        _ss().pop(PENDING, None)
+        return None
+    if view.get("page", page) != page:
+        return None
+    return _ss().pop(PENDING)
+
+
+def switch_to_pending(page: str) -> None:
+    """A follower whose pending view is on another page goes there (page.setup calls it first).
+
+    st.switch_page from the polling fragment can lose a race: a fragment rerun the browser asks
+    for meanwhile carries this page's script, and Streamlit coalesces the two into a run of this
+    page. The pending view survives that run, and this run switches again."""
+    view = _ss().get(PENDING)
+    if view is None or not following() or view.get("page", page) == page:
+        return
+    path = _page_path(str(view.get("page")))
+    try:
+        if path is not None:
+            st.switch_page(path)
+    except StreamlitPageNotFoundError:
+        pass  # run as its own entrypoint (AppTest.from_file): no other pages
+    _ss().pop(PENDING)  # no such page here: stay
 
 
 def _page_path(page: str) -> str | None:
@@ -162,9 +187,7 @@ def _page_path(page: str) -> str | None:
 def _take(snap: Snapshot, page: str) -> None:
     """Adopt the presenter's newest view: rerun this page, or switch to the presenter's page."""
     _ss()[APPLIED], _ss()[PENDING] = snap.version, snap.view
-    target = snap.view.get("page", page)
-    if target != page and _page_path(target):
-        st.switch_page(_page_path(target))
+    switch_to_pending(page)
     st.rerun()
 
 
@@ -174,6 +197,8 @@ def _poll(page: str) -> None:
     if snap is None:
         leave()
         st.rerun()
+    if _revealed_changed(snap):
+        st.rerun()  # a reveal (or new answers to a revealed question) this page shows: redraw it
     where = _where(snap.view)
     if following():
         row = st.container(horizontal=True, vertical_alignment="center")
@@ -212,14 +237,58 @@ def bar(page: str) -> None:
     c = code()
     if c is not None and st.query_params.get("class") != c:
         st.query_params["class"] = c  # a page switch drops the query: a reload must stay in the class
+    _read_room(c)
     if c is None or presenting():
         return
     st.fragment(run_every=POLL_S)(_poll)(page)
 
 
 # the room's answers
-def ask(qid: str, options: list[str]) -> None:
-    """Presenter: open this question for the room (idempotent) and show the live answers."""
+#
+# One read of the class per page run (bar: _read_room) gives every chart on the page its counts.
+# Only one question polls: the presenter's live one (the first not yet revealed, or the one the
+# presenter picked). Students poll nothing more: their status bar's poll, which reads the class
+# anyway, reruns their page when a question it shows is revealed or its revealed counts change.
+ROOM, WATCHED, LIVE = "sv_room", "sv_room_watched", "sv_room_live"
+
+
+def _read_room(c: str | None) -> None:
+    """This run's room: the presenter's tallies of every question, a student's revealed ones."""
+    _ss()[WATCHED] = set()  # the questions whose results this run draws (room_result)
+    room: dict[str, Tally] = {}
+    if c is not None and presenting():
+        try:
+            room = registry().tallies(c, _ss()[SECRET])
+        except ClassError:
+            pass
+    elif c is not None:
+        snap = registry().snapshot(c)
+        room = snap.revealed if snap else {}
+    _ss()[ROOM] = room
+
+
+def _room() -> dict[str, Tally]:
+    return _ss().get(ROOM) or {}
+
+
+def _revealed_changed(snap: Snapshot) -> bool:
+    drawn = _room()
+    return any(snap.revealed.get(q) != drawn.get(q) for q in _ss().get(WATCHED, ()))
+
+
+def live_question(qids: list[str]) -> str | None:
+    """The question whose answers the presenter watches live: the one picked, else the first
+    not yet revealed."""
+    picked = _ss().get(LIVE)
+    if picked in qids:
+        return picked
+    room = _room()
+    return next((q for q in qids if not (q in room and room[q].revealed)), None)
+
+
+def ask(qid: str, options: list[str], live: bool = True) -> None:
+    """Presenter: open this question for the room (idempotent) and show its answers, polled if
+    live, else as of this page run (with a button to watch it live)."""
     if not presenting():
         return
     c, secret = _ss()[CODE], _ss()[SECRET]
@@ -228,7 +297,11 @@ def ask(qid: str, options: list[str]) -> None:
     except ClassError as e:
         st.warning(f"Cannot collect the room's answers: {e}.")
         return
-    st.fragment(run_every=POLL_S)(_room_chart)(qid)
+    if live:
+        st.fragment(run_every=POLL_S)(_room_chart)(qid)
+        return
+    tally = _room().get(qid) or Tally(list(options), [0] * len(options), False)
+    _room_panel(qid, tally, live=False)
 
 
 def _room_chart(qid: str) -> None:
@@ -239,11 +312,31 @@ def _room_chart(qid: str) -> None:
         return
     if t is None:
         return
+    drawn = _room().get(qid)
+    if t.revealed and not (drawn and drawn.revealed) and _ss().get(LIVE) != qid:
+        st.rerun()  # revealed since the page was drawn: the next question goes live
+    _room_panel(qid, t, live=True)
+
+
+def _room_panel(qid: str, t: Tally, live: bool) -> None:
+    """The presenter's chart of one question's answers, its reveal button and (not live) a
+    button to watch it live."""
     st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_room_{qid}", config=PLOTLY)
+    row = st.container(horizontal=True)
     label = "Hide the room's answers from students" if t.revealed else "Show students the room's answers"
-    if st.button(label, key=f"sv_reveal_{qid}"):
-        registry().reveal(c, secret, qid, not t.revealed)
-        st.rerun(scope="fragment")
+    row.button(label, key=f"sv_reveal_{qid}", on_click=_reveal, args=(qid, not t.revealed))
+    if not live:
+        row.button("Watch this question live", key=f"sv_live_{qid}", on_click=_ss().__setitem__,
+                   args=(LIVE, qid), help="its answers update as they come in (one question at a time)")
+
+
+def _reveal(qid: str, shown: bool) -> None:
+    try:
+        registry().reveal(_ss()[CODE], _ss()[SECRET], qid, shown)
+    except ClassError as e:
+        _ss()["sv_class_error"] = str(e)
+    if shown and _ss().get(LIVE) == qid:
+        _ss().pop(LIVE)  # the next question not yet revealed goes live
 
 
 def answer(qid: str, option: int) -> bool:
@@ -255,15 +348,12 @@ def answer(qid: str, option: int) -> bool:
 
 
 def room_result(qid: str) -> None:
-    """Follower: the room's answers, once the presenter reveals them (polled)."""
+    """Follower: the room's answers, once the presenter reveals them (the status bar's poll
+    redraws the page when they are)."""
     if code() is None or presenting():
         return
-    st.fragment(run_every=POLL_S)(_revealed)(qid)
-
-
-def _revealed(qid: str) -> None:
-    snap = registry().snapshot(code()) if code() else None
-    t = snap.revealed.get(qid) if snap else None
+    _ss().setdefault(WATCHED, set()).add(qid)
+    t = _room().get(qid)
     if t is None:
         st.caption("The room's answers appear here when the presenter shows them.")
         return

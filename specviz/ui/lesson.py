@@ -7,13 +7,13 @@ Projector mode (sidebar, every page: projector.py) shows one section at a time (
 PageUp: what a presentation clicker sends; the section is in the address as ?section=N), the
 title and summary once, and fixes the seed. The workshop pack (workshop.py) holds every lesson.
 """
-import re
 from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 import yaml
 
+from ..content import FACT, fill  # noqa: F401 - FACT: what a lesson's placeholders look like
 from ..trace import Trace
 from . import page, projector, quiz, urlstate, workshop
 
@@ -33,20 +33,6 @@ def load(name: str, facts: dict[str, str] | None = None) -> dict:
         raise FileNotFoundError(f"no lesson {name!r} in {LESSONS_DIR}")
     data = _load(str(path), path.stat().st_mtime)
     return fill(data, facts) if facts is not None else data
-
-
-FACT = re.compile(r"\{\{(\w+)\}\}")
-
-
-def fill(data, facts: dict[str, str]):
-    """A copy of the lesson data with every `{{name}}` replaced by facts[name] (a missing fact: n/a)."""
-    if isinstance(data, str):
-        return FACT.sub(lambda m: facts.get(m.group(1), "n/a"), data)
-    if isinstance(data, list):
-        return [fill(x, facts) for x in data]
-    if isinstance(data, dict):
-        return {k: fill(v, facts) for k, v in data.items()}
-    return data
 
 
 def presenting() -> bool:
@@ -86,12 +72,15 @@ def markdown(data: dict) -> str:
     return "\n\n".join(parts)
 
 
-def answers(data: dict) -> str:
-    """Teacher's key: every fixed question with its answer and explanation."""
+def answers(data: dict, verdicts: dict[int, str] | None = None) -> str:
+    """Teacher's key: every question with its answer and explanation; a predict question with
+    its verdict (verdicts: question index -> markdown, quiz.verdicts)."""
     lines = [f"# {data['title']}: answers", ""]
     for i, q in enumerate(data["quiz"], 1):
         if q.get("kind") == "predict":
-            lines.append(f"{i}. (predict before reveal on trace “{q['trace']}”) {q.get('explain', '')}")
+            verdict = (verdicts or {}).get(i - 1, "no recorded trace has such a token")
+            lines.append(f"{i}. {q['question']}\n   Verdict on the {verdict}\n"
+                         f"   {q.get('explain', '')}")
         else:
             lines.append(f"{i}. {q['question']}\n   **{q['options'][q['answer']]}**. {q['explain']}")
     return "\n".join(lines)

@@ -8,6 +8,33 @@ from . import state, urlstate
 from .examples import shipped_traces
 
 
+# While a newly chosen file uploads and the page reruns (a second or more on a busy server), the
+# page would still show the last run's error about the previous file. Every error box is keyed
+# with its error's serial number (state.show_error); this script-only component (our own code,
+# no data) hides the boxes on screen when a file is chosen: a new error has a new key and shows.
+_UPLOAD_JS = """
+export default function(component) {
+  const onChange = (e) => {
+    if (!(e.target instanceof HTMLInputElement) || e.target.type !== 'file') return;
+    let style = document.getElementById('sv-stale-errors');
+    if (!style) {
+      style = document.createElement('style');
+      style.id = 'sv-stale-errors';
+      document.head.appendChild(style);
+    }
+    for (const box of document.querySelectorAll("[class*='_ERROR_BOX_']")) {
+      const cls = [...box.classList].find((c) => c.startsWith('st-key-') && c.includes('_ERROR_BOX_'));
+      if (cls && !style.textContent.includes('.' + cls + ' ')) style.textContent += '.' + cls + ' {display: none !important}\\n';
+    }
+  };
+  document.addEventListener('change', onChange, true);
+  return () => document.removeEventListener('change', onChange, true);
+}
+"""
+_upload_watch = st.components.v2.component("specviz.upload_watch",
+                                           js=_UPLOAD_JS.replace("ERROR_BOX", state.ERROR_BOX))
+
+
 def _on_pick(key: str) -> None:
     state.select(key, st.session_state[f"{key}_pick"])
 
@@ -54,6 +81,7 @@ def _on_upload(key: str) -> None:
 
 
 def uploader(key: str) -> None:
+    _upload_watch(key=f"{key}_upload_watch")
     st.file_uploader("load a trace (.json)", type=["json"], key=f"{key}_upload",
                      on_change=_on_upload, args=(key,),
                      help="a trace saved from SpecViz or `python -m specviz generate --trace`; "

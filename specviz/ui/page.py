@@ -22,6 +22,8 @@ PAGE = "sv_page"  # the stem of the page this session is on ("app", "1_Step_thro
 SLOTS = "sv_page_slots"
 PRIVATE = ("class", "projector")  # never part of a shared view or link
 VIEW_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
+PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
+PAGE_PATHS = tuple(p.stem.split("_", 1)[-1] for p in sorted(PAGES_DIR.glob("*.py")))  # their URL paths
 
 
 def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
@@ -32,6 +34,8 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
     address: widgets of this page whose values the address keeps (urlstate.bind)."""
     ss = st.session_state
     ss[PAGE], ss[urlstate.PAGE_PATH] = stem, "" if stem == "app" else stem.split("_", 1)[-1]
+    ss[urlstate.PAGE_PATHS] = PAGE_PATHS
+    classroom.switch_to_pending(stem)  # a follower whose presenter is on another page goes there
     _take_presenters_view(stem)
     projector.sync()
     # the default favicon: emoji and material icons would be fetched from a CDN (offline here)
@@ -48,7 +52,8 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
             pass  # a page run as its own entrypoint (AppTest.from_file) has no app.py to link to
         projector.toggle()
         classroom.panel()
-        slots["pack"] = st.container()
+        st.divider()
+        workshop.pack_button()
     classroom.bar(stem)
     if projector.on():
         _nav(stem)
@@ -59,8 +64,8 @@ def setup(title: str, stem: str, hideable: dict[str, str] | None = None,
 
 
 def done() -> None:
-    """End a page: address notices, the copy-link control, the pack, the agenda; the class
-    sees this view (presenter)."""
+    """End a page: address notices, the copy-link control, what the pack holds, the agenda; the
+    class sees this view (presenter)."""
     ss = st.session_state
     stem = ss.get(PAGE, "app")
     slots, hideable, address = ss.pop(SLOTS, ({}, {}, {}))
@@ -72,10 +77,7 @@ def done() -> None:
     if "link" in slots:
         with slots["link"]:
             urlstate.copy_current("Link to this view", "sv_link", hideable)
-    if "pack" in slots:
-        with slots["pack"]:
-            st.divider()
-            workshop.pack_button()
+    workshop.keep_for_pack()
     if not projector.on():
         st.divider()
         _nav(stem)
@@ -114,6 +116,6 @@ def page_links(home: bool = False) -> None:
     query = {"projector": "true"} if projector.on() else None
     if home:
         st.page_link("app.py", label="Home", query_params=query)
-    for path in sorted((Path(__file__).resolve().parents[2] / "pages").glob("*.py")):
+    for path in sorted(PAGES_DIR.glob("*.py")):
         title = path.stem.split("_", 1)[-1].replace("_", " ")
         st.page_link(f"pages/{path.name}", label=title, query_params=query)

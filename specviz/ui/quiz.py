@@ -11,12 +11,14 @@ counted anonymously, the presenter sees the live counts per option, and students
 """
 import random
 import zlib
+from typing import Callable
 
 import streamlit as st
 
 from .. import render
 from ..trace import Trace
 from . import classroom, state
+from .examples import shipped_traces
 
 SCORES = "sv_quiz_scores"
 
@@ -74,13 +76,13 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
     return out
 
 
-def _predict_setup(item: dict):
-    """Trace and token for a predict item: its named trace, else any trace with such a token."""
+def predict_case(item: dict, labels: list[str], get: Callable[[str], Trace]):
+    """(label, trace, round, draft position) a predict item asks about: its named trace, else any
+    chain with such a token; None if there is none."""
     pick = item.get("pick", "first_rejected")
-    labels = state.labels()
     named = [lb for lb in labels if item["trace"] in lb]
     for label in named + [lb for lb in labels if lb not in named]:
-        trace = state.get(label)
+        trace = get(label)
         if trace.config.tree_nodes:  # the predict cards show a chain's draft
             continue
         found = find_round(trace, pick)
@@ -89,7 +91,28 @@ def _predict_setup(item: dict):
     return None
 
 
-def question(lesson: str, i: int, item: dict) -> None:
+def _predict_setup(item: dict):
+    """predict_case over this session's traces and the shipped ones."""
+    return predict_case(item, state.labels(), state.get)
+
+
+def verdicts(items: list[dict]) -> dict[int, str]:
+    """The answer key's verdict of every predict question, on the shipped traces (what a session
+    that uploaded nothing is asked): question index -> markdown."""
+    paths = shipped_traces()
+    out = {}
+    for i, item in enumerate(items):
+        case = (predict_case(item, list(paths), lambda label: Trace.load(str(paths[label])))
+                if item.get("kind") == "predict" else None)
+        if case is not None:
+            label, trace, rnd, pos = case
+            tok = trace.rounds[rnd].draft[pos]
+            out[i] = (f"real run {label}, round {rnd + 1} of {len(trace.rounds)}, draft token {pos + 1} "
+                      f"“{render.visible(tok.text)}”: " + explain_token(trace, rnd, pos))
+    return out
+
+
+def question(lesson: str, i: int, item: dict, live: str | None = None) -> None:
     """One question with immediate feedback and its explanation."""
     qid, key = f"q{i}", f"quiz_{lesson}_{i}"
     predict = item.get("kind") == "predict"
@@ -113,7 +136,7 @@ def question(lesson: str, i: int, item: dict) -> None:
         label_text, shown = f"**{i + 1}. {item['question']}**", "visible"  # one element, not two
     choice = st.radio(label_text, options, index=None, key=key, label_visibility=shown)
     room = f"{lesson}.{qid}"
-    classroom.ask(room, options)  # the presenter: the room's answers, live
+    classroom.ask(room, options, live=room == live)  # the presenter: the room's answers
     if choice is None:
         return
     if not st.session_state.get(f"{key}_sent"):  # a student: the first answer goes to the room
@@ -131,9 +154,10 @@ def quiz(lesson: str, items: list[dict]) -> None:
     """The whole end-of-lesson check with a running score."""
     st.subheader("End-of-lesson check")
     st.caption("Immediate feedback; your score is kept in this browser session only.")
+    live = classroom.live_question([f"{lesson}.q{i}" for i in range(len(items))])
     for i, item in enumerate(items):
         with st.container(border=True):
-            question(lesson, i, item)
+            question(lesson, i, item, live)
     correct, answered = score(lesson)
     st.metric("score", f"{correct} / {len(items)}", help=f"{answered} answered; first answers count")
     if answered and st.button("Reset this quiz", key=f"quiz_{lesson}_reset"):

@@ -131,17 +131,22 @@ def label_of(ref: str) -> str | None:
 
 def set_error(key: str, message: str) -> None:
     st.session_state[f"{key}_error"] = message
+    st.session_state[f"{key}_error_n"] = st.session_state.get(f"{key}_error_n", 0) + 1
 
 
 def clear_error(key: str) -> None:
     st.session_state.pop(f"{key}_error", None)
 
 
+ERROR_BOX = "sv_errbox"  # an error box's key: <key>_sv_errbox_<serial> (library.uploader hides stale ones)
+
+
 def show_error(key: str) -> None:
     """The latest user error of widget `key`, above the (unchanged) last good trace."""
     message = st.session_state.get(f"{key}_error")
     if message:  # it may quote a trace or a file name: data, never markdown
-        st.error(inert(message), icon="⚠️")
+        serial = st.session_state.get(f"{key}_error_n", 0)
+        st.container(key=f"{key}_{ERROR_BOX}_{serial}").error(inert(message), icon="⚠️")
 
 
 def load_upload(key: str, name: str, data: bytes) -> None:

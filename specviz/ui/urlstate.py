@@ -16,11 +16,12 @@ An address without any of a schema's parameters (a page switch: Streamlit drops 
 the session's own state; `forget()` makes the next address count in full (a class follower
 taking the presenter's view).
 """
+import json
 import math
 import re
 from dataclasses import dataclass
 from typing import Any, Mapping
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
@@ -234,12 +235,23 @@ def hide_css() -> None:
 
 
 PAGE_PATH = "sv_page_path"  # the page's path under the app's address (set by page.setup)
+PAGE_PATHS = "sv_page_paths"  # every page's path (set by page.setup)
+
+
+def app_url() -> str:
+    """The app's own address as the browser sees it (no page path, no query, no trailing /).
+    st.context.url is the address the browser showed when it asked for this run: on a page other
+    than Home it ends in that page's path (which may be the page being left)."""
+    url = urlsplit(st.context.url or "")
+    folder, _, last = url.path.removesuffix("/").rpartition("/")
+    if last in st.session_state.get(PAGE_PATHS, ()):  # "[/base]/Step_through" -> "[/base]"
+        url = url._replace(path=folder)
+    return urlunsplit(url._replace(query="", fragment="")).removesuffix("/")
 
 
 def base_url() -> str:
-    """This page's address as the browser sees it, without its query (st.context.url is the
-    app's address: the page's own path is added)."""
-    root = (st.context.url or "").split("?", 1)[0].removesuffix("/")
+    """This page's address as the browser sees it, without its query."""
+    root = app_url()
     path = st.session_state.get(PAGE_PATH, "")
     return f"{root}/{path}" if path else (root + "/" if root else "")
 
@@ -264,16 +276,68 @@ def copy_link(values: Mapping[str, Any], schema: list[Param], label: str = "Link
                    "server; add `<control>_hide=true` to hide a control.")
 
 
+# The link shown is read from the browser's own address when the box is shown and while it is
+# open: a player steps in a fragment, which updates the address but never redraws the sidebar, so a
+# link drawn by the page's last full run would keep the round the page was opened at. Our own
+# script (no data in it; the parameters to drop and to add come in as data, set as URL fields).
+_LINK_HTML = """<div class="sv-link"><input class="sv-link-url" readonly aria-label="link to this view">
+<button class="sv-link-copy" type="button">Copy</button><span class="sv-link-note"></span></div>"""
+_LINK_CSS = """
+.sv-link {display: flex; gap: .4rem; align-items: center; flex-wrap: wrap; font-family: sans-serif}
+.sv-link-url {flex: 1 1 16rem; min-width: 0; font: .85rem/1.6 monospace; padding: .3rem .5rem;
+  border: 1px solid rgba(49, 51, 63, .3); border-radius: .4rem; background: rgba(240, 242, 246, .6)}
+.sv-link-copy {font: inherit; padding: .35rem .8rem; border-radius: .4rem; cursor: pointer;
+  border: 1px solid rgba(49, 51, 63, .3); background: white}
+.sv-link-note {font-size: .8rem; color: #555}
+"""
+_LINK_JS = """
+export default function(component) {
+  const { parentElement } = component;
+  const data = JSON.parse(new TextDecoder().decode(component.data));  // bytes: see copy_current
+  const box = parentElement.querySelector('.sv-link-url');
+  const note = parentElement.querySelector('.sv-link-note');
+  const live = () => {
+    const url = new URL(window.location.href);
+    for (const name of data.drop) url.searchParams.delete(name);
+    for (const [name, value] of Object.entries(data.extra)) url.searchParams.set(name, value);
+    url.hash = '';
+    return url.toString();
+  };
+  const show = () => { const url = live(); if (box.value !== url) box.value = url; };
+  show();
+  const timer = setInterval(show, 250);
+  box.onfocus = () => { show(); box.select(); };
+  parentElement.querySelector('.sv-link-copy').onclick = async () => {
+    show();
+    box.select();
+    try {
+      await navigator.clipboard.writeText(box.value);
+      note.textContent = 'copied';
+    } catch (e) {  // no clipboard API over plain http to another host: the selection still copies
+      note.textContent = document.execCommand('copy') ? 'copied' : 'selected: press Ctrl+C';
+    }
+  };
+  return () => clearInterval(timer);
+}
+"""
+_live_link = st.components.v2.component("specviz.view_link", html=_LINK_HTML, css=_LINK_CSS, js=_LINK_JS)
+
+
 def copy_current(label: str = "Link to this step", key: str = "sv_link", hideable: dict[str, str] = {},
                  drop: tuple[str, ...] = ("class", "projector")) -> None:
-    """"Copy link to this step": the page's whole address (its class code and projector mode
-    left out), and controls a presenter can hide from the people who open it."""
+    """"Copy link to this step": the page's whole address as the browser shows it now (its class
+    code and projector mode left out), and controls a presenter can hide from whoever opens it.
+    The server's own version of the link (current_link) goes along as data, for tests."""
     with st.popover(label, icon=":material/link:", help="a link that opens exactly this view"):
-        url = current_link(drop)
+        hide = []
         if hideable:
             hide = st.multiselect("hide these controls from whoever opens it", list(hideable),
                                   format_func=hideable.get, key=f"{key}_hide")
-            extra = urlencode({f"{k}_hide": "true" for k in hide})
-            url += ("&" if "?" in url else "?") + extra if extra else ""
-        st.code(url, language=None, wrap_lines=True)
-        st.caption("Copy it with the button on the right: it opens this view for anyone on this server.")
+        extra = {f"{k}_hide": "true" for k in hide}
+        url = current_link(drop)
+        url += ("&" if "?" in url else "?") + urlencode(extra) if extra else ""
+        # JSON as bytes: a dict is checked for data frames, a first pandas import in each session's
+        # thread at once, which pandas' circular imports can break ("partially initialized module")
+        _live_link(key=f"{key}_live", data=json.dumps({"drop": list(drop), "extra": extra, "server": url}).encode())
+        st.caption("Copy it with the button: it opens this view (this round and step, as you step) for "
+                   "anyone on this server.")

@@ -152,9 +152,9 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
          f"= {s.accepted} ÷ {s.checked} (tokens after a rejection are never checked). Feeds both theories."),
         ("mean β", _fmt(s.alpha_expected), beta),
         ("τ per pass", _fmt(s.mean_acceptance_length),
-         f"τ, the mean acceptance length: output tokens per target pass, 1 + accepted ÷ passes = "
-         f"1 + {s.accepted} ÷ {s.rounds} (vLLM, EAGLE, Spec-Bench). Passes in which the drafter "
-         f"proposed nothing count too ({plain_steps} here: the target's own plain steps)."),
+         f"τ, the mean acceptance length: output tokens per target pass = {s.tokens} ÷ {s.rounds} "
+         f"(vLLM, EAGLE, Spec-Bench). {_tau_parts(s)} Passes in which the drafter proposed nothing "
+         f"count too ({plain_steps} here: the target's own plain steps)."),
         ("E[τ] at α", _fmt(s.expected_acceptance_length),
          "Leviathan's expected tokens per pass at this α over the drafts made: (1 − α^(γ+1)) / (1 − α) "
          "when every round drafts γ. Beside the measured τ it checks the paper's model: "
@@ -171,13 +171,36 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
          "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in this "
          "run. Leviathan's formula assumes v = 1."),
         _measured_card(s),
-        ("theory", _fmt(s.speedup_theoretical, ".2f", "×"),
-         "Leviathan's theory: (1 − α^(γ+1)) / ((1 − α)(γc + 1)) with this run's α, γ and c; "
-         "assumes a verify pass costs one plain step."),
+        ("theory", _fmt(s.speedup_theoretical, ".2f", "×"), _theory_help(s)),
         ("theory with v", _fmt(s.speedup_verify_aware, ".2f", "×"),
-         "Verify-aware theory: E[τ] / (γc + v), Leviathan's formula with the measured verify cost v "
-         "instead of 1. The gap chart shows the rest of the way to the measured speedup.")]
+         f"Verify-aware theory: E[τ] ÷ (γ̄c + v), the theory card's formula (the drafts this run made, "
+         f"γ̄ = {s.nodes_per_pass:.2f} per pass) with the measured verify cost v instead of 1. The gap "
+         "chart shows the rest of the way to the measured speedup.")]
     return [acceptance, speed]
+
+
+def _theory_help(s: metrics.Summary) -> str:
+    """The theory card's help: Leviathan's formula at the drafts the run made (what it computes).
+
+    Leviathan's (1 − α^(γ+1)) / ((1 − α)(γc + 1)) assumes every round drafts γ; a run that drafted
+    fewer (lookup without a match, the last rounds before max_new_tokens) would be credited with
+    drafts it never made, so the card takes E[τ] and γc over the drafts actually made."""
+    text = (f"Leviathan's theory for the drafts this run made, at its α and c: E[τ] ÷ (γ̄c + 1), E[τ] = "
+            f"1 + Σᵢ (passes drafting position i) · α^(i+1) ÷ passes, γ̄ = {s.drafted} ÷ {s.rounds} = "
+            f"{s.nodes_per_pass:.2f} drafted per pass. With every round drafting γ this is "
+            "(1 − α^(γ+1)) / ((1 − α)(γc + 1)). Assumes a verify pass costs one plain step.")
+    if s.alpha is None or s.cost_ratio is None or f"{s.nodes_per_pass:.2f}" == f"{s.gamma:.2f}":
+        return text
+    at_gamma = metrics.speedup_theoretical(s.alpha, s.gamma, s.cost_ratio)
+    return text + (f" This run drafted fewer than its γ = {s.gamma} per pass; at γ = {s.gamma} in every "
+                   f"round the formula would give {at_gamma:.2f}×, crediting drafts that were never made.")
+
+
+def _tau_parts(s: metrics.Summary) -> str:
+    """Where τ's output tokens came from, and the accepted drafts that never became output."""
+    past = s.rounds + s.accepted - s.tokens
+    return (f"{_n(s.accepted, 'accepted draft')} + {_n(s.rounds, 'target token')}"
+            + (f", less {past} accepted after the output ended (EOS), which are not output." if past > 0 else "."))
 
 
 def _measured_card(s: metrics.Summary) -> tuple[str, str, str]:
@@ -202,8 +225,8 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
          "residual updates, q_j what the node was drawn from; greedy: 1 if it is the target's top "
          "token). Its expectation is the share beside it."),
         ("τ per pass", _fmt(s.mean_acceptance_length),
-         f"τ: output tokens per target pass, 1 + accepted ÷ passes = 1 + {s.accepted} ÷ {s.rounds}: the "
-         "accepted path plus the target's own token."),
+         f"τ: output tokens per target pass = {s.tokens} ÷ {s.rounds}: each pass gives its accepted path "
+         f"plus the target's own token. {_tau_parts(s)}"),
         ("nodes / pass", f"{s.nodes_per_pass:.1f}",
          f"Tree nodes drafted and scored per pass (budget {c.tree_nodes}, top-k {c.tree_top_k}, depth "
          f"{c.gamma}): the target's pass reads all of them, plus the root."),
@@ -239,8 +262,8 @@ WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
         "c draft cost": "draft s per token ÷ plain step",
         "v verify cost": "verify pass ÷ plain step (paper: 1)",
         "measured": "plain s/token ÷ speculative s/token",
-        "theory": "Leviathan: E[τ] / (γc + 1)",
-        "theory with v": "E[τ] / (γc + v)"}
+        "theory": "Leviathan: E[τ] / (γ̄c + 1), drafts made",
+        "theory with v": "E[τ] / (γ̄c + v), drafts made"}
 
 
 def _gap_chart(trace: Trace):

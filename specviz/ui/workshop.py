@@ -9,8 +9,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from .. import runsheet
 from ..trace import Trace
-from . import projector
+from . import projector, urlstate
 
 AGENDA = ["app", "1_Step_through", "2_Compare", "3_Why_it_works", "4_Acceptance_rate", "5_Lossless",
           "6_Beyond_draft_models", "7_Decision_brief"]
@@ -66,9 +67,8 @@ def traces() -> dict[str, Trace]:
     return out
 
 
-def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
-    """Every lesson (filled with its measured facts) and its answer key, and the files the
-    lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
+def _lessons() -> dict[str, dict]:
+    """Every lesson's data, filled with its measured facts, and its facts: name -> (data, facts)."""
     from . import lesson
     from .instruments import lesson1, lesson2, lesson4
 
@@ -76,11 +76,58 @@ def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
              "4_beyond_draft_models": lesson4.facts}
     out = {}
     for name in LESSONS.values():
-        data = lesson.load(name, facts[name]() if name in facts else {})
+        known = facts[name]() if name in facts else {}
+        out[name] = (lesson.load(name, known), known)
+    return out
+
+
+def run_sheet(base: str = "", lessons: dict[str, tuple[dict, dict]] | None = None) -> str:
+    """The run sheet (specviz.runsheet) as markdown: the lessons' facts, their questions with
+    answers (a predict question's verdict on the shipped traces), the instruments' times."""
+    from . import quiz
+
+    lessons = lessons or _lessons()
+    facts, questions = {}, {}
+    for name, (data, known) in lessons.items():
+        facts.update(known)
+        found = quiz.verdicts(data["quiz"])
+        for i, q in enumerate(data["quiz"]):
+            answer = found.get(i, "n/a") if q.get("kind") == "predict" else f"**{q['options'][q['answer']]}**"
+            questions[(name, i)] = runsheet.Question(q["question"], answer, q.get("explain", ""))
+    return runsheet.markdown(runsheet.load(), facts, questions, runsheet.times(), base)
+
+
+PRINT_CSS = """<style>@media print {
+  [data-testid=stSidebar], [data-testid=stHeader], [data-testid=stToolbar], .st-key-sv_runsheet_tools,
+  .st-key-sv_agenda, [data-testid=stSidebarCollapsedControl] {display: none !important}
+  [data-testid=stMain] {margin: 0 !important}
+}</style>"""
+
+
+def run_sheet_view() -> None:
+    """The Run sheet page: the sheet (its links to this server), printable, and downloadable."""
+    text = run_sheet(urlstate.app_url())
+    st.html(PRINT_CSS)
+    with st.container(horizontal=True, key="sv_runsheet_tools"):
+        st.download_button("Download the run sheet (.md)", text, file_name="specviz-run-sheet.md",
+                           mime="text/markdown", on_click="ignore", icon=":material/download:")
+        st.caption("Print it with the browser (Ctrl+P / ⌘P): the sidebar and these buttons are left out. "
+                   "The workshop pack holds it too.")
+    st.markdown(text)
+
+
+def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
+    """Every lesson (filled with its measured facts) and its answer key, the run sheet, and the
+    files the lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
+    from . import lesson, quiz
+
+    lessons, out = _lessons(), {}
+    for name, (data, _) in lessons.items():
         out[f"lessons/{name}/lesson.md"] = lesson.markdown(data)
-        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data)
+        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data, quiz.verdicts(data["quiz"]))
         for fname, text in made.get(name, {}).items():
             out[f"lessons/{name}/{Path(fname).name}"] = text
+    out["run_sheet.md"] = run_sheet(lessons=lessons)
     return out
 
 
@@ -90,11 +137,29 @@ def pack(kept: dict[str, Trace], made: dict[str, dict[str, str]]) -> bytes:
     return workshop_pack(kept, texts(made))
 
 
+KEPT = "sv_pack_kept"  # what the pack holds: traces(), refreshed at the end of every page run
+
+
+def keep_for_pack() -> None:
+    """Refresh, in place, the traces the pack button's callable will read on click."""
+    kept = st.session_state.setdefault(KEPT, {})
+    kept.clear()
+    kept.update(traces())
+
+
 def pack_button() -> None:
-    # the zip is built on click only (page runs stay cheap), from what the session kept by then:
-    # the callable runs outside the page's run, so it gets the session's dicts, not the session
-    kept, made = traces(), st.session_state.setdefault("sv_lesson_texts", {})
-    st.download_button("Workshop pack (.zip)", data=lambda: pack(kept, made), file_name="specviz-workshop.zip",
+    """The pack's download button, drawn early in the page run (page.setup).
+
+    The zip is built on click only (page runs stay cheap). A click is a request for the button's
+    deferred file id, which Streamlit renews on every run: the old one is forgotten as soon as
+    any run ends after this session's run has started, and the browser learns the new one only
+    when the button is drawn. A click while the page reran (right after downloading the brief,
+    whose button reran the page) asked for a forgotten id and nothing happened. So no download
+    button reruns the page (on_click="ignore" on all of them), and this one is drawn early in a
+    run, not at its end. The callable runs outside the page's run: it gets the session's dicts
+    (refreshed in place by keep_for_pack at the end of each run), not the session."""
+    kept, made = st.session_state.setdefault(KEPT, {}), st.session_state.setdefault("sv_lesson_texts", {})
+    st.download_button("Workshop pack (.zip)", data=lambda: pack(dict(kept), made), file_name="specviz-workshop.zip",
                        on_click="ignore", mime="application/zip", key="sv_pack", width="stretch",
                        icon=":material/download:",
                        help="The whole workshop: every lesson's text with its measured numbers and "

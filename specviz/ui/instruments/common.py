@@ -4,14 +4,17 @@ Every number an instrument shows comes from a real run on this machine (the sess
 measurements or the shipped example traces) or is labelled theory / estimate / published.
 Nothing here imports torch: a lesson page loads without it, and a measurement imports it.
 """
+import json
+
 import streamlit as st
 
 from ... import metrics
+from ...costcurve import CostCurve
 from ...errors import SpecVizError, first_line
 from ...models import load_registry
 from ...trace import Trace
 from .. import lesson, state, views
-from ..examples import shipped_traces
+from ..examples import TRACES_DIR, shipped_traces
 from ..run import shared_model
 
 TARGET = "smollm2-135m-instruct"
@@ -48,14 +51,27 @@ def errors(fn):
     return None
 
 
-def cost_of_pass():
-    """This session's measured cost curve (lesson 1) as a costs.CostCurve, or None."""
+def cost_of_pass() -> CostCurve | None:
+    """This session's measured cost curve (lesson 1), or None."""
     d = st.session_state.get("sv_cost")
-    if not d:
-        return None
-    from ...costs import CostCurve  # imports torch: only once a curve was measured
+    return CostCurve.from_dict(d) if d else None
 
-    return CostCurve.from_dict(d)
+
+SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def _read_json(path: str, mtime: float) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def shipped_sweep() -> dict | None:
+    """The shipped bench run (lesson 4's chain vs trees, and the pass-cost curve it timed)."""
+    return _read_json(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
 
 
 def verify_costs():
@@ -92,6 +108,13 @@ def shipped_summaries(substring: str) -> dict[str, metrics.Summary]:
     """label -> Summary of every shipped trace whose label contains substring."""
     return {label: _shipped_summary(str(p), p.stat().st_mtime)
             for label, p in shipped_traces().items() if substring in label}
+
+
+def gammas(*substrings: str) -> str:
+    """The γ (or γs: "1, 4") the shipped chains whose label contains every substring ran at."""
+    found = sorted({x.gamma for label, x in shipped_summaries("").items()
+                    if not x.tree and all(sub in label for sub in substrings)})
+    return ", ".join(map(str, found)) or "n/a"
 
 
 def span(values: list[float | None], spec: str = ".2f", suffix: str = "") -> str:

@@ -6,21 +6,27 @@ import sys
 import streamlit as st
 
 from ... import lesson_charts as charts
+from ...costcurve import CostCurve
 from .. import lesson, projector, urlstate
 from .. import machine as this_machine
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, cost_of_pass
 
-GAMMA = 4  # the draft length c is measured at (the shipped runs' γ)
+GAMMA = 4  # the draft length c is measured at here, and whose verify pass (v(5)) the text discusses
 
 
 def facts() -> dict[str, str]:
-    """Measured numbers lesson 1's text quotes, from the shipped runs (γ = 4)."""
+    """Measured numbers lesson 1's text quotes, from the shipped runs (each with the γ it ran at)."""
     c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    verify = [x.verify_cost for x in common.shipped_summaries("").values() if not x.tree]  # γ = 4 chains
+    chains = [x for x in common.shipped_summaries("").values() if not x.tree]
+    by_gamma = {g: [x.verify_cost for x in chains if x.gamma == g] for g in sorted({x.gamma for x in chains}, reverse=True)}
     return {"c_lookup": c("lookup"), "c_layers4": c("layers-4"), "c_trained": c("trained"),
-            "v_shipped": common.span(verify, suffix="×")} | this_machine.facts()
+            "gamma_lookup": common.gammas("lookup"), "gamma_layers4": common.gammas("layers-4"),
+            "gamma_trained": common.gammas("trained"),
+            "v_shipped": common.span(by_gamma.get(GAMMA, []), suffix="×"),  # v(γ + 1) at the γ the text names
+            "v_by_gamma": " and ".join(f"{common.span(v, suffix='×')} at γ = {g} ({g + 1} tokens scored)"
+                                       for g, v in by_gamma.items()) or "n/a"} | this_machine.facts()
 
 
 def cost_curve() -> None:
@@ -53,12 +59,19 @@ def cost_curve() -> None:
             st.session_state["sv_cost"] = curve.to_dict()
             lesson.texts("1_why_it_works")["cost_curve.json"] = json.dumps(curve.to_dict(), indent=1)
     curve = cost_of_pass()
-    if curve is None:
-        st.info("Not measured yet in this session: press the button (a few seconds on a quiet CPU). "
-                "Other users' work on a shared machine makes timings noisy; the median helps. "
-                f"Meanwhile, from the shipped runs: a γ = 4 verify pass (5 tokens) cost "
-                f"{facts()['v_shipped']} a plain decoding step of the same run.")
-        return
+    shipped = curve is None
+    if shipped:  # the shipped curve first; "Measure on this device" beside it measures here
+        bench = common.shipped_sweep() or {}
+        if not bench.get("verify_cost"):
+            st.info("Not measured yet in this session: press the button. Other users' work on a shared "
+                    "machine makes timings noisy; the median helps.")
+            return
+        curve = CostCurve.from_dict(bench["verify_cost"])
+        st.info(f"Shipped, not this machine: measured on {bench.get('date', 'an unrecorded date')} by "
+                f"`python -m specviz bench` on the machine that built this app ({bench.get('env', '')}). "
+                "**Measure on this device** times yours. From the shipped runs, a verify pass cost "
+                f"{facts()['v_by_gamma']}, each relative to a plain decoding step of the same run.",
+                icon=":material/inventory_2:")
     n = curve.n_tokens[-1]
     m = st.columns(4)
     m[0].metric("one-token pass", f"{1000 * curve.one_token_s:.1f} ms", border=True,
@@ -75,8 +88,10 @@ def cost_curve() -> None:
             "decoding forward on a CPU; the difference is what that forward buys a verify pass.")
     st.plotly_chart(projector.scaled(charts.cost_curve(curve)), config=PLOTLY, key="cost_chart")
     st.caption("v(k) is read off the measured bars, not off the line: the least-squares line is drawn "
-               "to show the trend only. Lesson 2 uses these v(k) as the real cost of a verify pass.")
-    if curve.load is not None:
+               "to show the trend only. " + ("Measured on this device, lesson 2 uses your v(k) as the real "
+                                             "cost of a verify pass." if shipped else
+                                             "Lesson 2 uses these v(k) as the real cost of a verify pass."))
+    if curve.load is not None and not shipped:
         st.caption(f"Load average while measuring: {curve.load:.1f} on {os.cpu_count()} CPU cores, "
                    f"{curve.threads} torch thread(s). Above the core count, other processes compete "
                    "for the CPU and the times are noisy (compare the whiskers); multi-threaded "
@@ -136,6 +151,7 @@ def draft_cost() -> None:
                    "÷ the tokens it drafted, ÷ one plain target step.")
     else:
         f = facts()
-        st.caption(f"Not measured yet in this session. The shipped runs (γ = {GAMMA}) measured c = "
-                   f"{f['c_layers4']} for layers:4, {f['c_lookup']} for lookup and {f['c_trained']} "
-                   "for the trained draft, with the same definition.")
+        st.caption(f"Not measured yet in this session. The shipped runs measured c = {f['c_layers4']} for "
+                   f"layers:4 (γ = {f['gamma_layers4']}), {f['c_lookup']} for lookup (γ = {f['gamma_lookup']}) "
+                   f"and {f['c_trained']} for the trained draft (γ = {f['gamma_trained']}), with the same "
+                   "definition.")

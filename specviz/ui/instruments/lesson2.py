@@ -120,8 +120,8 @@ def acceptance() -> None:
              ("i.i.d. value at α", _f(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
               "checked token were accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))"),
              ("mean β", _f(s.alpha_expected), beta_why),
-             ("τ measured", _f(s.mean_acceptance_length), "tokens per target pass = 1 + accepted ÷ passes "
-              "(vLLM's mean acceptance length)"),
+             ("τ measured", _f(s.mean_acceptance_length), "output tokens per target pass (vLLM's mean "
+              "acceptance length): 1 + accepted ÷ passes, less drafts accepted after the output's EOS"),
              ("E[τ] at α", _f(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
               "drafts the run made: the model check")]
     with right:

@@ -8,9 +8,9 @@ import streamlit as st
 from ... import lesson_charts as charts
 from ... import render, treesweep
 from ...brief import pooled_summary
-from ...models import load_registry
+from ...models import draft_weights_digest, load_registry
 from .. import lesson, projector, state, urlstate, views
-from ..examples import PROMPTS, TRACES_DIR, shipped_traces
+from ..examples import PROMPTS, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -66,12 +66,14 @@ def facts() -> dict[str, str]:
             "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
             "c_trained": c("trained"),
             "tau_chain_trained": tau(lambda label, x: "trained" in label and not x.tree),
+            "gamma_chain_trained": common.gammas("trained", "greedy"),
+            "sweep_draft": _sweep_note(),
             "tau_tree16": tau(lambda label, x: x.tree and "tree16" in label)}
 
 
 # ---------------------------------------------------------------- token trees
 
-SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
+SWEEP = common.SWEEP
 BUDGETS = (8, 16, 32, 64)
 
 
@@ -101,13 +103,10 @@ def tree_round() -> None:
                "round of the run stage by stage.")
 
 
-@st.cache_data(show_spinner=False, max_entries=4)
-def _shipped_sweep(path: str, mtime: float) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+def _sweep_note() -> str:
+    """Which draft and date the shipped sweep was measured with (from its JSON)."""
+    shipped = common.shipped_sweep()
+    return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
 
 
 def _tree_drafters() -> list[str]:
@@ -148,15 +147,15 @@ def tree_sweep() -> None:
                    "medusa.")
     result = st.session_state.get("sv_tree_sweep")
     if result is None:
-        shipped = _shipped_sweep(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
+        shipped = common.shipped_sweep()
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return
         rows = treesweep.from_bench(shipped)
         result = {"rows": rows, "curve": shipped.get("verify_cost"),
-                  "what": f"Shipped: measured when this app was built with `python -m specviz bench` (greedy, "
+                  "what": f"Shipped: {_sweep_note()}, with `python -m specviz bench` (greedy, "
                           f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
-                          "Press Measure for this machine's numbers."}
+                          "Press Measure for this machine's numbers with the draft shipped now."}
     rows, curve = result["rows"], result["curve"]
     v_of = _curve_v(curve)
     projector.table([{"shape": r.name, "τ / pass": _f(r.tau),

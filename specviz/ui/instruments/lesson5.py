@@ -115,8 +115,10 @@ def brief() -> None:
     for w, ts in runs.items():
         for i, t in enumerate(ts):
             lesson.keep_trace("5_decision_brief", f"{w}-{i + 1}", t)
+    # no rerun on download (as every download here): a rerun renews the workshop pack's file id,
+    # and a pack clicked while the page reran asked for the forgotten one (workshop.pack_button)
     st.download_button("Download the brief (markdown)", md, file_name="decision_brief.md",
-                       mime="text/markdown", key="br_download", type="primary")
+                       mime="text/markdown", key="br_download", type="primary", on_click="ignore")
     # the evidence table has a column per metric: let it scroll sideways instead of spilling out
     st.html("<style>.st-key-sv-brief table{display:block;overflow-x:auto;font-size:.85rem}</style>")
     with st.container(border=True, key="sv-brief"):  # headings two levels down: it sits inside a lesson
