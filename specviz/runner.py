@@ -14,7 +14,7 @@ from .models import (LoadedModel, Pair, Progress, check_same_vocab, encode_promp
                      free_memory, load_model, load_registry, parse_drafter_spec,
                      spec_branches)
 from .sampling import SamplingParams
-from .trace import Baseline, Config, Round, Timing, Trace
+from .trace import MEASURED_ENV, Baseline, Config, Round, Timing, Trace
 from .treedraft import TreeShape, can_branch
 
 MAX_PROMPT_CHARS = 8000
@@ -185,9 +185,10 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
 
 def machine_notes(table, choice) -> dict[str, str]:
     """What the trace's env keeps of this machine's choices: the kernels, and why this γ."""
-    notes = {"kernels": kerneltable.summary(table), "kernels_measured": table.measured}
+    kernels, measured, gamma = MEASURED_ENV
+    notes = {kernels: kerneltable.summary(table), measured: table.measured}
     if choice is not None:
-        notes["gamma_choice"] = choice.reason()
+        notes[gamma] = choice.reason()
     return notes
 
 

@@ -203,14 +203,19 @@ def _too_large(size: int) -> str:
             f"{MAX_TRACE_BYTES / 2**20:.0f} MiB): is this a SpecViz trace?")
 
 
+MEASURED_ENV = ("kernels", "kernels_measured", "gamma_choice")  # the machine's measurements in env
+
+
 def without_timings(trace: Trace) -> dict[str, Any]:
-    """The trace as a dict with every wall-clock field zeroed: what a seeded re-run on the same
-    device must reproduce byte for byte (tokens, probabilities, draws, texts, settings, env)."""
+    """The trace as a dict with every wall-clock field zeroed and the machine's measured costs
+    (the kernel table, a γ chosen from it) left out: what a seeded re-run on the same device
+    must reproduce byte for byte (tokens, probabilities, draws, texts, settings, env)."""
     d = trace.to_dict()
     d["timing"] = {k: 0.0 for k in d["timing"]}
     d["baseline"]["s_per_token"] = 0.0
     for rnd in d["rounds"]:
         rnd["draft_s"] = rnd["verify_s"] = 0.0
+    d["env"] = {k: v for k, v in d["env"].items() if k not in MEASURED_ENV}
     return d
 
 

@@ -112,7 +112,7 @@ def test_metric_cards_show_the_one_definition_of_each_metric():
     at = ok(app(STEP))
     t = shown_trace(at)
     s = metrics.summarize(t)
-    machine = ("plain step", "verify pass v(2)", "verify pass v(5)", "smollm2-135m-hybrid: chosen")
+    machine = ("plain step", "verify pass v(2)", "verify pass v(5)", "chosen γ")
     got = {k: v for k, v in cards(at).items() if k not in machine}  # the machine panel's are below
     f = lambda x, unit="": "n/a" if x is None else f"{x:.2f}{unit}"  # noqa: E731
     assert got == {"α (Leviathan)": f(s.alpha), "mean β": f(s.alpha_expected),
@@ -449,7 +449,7 @@ def test_this_machine_panel_reads_the_machines_saved_measurements(tmp_path, monk
     got = cards(at)
     want = choose_gamma(alpha_at(pair.alpha, 0.0), 0.07, table.v_list())
     assert got["plain step"] == "50.0 ms" and got["verify pass v(2)"] == "1.04×"
-    assert got[f"{pair.key}: chosen"] == f"γ = {want.gamma}"
+    assert got["chosen γ"] == f"γ = {want.gamma}"
     shown = " ".join(m.value for m in at.markdown)
     assert want.reason() in shown and "2026-12-06T10:00:00+00:00" in " ".join(c.value for c in at.caption)
     assert machine.saved_profile(spec, [pair], cpu_threads()).costs[pair.draft].c == 0.07

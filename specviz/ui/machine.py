@@ -20,7 +20,12 @@ def _pairs():
 def panel(key: str) -> None:
     """The machine's numbers (plain step, v(k) of the chosen kernels beside the stock forward,
     c per drafter, the default pair's γ and expected speedup, when measured) and a button
-    that measures them again."""
+    that measures them again (in a container keyed sv_machine_<key>)."""
+    with st.container(key=f"sv_machine_{key}"):
+        _panel(key)
+
+
+def _panel(key: str) -> None:
     reg, default, pairs = _pairs()
     threads = cpu_threads()
     profiles = {t: machine.saved_profile(reg.model(default.target), pairs, threads, t) for t in TEMPERATURES}
@@ -63,10 +68,11 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
     choice = profiles[0.0].choices.get(default) if profiles[0.0] else None
     if choice:
         shape = f"tree of {choice.tree.nodes}" if choice.tree else f"γ = {choice.gamma}"
-        m[3].metric(f"{default}: chosen", shape, f"expected {choice.speedup:.2f}×", border=True,
+        m[3].metric("chosen γ", shape, f"expected {choice.speedup:.2f}×", border=True,
                     delta_color="normal" if choice.speedup > 1 else "inverse",
-                    help="the draft length with the highest expected speedup E[τ] / (γc + v(γ+1)) "
-                         "from the pair's measured α, this machine's c and v(k)")
+                    help=f"for the default pair {default} at T = 0: the draft length with the highest "
+                         "expected speedup E[τ] / (γc + v(γ+1)) from the pair's measured α, this "
+                         "machine's c and v(k)")
     st.plotly_chart(projector.scaled(lesson_charts.machine_costs(t)), config=PLOTLY, key=f"machine_chart_{id(t)}")
     fp = t.fingerprint
     st.caption(f"{fp['cpu']}, {fp['threads']} thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}; "
