@@ -77,7 +77,8 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
     fp = t.fingerprint
     st.caption(f"{fp['cpu']}, {fp['threads']} thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}; "
                f"kernels timed {t.measured} in {t.tune_s:.1f} s (load average {t.load or 0:.1f}), "
-               f"medians of {t.repeats} interleaved repeats. Chosen per pass size: {_kernels(t)}.")
+               f"each candidate's fastest of {t.repeats} interleaved sweeps (other work only adds time). "
+               f"Chosen per pass size: {_kernels(t)}.")
     rows = [{"drafter": spec, "c here": round(cost.c, 3), "measured": cost.measured}
             for spec, cost in prof.costs.items()]
     if rows:

@@ -15,7 +15,7 @@ from ...models import load_registry
 from ...trace import Trace
 from .. import lesson, state, views
 from ..examples import TRACES_DIR, shipped_traces
-from ..run import shared_model
+from ..run import shared_model, timed_work
 
 TARGET = "smollm2-135m-instruct"
 PLOTLY = views.PLOTLY
@@ -41,9 +41,11 @@ def shipped(substring: str, fallback: str | None = None) -> Trace | None:
 
 
 def errors(fn):
-    """Run an instrument action; a user error becomes one st.error line, never a traceback."""
+    """Run an instrument action (its timings fairly: run.timed_work); a user error becomes one
+    st.error line, never a traceback."""
     try:
-        return fn()
+        with timed_work():
+            return fn()
     except SpecVizError as e:
         st.error(str(e))
     except (RuntimeError, MemoryError) as e:
