@@ -37,7 +37,8 @@ def measure(passes: dict, sizes, repeats: int = REPEATS,
     """Seconds of every repeat of one pass per candidate and size; passes[name](n) runs one
     pass of n tokens after the context and rolls it back. Sizes sweep up and down on
     alternate repeats and the candidates alternate which goes first, so a drifting load
-    favours none of them. Other processes only ever add time, so a candidate's cost is its
+    favours none of them; the smallest pass is timed at both ends of a sweep (every v(k) divides
+    by it). Other processes only ever add time, so a candidate's cost is its
     fastest repeat; after `repeats` sweeps it goes on, within budget_s, while a sweep still
     changes the choice those fastest times make (a busy machine needs more sweeps)."""
     sizes, names = sorted(set(sizes)), list(passes)
@@ -47,7 +48,9 @@ def measure(passes: dict, sizes, repeats: int = REPEATS,
             passes[name](n)
     began, rep, before = time.perf_counter(), 0, None
     while True:
-        for n in sizes if rep % 2 == 0 else sizes[::-1]:
+        order = sizes if rep % 2 == 0 else sizes[::-1]
+        # the smallest pass twice a sweep (at both ends): every v(k) is divided by it
+        for n in [*order, order[0]] if order[-1] != sizes[0] else [order[-1], *order]:
             for name in names[::(-1) ** (n + rep)]:
                 start = time.perf_counter()
                 passes[name](n)
