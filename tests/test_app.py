@@ -298,7 +298,7 @@ def test_a_model_that_is_not_available_shows_an_error():
     assert "sv-cards" in html(at)
 
 
-def test_live_run_streams_rounds_into_the_view(monkeypatch):
+def test_live_run_streams_rounds_into_the_view(monkeypatch, offline_model):
     """A real run of the default model; the first round is held until the view has shown it."""
     shown = threading.Event()
     add = run_ui.Job.add_round
@@ -341,7 +341,7 @@ def test_gamma_out_of_range_is_refused():
     assert at.error and "gamma must be 1 .. 16" in at.error[0].value
 
 
-def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch):
+def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch, offline_model):
     """The engine's OOM path (a RuntimeError after one round) on the real model."""
     import specviz.runner as runner
 
@@ -375,7 +375,7 @@ def test_without_stage_animation_next_steps_whole_rounds():
     assert heading.startswith(f"#### Round {opening + 1} of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
 
 
-def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
+def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch, offline_model):
     """Cancel a real run after its first round: the partial trace is shown, marked unfinished."""
     first = threading.Event()
     release = threading.Event()

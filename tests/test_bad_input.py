@@ -220,7 +220,7 @@ def test_cli_bad_input(name, fault, code, message, cli_runs):
         assert "1 round was decoded before the failure; the partial trace, marked incomplete" in done.stderr
 
 
-def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path):
+def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path, offline_model):
     """Ctrl-C mid-run: exit 130, the rounds so far are written, marked incomplete."""
     import signal
 

@@ -183,7 +183,7 @@ def _fmt(x: float) -> str:
     return fmt(x)
 
 
-def test_cost_curve_reports_measured_points_not_the_fit():
+def test_cost_curve_reports_measured_points_not_the_fit(offline_model):
     import torch
 
     before = torch.get_num_threads()
@@ -261,7 +261,7 @@ def test_slower_compares_alpha_with_break_even_alpha_and_shows_the_gap():
     assert f"ideal: E[τ], free draft, verify = 1 step: {g.ideal:.2f}×" in texts(at)
 
 
-def test_lab_strict_matches_loose_drifts():
+def test_lab_strict_matches_loose_drifts(offline_model):
     at = app("pages/5_Lossless.py")
     at.select_slider(key="lab_n").set_value(2000)
     ok(at.button(key="lab_go").click().run())
@@ -321,7 +321,7 @@ def test_projector_mode_steps_sections():
     assert not [n for n in at.number_input if n.key == "sv_seed"]
 
 
-def test_decision_brief_measures_a_workload_live():
+def test_decision_brief_measures_a_workload_live(offline_model):
     at = app("pages/7_Decision_brief.py")
     ok(at.radio(key="br_source").set_value("measure my workload now").run())
     for key, prompt in (("br_chat", "Say hi."), ("br_summarise", "Repeat: red green blue red green blue"),

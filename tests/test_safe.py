@@ -58,9 +58,7 @@ st.markdown("DONE")
 
 
 @pytest.fixture(scope="module")
-def tiny_server(tmp_path_factory):
-    if not Path("/usr/bin/chromium").exists():
-        pytest.skip("/usr/bin/chromium is missing; browser tests never download a browser")
+def tiny_server(tmp_path_factory, chromium):
     script = tmp_path_factory.mktemp("app") / "safe_app.py"
     script.write_text(APP.format(root=str(ROOT)))
     with streamlit_server(script, script.with_suffix(".log")) as url:

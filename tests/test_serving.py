@@ -167,7 +167,7 @@ def test_sglang_counters_give_tau_and_the_gauges_stay_a_labelled_side_note():
 
 # ----------------------------------------------------------------------------- end to end, real model
 
-def test_generate_metrics_out_end_to_end_on_the_real_model(tmp_path):
+def test_generate_metrics_out_end_to_end_on_the_real_model(tmp_path, offline_model):
     """A real run writes vLLM's format; the importer gives the run's own numbers back."""
     prom, trace_path = tmp_path / "run.prom", tmp_path / "run.json"
     cmd = [sys.executable, "-m", "specviz", "generate", "--prompt", "List three fruits.", "--draft",

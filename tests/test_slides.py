@@ -139,9 +139,7 @@ def test_step_through_offers_the_slides_and_a_gif_of_chosen_rounds():
     assert "GIF of rounds 2–4 (.gif)" in [b.proto.label for b in at.get("download_button")]
 
 
-def test_the_html_steps_with_the_keyboard_offline_in_chromium(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing; the browser tests never download a browser")
+def test_the_html_steps_with_the_keyboard_offline_in_chromium(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     t = Trace.load(str(SAMPLED))

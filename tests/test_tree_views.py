@@ -149,7 +149,7 @@ def test_compare_puts_a_chain_beside_a_tree():
     assert table.loc["draft · shape · T", "right"].endswith("tree of 16 · 0")
 
 
-def test_step_through_runs_a_live_token_tree_on_the_real_model():
+def test_step_through_runs_a_live_token_tree_on_the_real_model(offline_model):
     from test_app import _wait_for_job
 
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
@@ -220,7 +220,7 @@ def test_the_explanation_follows_the_measured_costs():
     assert "**pays**" in explain([chain, small, cheap])
 
 
-def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine():
+def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine(offline_model):
     at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=600)
     ok(at.run())
     at.multiselect(key="ts_budgets").set_value([8]).run()
