@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from .errors import SpecVizError
+from .paths import cache_dir
 from .store import remove_stale_temps, write_atomic
 
 try:
@@ -123,8 +124,8 @@ class Classes:
 
     def __init__(self, root: Path | str | None = None, idle_ttl_s: float = 2 * 3600.0,
                  max_age_s: float = 12 * 3600.0, max_classes: int = 64, clock=time.time):
-        base = Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
-        self.root = Path(root) if root is not None else Path(os.environ.get("SPECVIZ_CLASSES", base / "classes"))
+        default = os.environ.get("SPECVIZ_CLASSES", cache_dir() / "classes")
+        self.root = Path(root if root is not None else default)
         self.idle_ttl_s, self.max_age_s, self.max_classes = idle_ttl_s, max_age_s, max_classes
         self.clock = clock
         self._lock = threading.RLock()  # the in-memory state: held briefly, never during file writes

@@ -241,7 +241,6 @@ class HybridDrafter:
     def __init__(self, lookup: PromptLookupDrafter, fallback: Drafter, name: str, min_ngram: int = 2):
         self.lookup, self.fallback, self.name, self.min_ngram = lookup, fallback, name, min_ngram
         self.wants_hidden = fallback.wants_hidden
-        self.feature_layers = getattr(fallback, "feature_layers", ())  # EAGLE-3 drafts read more layers
         self.samples = True  # set per round: lookup rounds use no uniform draw
         self.source = None  # which drafter proposed the last round: "lookup" or "draft"
         self._match = (-1, [])  # (sequence length, lookup's tokens) of the last route()

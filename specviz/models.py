@@ -13,9 +13,8 @@ from typing import Callable
 import yaml
 
 from .errors import ModelError, first_line
-from .paths import ROOT, cache_dir
+from .paths import DRAFTS_DIR, MODELS_YAML, cache_dir
 
-MODELS_YAML = ROOT / "models.yaml"
 Progress = Callable[[str], None]
 
 
@@ -115,7 +114,7 @@ def load_registry(path: Path | None = None) -> Registry:
 def draft_weights_digest(name: str) -> str | None:
     """sha256 of drafts/NAME/weights.safetensors (which training of a draft a measurement used), or
     None if there is no such draft; read once per file version."""
-    path = ROOT / "drafts" / name / "weights.safetensors"
+    path = DRAFTS_DIR / name / "weights.safetensors"
     try:
         return _digest(str(path), path.stat().st_mtime_ns)
     except OSError:

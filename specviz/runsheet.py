@@ -17,12 +17,9 @@ import yaml
 
 from . import metrics
 from .content import fill
+from .paths import INSTRUMENT_TIMES, RUN_SHEET, TRACES_DIR
 from .trace import Trace
 
-ROOT = Path(__file__).resolve().parent.parent
-PLAN = Path(__file__).resolve().parent / "runsheet.yaml"
-TIMES = ROOT / "data" / "instrument_times.json"
-TRACES = ROOT / "data" / "traces"
 SLOW_S = 10.0  # an instrument that makes the room wait this long is started early
 INSTRUMENTS = {  # name -> (page, what it measures, what it shows before): time_instruments.py presses each
     "cost_curve": ("3_Why_it_works", "one target pass vs tokens scored (Measure on this device)",
@@ -69,12 +66,12 @@ def _yaml(path: str, mtime: float) -> dict:
         return yaml.safe_load(f)
 
 
-def load(path: Path = PLAN) -> dict:
+def load(path: Path = RUN_SHEET) -> dict:
     """The plan as written (placeholders unfilled)."""
     return _yaml(str(path), path.stat().st_mtime)
 
 
-def times(path: Path = TIMES) -> dict:
+def times(path: Path = INSTRUMENT_TIMES) -> dict:
     """The instruments' measured times and where they were measured ({} if never measured)."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -111,7 +108,7 @@ def trace_facts(traces: dict[str, str]) -> dict[str, str]:
     f = lambda x, unit="": "n/a" if x is None else f"{x:.2f}{unit}"  # noqa: E731
     out = {}
     for name, stem in traces.items():
-        path = TRACES / f"{stem}.json"
+        path = TRACES_DIR / f"{stem}.json"
         if path.exists():
             s = metrics.summarize(Trace.load(str(path)))
             out |= {f"{name}_alpha": f(s.alpha), f"{name}_tau": f(s.mean_acceptance_length),

@@ -17,18 +17,17 @@ from collections import OrderedDict
 from pathlib import Path
 
 from .errors import TraceError
+from .paths import TRACES_DIR, cache_dir
 from .trace import MAX_TRACE_BYTES, Trace
 
 ID = re.compile(r"[0-9a-f]{16}")
 STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,119}")
-SHIPPED_DIR = Path(__file__).resolve().parent.parent / "data" / "traces"
 TMP_PREFIX = ".tmp-"
 TOUCH_EVERY_S = 60.0  # refresh a stored trace's last use at most this often (readers poll)
 
 
 def default_root() -> Path:
-    base = Path(os.environ.get("SPECVIZ_CACHE", Path.home() / ".cache" / "specviz"))
-    return Path(os.environ.get("SPECVIZ_STORE", base / "traces"))
+    return Path(os.environ.get("SPECVIZ_STORE", cache_dir() / "traces"))
 
 
 def trace_id(trace: Trace) -> str:
@@ -69,7 +68,7 @@ class TraceStore:
 
     def __init__(self, root: Path | str | None = None, max_count: int = 200,
                  max_bytes: int = 256 * 2**20, max_age_s: float = 7 * 86400.0,
-                 shipped_dir: Path | str = SHIPPED_DIR, cache_size: int = 32):
+                 shipped_dir: Path | str = TRACES_DIR, cache_size: int = 32):
         self.root = Path(root) if root is not None else default_root()
         self.max_count, self.max_bytes, self.max_age_s = max_count, max_bytes, max_age_s
         self.shipped_dir = Path(shipped_dir)

@@ -49,7 +49,7 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
     import yaml
 
     from specviz.adaptive import choose_gamma
-    from specviz.models import MODELS_YAML
+    from specviz.paths import MODELS_YAML
 
     registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
     registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,

@@ -13,7 +13,7 @@ from specviz.sampling import SamplingParams
 from specviz.train import data as D
 from specviz.train import distill
 from specviz.train import prompts as P
-from specviz.train.draft import load_trained_drafter
+from specviz.train.draft import Draft, load_trained_drafter, read_draft
 
 
 def parse(argv: list[str]):
@@ -73,6 +73,27 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         load_trained_drafter(str(tmp_path / "nothing-here"), None)
 
 
+def test_fuse_is_gone_and_an_old_fused_draft_is_refused_in_one_line(tmp_path):
+    """distill --fuse (EAGLE-3 fused target layers) was removed: the engine never handed a draft
+    those layers. Its flag is unknown now, and a draft it trained loads as a one-line error."""
+    with pytest.raises(SystemExit):
+        parse(["--fuse", "--feature-layers", "2,15", "--out", str(tmp_path / "x")])
+    from safetensors.torch import save_file
+
+    cfg = {"kind": "eagle", "n_layers": 1, "n_heads": 4, "hidden": 8, "heads": 2, "kv_heads": 1, "head_dim": 4,
+           "inner": 16, "eps": 1e-5, "rope_theta": 10000.0, "feature_layers": [2], "n_features": 2}
+    tensors = Draft(cfg).state_dict() | {"fuse.weight": torch.zeros(8, 16), "vocab_ids": torch.arange(10)}
+    (tmp_path / "fused").mkdir()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "fused" / "weights.safetensors"),
+              metadata={"config": json.dumps(cfg)})
+    with pytest.raises(SpecVizError, match=r"^draft fused fuses target layers .*retrain it without --fuse$"):
+        read_draft(tmp_path / "fused", "cpu", torch.float32)
+    cfg = dict(cfg, feature_layers=[], n_features=1)  # the shipped draft's card still says so: it loads
+    save_file({k: v.contiguous() for k, v in (Draft(cfg).state_dict() | {"vocab_ids": torch.arange(10)}).items()},
+              str(tmp_path / "fused" / "weights.safetensors"), metadata={"config": json.dumps(cfg)})
+    assert read_draft(tmp_path / "fused", "cpu", torch.float32)[0].cfg["n_features"] == 1
+
+
 def test_held_out_sets_never_meet_the_training_prompts():
     train_seeds = {r for _, seeds in P.TASKS.values() for r in seeds}
     held_seeds = {r for _, seeds in P.HELD_OUT_TASKS.values() for r in seeds}
@@ -102,7 +123,7 @@ def test_data_generation_resumes_from_its_partial_file(target, tmp_path, monkeyp
     """A killed generation keeps the prompts it finished; the rerun generates only the rest."""
     asked = []
 
-    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad, feature_layers=(), keep=True):
+    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad, keep=True):
         asked.extend(map(tuple, prompts))
         return [{"tokens": torch.tensor(p + [7, 8], dtype=torch.int32), "prompt_len": len(p),
                  "hidden": torch.zeros(len(p) + 1, 4, dtype=torch.float16),

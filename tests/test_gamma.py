@@ -45,7 +45,7 @@ def test_measured_inputs():
 
 def test_auto_gamma_run_says_what_it_chose_and_why(target, tmp_path, monkeypatch):
     from specviz.errors import RunError
-    from specviz.models import MODELS_YAML
+    from specviz.paths import MODELS_YAML
     from specviz.runner import RunSettings, run
 
     registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))

@@ -14,6 +14,7 @@ from specviz import metrics
 from specviz.trace import Trace
 from specviz.ui import lesson, quiz
 from specviz.ui.examples import shipped_traces
+from specviz.paths import LESSONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -82,7 +83,7 @@ def test_reruns_do_not_grow_state(page, name):
 
 def test_lesson_texts_use_the_one_definition():
     """Wrong statements issue 11 found in the lesson texts must not come back."""
-    raw = "\n".join(p.read_text(encoding="utf-8") for p in lesson.LESSONS_DIR.glob("*.yaml"))
+    raw = "\n".join(p.read_text(encoding="utf-8") for p in LESSONS_DIR.glob("*.yaml"))
     for wrong in (r"[Aa]ccepted ÷ drafted is (the acceptance rate )?α", r"c ≈ 0\.2\b", r"c around 0\.2",
                   r"Draft & Verify train", r"means the verify pass cost more", r"costs? about the same"):
         assert not re.search(wrong, raw), wrong

@@ -14,6 +14,7 @@ from specviz import metrics, runsheet
 from specviz.content import FACT
 from specviz.trace import Trace
 from specviz.ui import lesson, workshop
+from specviz.paths import INSTRUMENT_TIMES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -89,8 +90,8 @@ def test_the_sheet_quotes_the_shipped_data_and_the_quizzes():
     q = lesson.load("3_lossless")["quiz"][0]
     assert f"- {q['question']}\n  - Answer: **{q['options'][q['answer']]}**" in md
     assert "  - Answer: real run " in md and ("**accepted**" in md or "**rejected**" in md)  # a predict verdict
-    if runsheet.TIMES.exists():  # the shipped measurement: every instrument timed
-        assert set(json.loads(runsheet.TIMES.read_text())["instruments"]) == set(runsheet.INSTRUMENTS)
+    if INSTRUMENT_TIMES.exists():  # the shipped measurement: every instrument timed
+        assert set(json.loads(INSTRUMENT_TIMES.read_text())["instruments"]) == set(runsheet.INSTRUMENTS)
         assert "not timed yet" not in md
 
 

@@ -10,13 +10,14 @@ from specviz import store as store_mod
 from specviz.errors import TraceError
 from specviz.store import TraceStore, trace_id
 from specviz.trace import Trace
+from specviz.paths import TRACES_DIR
 
 SHIPPED = "summarise__lookup__greedy"
 
 
 @pytest.fixture(scope="module")
 def base():
-    return Trace.load(str(store_mod.SHIPPED_DIR / f"{SHIPPED}.json"))
+    return Trace.load(str(TRACES_DIR / f"{SHIPPED}.json"))
 
 
 def variant(base: Trace, i: int) -> Trace:

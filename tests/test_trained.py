@@ -10,7 +10,7 @@ from specviz.engine import plain_decode, speculative_decode
 from specviz.models import load_registry
 from specviz.runner import build_drafter, encode_prompt, eos_ids
 from specviz.sampling import SamplingParams
-from specviz.train.draft import DRAFTS_DIR
+from specviz.paths import DRAFTS_DIR
 
 NAME = "smollm2-135m-eagle"
 

@@ -12,6 +12,7 @@ from specviz.ui import views
 from specviz.ui.examples import shipped_traces
 
 from test_app import ROOT, cards, ok
+from specviz.paths import TREE_SWEEP
 
 
 def html(at: AppTest) -> str:
@@ -195,7 +196,7 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
     # the shipped chain-vs-tree measurement (bench --json): a row per shape, the same numbers
     import json
 
-    shipped = json.loads(lesson4.SWEEP.read_text())
+    shipped = json.loads(TREE_SWEEP.read_text())
     table = next(d.value for d in at.dataframe if "shape" in d.value.columns)
     bench = {("tree of %d" % r["tree"]) if r["tree"] else f"chain γ = {r['gamma']}": r
              for r in shipped["rows"] if r["method"] == "ours"}
@@ -283,8 +284,9 @@ def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
 def test_a_drafts_weights_digest_names_its_training():
     import hashlib
 
-    from specviz.models import ROOT, draft_weights_digest
+    from specviz.models import draft_weights_digest
+    from specviz.paths import DRAFTS_DIR
 
-    weights = ROOT / "drafts" / "smollm2-135m-eagle" / "weights.safetensors"
+    weights = DRAFTS_DIR / "smollm2-135m-eagle" / "weights.safetensors"
     assert draft_weights_digest("smollm2-135m-eagle") == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert draft_weights_digest("no-such-draft") is None

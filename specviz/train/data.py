@@ -4,7 +4,7 @@
              (prompts.TASKS), one new request per completion (raw text, T = 0.8);
 2. answers   the target answers every request in the chat template, greedily or sampled at
              a temperature drawn from --temperatures; every position keeps the target's
-             hidden state(s) and its top-k next-token log-probabilities;
+             final hidden state and its top-k next-token log-probabilities;
 3. copies    copy-style requests (fix, rewrite, summarise, explain code) over passages cut
              from the target's own answers, answered the same way.
 Every stage is cached on disk and resumes where a killed run stopped.
@@ -24,14 +24,10 @@ from . import prompts as P
 
 @torch.inference_mode()
 def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: float,
-                   gen: torch.Generator, topk: int, eos: set[int], pad: int,
-                   feature_layers: tuple[int, ...] = (), keep: bool = True) -> list[dict]:
-    """Left-padded batched sampling; keeps each position's features and top-k if keep.
-
-    Features per position: the hidden states after the layers in feature_layers (each divided
-    by its RMS, so fp16 holds the huge residual-stream values), then the final normed hidden
-    state. Finished rows leave the batch (their KV cache rows are dropped), so a batch costs
-    what its live rows cost.
+                   gen: torch.Generator, topk: int, eos: set[int], pad: int, keep: bool = True) -> list[dict]:
+    """Left-padded batched sampling; keeps each position's feature (the final normed hidden
+    state) and top-k if keep. Finished rows leave the batch (their KV cache rows are dropped),
+    so a batch costs what its live rows cost.
     """
     from transformers import DynamicCache
 
@@ -48,14 +44,13 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
     new = [[] for _ in prompts]
     for step in range(max_new + 1):
         out = model.model(input_ids=cur, attention_mask=mask, position_ids=pos, cache=cache,
-                          use_cache=True, output_hidden_states=bool(feature_layers and keep))
+                          use_cache=True)
         h = out.last_hidden_state
         # the head runs on the last position only: a prompt's earlier top-k are never learnt
         # from (they would cost a [batch, prompt, vocabulary] tensor)
         logp = torch.log_softmax(model.lm_head(h[:, -1:]).float(), -1)
         if keep:
-            parts = [rms_normed(out.hidden_states[i]) for i in feature_layers] + [h]
-            f = torch.cat(parts, -1).half().cpu()
+            f = h.half().cpu()
             top = torch.topk(logp, topk, dim=-1)
             ti, tv = top.indices.int().cpu(), top.values.half().cpu()
             for b, row in enumerate(live):
@@ -94,11 +89,6 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
             r["top_logp"] = torch.cat([t[1] for t in tops[row]])[:length]
         rows.append(r)
     return rows
-
-
-def rms_normed(x: torch.Tensor) -> torch.Tensor:
-    x = x.float()
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
 
 
 def generation_model(target: LoadedModel, dtype: str):
@@ -219,14 +209,14 @@ def build_data(target: LoadedModel, requests: list[dict], temps: list[float], ar
     saved = time.time()
     for temp, idx in bar:
         got = generate_batch(model, [encoded[i] for i in idx], args.max_new_tokens, temp, gen,
-                             args.topk, eos, pad, tuple(args.feature_layers))
+                             args.topk, eos, pad)
         rows += [dict(r, index=i, temperature=temp) for i, r in zip(idx, got)]
         bar.set_postfix(tokens=sum(len(r["tokens"]) - r["prompt_len"] for r in rows))
         if time.time() - saved > 600:
-            save_data(partial, rows, args.feature_layers)
+            save_data(partial, rows)
             saved = time.time()
     rows.sort(key=lambda r: r["index"])
-    save_data(path, rows, args.feature_layers)
+    save_data(path, rows)
     path.with_suffix(".json").write_text(json.dumps(requests, indent=1), encoding="utf-8")
     partial.unlink(missing_ok=True)
     return load_data(path)
@@ -247,7 +237,7 @@ def answers_text(data: dict | None, tokenizer, requests: list[dict]) -> list[dic
 
 # ----------------------------------------------------------------------------- storage
 
-def save_data(path: Path, rows: list[dict], feature_layers=()) -> None:
+def save_data(path: Path, rows: list[dict]) -> None:
     """All sequences concatenated, with offsets: one safetensors file."""
     from safetensors.torch import save_file
 
@@ -259,8 +249,7 @@ def save_data(path: Path, rows: list[dict], feature_layers=()) -> None:
                "top_ids": torch.cat([r["top_ids"] for r in rows]),
                "top_logp": torch.cat([r["top_logp"] for r in rows]),
                "index": torch.tensor([r.get("index", i) for i, r in enumerate(rows)]),
-               "temperature": torch.tensor([float(r.get("temperature", 0.0)) for r in rows]),
-               "feature_layers": torch.tensor(list(feature_layers), dtype=torch.long)}
+               "temperature": torch.tensor([float(r.get("temperature", 0.0)) for r in rows])}
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
     tmp.replace(path)
@@ -291,7 +280,6 @@ def with_offsets(d: dict) -> dict:
     d["pos_starts"] = [s - i for i, s in enumerate(d["starts"])]  # per-position arrays are 1 shorter
     d.setdefault("index", torch.arange(len(lengths)))
     d.setdefault("temperature", torch.zeros(len(lengths)))
-    d.setdefault("feature_layers", torch.zeros(0, dtype=torch.long))
     return d
 
 
@@ -305,7 +293,7 @@ def merge(parts: list[dict | None]) -> dict:
     for d in parts:
         index.append(d["index"] + shift)
         shift += int(d["index"].max()) + 1 if len(d["index"]) else 0
-    out["index"], out["feature_layers"] = torch.cat(index), parts[0]["feature_layers"]
+    out["index"] = torch.cat(index)
     return with_offsets(out)
 
 

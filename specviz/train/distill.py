@@ -2,7 +2,7 @@
 
 1. data   the target writes user requests across many task types, answers them (greedy and
           sampled at several temperatures) and answers copy-style requests over its own
-          text (specviz.train.data); every position keeps its hidden state(s) and top-k
+          text (specviz.train.data); every position keeps its hidden state and top-k
           next-token distribution. Held-out task types are generated the same way.
 2. train  the draft learns the target's next-token distribution (cross-entropy against the
           stored top-k: KL(p || q) up to a constant). EAGLE drafts are unrolled over several
@@ -28,21 +28,20 @@ from tqdm import tqdm
 from .. import metrics
 from ..errors import RunError
 from ..models import LoadedModel
+from ..paths import cache_dir
 from . import data as D
 from . import prompts as P
 from .data import sequence
 from .draft import (KINDS, Draft, draft_config, frozen_head, init_from_target,
                     n_params, read_draft, resolve, save_draft)
 
-CACHE = Path.home() / ".cache" / "specviz" / "distill"
-
-
 # ----------------------------------------------------------------------------- training
 
 def make_batch(data: dict, idx: list[int], remap: torch.Tensor, device: str, width: int) -> dict:
     """Right-padded batch; teacher ids remapped to the draft vocabulary (-1 = outside it).
 
-    width: feature columns the draft reads (the last ones of the stored features).
+    width: the target's hidden size (the last columns of the stored features: data cached by
+    an older SpecViz may hold fused target layers before them).
     """
     seqs = [sequence(data, i) for i in idx]
     T = max(len(s["tokens"]) for s in seqs)
@@ -100,7 +99,7 @@ def eagle_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.0
     noise of this half-width on the target features while training (as in EAGLE).
     """
     emb = embed(batch["tokens"][:, 1:-1])  # tokens 1 .. T-2
-    feats = draft.target_features(batch["hidden"][:, :-1])  # target features 0 .. T-3
+    feats = batch["hidden"][:, :-1]  # target features 0 .. T-3
     if noise and draft.training:
         feats = feats + (torch.rand_like(feats) - 0.5) * 2 * noise
     T = emb.shape[1]
@@ -128,7 +127,7 @@ def layers_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.
 
 def medusa_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.0):
     """Head k on the target feature j predicts token j+k+1 (teacher row j+k)."""
-    feats = draft.target_features(batch["hidden"])
+    feats = batch["hidden"]
     return [(block(feats[:, :-k]), shifted(batch, k)) for k, block in enumerate(draft.heads, 1)]
 
 
@@ -184,16 +183,6 @@ def load_state(path: Path, draft: Draft, opt) -> tuple[int, list]:
     return info["step"], info["history"]
 
 
-def held_out_accuracy(draft, embed, head, data, remap, device, steps) -> list[float]:
-    """Teacher-forced top-1 agreement per draft step on the held-out data."""
-    draft.eval()
-
-
-def feature_width(draft: Draft) -> int:
-    """Feature columns the draft reads: all stored layers if it fuses them, else the last."""
-    return draft.cfg["hidden"] * draft.cfg.get("n_features", 1)
-
-
 def vocab_remap(vocab_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Target token id -> draft vocabulary index (-1 outside it)."""
     remap = torch.full((vocab_size,), -1, dtype=torch.long)
@@ -204,7 +193,7 @@ def vocab_remap(vocab_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
 def held_out_batches(draft: Draft, data: dict, remap, device, size: int = 32):
     for i in range(0, len(data["lengths"]), size):
         yield make_batch(data, list(range(i, min(i + size, len(data["lengths"])))), remap, device,
-                         feature_width(draft))
+                         draft.cfg["hidden"])
 
 
 def held_out_accuracy(draft, embed, head, data, remap, device, steps) -> list[float]:
@@ -240,8 +229,7 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
     """Train the draft on data; checkpoints in out/ every --save-every steps (resumable)."""
     torch.manual_seed(args.seed)
     device = target.device
-    cfg = draft_config(target.model.config, args.kind, args.layers, args.heads,
-                       tuple(args.feature_layers) if args.fuse else ())
+    cfg = draft_config(target.model.config, args.kind, args.layers, args.heads)
     draft = Draft(cfg)
     init_from_target(draft, target.model)
     if args.init:
@@ -256,7 +244,7 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
     step, history = load_state(out, draft, opt) if args.resume else (0, [])
     if step:
         print(f"resuming from step {step}", file=sys.stderr)
-    n_seq, width = len(data["lengths"]), feature_width(draft)
+    n_seq, width = len(data["lengths"]), draft.cfg["hidden"]
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, desc=f"training {args.kind}",
                unit="step", file=sys.stderr)
     for step in bar:
@@ -375,9 +363,9 @@ def data_dir(args) -> Path:
     temps = "-".join(f"{t:g}" for t in args.temperatures)
     tag = (f"{args.target.replace('/', '--')}-r{args.requests_per_task}x{args.tasks or 'all'}"
            f"-c{args.copy_prompts}-h{args.held_out_per_task}-n{args.max_new_tokens}-t{temps}"
-           f"-k{args.topk}-f{'-'.join(map(str, args.feature_layers)) or 'top'}-s{args.seed}"
+           f"-k{args.topk}-ftop-s{args.seed}"  # "-ftop": the name data caches had before --fuse went
            + ("" if args.gen_dtype == "float32" else f"-{args.gen_dtype}"))
-    return CACHE / tag
+    return cache_dir() / "distill" / tag
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -436,13 +424,6 @@ def floats(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
 
 
-def ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
-
-
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("distill", help="train a draft on the target's own text (self-distillation)",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -462,10 +443,6 @@ def add_parser(subparsers) -> None:
     p.add_argument("--temperatures", type=floats, default=[0, 0, 0.3, 0.5, 0.7, 1.0],
                    help="answer temperatures, cycled over the requests (0 = greedy; default 0,0,0.3,0.5,0.7,1)")
     p.add_argument("--topk", type=int, default=16, help="teacher top-k stored per position")
-    p.add_argument("--feature-layers", type=ints, default=[],
-                   help="also store these target layers' outputs (hidden_states indices, e.g. 2,15) for --fuse")
-    p.add_argument("--fuse", action="store_true",
-                   help="EAGLE-3: the draft reads the --feature-layers and the final hidden state, fused")
     p.add_argument("--data-only", action="store_true", help="stop after generating the data")
     p.add_argument("--init", default="",
                    help="start from this trained draft's weights (same shape; e.g. a draft "
@@ -480,7 +457,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="output folder (e.g. drafts/NAME)")
-    p.add_argument("--data", default=None, help=f"data cache folder (default {CACHE}/<target>-<settings>)")
+    p.add_argument("--data", default=None, help="data cache folder (default $SPECVIZ_CACHE/distill/<target>-<settings>, "
+                   "$SPECVIZ_CACHE defaulting to ~/.cache/specviz)")
     p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a saved train state")
     p.add_argument("--eval-held-out", type=int, default=16,
                    help="held-out task-type prompts in the final eval (besides the hand-written ones; "
@@ -511,8 +489,6 @@ def check_args(args) -> None:
         raise RunError("--temperatures and --eval-temperatures must be in [0, 2] (0 = greedy)")
     if args.kind != "medusa" and args.layers > 8:
         raise RunError(f"--layers {args.layers} is too many for a draft: use 1 .. 8")
-    if args.fuse and (args.kind != "eagle" or not args.feature_layers):
-        raise RunError("--fuse needs --kind eagle and --feature-layers (e.g. 2,15)")
     if not 0 <= args.calibrate_temperature <= 2:
         raise RunError("--calibrate-temperature must be in [0, 2] (0 = skip)")
 
@@ -575,7 +551,7 @@ def main(args) -> int:
             "data": {**{k: v for k, v in info.items() if k != "held_out_pairs"},
                      "generated_tokens": n_tokens, "max_new_tokens": args.max_new_tokens,
                      "temperatures": args.temperatures, "teacher_topk": args.topk,
-                     "feature_layers": args.feature_layers, "gen_dtype": args.gen_dtype,
+                     "gen_dtype": args.gen_dtype,
                      "minutes": round(data_min, 1)},
             "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ttt": args.ttt,
                          "noise": args.noise, "seed": args.seed, "device": target.device,
@@ -601,7 +577,6 @@ def write_readme(out: Path, card: dict) -> None:
     d, t = card["data"], card["training"]
     lines = [f"# Draft `{card['name']}` for {card['target']}", "",
              f"- shape: {card['kind']}, {card['config'].get('n_layers', 0)} layer(s)"
-             f"{', fused target layers ' + str(card['config']['feature_layers']) if card['config'].get('feature_layers') else ''}"
              f" ({card['new_parameters']:,} new parameters; frozen target embeddings and LM head), draft "
              f"vocabulary {card['draft_vocab']} tokens ({card['draft_vocab_held_out_coverage']:.1%} of held-out "
              "greedy tokens)",

@@ -13,7 +13,6 @@ most frequent tokens of its training data, and q = 0 elsewhere keeps verificatio
 Weights load with safetensors only.
 """
 import json
-import math
 from pathlib import Path
 
 import torch
@@ -21,10 +20,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelError, first_line
-from ..models import ROOT, LoadedModel, Progress
+from ..models import LoadedModel, Progress
+from ..paths import DRAFTS_DIR
 from ..sampling import SamplingParams, choose, probs_from_logits
 
-DRAFTS_DIR = ROOT / "drafts"
 KINDS = ("eagle", "layers", "medusa")
 
 
@@ -144,16 +143,8 @@ class Draft(nn.Module):
             return
         if cfg["kind"] == "eagle":
             self.fc = nn.Linear(2 * cfg["hidden"], cfg["hidden"], bias=True)
-            if cfg.get("n_features", 1) > 1:  # EAGLE-3: low, mid and top target layers, fused
-                self.fuse = nn.Linear(cfg["n_features"] * cfg["hidden"], cfg["hidden"], bias=False)
         self.layers = nn.ModuleList(DecoderLayer(cfg) for _ in range(cfg["n_layers"]))
         self.norm = RMSNorm(cfg["hidden"], cfg["eps"])
-
-    def target_features(self, hidden: torch.Tensor) -> torch.Tensor:
-        """The target's features [..., n_features * H] as one draft feature [..., H]."""
-        if hasattr(self, "fuse"):
-            return self.fuse(hidden)
-        return hidden[..., -self.cfg["hidden"]:]  # the final normed hidden state comes last
 
     def inputs(self, embeds, feats=None):
         """Layer input: token embeddings, or fc([feature; embedding]) for EAGLE."""
@@ -169,20 +160,14 @@ class Draft(nn.Module):
         return self.norm(x), kvs
 
 
-def draft_config(target_config, kind: str, n_layers: int = 1, n_heads: int = 4,
-                 feature_layers: tuple[int, ...] = ()) -> dict:
-    """The module's shape, copied from the target's config.
-
-    feature_layers: target layers (hidden_states indices) whose RMS-normed outputs an EAGLE
-    draft reads besides the final normed hidden state (EAGLE-3's fusion; empty = EAGLE).
-    """
+def draft_config(target_config, kind: str, n_layers: int = 1, n_heads: int = 4) -> dict:
+    """The module's shape, copied from the target's config."""
     c = target_config
     rope_theta = (getattr(c, "rope_parameters", None) or {}).get("rope_theta") or getattr(c, "rope_theta", 10000.0)
     return {"kind": kind, "n_layers": n_layers, "n_heads": n_heads, "hidden": c.hidden_size,
             "heads": c.num_attention_heads, "kv_heads": c.num_key_value_heads,
             "head_dim": getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads,
-            "inner": c.intermediate_size, "eps": c.rms_norm_eps, "rope_theta": float(rope_theta),
-            "feature_layers": list(feature_layers), "n_features": len(feature_layers) + 1}
+            "inner": c.intermediate_size, "eps": c.rms_norm_eps, "rope_theta": float(rope_theta)}
 
 
 def init_from_target(draft: Draft, target) -> None:
@@ -199,9 +184,6 @@ def init_from_target(draft: Draft, target) -> None:
             draft.fc.weight.zero_()
             draft.fc.weight[:, h:] = torch.eye(h)  # the feature half starts at zero and is learnt
             draft.fc.bias.zero_()
-            if hasattr(draft, "fuse"):  # starts as the final hidden state alone
-                draft.fuse.weight.zero_()
-                draft.fuse.weight[:, -h:] = torch.eye(h)
 
 
 def frozen_head(target, vocab_ids: torch.Tensor) -> torch.Tensor:
@@ -238,6 +220,9 @@ def read_draft(path: Path, device: str, dtype: torch.dtype) -> tuple[Draft, torc
         raise ModelError(f"cannot read trained draft {weights}: {first_line(e)}") from None
     if cfg.get("kind") not in KINDS:
         raise ModelError(f"{weights} has an unknown draft kind {cfg.get('kind')!r}")
+    if cfg.get("n_features", 1) > 1:  # trained by `distill --fuse` before it was removed
+        raise ModelError(f"draft {path.name} fuses target layers (EAGLE-3, distill --fuse), which SpecViz "
+                         "does not run: retrain it without --fuse")
     vocab_ids = tensors.pop("vocab_ids").to(device)
     draft = Draft(cfg)
     draft.load_state_dict({k: v.float() for k, v in tensors.items()})
@@ -304,15 +289,12 @@ class AutoregressiveDrafter(TrainedDrafter):
         super().__init__(draft, vocab_ids, target, name)
         self.eagle = draft.cfg["kind"] == "eagle"
         self.wants_hidden = self.eagle
-        # target layers whose RMS-normed outputs observe() also wants, before the final normed
-        # hidden state (EAGLE-3 fusion; empty = the final hidden state alone)
-        self.feature_layers = tuple(draft.cfg.get("feature_layers", ()))
         self.hidden = None  # the draft's feature of each settled position (EAGLE)
         self.cache, self.n_cached = None, 0
 
     @torch.inference_mode()
     def observe(self, hidden: torch.Tensor, start: int) -> None:
-        h = self.draft.target_features(hidden.to(self.head.dtype))
+        h = hidden.to(self.head.dtype)
         self.hidden = h if self.hidden is None else torch.cat([self.hidden[:start], h])
 
     def prefill(self, seq: torch.Tensor) -> None:
@@ -428,6 +410,3 @@ def load_trained_drafter(name: str, target: LoadedModel, progress: Progress = la
 def n_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
-
-def mb(path: Path) -> float:
-    return math.ceil(path.stat().st_size / 1e5) / 10

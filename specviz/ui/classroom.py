@@ -14,7 +14,6 @@ presenter is) but stay put.
 """
 import io
 import os
-from pathlib import Path
 
 import qrcode
 import qrcode.image.svg
@@ -22,12 +21,12 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from .. import class_charts
+from ..paths import PAGES_DIR
 from ..classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
 from . import projector, safe, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 CODE, SECRET, FOLLOW, VOTER = "sv_class", "sv_class_secret", "sv_class_follow", "sv_voter"
 APPLIED, PENDING = "sv_class_applied", "sv_class_pending"
 

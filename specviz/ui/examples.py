@@ -1,7 +1,7 @@
 """Example prompts and the shipped example traces (no Streamlit here: scripts import it too)."""
 from pathlib import Path
 
-TRACES_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "traces"
+from ..paths import TRACES_DIR
 
 PROMPTS = {
     "chat": "What is the capital of France, and what is it famous for?",

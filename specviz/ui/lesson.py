@@ -7,17 +7,16 @@ Projector mode (sidebar, every page: projector.py) shows one section at a time (
 PageUp: what a presentation clicker sends; the section is in the address as ?section=N), the
 title and summary once, and fixes the seed. The workshop pack (workshop.py) holds every lesson.
 """
-from pathlib import Path
 from typing import Callable
 
 import streamlit as st
 import yaml
 
 from ..content import FACT, fill  # noqa: F401 - FACT: what a lesson's placeholders look like
+from ..paths import LESSONS_DIR
 from ..trace import Trace
 from . import page, projector, quiz, urlstate, workshop
 
-LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
 
 
 @st.cache_resource(show_spinner=False)

@@ -13,7 +13,8 @@ import streamlit as st
 
 from .. import render
 from ..errors import SpecVizError, first_line
-from ..models import MODELS_YAML, Registry, load_registry
+from ..models import Registry, load_registry
+from ..paths import MODELS_YAML
 from ..trace import Round, Trace
 from . import state
 from .examples import PROMPTS

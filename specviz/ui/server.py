@@ -10,11 +10,11 @@ from pathlib import Path
 import streamlit as st
 
 from .. import server_charts, serving, serving_health, serving_requests
+from ..paths import SERVING_EXAMPLES
 from . import projector
 from ..brief import production_section
 from .views import PLOTLY, plain
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "serving"
 TEST_DATA = "(test data, not a live server)"
 EXAMPLES = {  # label -> files; only the first is a real run, the others are labelled test data
     "SpecViz's own run (real: SmolLM2-135M on this CPU, generate --metrics-out)": ["specviz_generate.prom"],
@@ -90,7 +90,7 @@ def _read_paste() -> None:
 
 def _open_example() -> None:
     label = _ss().get("srv_example")
-    _attempt(lambda: _take([(Path(f).name, serving.decode((EXAMPLES_DIR / f).read_bytes())) for f in EXAMPLES[label]],
+    _attempt(lambda: _take([(Path(f).name, serving.decode((SERVING_EXAMPLES / f).read_bytes())) for f in EXAMPLES[label]],
                            label, True))
 
 

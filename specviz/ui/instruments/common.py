@@ -12,9 +12,10 @@ from ... import metrics
 from ...costcurve import CostCurve
 from ...errors import SpecVizError, first_line
 from ...models import load_registry
+from ...paths import TREE_SWEEP
 from ...trace import Trace
 from .. import lesson, state, views
-from ..examples import TRACES_DIR, shipped_traces
+from ..examples import shipped_traces
 from ..run import shared_model
 
 TARGET = "smollm2-135m-instruct"
@@ -57,7 +58,6 @@ def cost_of_pass() -> CostCurve | None:
     return CostCurve.from_dict(d) if d else None
 
 
-SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -71,7 +71,7 @@ def _read_json(path: str, mtime: float) -> dict | None:
 
 def shipped_sweep() -> dict | None:
     """The shipped bench run (lesson 4's chain vs trees, and the pass-cost curve it timed)."""
-    return _read_json(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
+    return _read_json(str(TREE_SWEEP), TREE_SWEEP.stat().st_mtime) if TREE_SWEEP.exists() else None
 
 
 def verify_costs():

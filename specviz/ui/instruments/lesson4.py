@@ -73,7 +73,6 @@ def facts() -> dict[str, str]:
 
 # ---------------------------------------------------------------- token trees
 
-SWEEP = common.SWEEP
 BUDGETS = (8, 16, 32, 64)
 
 
