@@ -30,6 +30,7 @@ from .adaptive import HeuristicGamma, online_gamma
 from .engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
+from .counts import Counts
 from .models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
 from .sampling import SamplingParams
 from .treedraft import TreeShape, can_branch
@@ -154,7 +155,7 @@ def speedup_spread(plain: Method, m: Method) -> dict:
 
 def group_summary(plain: Method, m: Method, prompts: list[int]) -> metrics.Summary:
     """Every metric of m over some prompts (counts pooled, speedup of decode time per token)."""
-    pooled = sum((c for i in prompts for c in m.counts[i]), metrics.Counts())
+    pooled = sum((c for i in prompts for c in m.counts[i]), Counts())
     step = per_token(plain, prompts)
     return metrics.summarize_counts(pooled, pooled.mean_gamma, step, step / per_token(m, prompts))
 
@@ -479,7 +480,7 @@ def write_metrics(path: str, methods: list[Method], target: str, env: str) -> No
     """Each of our methods' counters (pooled over prompts) in vLLM's format, one model_name each."""
     from .serving import exposition
 
-    runs = {f"{target} + {m.label.removeprefix('ours ')}": sum((c[-1] for c in m.counts.values()), metrics.Counts())
+    runs = {f"{target} + {m.label.removeprefix('ours ')}": sum((c[-1] for c in m.counts.values()), Counts())
             for m in methods if m.engine == "ours"}
     try:
         with open(path, "w", encoding="utf-8") as f:

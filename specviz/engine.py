@@ -14,7 +14,7 @@ import torch
 
 from .drafters import CachedLM, Drafter, HybridDrafter, start
 from .errors import ModelError
-from .metrics import Counts, tree_counts
+from .counts import Counts, tree_counts
 from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, residual, verify
 from .trace import Candidate, Correction, DraftToken, Round, TreeDraft, TreeNode, mask_rows
 from .tree import Tree, TreeVerdict, proposal, verify_tree

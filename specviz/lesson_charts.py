@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from . import metrics
+from . import counts, metrics, theory
 from .look import GREY, PALETTE
 from .look import figure as _fig
 
@@ -89,9 +89,9 @@ def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = N
     data = []
     for i, a in enumerate(alphas):
         color = PALETTE[i % len(PALETTE)]
-        speed = [metrics.speedup_verify_aware(a, g, c, v(g + 1)) if v else metrics.speedup_theoretical(a, g, c)
+        speed = [theory.speedup_verify_aware(a, g, c, v(g + 1)) if v else theory.speedup_theoretical(a, g, c)
                  for g in gammas]
-        data += [dict(type="scatter", x=gammas, y=[metrics.expected_acceptance_length(a, g) for g in gammas],
+        data += [dict(type="scatter", x=gammas, y=[theory.expected_acceptance_length(a, g) for g in gammas],
                       mode="lines", name=f"α = {a:.2f}", line=dict(color=color), legendgroup=str(a),
                       hovertemplate=f"α = {a:.2f}, γ = %{{x}}: E[τ] = %{{y:.2f}} tokens/pass<extra>theory</extra>"),
                  dict(type="scatter", x=gammas, y=speed, mode="lines", line=dict(color=color, dash="dash" if v else None),
@@ -126,7 +126,7 @@ def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = N
                 height=470, **layout)
 
 
-def positions(c: metrics.Counts, alpha: float | None, label: str) -> go.Figure:
+def positions(c: counts.Counts, alpha: float | None, label: str) -> go.Figure:
     """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
     cond, uncond = metrics.acceptance_by_position(c)
     xs = list(range(1, len(cond) + 1))
@@ -172,12 +172,12 @@ def break_even(c_values: list[float], run: dict | None = None, v: Callable[[int]
     """The α at which the speedup is 1, per γ (theory): Leviathan's for several c; with the
     measured v(γ+1) too when given; the run's own (γ, α) as a measured marker."""
     gammas = list(range(1, max_gamma + 1))
-    data = [dict(type="scatter", x=gammas, y=[metrics.break_even_alpha(g, c) for g in gammas], mode="lines+markers",
+    data = [dict(type="scatter", x=gammas, y=[theory.break_even_alpha(g, c) for g in gammas], mode="lines+markers",
                  name=f"c = {c:.2f}, verify = 1 step", line=dict(color=PALETTE[i % len(PALETTE)]),
                  hovertemplate=f"c = {c:.2f}, γ = %{{x}}: break-even α = %{{y:.2f}}<extra>theory</extra>")
             for i, c in enumerate(c_values)]
     if run is not None and v is not None:
-        data.append(dict(type="scatter", x=gammas, y=[metrics.break_even_alpha(g, run["c"], v(g + 1)) for g in gammas],
+        data.append(dict(type="scatter", x=gammas, y=[theory.break_even_alpha(g, run["c"], v(g + 1)) for g in gammas],
                          mode="lines+markers", name=f"c = {run['c']:.2f} with my measured v(γ+1)",
                          line=dict(color="#000", dash="dash"),
                          hovertemplate="γ = %{x}: break-even α = %{y:.2f}<extra>theory, measured v</extra>"))
@@ -231,7 +231,7 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
     # a 25 × 25 grid: the surface is smooth, and a finer one made this chart the slowest thing on
     # its page to draw (plotly places the contour labels by measuring text)
     cs, alphas = np.linspace(0, 0.6, 25), np.linspace(0, 0.99, 25)
-    z = [[metrics.speedup_theoretical(a, gamma, c) for c in cs] for a in alphas]
+    z = [[theory.speedup_theoretical(a, gamma, c) for c in cs] for a in alphas]
     data = [dict(type="contour", x=cs, y=alphas, z=z, colorscale="Blues", showscale=True, opacity=0.55,
                  contours=dict(start=0.5, end=4, size=0.25, showlabels=True),
                  colorbar=dict(title=dict(text="theory ×")), hoverinfo="skip")]

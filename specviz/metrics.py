@@ -36,153 +36,10 @@ with branching rounds reports them as None (n/a) and reports instead:
 - speedup_from_costs: τ ÷ (N̄c + v), what the realised τ and the measured costs predict
   (for a chain, the gap chart's last modelled level); the gap chart starts from τ.
 """
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
+from .counts import Counts, tree_counts
 from .trace import Round, Trace
-
-
-# ----------------------------------------------------------------------------- formulas
-
-def expected_acceptance_length(alpha: float, gamma: int) -> float:
-    """Leviathan's E[τ] = (1 − α^(γ+1)) / (1 − α): expected tokens per target pass."""
-    if alpha >= 1:
-        return gamma + 1.0
-    return (1 - alpha ** (gamma + 1)) / (1 - alpha)
-
-
-def speedup_theoretical(alpha: float, gamma: int, c: float) -> float:
-    """Leviathan's walltime improvement (1 − α^(γ+1)) / ((1 − α)(γc + 1)): a verify pass = one step."""
-    return expected_acceptance_length(alpha, gamma) / (gamma * c + 1)
-
-
-def speedup_verify_aware(alpha: float, gamma: int, c: float, v: float) -> float:
-    """E[τ] / (γc + v): Leviathan with the measured cost v of a (γ+1)-token pass, in target steps."""
-    return expected_acceptance_length(alpha, gamma) / (gamma * c + v)
-
-
-def operations_factor(alpha: float, gamma: int, c_hat: float) -> float:
-    """(1 − α)(γĉ + γ + 1) / (1 − α^(γ+1)): arithmetic spent relative to plain decoding."""
-    return (gamma * c_hat + gamma + 1) / expected_acceptance_length(alpha, gamma)
-
-
-def draft_acceptance_rate_expected(alpha: float, gamma: int) -> float:
-    """E[accepted ÷ drafted] under the i.i.d. model: (α − α^(γ+1)) / (γ(1 − α))."""
-    return (expected_acceptance_length(alpha, gamma) - 1) / gamma
-
-
-def best_gamma(alpha: float, c: float, v=None, max_gamma: int = 16) -> int:
-    """The γ that maximises E[τ] / (γc + v(γ+1)); v: k -> cost of a k-token pass (None: 1)."""
-    cost = v or (lambda k: 1.0)
-    return max(range(1, max_gamma + 1),
-               key=lambda g: speedup_verify_aware(alpha, g, c, cost(g + 1)))
-
-
-def break_even_alpha(gamma: int, c: float, v: float = 1.0) -> float | None:
-    """The α at which E[τ] / (γc + v) = 1 (None if even α = 1 does not break even)."""
-    if speedup_verify_aware(1.0, gamma, c, v) < 1:
-        return None
-    lo, hi = 0.0, 1.0
-    for _ in range(50):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if speedup_verify_aware(mid, gamma, c, v) < 1 else (lo, mid)
-    return hi
-
-
-# ----------------------------------------------------------------------------- counts
-
-@dataclass
-class Counts:
-    """What a run (or many pooled runs, or a server's counters) observed; every metric derives from it.
-
-    Per-position lists are indexed by draft position i = 0 .. γ−1.
-    """
-
-    passes: int = 0  # target verify passes (rounds), with or without drafts
-    drafted: int = 0  # drafted tokens
-    accepted: int = 0  # accepted drafted tokens
-    rejections: int = 0  # checked drafted tokens that were rejected (a chain: rounds ending in a rejection)
-    tokens: int = 0  # output tokens produced by these passes
-    drafted_at: list[int] = field(default_factory=list)  # rounds that drafted position (a tree: depth) i
-    checked_at: list[int] = field(default_factory=list)  # rounds whose position i the target checked
-    accepted_at: list[int] = field(default_factory=list)  # rounds whose position i was accepted
-    tree_rounds: int = 0  # rounds whose draft branched (a token tree): α and the theories are for chains
-    beta_sum: float = 0.0  # Σ β over checked positions
-    beta_n: int = 0  # checked positions with a recorded β
-    draft_s: float = 0.0
-    verify_s: float = 0.0
-
-    def add_round(self, n_drafted: int, n_accepted: int, betas: list[float | None] | None = None,
-                  draft_s: float = 0.0, verify_s: float = 0.0, tokens: int | None = None) -> None:
-        """Count one round: n_drafted proposed, the first n_accepted kept, then the target's token."""
-        checked = min(n_accepted + 1, n_drafted)
-        self.add_tree_round(n_drafted, n_drafted, n_accepted, int(n_accepted < n_drafted), checked,
-                            (betas or [])[:checked], False, draft_s, verify_s, tokens)
-
-    def add_tree_round(self, nodes: int, depth: int, accepted: int, rejected: int, checked_depth: int,
-                       betas: list[float | None] | None = None, branched: bool = True,
-                       draft_s: float = 0.0, verify_s: float = 0.0, tokens: int | None = None) -> None:
-        """Count one round of a token tree (a chain is the tree of width 1): nodes drafted down to
-        depth, the walk tested nodes down to checked_depth, accepted a path of `accepted` nodes
-        and rejected `rejected` tested nodes; betas of the tested nodes."""
-        self.passes += 1
-        self.drafted += nodes
-        self.accepted += accepted
-        self.rejections += rejected
-        self.tree_rounds += branched
-        self.tokens += accepted + 1 if tokens is None else tokens
-        _grow(self, depth)
-        for i in range(depth):
-            self.drafted_at[i] += 1
-            self.checked_at[i] += i < checked_depth
-            self.accepted_at[i] += i < accepted
-        for b in betas or []:
-            if b is not None:
-                self.beta_sum, self.beta_n = self.beta_sum + b, self.beta_n + 1
-        self.draft_s += draft_s
-        self.verify_s += verify_s
-
-    def __add__(self, other: "Counts") -> "Counts":
-        out = Counts()
-        for c in (self, other):
-            _grow(out, len(c.drafted_at))
-            for name in ("drafted_at", "checked_at", "accepted_at"):
-                mine = getattr(out, name)
-                for i, v in enumerate(getattr(c, name)):
-                    mine[i] += v
-            for name in ("passes", "drafted", "accepted", "rejections", "tokens", "beta_sum",
-                         "beta_n", "draft_s", "verify_s", "tree_rounds"):
-                setattr(out, name, getattr(out, name) + getattr(c, name))
-        return out
-
-    @property
-    def checked(self) -> int:
-        return self.accepted + self.rejections
-
-    @property
-    def mean_gamma(self) -> float:
-        """Drafted tokens per pass (γ unless lookup ran short or max_new_tokens capped a draft)."""
-        return self.drafted / self.passes if self.passes else 0.0
-
-
-def _grow(c: Counts, n: int) -> None:
-    for name in ("drafted_at", "checked_at", "accepted_at"):
-        lst = getattr(c, name)
-        lst.extend([0] * (n - len(lst)))
-
-
-def tree_counts(parents: list[int], fates: list[str], betas: list[float | None]) -> dict:
-    """Counts.add_tree_round's arguments for one tree (nodes in topological order, fates
-    "accepted" | "rejected" | "unchecked", β per node); the engine and traces both use it."""
-    depths = []
-    for a in parents:
-        depths.append(1 if a < 0 else depths[a] + 1)
-    tested = [j for j, f in enumerate(fates) if f != "unchecked"]
-    return dict(nodes=len(parents), depth=max(depths, default=0),
-                accepted=sum(f == "accepted" for f in fates),
-                rejected=sum(fates[j] == "rejected" for j in tested),
-                checked_depth=max((depths[j] for j in tested), default=0),
-                betas=[betas[j] for j in tested],
-                branched=len(set(parents)) < len(parents))  # some node has two children
 
 
 def add_trace_round(c: Counts, r: Round) -> None:
@@ -210,9 +67,6 @@ def pooled(traces: list[Trace]) -> Counts:
     for t in traces:
         total = total + counts(t)
     return total
-
-
-# ----------------------------------------------------------------------------- metrics of counts
 
 def alpha(c: Counts) -> float | None:
     """Leviathan's α, maximum likelihood: accepted ÷ (accepted + rounds ending in a rejection).
@@ -314,9 +168,6 @@ def gap(c: Counts, step_s: float | None, measured: float | None) -> Gap | None:
         return None
     per_pass = c.mean_gamma * cr + v
     return Gap(tau_e, tau_e / v, tau_e / per_pass, tau / per_pass, measured, c.tree_rounds > 0)
-
-
-# ----------------------------------------------------------------------------- a trace's summary
 
 def baseline_step_s(trace: Trace) -> float | None:
     """Seconds of one plain target step, from the baseline decoded in the same run."""

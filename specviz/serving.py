@@ -32,7 +32,8 @@ import operator
 import time
 from dataclasses import dataclass, field
 
-from . import metrics
+from . import metrics, theory
+from .counts import Counts
 from .serving_fetch import MAX_BYTES, ScrapeError, decode, fetch, public_only, refused  # noqa: F401 - the serving API
 
 SCHEMA = {"vllm": "vllm:spec_decode_num_", "llamacpp": "llamacpp:spec_decode_num_"}  # vLLM's counter schema
@@ -124,10 +125,10 @@ class Totals:
         """The draft positions the counters cover (None: no per-position counters)."""
         return max(len(self.per_pos), len(self.drafted_pos or ())) if self.per_pos else None
 
-    def counts(self) -> metrics.Counts:
+    def counts(self) -> Counts:
         """These counters as metrics.Counts (k = the number of position counters; passes 0 when not counted)."""
         drafts = int(self.drafts or 0)
-        c = metrics.Counts(passes=drafts, accepted=int(self.accepted), drafted=int(self.draft_tokens or 0),
+        c = Counts(passes=drafts, accepted=int(self.accepted), drafted=int(self.draft_tokens or 0),
                            tokens=drafts + int(self.accepted))
         if self.k and self.drafts is not None:
             n = self.k
@@ -320,7 +321,7 @@ class Readout:
 
     engine: str
     model: str
-    counts: metrics.Counts | None  # None: windowed gauges only
+    counts: Counts | None  # None: windowed gauges only
     drafts: int | None  # verify passes counted; None: these numbers do not count them
     k: int | None  # the draft positions the per-position counters cover
     tau: float | None  # τ, tokens per target pass that verified a draft
@@ -347,7 +348,7 @@ class Readout:
     @property
     def expected_tau(self) -> float | None:
         """Leviathan's E[τ] at the measured α and k (the i.i.d. model's check against τ)."""
-        return metrics.expected_acceptance_length(self.alpha, self.k) if self.alpha is not None and self.k else None
+        return theory.expected_acceptance_length(self.alpha, self.k) if self.alpha is not None and self.k else None
 
 
 def readout_totals(engine: str, model: str, t: Totals, gauges: dict[str, list[float]] | None = None,
@@ -459,8 +460,8 @@ def readouts(scrape: Scrape) -> dict[str, Readout]:
 
 def what_if(alpha: float, k: int) -> list[dict]:
     """An estimate, not a measurement: Leviathan's E[τ] at the measured α for γ = k − 1, k, k + 1."""
-    return [{"gamma": g, "expected_tau": metrics.expected_acceptance_length(alpha, g),
-             "expected_draft_acceptance_rate": metrics.draft_acceptance_rate_expected(alpha, g)}
+    return [{"gamma": g, "expected_tau": theory.expected_acceptance_length(alpha, g),
+             "expected_draft_acceptance_rate": theory.draft_acceptance_rate_expected(alpha, g)}
             for g in (k - 1, k, k + 1) if g >= 1]
 
 
@@ -552,7 +553,7 @@ def trend(points: list[Point]) -> dict | None:
     out = {"windows": len(live), "from": live[0].at, "to": live[-1].at}
     for name, part in (("first", live[:half]), ("second", live[half:])):
         if part[0].readout.drafts is not None:
-            pooled = sum((p.readout.counts for p in part), metrics.Counts())
+            pooled = sum((p.readout.counts for p in part), Counts())
             k = part[-1].readout.k
             out[name] = {"tau": metrics.mean_acceptance_length(pooled),
                          "alpha": metrics.alpha(pooled) if k and all(p.readout.k == k for p in part) else None}
@@ -567,7 +568,7 @@ def _when(scrape: Scrape) -> str:
 
 # ----------------------------------------------------------------------------- writing vLLM's format
 
-def exposition(runs: dict[str, metrics.Counts], comment: str = "") -> str:
+def exposition(runs: dict[str, Counts], comment: str = "") -> str:
     """Runs' Counts as vLLM's spec_decode counters in Prometheus text format, one model_name each.
 
     vLLM counts a draft only when something was drafted, so drafts = passes that drafted

@@ -9,7 +9,7 @@ MIN_DRAFTS drafts moves τ by about 0.1 from sampling alone, well inside every t
 import statistics
 from dataclasses import dataclass
 
-from . import metrics
+from . import counts, metrics
 from .serving import Readout, fmt
 
 MIN_DRAFTS = 30  # a window with fewer verify passes (or drafted tokens) is too small to judge
@@ -61,10 +61,10 @@ def check(windows: list[Readout], names: list[str]) -> list[Alarm]:
     return list(fired.values())
 
 
-def _pooled(before: list[Readout]) -> metrics.Counts | None:
+def _pooled(before: list[Readout]) -> counts.Counts | None:
     """The windows before as one: their Counts summed when every one counted its passes."""
     if all(r.drafts for r in before):
-        return sum((r.counts for r in before), metrics.Counts())
+        return sum((r.counts for r in before), counts.Counts())
     return None
 
 
@@ -93,7 +93,7 @@ def _alarms(now: Readout, before: list[Readout]) -> list[tuple[str, str]]:
     return out
 
 
-def _decay(now: Readout, pooled: metrics.Counts, base_tau: float) -> list[tuple[str, str]]:
+def _decay(now: Readout, pooled: counts.Counts, base_tau: float) -> list[tuple[str, str]]:
     """A draft position whose conditional acceptance fell while τ held: the mean hides it."""
     if abs(now.tau - base_tau) > HOLD * base_tau:
         return []

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, render
+from specviz import metrics, render, theory
 from specviz.models import load_registry
 from specviz.trace import Trace
 from specviz.ui import run as run_ui
@@ -143,7 +143,7 @@ def test_the_theory_card_says_what_it_computes_the_drafts_the_run_made():
     assert f"γ̄ = {s.drafted} ÷ {s.rounds} = {c.mean_gamma:.2f}" in why
     quoted = metrics.expected_acceptance_length_of(c) / (c.mean_gamma * s.cost_ratio + 1)
     assert value == f"{quoted:.2f}×"
-    at_gamma = metrics.speedup_theoretical(s.alpha, t.config.gamma, s.cost_ratio)
+    at_gamma = theory.speedup_theoretical(s.alpha, t.config.gamma, s.cost_ratio)
     assert f"{at_gamma:.2f}×" != value and f"would give {at_gamma:.2f}×" in why  # named as what it is not
     _, _, full = _card_helps("code-edit__layers-4__greedy")  # drafted γ every round: no such aside
     assert "would give" not in full["theory"][1]

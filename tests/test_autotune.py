@@ -13,7 +13,7 @@ from specviz import autotune, kernels, kerneltable
 from specviz.adaptive import choose_gamma
 from specviz.drafters import CachedLM
 from specviz.engine import plain_decode, speculative_decode
-from specviz.metrics import speedup_verify_aware
+from specviz.theory import speedup_verify_aware
 from specviz.runner import build_drafter, encode_prompt, eos_ids
 from specviz.sampling import SamplingParams
 

@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from specviz.adaptive import TreeOption, alpha_at, choose_gamma, pass_cost_ratios
-from specviz.metrics import best_gamma, break_even_alpha, speedup_verify_aware
+from specviz.theory import best_gamma, break_even_alpha, speedup_verify_aware
 
 
 @pytest.mark.parametrize("alpha, c", [(0.6, 0.1), (0.8, 0.05), (0.9, 0.2), (0.3, 0.02)])

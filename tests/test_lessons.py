@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics
+from specviz import metrics, theory
 from specviz.trace import Trace
 from specviz.ui import lesson, quiz
 from specviz.ui.examples import shipped_traces
@@ -90,8 +90,8 @@ def test_lesson_texts_use_the_one_definition():
     questions = [q for q in lesson.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
     assert questions and "0.59" in questions[0]["options"][questions[0]["answer"]]
     # the worked numbers of that question are Leviathan's and vLLM's under the i.i.d. model
-    assert round(metrics.expected_acceptance_length(0.8, 4), 2) == 3.36
-    assert round(metrics.draft_acceptance_rate_expected(0.8, 4), 2) == 0.59
+    assert round(theory.expected_acceptance_length(0.8, 4), 2) == 3.36
+    assert round(theory.draft_acceptance_rate_expected(0.8, 4), 2) == 0.59
 
 
 def test_quoted_numbers_are_the_shipped_traces_own():
@@ -248,8 +248,8 @@ def test_slower_compares_alpha_with_break_even_alpha_and_shows_the_gap():
     s = metrics.summarize(t)
     at = app("pages/4_Acceptance_rate.py")
     shown = texts(at)
-    assert f"**{metrics.break_even_alpha(4, s.cost_ratio):.2f}** by Leviathan's formula" in shown
-    assert f"**{metrics.break_even_alpha(4, s.cost_ratio, s.verify_cost):.2f}** with the run's measured v" in shown
+    assert f"**{theory.break_even_alpha(4, s.cost_ratio):.2f}** by Leviathan's formula" in shown
+    assert f"**{theory.break_even_alpha(4, s.cost_ratio, s.verify_cost):.2f}** with the run's measured v" in shown
     assert f"The run's α = **{s.alpha:.2f}**" in shown
     assert any("gap_chart" in c.proto.id for c in at.get("plotly_chart"))
     assert at.selectbox(key="gap_label").value == "chat · layers-4 · greedy"  # the gap of the slower run

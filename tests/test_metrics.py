@@ -3,9 +3,11 @@ import pytest
 import torch
 
 from specviz import metrics
-from specviz.metrics import (Counts, best_gamma, break_even_alpha, draft_acceptance_rate_expected,
-                             expected_acceptance_length, operations_factor, speedup_theoretical,
-                             speedup_verify_aware, summarize)
+from specviz.counts import Counts
+from specviz.theory import (best_gamma, break_even_alpha, draft_acceptance_rate_expected,
+                            expected_acceptance_length, operations_factor, speedup_theoretical,
+                            speedup_verify_aware)
+from specviz.metrics import summarize
 from specviz.sampling import overlap, verify
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 

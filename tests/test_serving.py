@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz import metrics, serving, serving_fetch
+from specviz import counts, metrics, serving, serving_fetch, theory
 from specviz.brief import production_section
 from specviz.trace import Trace
 
@@ -40,14 +40,14 @@ def test_vllm_example_sums_engines_and_gives_every_number():
     assert r.alpha == pytest.approx(2950 / (2950 + 1800 - 690))  # Leviathan: drafts that stopped early
     assert r.unconditional == pytest.approx([1300 / 1800, 960 / 1800, 690 / 1800])
     assert r.conditional == pytest.approx([1300 / 1800, 960 / 1300, 690 / 960])
-    assert r.expected_tau == pytest.approx(metrics.expected_acceptance_length(r.alpha, 3))
+    assert r.expected_tau == pytest.approx(theory.expected_acceptance_length(r.alpha, 3))
     assert r.rate < r.alpha  # accepted ÷ drafted is not α at k > 1
 
 
 def test_counters_fill_counts_exactly_like_the_engine_does():
     """Rounds with a fixed draft length k: Counts rebuilt from vLLM's counters equal the original."""
     k, rounds = 4, [4, 0, 2, 4, 1, 3, 0, 4]  # accepted per round, every round drafting k
-    run = metrics.Counts()
+    run = counts.Counts()
     for n in rounds:
         run.add_round(k, n)
     back = serving.parse(serving.exposition({"m": run})).totals["m"].counts()
@@ -375,7 +375,7 @@ def test_page_reads_examples_and_offers_the_brief_section():
 def test_bench_metrics_out_writes_one_model_per_method(tmp_path):
     from specviz.bench import Method, write_metrics
 
-    a, b = metrics.Counts(), metrics.Counts()
+    a, b = counts.Counts(), counts.Counts()
     for n in (3, 1, 0):
         a.add_round(3, n)
     b.add_round(2, 2)

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from specviz import metrics
+from specviz.counts import Counts
 from specviz.train.prompts import eval_requests
 from specviz.engine import plain_decode, speculative_decode
 from specviz.models import load_registry
@@ -28,7 +29,7 @@ def test_shipped_draft_is_lossless_and_its_alpha_does_not_depend_on_gamma(target
     at γ = 1 and γ = 4 it must agree, and E[τ] at that α must predict the measured τ."""
     drafter = build_drafter(f"trained:{NAME}", target)
     eos, params = eos_ids(target), SamplingParams()
-    counts = {1: metrics.Counts(), 4: metrics.Counts()}
+    counts = {1: Counts(), 4: Counts()}
     for _, prompt in eval_requests()[:3]:  # hand-written requests the draft never saw in training
         ids = encode_prompt(target.tokenizer, prompt, True)
         plain = plain_decode(target.model, ids, params, 48, torch.Generator(), eos)

@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, look, metrics, render
+from .. import charts, look, metrics, render, theory
 from ..trace import Trace
 from . import projector, safe
 
@@ -191,7 +191,7 @@ def _theory_help(s: metrics.Summary) -> str:
             "(1 − α^(γ+1)) / ((1 − α)(γc + 1)). Assumes a verify pass costs one plain step.")
     if s.alpha is None or s.cost_ratio is None or f"{s.nodes_per_pass:.2f}" == f"{s.gamma:.2f}":
         return text
-    at_gamma = metrics.speedup_theoretical(s.alpha, s.gamma, s.cost_ratio)
+    at_gamma = theory.speedup_theoretical(s.alpha, s.gamma, s.cost_ratio)
     return text + (f" This run drafted fewer than its γ = {s.gamma} per pass; at γ = {s.gamma} in every "
                    f"round the formula would give {at_gamma:.2f}×, crediting drafts that were never made.")
 

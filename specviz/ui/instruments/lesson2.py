@@ -5,6 +5,7 @@ import streamlit as st
 from ... import charts as run_charts
 from ... import lesson_charts as charts
 from ... import metrics
+from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
 from ...replay import caveat, replay_all
 from ...trace import Trace
 from .. import lesson, projector, state, urlstate
@@ -82,10 +83,10 @@ def theory() -> None:
     points = [_point(label, t) for w, (label, t) in _workload_labels().items()]
     fig = charts.theory_curves(sorted(alphas) or [0.8], c, points, v if use_v else None)
     st.plotly_chart(projector.scaled(fig), config=PLOTLY, key="th_chart")
-    best = {al: metrics.best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
+    best = {al: best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
     cost = (lambda g: v(g + 1)) if use_v else (lambda g: 1.0)
     st.caption("Best γ by the formula at this c: " + ", ".join(
-        f"α = {al:.2f} → γ = {g} ({metrics.speedup_verify_aware(al, g, c, cost(g)):.2f}×)" for al, g in best.items())
+        f"α = {al:.2f} → γ = {g} ({speedup_verify_aware(al, g, c, cost(g)):.2f}×)" for al, g in best.items())
         + ". Lines are theory. Each measured run is a filled marker (its measured τ and speedup) next "
         "to an open one: Leviathan's formula at the run's own α (accepted ÷ checked) and c. Where the "
         "filled speedup sits below the open one, the section “Why measured falls short” takes the "
@@ -108,7 +109,7 @@ def acceptance() -> None:
         ("target passes (rounds)", c.passes), ("drafted tokens", c.drafted), ("accepted", c.accepted),
         ("rounds ending in a rejection", c.rejections), ("checked = accepted + rejections", c.checked),
         ("never checked (after a rejection)", c.drafted - c.checked))], left)
-    expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
+    expected = draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
     beta_why = ("mean over checked positions of β = Σ min(p, q), computed by the engine from the full "
                 "distributions; E[β] is α itself, a check on the estimate. Greedy: β is 1 or 0")
     if s.alpha_expected is None:
@@ -218,7 +219,7 @@ def slower() -> None:
     if c is None or s.alpha is None:
         st.info("This run has no baseline or no drafts: the break-even α needs its measured c and α.")
         return
-    leviathan, aware = metrics.break_even_alpha(gamma, c), metrics.break_even_alpha(gamma, c, v or 1.0)
+    leviathan, aware = break_even_alpha(gamma, c), break_even_alpha(gamma, c, v or 1.0)
     be = lambda x: "above 1: even α = 1 would not pay" if x is None else f"{x:.2f}"  # noqa: E731
     verdict = ("below both: speculation cannot pay at this c" if s.alpha < (aware or 1)
                else "between them" if s.alpha < (leviathan or 1) else "above both")
