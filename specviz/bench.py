@@ -32,6 +32,7 @@ from .errors import RunError
 from . import metrics
 from .counts import Counts
 from .models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
+from .numbers import dash
 from .sampling import SamplingParams
 from .treedraft import TreeShape, can_branch
 
@@ -222,14 +223,13 @@ def by_task(methods: list[Method], tasks: list[str]) -> list[dict]:
 def task_table(rows: list[dict]) -> str:
     """Per task type: α, τ and measured speedup of each method (columns), as markdown."""
     labels = list(dict.fromkeys(r["method"] for r in rows))
-    f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
     lines = ["| task type (prompts) | " + " | ".join(x.removeprefix("ours ") for x in labels) + " |",
              "|---|" + "---|" * len(labels)]
     for task in dict.fromkeys(r["task"] for r in rows):
         cells = {r["method"]: r for r in rows if r["task"] == task}
         n = next(iter(cells.values()))["prompts"]
         lines.append(f"| {task} ({n}) | " + " | ".join(
-            f"α {f(cells[x]['alpha'])} · τ {f(cells[x]['tau'])} · {f(cells[x]['speedup'])}x" for x in labels) + " |")
+            f"α {dash(cells[x]['alpha'])} · τ {dash(cells[x]['tau'])} · {dash(cells[x]['speedup'])}x" for x in labels) + " |")
     return "\n".join(lines)
 
 
@@ -240,21 +240,20 @@ def table(rows: list[dict]) -> str:
             "per prompt: median (min–max) | Leviathan theory | theory with v | τ ÷ (γ̄c + v) | measured/theory | "
             "our time / HF time | greedy output = plain |")
     lines = [head, "|" + "---|" * 20]
-    f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-    x = lambda v: f"{f(v)}{'x' if v else ''}"  # noqa: E731
+    x = lambda v: f"{dash(v)}{'x' if v else ''}"  # noqa: E731
     for r in rows:
         shape = f"tree {r['tree']}" if r.get("tree") else (
             f"auto→{r['gamma']}" if r.get("policy") else r["gamma"] or "–")
         same = "sampled" if r["identical"] is None else ("yes" if r["identical"] else "NO")
-        prompt_spread = (f"{x(r['speedup_prompt_median'])} ({f(r['speedup_prompt_min'])}–{f(r['speedup_prompt_max'])})"
+        prompt_spread = (f"{x(r['speedup_prompt_median'])} ({dash(r['speedup_prompt_min'])}–{dash(r['speedup_prompt_max'])})"
                          if "speedup_prompt_median" in r else "–")
         lines.append(f"| {r['method']} | {r['drafter'] or '–'} | {shape} | {r['tok_s']:.1f} | "
-                     f"{f(r.get('alpha'))} | {f(r.get('node_acceptance'))} | {f(r.get('tau'))} | "
-                     f"{f(r.get('tau_expected'))} | {f(r.get('draft_acceptance_rate'))} | "
-                     f"{f(r.get('mean_gamma'), 1)} | {f(r.get('c'), 3)} | {f(r.get('v'))} | "
+                     f"{dash(r.get('alpha'))} | {dash(r.get('node_acceptance'))} | {dash(r.get('tau'))} | "
+                     f"{dash(r.get('tau_expected'))} | {dash(r.get('draft_acceptance_rate'))} | "
+                     f"{dash(r.get('mean_gamma'), 1)} | {dash(r.get('c'), 3)} | {dash(r.get('v'))} | "
                      f"{x(r.get('speedup'))}{span(r)} | {prompt_spread} | {x(r.get('theory'))} | {x(r.get('theory_v'))} | "
-                     f"{x(r.get('from_costs'))} | {f(r.get('vs_theory'))} | "
-                     f"{f(r.get('ours_over_hf'))} | {same} |")
+                     f"{x(r.get('from_costs'))} | {dash(r.get('vs_theory'))} | "
+                     f"{dash(r.get('ours_over_hf'))} | {same} |")
     return "\n".join(lines)
 
 
@@ -273,9 +272,8 @@ def chain_vs_tree(rows: list[dict], curve) -> str:
             k = (r["tree"] or r["gamma"]) + 1
             vk = f"{curve.v(k):.2f}" if k in curve.n_tokens else "–"
             shape = f"tree {r['tree']}" if r["tree"] else f"chain γ={r['gamma']}"
-            f = lambda v, d=2: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-            lines.append(f"| {drafter} | {shape} | {f(r.get('tau'))} | {f(r.get('mean_gamma'), 1)} | {k} | {vk} | "
-                         f"{f(r.get('v'))} | {f(r.get('c'), 3)} | {f(r.get('speedup'))}x{span(r)} |")
+            lines.append(f"| {drafter} | {shape} | {dash(r.get('tau'))} | {dash(r.get('mean_gamma'), 1)} | {k} | {vk} | "
+                         f"{dash(r.get('v'))} | {dash(r.get('c'), 3)} | {dash(r.get('speedup'))}x{span(r)} |")
     return "\n".join(lines)
 
 

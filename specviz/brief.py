@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from . import metrics
+from .numbers import num
 from .replay import replay_all
 from .trace import Trace
 
@@ -172,7 +173,7 @@ def verdict(r: Row) -> tuple[str, str]:
     if hi < ENABLE_AT:
         return NO, f"measured {spread}, all below {ENABLE_AT:.2f}×"
     if lo >= ENABLE_AT and (explained is None or explained >= ENABLE_AT):
-        return PAYS, f"measured {spread}, theory with the measured verify cost {_fmt(explained, '.2f', '×')}"
+        return PAYS, f"measured {spread}, theory with the measured verify cost {num(explained, '.2f', '×')}"
     if lo >= ENABLE_AT:
         return NOISY, (f"measured {spread}, but the theory with the measured verify cost is only "
                        f"{explained:.2f}×: the timing is not explained by α, c and v")
@@ -224,26 +225,22 @@ def decide(rows: list[Row]) -> Decision:
                     f"{slowest.workload}: {verdicts[slowest.workload][1]}).{single}", [], [])
 
 
-def _fmt(x, spec: str, suffix: str = "") -> str:
-    return "n/a" if x is None else format(x, spec) + suffix
-
-
 def evidence_table(rows: list[Row]) -> str:
     cols = ["workload", "runs", "repeats", "tokens", "α (Leviathan)", "α expected (mean β)",
             "τ (tokens / pass)", "E[τ] at α", "draft acceptance rate (vLLM)", "c", "v (verify ÷ step)",
             "measured speedup, median (spread)", "theory (Leviathan)", "theory with measured v, median (spread)",
             "verdict", "greedy output identical", "best γ (replay estimate)"]
-    spread = lambda m, lo, hi, n: (_fmt(m, ".2f", "×") + (f" ({lo:.2f}–{hi:.2f})" if n > 1 and lo is not None  # noqa: E731
+    spread = lambda m, lo, hi, n: (num(m, ".2f", "×") + (f" ({lo:.2f}–{hi:.2f})" if n > 1 and lo is not None  # noqa: E731
                                                           else ""))
     body = "".join(
-        f"| {r.workload} | {r.runs} | {r.repeats} | {r.tokens} | {_fmt(r.alpha, '.2f')} | "
-        f"{_fmt(r.alpha_expected, '.2f') if r.alpha_expected is not None else 'not recorded'} | "
-        f"{_fmt(r.mean_acceptance_length, '.2f')} | {_fmt(r.expected_acceptance_length, '.2f')} | "
-        f"{_fmt(r.draft_acceptance_rate, '.2f')} | {_fmt(r.c, '.3f')} | {_fmt(r.verify_cost, '.2f')} | "
-        f"{spread(r.speedup, r.speedup_lo, r.speedup_hi, r.repeats)} | {_fmt(r.theory, '.2f', '×')} | "
+        f"| {r.workload} | {r.runs} | {r.repeats} | {r.tokens} | {num(r.alpha, '.2f')} | "
+        f"{num(r.alpha_expected, '.2f') if r.alpha_expected is not None else 'not recorded'} | "
+        f"{num(r.mean_acceptance_length, '.2f')} | {num(r.expected_acceptance_length, '.2f')} | "
+        f"{num(r.draft_acceptance_rate, '.2f')} | {num(r.c, '.3f')} | {num(r.verify_cost, '.2f')} | "
+        f"{spread(r.speedup, r.speedup_lo, r.speedup_hi, r.repeats)} | {num(r.theory, '.2f', '×')} | "
         f"{spread(r.theory_v, r.theory_v_lo, r.theory_v_hi, r.repeats)} | {verdict(r)[0]} | "
         f"{'n/a' if r.identical is None else ('yes' if r.identical else '**NO**')} | "
-        f"{_fmt(r.best_gamma, 'd')} ({_fmt(r.best_gamma_speedup, '.2f', '×')}) |\n" for r in rows)
+        f"{num(r.best_gamma, 'd')} ({num(r.best_gamma_speedup, '.2f', '×')}) |\n" for r in rows)
     return "| " + " | ".join(cols) + " |\n" + "|---" * len(cols) + "|\n" + body
 
 
@@ -414,13 +411,13 @@ def production_section(r, source: str, span: str, trend: dict | None = None) -> 
 
     name, rate = r.name, r.rate_label
     k = f" (draft length k = {r.k})" if r.k else ""
-    rows = [("Leviathan's α" + k, _fmt(r.alpha, ".3f") if r.alpha is not None else "not available (see below)"),
-            ("τ, tokens per verify pass", _fmt(r.tau, ".2f")),
-            ("E[τ] at α (Leviathan's i.i.d. model; close to τ when it fits)", _fmt(r.expected_tau, ".2f")),
-            (rate, _fmt(r.rate, ".3f"))]
+    rows = [("Leviathan's α" + k, num(r.alpha, ".3f") if r.alpha is not None else "not available (see below)"),
+            ("τ, tokens per verify pass", num(r.tau, ".2f")),
+            ("E[τ] at α (Leviathan's i.i.d. model; close to τ when it fits)", num(r.expected_tau, ".2f")),
+            (rate, num(r.rate, ".3f"))]
     if r.unconditional:
-        rows.append(("accepted at position 1 … k, of all drafts", " · ".join(_fmt(v, ".2f") for v in r.unconditional)))
-        rows.append(("… given the earlier positions were accepted", " · ".join(_fmt(v, ".2f") for v in r.conditional)))
+        rows.append(("accepted at position 1 … k, of all drafts", " · ".join(num(v, ".2f") for v in r.unconditional)))
+        rows.append(("… given the earlier positions were accepted", " · ".join(num(v, ".2f") for v in r.conditional)))
     if r.drafts is not None:
         rows.append(("drafts counted", f"{r.drafts:,}"))
     def code(text: str) -> str:  # names from the server, shown literally (no markdown from them)
@@ -433,7 +430,7 @@ def production_section(r, source: str, span: str, trend: dict | None = None) -> 
              "| measure | value |", "|---|---|", *[f"| {a} | {b} |" for a, b in rows], ""]
     if trend:
         first, second = trend["first"], trend["second"]
-        moved = [f"{label} {_fmt(first[key], '.2f')} → {_fmt(second[key], '.2f')}"
+        moved = [f"{label} {num(first[key], '.2f')} → {num(second[key], '.2f')}"
                  for key, label in (("alpha", "α"), ("tau", "τ")) if first.get(key) is not None]
         lines += [f"**Trend** (first vs second half of {trend['windows']} windows): " + ", ".join(moved) + ".", ""]
     else:

@@ -16,6 +16,7 @@ import sys
 import textwrap
 
 from .errors import ModelError, RunError, SpecVizError, TraceError, first_line
+from .numbers import num
 
 EXIT_CODES = {RunError: 2, ModelError: 3, TraceError: 4}
 FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are colour-blind safe)
@@ -183,7 +184,7 @@ def machine_text(prof) -> str:
     fp = t.fingerprint
     lines = [f"{fp['cpu']}, {fp['threads']} torch thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}, "
              f"{fp['model']} ({fp['dtype']}); kernels timed {t.measured} in {t.tune_s:.1f} s "
-             f"(load average {_fmt(t.load, '.1f')})",
+             f"(load average {num(t.load, '.1f')})",
              f"plain step {1000 * t.step_s:.1f} ms",
              "| k | kernel | ms | v(k) | " + " | ".join(f"{k} alone, v" for k in t.seconds) + " |",
              "|---|---|---|---|" + "---|" * len(t.seconds)]
@@ -531,10 +532,6 @@ def _legend(color: bool) -> str:
                      for fate, (_, _, label) in FATES.items())
 
 
-def _fmt(x: float | None, spec: str, suffix: str = "") -> str:
-    return "n/a" if x is None else format(x, spec) + suffix
-
-
 def _metrics_json(trace, s) -> dict:
     """Every metric of the run under its specviz.metrics name, plus per-position acceptance."""
     from .metrics import acceptance_by_position, counts
@@ -550,7 +547,7 @@ def _positions_text(trace) -> str:
     cond, uncond = acceptance_by_position(counts(trace))
     if not cond:
         return "per-position acceptance: n/a (nothing was drafted)"
-    row = lambda xs: " ".join(f"{_fmt(x, '.2f'):>5}" for x in xs)  # noqa: E731
+    row = lambda xs: " ".join(f"{num(x, '.2f'):>5}" for x in xs)  # noqa: E731
     where = "tree depth" if trace.config.tree_nodes else "draft position"
     return (f"{'acceptance at ' + where:<44} {' '.join(f'{i:>5}' for i in range(1, len(cond) + 1))}\n"
             f"{'conditional (earlier positions accepted)':<44} {row(cond)}\n"
@@ -561,26 +558,26 @@ def _summary_text(trace, s) -> str:
     """The run's metrics in words, under the names `--json` uses."""
     unknown = "n/a (sampled)" if trace.config.temperature else "n/a (no baseline was run)"
     same = {True: "yes", False: "NO", None: unknown}[s.same_as_baseline]
-    beta = _fmt(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
+    beta = num(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
     plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
-    acceptance = (f"alpha {_fmt(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
+    acceptance = (f"alpha {num(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
                   f"alpha_expected {beta} (mean β = Σ min(p, q) over checked positions)\n")
     if s.tree:
-        acceptance = (f"node_acceptance {_fmt(s.node_acceptance, '.2f')} (accepted ÷ checked tree nodes "
+        acceptance = (f"node_acceptance {num(s.node_acceptance, '.2f')} (accepted ÷ checked tree nodes "
                       f"along the walk; Leviathan's α, E[τ] and both theories are for chains: n/a) · "
                       f"alpha_expected {beta} (mean β = Σ min(p, q_j) over tested nodes) · "
                       f"nodes_per_pass {s.nodes_per_pass:.1f}\n")
     return (acceptance +
-            f"mean_acceptance_length τ {_fmt(s.mean_acceptance_length, '.2f')} tokens per target pass · "
-            f"expected_acceptance_length E[τ] {_fmt(s.expected_acceptance_length, '.2f')} at alpha · "
-            f"draft_acceptance_rate {_fmt(s.draft_acceptance_rate, '.2f')} (vLLM's accepted ÷ drafted, not α)\n"
+            f"mean_acceptance_length τ {num(s.mean_acceptance_length, '.2f')} tokens per target pass · "
+            f"expected_acceptance_length E[τ] {num(s.expected_acceptance_length, '.2f')} at alpha · "
+            f"draft_acceptance_rate {num(s.draft_acceptance_rate, '.2f')} (vLLM's accepted ÷ drafted, not α)\n"
             f"{plural(s.rounds, 'round')} · {plural(s.drafted, 'drafted token')} · {s.accepted} accepted · "
-            f"{plural(s.tokens, 'token')} · cost ratio c {_fmt(s.cost_ratio, '.2f')} · verify cost v "
-            f"{_fmt(s.verify_cost, '.2f')} (one verify pass ÷ one plain step)\n"
-            f"speedup measured {_fmt(s.speedup_measured, '.2f', 'x')} · speedup_theoretical "
-            f"{_fmt(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γ̄c + 1) over the drafts made, γ̄ drafted per pass) · speedup_verify_aware "
-            f"{_fmt(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γ̄c + v)) · speedup_from_costs "
-            f"{_fmt(s.speedup_from_costs, '.2f', 'x')} (τ ÷ (γ̄c + v)) · spec "
+            f"{plural(s.tokens, 'token')} · cost ratio c {num(s.cost_ratio, '.2f')} · verify cost v "
+            f"{num(s.verify_cost, '.2f')} (one verify pass ÷ one plain step)\n"
+            f"speedup measured {num(s.speedup_measured, '.2f', 'x')} · speedup_theoretical "
+            f"{num(s.speedup_theoretical, '.2f', 'x')} (Leviathan: E[τ] ÷ (γ̄c + 1) over the drafts made, γ̄ drafted per pass) · speedup_verify_aware "
+            f"{num(s.speedup_verify_aware, '.2f', 'x')} (E[τ] ÷ (γ̄c + v)) · speedup_from_costs "
+            f"{num(s.speedup_from_costs, '.2f', 'x')} (τ ÷ (γ̄c + v)) · spec "
             f"{s.spec_s_per_token * 1e3:.1f} ms/token vs plain {s.baseline_s_per_token * 1e3:.1f} ms/token · "
             f"identical to plain greedy: {same}")
 

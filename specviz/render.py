@@ -6,6 +6,7 @@ common colour-vision deficiencies) and every fate also carries a glyph and a wor
 import html
 from dataclasses import dataclass
 
+from .numbers import prob
 from .trace import Round, Trace
 
 # fate -> (colour, glyph, label)
@@ -36,13 +37,6 @@ class Tok:
     note: str = ""  # an extra tooltip sentence (byte pieces)
 
 
-def fmt(x: float | None, digits: int = 3) -> str:
-    """A probability-like number; tiny ones in scientific notation so they never read as 0."""
-    if x is None:
-        return "n/a"
-    return f"{x:.1e}" if 0 < abs(x) < 10 ** -digits else f"{x:.{digits}f}"
-
-
 def ratio(p: float, q: float) -> float:
     """p/q of a drafted token (q is never 0 for a token the draft proposed, but be safe)."""
     return p / q if q > 0 else float("inf")
@@ -57,10 +51,10 @@ def decision(p: float, q: float, r: float | None, accepted: bool, checked: bool)
                 else "rejected: the target's top token is a different one")
     pq = ratio(p, q)
     if accepted and pq >= 1:
-        return f"accepted: p/q = {fmt(pq)} ≥ 1, so it is kept whatever r (r = {fmt(r)})"
+        return f"accepted: p/q = {prob(pq)} ≥ 1, so it is kept whatever r (r = {prob(r)})"
     if accepted:
-        return f"accepted because r = {fmt(r)} < p/q = {fmt(pq)}"
-    return f"rejected because r = {fmt(r)} ≥ p/q = {fmt(pq)}"
+        return f"accepted because r = {prob(r)} < p/q = {prob(pq)}"
+    return f"rejected because r = {prob(r)} ≥ p/q = {prob(pq)}"
 
 
 def round_tokens(rnd: Round, index: int) -> list[Tok]:
@@ -94,17 +88,17 @@ def beta_text(t: Tok) -> str:
     if t.r is None:  # greedy: p and q are one-hot at their argmax
         return (f"β = {t.beta:.0f}: greedy p and q are one-hot at their top tokens, so the target accepts "
                 f"with probability {t.beta:.0f} ({'the same' if t.beta >= 0.5 else 'different'} top token)")
-    return (f"β = {fmt(t.beta)}: the target accepts the draft's token here with probability β "
-            f"(Σ min(p, q); for this very token min(1, p/q) = {fmt(min(ratio(t.p, t.q), 1.0))})")
+    return (f"β = {prob(t.beta)}: the target accepts the draft's token here with probability β "
+            f"(Σ min(p, q); for this very token min(1, p/q) = {prob(min(ratio(t.p, t.q), 1.0))})")
 
 
 def tooltip(t: Tok) -> str:
     label = FATES[t.fate][2]
     if t.q is None:  # a closing token: the target's own
-        tip = f"{label} · round {t.round + 1} · p = {fmt(t.p)} · {t.decision}"
+        tip = f"{label} · round {t.round + 1} · p = {prob(t.p)} · {t.decision}"
     else:
-        tip = (f"{label} · round {t.round + 1}, draft position {t.pos + 1} · p = {fmt(t.p)} · "
-               f"q = {fmt(t.q)} · p/q = {fmt(ratio(t.p, t.q))} · r = {fmt(t.r)} · {t.decision}")
+        tip = (f"{label} · round {t.round + 1}, draft position {t.pos + 1} · p = {prob(t.p)} · "
+               f"q = {prob(t.q)} · p/q = {prob(ratio(t.p, t.q))} · r = {prob(t.r)} · {t.decision}")
         if t.fate != "discarded":
             tip += f" · {beta_text(t)}"
     if PIECE in t.text and not t.note:
@@ -249,7 +243,7 @@ def stage_caption(rnd: Round, stage: int, gamma: int) -> str:
                 f"ONE forward pass ({rnd.verify_s * 1e3:.1f} ms).{beta}")
     if stage < last:
         t = round_tokens(rnd, 0)[stage - 2]
-        chance = f" Its chance was β = {fmt(t.beta, 2)}." if t.beta is not None and t.r is not None else ""
+        chance = f" Its chance was β = {prob(t.beta, 2)}." if t.beta is not None and t.r is not None else ""
         return f"③ Draft token {stage - 1} “{show_text(t.text)}”: {t.decision}.{chance}"
     c = rnd.correction
     if c.kind == "target" or (c.kind == "bonus" and k == 0):
@@ -279,20 +273,20 @@ def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
         revealed = t.pos < checked or (t.fate == "discarded" and stage == last)
         fate = t.fate if revealed else "pending"
         scored = stage >= 1 and not (blind and t.pos == focus and not revealed)
-        rows = [f'<div class="num">q {fmt(t.q)}</div>']
+        rows = [f'<div class="num">q {prob(t.q)}</div>']
         if scored:
-            rows.append(f'<div class="num">p {fmt(t.p)}</div>')
+            rows.append(f'<div class="num">p {prob(t.p)}</div>')
             if t.beta is not None:  # a version-1 trace did not record it (its tooltip says so)
-                rows.append(f'<div class="num beta">β {fmt(t.beta, 2)}</div>')
+                rows.append(f'<div class="num beta">β {prob(t.beta, 2)}</div>')
         if revealed:
             rows.append(f'<div class="verdict">{FATES[t.fate][1]} {t.fate}</div>')
-        title = tooltip(t) if revealed else (f"draft position {t.pos + 1} · q = {fmt(t.q)}" +
-                                             (f" · p = {fmt(t.p)} · {beta_text(t)}" if scored else ""))
+        title = tooltip(t) if revealed else (f"draft position {t.pos + 1} · q = {prob(t.q)}" +
+                                             (f" · p = {prob(t.p)} · {beta_text(t)}" if scored else ""))
         cards.append(_card(t, fate, rows, title, new=stage <= 1 or t.pos == checked - 1,
                            focus=t.pos == focus))
     if stage == last:
         c = toks[-1]
-        cards.append(_card(c, c.fate, [f'<div class="num">p {fmt(c.p)}</div>',
+        cards.append(_card(c, c.fate, [f'<div class="num">p {prob(c.p)}</div>',
                                        f'<div class="verdict">{FATES[c.fate][1]} {c.fate}</div>'],
                            tooltip(c), new=True))
     caption = stage_caption(rnd, stage, trace.config.gamma)

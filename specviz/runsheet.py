@@ -17,6 +17,7 @@ import yaml
 
 from . import metrics
 from .content import fill
+from .numbers import num
 from .paths import INSTRUMENT_TIMES, RUN_SHEET, TRACES_DIR
 from .trace import Trace
 
@@ -105,14 +106,13 @@ def link(block: Block, base: str = "") -> str:
 
 def trace_facts(traces: dict[str, str]) -> dict[str, str]:
     """<name>_alpha, _tau, _c, _speedup of each shipped trace a block quotes (name -> file stem)."""
-    f = lambda x, unit="": "n/a" if x is None else f"{x:.2f}{unit}"  # noqa: E731
     out = {}
     for name, stem in traces.items():
         path = TRACES_DIR / f"{stem}.json"
         if path.exists():
             s = metrics.summarize(Trace.load(str(path)))
-            out |= {f"{name}_alpha": f(s.alpha), f"{name}_tau": f(s.mean_acceptance_length),
-                    f"{name}_c": f(s.cost_ratio), f"{name}_speedup": f(s.speedup_measured, "×")}
+            out |= {f"{name}_alpha": num(s.alpha), f"{name}_tau": num(s.mean_acceptance_length),
+                    f"{name}_c": num(s.cost_ratio), f"{name}_speedup": num(s.speedup_measured, ".2f", "×")}
     return out
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 
 from . import metrics, theory
 from .counts import Counts
+from .numbers import num
 from .serving_fetch import MAX_BYTES, ScrapeError, decode, fetch, public_only, refused  # noqa: F401 - the serving API
 
 SCHEMA = {"vllm": "vllm:spec_decode_num_", "llamacpp": "llamacpp:spec_decode_num_"}  # vLLM's counter schema
@@ -465,20 +466,16 @@ def what_if(alpha: float, k: int) -> list[dict]:
             for g in (k - 1, k, k + 1) if g >= 1]
 
 
-def fmt(x: float | None, spec: str = ".2f") -> str:
-    return "n/a" if x is None else format(x, spec)
-
-
 def line(r: Readout) -> str:
     """One line of a readout for the terminal."""
     gauge = " (windowed gauge)"
     parts = [f"{r.drafts} {PASSES.get(r.engine, 'drafts')}" if r.drafts is not None else "verify passes not counted",
-             f"τ {fmt(r.tau)}" + (gauge if r.tau_from != COUNTERS else ""),
-             f"α {fmt(r.alpha)}" + (f" (k = {r.k})" if r.k else ""),
-             f"accepted ÷ drafted {fmt(r.rate)}" + (gauge if r.rate_from != COUNTERS else "")]
+             f"τ {num(r.tau)}" + (gauge if r.tau_from != COUNTERS else ""),
+             f"α {num(r.alpha)}" + (f" (k = {r.k})" if r.k else ""),
+             f"accepted ÷ drafted {num(r.rate)}" + (gauge if r.rate_from != COUNTERS else "")]
     if r.unconditional:
-        parts.append("per position " + " ".join(fmt(v) for v in r.unconditional) + " of all drafts, "
-                     + " ".join(fmt(v) for v in r.conditional) + " given the earlier ones")
+        parts.append("per position " + " ".join(num(v) for v in r.unconditional) + " of all drafts, "
+                     + " ".join(num(v) for v in r.conditional) + " given the earlier ones")
     if r.gauges:
         parts.append("gauges " + ", ".join(f"{n} {v:.2f}" for n, v in r.gauges.items()) + " (last window)")
     return " · ".join(parts)

@@ -10,7 +10,8 @@ import statistics
 from dataclasses import dataclass
 
 from . import counts, metrics
-from .serving import Readout, fmt
+from .numbers import num
+from .serving import Readout
 
 MIN_DRAFTS = 30  # a window with fewer verify passes (or drafted tokens) is too small to judge
 MIN_BEFORE = 2  # windows a window is compared with, at least
@@ -79,7 +80,7 @@ def _alarms(now: Readout, before: list[Readout]) -> list[tuple[str, str]]:
     else:
         base = statistics.fmean(level(r, by) for r in before)
     usual, lv = statistics.median(level(r, by) for r in before), level(now, by)
-    shown = (lambda x: fmt(1 + x)) if by == "τ" else fmt
+    shown = (lambda x: num(1 + x)) if by == "τ" else num
     out = []
     if base >= FLOOR[by] and lv <= COLLAPSE * base:
         out.append(("collapse", f"{by} collapsed toward {'1.0' if by == 'τ' else '0'}: {shown(base)} → {shown(lv)} "

@@ -16,7 +16,8 @@ import json
 import statistics
 from dataclasses import dataclass, field
 
-from .serving import NAMES, OWN_RATE, Readout, Totals, fmt, readout_totals
+from .numbers import num
+from .serving import NAMES, OWN_RATE, Readout, Totals, readout_totals
 from .serving_fetch import ScrapeError
 
 MIN_SPREAD = 5  # requests needed before any is called an outlier
@@ -52,9 +53,9 @@ class Request:
     def cells(self) -> dict:
         """The request as one table row (CLI and page)."""
         r = self.readout
-        return {"request": self.label, "verify passes": fmt(r.drafts, "d"), "drafted": r.counts.drafted,
-                "accepted": r.counts.accepted, "τ": fmt(r.tau), "accepted ÷ drafted": fmt(r.rate, ".3f"),
-                "α": fmt(r.alpha, ".3f"), "histogram": " · ".join(map(str, self.histogram or [])) or "n/a",
+        return {"request": self.label, "verify passes": num(r.drafts, "d"), "drafted": r.counts.drafted,
+                "accepted": r.counts.accepted, "τ": num(r.tau), "accepted ÷ drafted": num(r.rate, ".3f"),
+                "α": num(r.alpha, ".3f"), "histogram": " · ".join(map(str, self.histogram or [])) or "n/a",
                 "outlier": {HINTS[0]: "above", HINTS[1]: "below"}.get(self.hint, "")}
 
 

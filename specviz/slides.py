@@ -13,6 +13,7 @@ import re
 
 from . import metrics, render
 from .errors import RunError
+from .numbers import num, prob
 from .trace import Round, Trace
 
 GIF_SIZE, GIF_SECONDS = (1280, 720), 3.0  # a frame per round, the room reads it for 3 s
@@ -60,11 +61,10 @@ def to_html(trace: Trace, rounds: list[int] | None = None) -> str:
 def _headline(trace: Trace) -> str:
     """The run's measured numbers under the app's names."""
     s = metrics.summarize(trace)
-    fmt = lambda x, spec=".2f", unit="": "n/a" if x is None else format(x, spec) + unit  # noqa: E731
-    share = (f"accepted ÷ checked nodes {fmt(s.node_acceptance)}" if s.tree
-             else f"α (Leviathan) {fmt(s.alpha)}")
-    return html.escape(f"Measured in this run: {share} · τ per pass {fmt(s.mean_acceptance_length)} · "
-                       f"measured speedup {fmt(s.speedup_measured, '.2f', '×')} on {trace.config.device}")
+    share = (f"accepted ÷ checked nodes {num(s.node_acceptance)}" if s.tree
+             else f"α (Leviathan) {num(s.alpha)}")
+    return html.escape(f"Measured in this run: {share} · τ per pass {num(s.mean_acceptance_length)} · "
+                       f"measured speedup {num(s.speedup_measured, '.2f', '×')} on {trace.config.device}")
 
 
 def _section(trace: Trace, i: int, first: bool) -> str:
@@ -82,10 +82,10 @@ def _numbers(rnd: Round, i: int) -> str:
     for t in render.round_tokens(rnd, i):
         _, glyph, label = render.FATES[t.fate]
         tested = t.q is not None and t.r is not None and t.fate != "discarded"  # the sampled test was run
-        pq = render.fmt(render.ratio(t.p, t.q)) if tested else ""
+        pq = prob(render.ratio(t.p, t.q)) if tested else ""
         rows.append(f'<tr class="fate-{t.fate}"><td>{render.show_text(t.text)}</td><td>{glyph} {label}</td>'
-                    f'<td>{render.fmt(t.q) if t.q is not None else ""}</td><td>{render.fmt(t.p)}</td><td>{pq}</td>'
-                    f'<td>{render.fmt(t.r) if tested else ""}</td><td>{html.escape(t.decision)}</td></tr>')
+                    f'<td>{prob(t.q) if t.q is not None else ""}</td><td>{prob(t.p)}</td><td>{pq}</td>'
+                    f'<td>{prob(t.r) if tested else ""}</td><td>{html.escape(t.decision)}</td></tr>')
     return ('<table class="nums"><tr><th>token</th><th>fate</th><th>q (draft)</th><th>p (target)</th>'
             f'<th>p/q</th><th>r</th><th>why</th></tr>{"".join(rows)}</table>')
 
@@ -200,7 +200,7 @@ def _frame(trace: Trace, i: int):
         lines = [("q", t.q), ("p", t.p)] if t.q is not None else [("p", t.p)]
         if t.r is not None and t.q is not None and t.fate != "discarded":  # the sampled test (greedy: argmax)
             lines += [("p/q", render.ratio(t.p, t.q)), ("r", t.r)]
-        text = [f"{k} {render.fmt(v)}" for k, v in lines if v is not None]
+        text = [f"{k} {prob(v)}" for k, v in lines if v is not None]
         word = render.visible(t.text)[:12]
         verdict = f"{glyph} {t.fate}".upper()
         card_w = 28 + max(d.textlength(word, font=big), d.textlength(verdict, font=_font(22, bold=True)),

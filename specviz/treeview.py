@@ -9,7 +9,8 @@ glyphs are render.FATES (a node never tested is "discarded": never checked).
 import html
 from dataclasses import dataclass
 
-from .render import FATES, fmt, ratio, visible
+from .numbers import prob
+from .render import FATES, ratio, visible
 from .trace import Round, TreeNode
 
 COL, ROW, BOX_W, BOX_H = 100, 30, 86, 24  # px: depth step, row step, node box (the mask fits beside 3 levels)
@@ -90,9 +91,9 @@ def _label(text: str, limit: int = 9) -> str:
 
 
 def _node_title(j: int, n: TreeNode, scored: bool, revealed: bool, greedy: bool) -> str:
-    bits = [f"node {j + 1} · depth {n.depth} · “{visible(n.text)}” · q = {fmt(n.q)}"]
+    bits = [f"node {j + 1} · depth {n.depth} · “{visible(n.text)}” · q = {prob(n.q)}"]
     if scored:
-        bits.append(f"p = {fmt(n.p)} · p/q = {fmt(ratio(n.p, n.q))}")
+        bits.append(f"p = {prob(n.p)} · p/q = {prob(ratio(n.p, n.q))}")
     if revealed:
         if n.fate == "unchecked":
             bits.append("never checked: the walk did not reach its parent, or a sibling before it was accepted")
@@ -101,9 +102,9 @@ def _node_title(j: int, n: TreeNode, scored: bool, revealed: bool, greedy: bool)
                         "after its parent" + (" (a deeper path of top tokens won)" if n.beta == 1 and
                                               n.fate == "rejected" else ""))
         else:
-            bits.append(f"tested with p = {fmt(n.p_test)} (after earlier siblings' residual updates), "
-                        f"q_j = {fmt(n.q_test)}, p/q = {fmt(ratio(n.p_test or 0.0, n.q_test or 0.0))}, "
-                        f"r = {fmt(n.r)}: {n.fate}" + (f" · β = {fmt(n.beta, 2)}" if n.beta is not None else ""))
+            bits.append(f"tested with p = {prob(n.p_test)} (after earlier siblings' residual updates), "
+                        f"q_j = {prob(n.q_test)}, p/q = {prob(ratio(n.p_test or 0.0, n.q_test or 0.0))}, "
+                        f"r = {prob(n.r)}: {n.fate}" + (f" · β = {prob(n.beta, 2)}" if n.beta is not None else ""))
     return " · ".join(bits)
 
 
@@ -149,7 +150,7 @@ def tree_svg(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
         edges.append(f'<line x1="{px + bw}" y1="{py + bh / 2}" x2="{x}" y2="{y + bh / 2}" '
                      f'stroke="{FATES[c.kind][0]}" stroke-width="4" stroke-dasharray="5 3"/>')
         boxes.append(box(x, y, _label(c.text), FATES[c.kind][0], "solid",
-                          f"{FATES[c.kind][2]} · “{visible(c.text)}” · p = {fmt(c.p)}", glyph=FATES[c.kind][1],
+                          f"{FATES[c.kind][2]} · “{visible(c.text)}” · p = {prob(c.p)}", glyph=FATES[c.kind][1],
                           fill=True, bold=True))
     width = 10 + (pl.depth + 1) * col + bw + 4  # the target's token one level below the path
     height = 16 + n_rows * row

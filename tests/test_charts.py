@@ -6,6 +6,7 @@ import json
 import pytest
 
 from specviz import charts, metrics, render
+from specviz.numbers import prob
 from specviz.trace import Trace
 from specviz.ui.examples import PROMPTS, shipped_traces
 
@@ -199,8 +200,8 @@ def test_round_stages_reveal_drafts_then_decisions_then_the_closing_token():
 
 
 def test_tiny_probabilities_never_print_as_zero():
-    assert render.fmt(3.8e-7) == "3.8e-07"
-    assert render.fmt(0.5) == "0.500" and render.fmt(None) == "n/a"
+    assert prob(3.8e-7) == "3.8e-07"
+    assert prob(0.5) == "0.500" and prob(None) == "n/a"
 
 
 def test_token_text_is_escaped():
@@ -303,7 +304,7 @@ def test_beta_is_shown_beside_the_realised_decision(with_beta, mode):
             assert tok.beta == float(d.accepted)
     scored = render.round_html(t, i, 1)
     assert scored.count('class="num beta"') == len(rnd.draft)
-    assert f"β {render.fmt(rnd.draft[0].beta, 2)}" in scored
+    assert f"β {prob(rnd.draft[0].beta, 2)}" in scored
     assert 'class="num beta"' not in render.round_html(t, i, 0)  # not before the target scored
     blind = render.round_html(t, i, 1, focus=0, blind=True)  # a quiz hides its token's p and β
     assert blind.count('class="num beta"') == len(rnd.draft) - 1

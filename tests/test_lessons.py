@@ -11,10 +11,11 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from specviz import metrics, theory
+from specviz.numbers import prob
+from specviz.paths import LESSONS_DIR
 from specviz.trace import Trace
 from specviz.ui import lesson, quiz
 from specviz.ui.examples import shipped_traces
-from specviz.paths import LESSONS_DIR
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -172,16 +173,11 @@ def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
     assert len(changed) == 1  # this question's round, and only it, was revealed by the answer
     card, revealed = changed[0]
     # before: the draft's side only (token, q): no p, no verdict, no test, for any token of the round
-    assert f"q {_fmt(tok.q)}" in card and 'focus"' in card
+    assert f"q {prob(tok.q)}" in card and 'focus"' in card
     assert "card-pending" in card and not re.search(r'class="num">p |β|✓|✗|accepted|rejected|p/q', card)
-    assert f'class="num">p {_fmt(tok.p)}' in revealed
+    assert f'class="num">p {prob(tok.p)}' in revealed
     assert ("accepted" if tok.accepted else "rejected") in revealed
-    assert f"p(x) = {_fmt(tok.p)}" in texts(at)
-
-
-def _fmt(x: float) -> str:
-    from specviz.render import fmt
-    return fmt(x)
+    assert f"p(x) = {prob(tok.p)}" in texts(at)
 
 
 def test_cost_curve_reports_measured_points_not_the_fit(offline_model):

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 from specviz import render, slides
 from specviz.cli import main
 from specviz.errors import RunError
+from specviz.numbers import prob
 from specviz.trace import Trace
 
 from conftest import CHROMIUM, CHROMIUM_ARGS
@@ -77,7 +78,7 @@ def test_the_html_is_self_contained_and_shows_every_round_with_its_numbers(path)
     assert page.count(" hidden>") == len(t.rounds) - 1  # one round on screen at a time
     for i, rnd in enumerate(t.rounds):  # each round's accept tests, in the app's numbers
         for tok in render.round_tokens(rnd, i):
-            assert render.fmt(tok.p) in page and tok.decision.replace("<", "&lt;") in page.replace("&#x27;", "'")
+            assert prob(tok.p) in page and tok.decision.replace("<", "&lt;") in page.replace("&#x27;", "'")
     rnd = next(r for r in t.rounds if r.correction.kind == "resampled")
     if rnd.correction.top_residual:
         assert "from the residual norm(max(0, p − q))" in page

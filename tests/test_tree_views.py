@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from specviz import charts, look, metrics, render, treeview
+from specviz.numbers import prob
 from specviz.trace import Trace
 from specviz.ui import views
 from specviz.ui.examples import shipped_traces
@@ -52,7 +53,7 @@ def test_the_tree_is_revealed_in_stages(mode):
     assert "draft expands the tree" in first and "dasharray" in first  # drafted, not yet scored
     scored = render.round_html(t, i, plan.score)
     assert boxes(scored) == 1 + len(nodes) and "ONE target pass" in scored
-    assert f"p = {render.fmt(nodes[0].p)}" in scored  # every node's p on hover once scored
+    assert f"p = {prob(nodes[0].p)}" in scored  # every node's p on hover once scored
     assert "p = " not in first.split("<title>")[2].split("</title>")[0]  # not before
     last = render.round_html(t, i, plan.last)
     assert boxes(last) == 2 + len(nodes)  # plus the target's own token
@@ -60,7 +61,7 @@ def test_the_tree_is_revealed_in_stages(mode):
     assert "tree attention mask" in last and last.count("<g><title>") == len(nodes) + 1  # a mask row each
     if mode == "sampled":  # hover shows what the test compared
         tested = next(n for n in nodes if n.fate == "rejected")
-        assert f"r = {render.fmt(tested.r)}" in last and f"q_j = {render.fmt(tested.q_test)}" in last
+        assert f"r = {prob(tested.r)}" in last and f"q_j = {prob(tested.q_test)}" in last
     # the anatomy never runs ahead of the walk
     assert [render.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
     assert render.on_screen(rnd, plan.score) == 0

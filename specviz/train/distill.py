@@ -28,6 +28,7 @@ from tqdm import tqdm
 from .. import metrics
 from ..errors import RunError
 from ..models import LoadedModel
+from ..numbers import dash
 from ..paths import cache_dir
 from . import data as D
 from . import prompts as P
@@ -608,7 +609,6 @@ def eval_table(ev: dict) -> list[str]:
             continue
         for t, res in by_t.items():
             a = res["all"]
-            f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-            rows.append(f"| {name} | {t[2:]} | {f(a['alpha'])} | {f(a['alpha_expected'])} | {f(a['tau'], 2)} | "
-                        f"{f(a['draft_acceptance_rate'])} |")
+            rows.append(f"| {name} | {t[2:]} | {dash(a['alpha'], 3)} | {dash(a['alpha_expected'], 3)} | {dash(a['tau'], 2)} | "
+                        f"{dash(a['draft_acceptance_rate'], 3)} |")
     return rows

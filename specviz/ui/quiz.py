@@ -16,6 +16,7 @@ from typing import Callable
 import streamlit as st
 
 from .. import render
+from ..numbers import prob
 from ..trace import Trace
 from . import classroom, state
 from .examples import shipped_traces
@@ -59,7 +60,7 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
     if tok.r is None:  # greedy: argmax test
         top = render.visible(tok.top_p[0].text) if tok.top_p else "?"
         out = (f"**{fate}**: greedy verification keeps a drafted token only if it is the target's "
-               f"argmax. The target's top token here was “{top}” (p(x) = {render.fmt(tok.p)} for the "
+               f"argmax. The target's top token here was “{top}” (p(x) = {prob(tok.p)} for the "
                f"drafted “{drafted}”).")
         if tok.beta is not None:
             out += (f" β = Σ min(p, q) = {tok.beta:.0f}: with greedy p and q are one-hot at their "
@@ -67,12 +68,12 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
         return out
     ratio = tok.p / tok.q if tok.q > 0 else float("inf")
     sign = "<" if tok.accepted else "≥"
-    out = (f"**{fate}**: p(x) = {render.fmt(tok.p)}, q(x) = {render.fmt(tok.q)}, so the target keeps "
-           f"this token with probability min(1, p/q) = {render.fmt(min(1.0, ratio))}; the uniform draw "
-           f"was r = {render.fmt(tok.r)} {sign} p/q.")
+    out = (f"**{fate}**: p(x) = {prob(tok.p)}, q(x) = {prob(tok.q)}, so the target keeps "
+           f"this token with probability min(1, p/q) = {prob(min(1.0, ratio))}; the uniform draw "
+           f"was r = {prob(tok.r)} {sign} p/q.")
     if tok.beta is not None:
         out += (f" Averaged over every token the draft could have proposed here, the acceptance "
-                f"probability is β = Σ min(p, q) = {render.fmt(tok.beta)}.")
+                f"probability is β = Σ min(p, q) = {prob(tok.beta)}.")
     return out
 
 

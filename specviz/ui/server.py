@@ -10,6 +10,7 @@ from pathlib import Path
 import streamlit as st
 
 from .. import server_charts, serving, serving_health, serving_requests
+from ..numbers import num
 from ..paths import SERVING_EXAMPLES
 from . import projector
 from ..brief import production_section
@@ -183,19 +184,19 @@ def _cards(pairs: list[tuple[str, str, str | None]]) -> None:
 def _numbers(r: serving.Readout) -> None:
     gauge = r.tau_from != serving.COUNTERS
     passes = serving.PASSES.get(r.engine, "drafts")
-    _cards([("α (Leviathan)", serving.fmt(r.alpha, ".3f"),
+    _cards([("α (Leviathan)", num(r.alpha, ".3f"),
              "accepted ÷ (accepted + drafts that stopped before position k): the probability that a checked "
              "drafted token is accepted"),
-            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), serving.fmt(r.tau),
+            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), num(r.tau),
              f"{r.name}'s τ gauge, {serving.WINDOWED}" if gauge else
              "generated tokens ÷ verify calls" if r.engine == "sglang" else
              "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
-            ("E[τ] at α", serving.fmt(r.expected_tau),
+            ("E[τ] at α", num(r.expected_tau),
              "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
             ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != serving.COUNTERS else ""),
-             serving.fmt(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
+             num(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
                                          "Leviathan's formulas"),
-            (f"{passes} counted", serving.fmt(r.drafts, ",d") if r.drafts is not None else "n/a",
+            (f"{passes} counted", num(r.drafts, ",d"),
              f"k = {r.k}" if r.k else None)])
 
 
@@ -263,11 +264,11 @@ def _requests(reading: serving_requests.Reading, source: str) -> None:
     for note in reading.skipped:
         st.warning(plain(f"Skipped {note}.", 400))
     _cards([("requests", str(len(reading.requests)), None),
-            ("τ, all requests", serving.fmt(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
+            ("τ, all requests", num(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
                                                     "(long requests weigh more)"),
-            ("α (Leviathan)", serving.fmt(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
+            ("α (Leviathan)", num(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
                                                           "from the pooled acceptance histograms"),
-            ("accepted ÷ drafted", serving.fmt(p.rate, ".3f"), f"{p.rate_label}"),
+            ("accepted ÷ drafted", num(p.rate, ".3f"), f"{p.rate_label}"),
             ("median request", f"{s.median:.2f}" if s else "n/a",
              f"the middle request's {s.by if s else 'τ'}: each request counts once, however long")])
     st.caption(f"**{p.name}'s own acceptance rate.** {reading.own_rate}.")

@@ -7,6 +7,7 @@ from dataclasses import replace
 import streamlit as st
 
 from .. import charts, look, metrics, render, theory
+from ..numbers import num, prob
 from ..trace import Trace
 from . import projector, safe
 
@@ -81,14 +82,9 @@ def recorded_with(trace: Trace) -> str:
 def headline(trace: Trace) -> str:
     """One line of the run's measured numbers (markdown, the prompt escaped)."""
     s = metrics.summarize(trace)
-    return (f"Measured in this run: α = {_fmt(s.alpha)} · τ = {_fmt(s.mean_acceptance_length)} tokens "
-            f"per target pass · speedup {_fmt(s.speedup_measured, '.2f', '×')} on a shared CPU. "
+    return (f"Measured in this run: α = {num(s.alpha)} · τ = {num(s.mean_acceptance_length)} tokens "
+            f"per target pass · speedup {num(s.speedup_measured, '.2f', '×')} on a shared CPU. "
             f"The prompt: “{plain(trace.prompt, 90)}”")
-
-
-def _fmt(x: float | None, spec: str = ".2f", unit: str = "") -> str:
-    """A number for a card or a sentence; a missing one is "n/a" (never "n/a×")."""
-    return "n/a" if x is None else format(x, spec) + unit
 
 
 def plain(text: str, limit: int) -> str:
@@ -147,32 +143,32 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
     if s.alpha_expected is None:
         beta = "not recorded: this trace predates β (trace version 1). " + beta
     acceptance = [
-        ("α (Leviathan)", _fmt(s.alpha),
+        ("α (Leviathan)", num(s.alpha),
          f"Leviathan's α: the chance that a checked drafted token is accepted. accepted ÷ checked "
          f"= {s.accepted} ÷ {s.checked} (tokens after a rejection are never checked). Feeds both theories."),
-        ("mean β", _fmt(s.alpha_expected), beta),
-        ("τ per pass", _fmt(s.mean_acceptance_length),
+        ("mean β", num(s.alpha_expected), beta),
+        ("τ per pass", num(s.mean_acceptance_length),
          f"τ, the mean acceptance length: output tokens per target pass = {s.tokens} ÷ {s.rounds} "
          f"(vLLM, EAGLE, Spec-Bench). {_tau_parts(s)} Passes in which the drafter proposed nothing "
          f"count too ({plain_steps} here: the target's own plain steps)."),
-        ("E[τ] at α", _fmt(s.expected_acceptance_length),
+        ("E[τ] at α", num(s.expected_acceptance_length),
          "Leviathan's expected tokens per pass at this α over the drafts made: (1 − α^(γ+1)) / (1 − α) "
          "when every round drafts γ. Beside the measured τ it checks the paper's model: "
-         f"τ {_fmt(s.mean_acceptance_length)} vs E[τ] {_fmt(s.expected_acceptance_length)}."),
-        ("vLLM rate", _fmt(s.draft_acceptance_rate),
+         f"τ {num(s.mean_acceptance_length)} vs E[τ] {num(s.expected_acceptance_length)}."),
+        ("vLLM rate", num(s.draft_acceptance_rate),
          f"vLLM's draft acceptance rate: accepted ÷ drafted = {s.accepted} ÷ {s.drafted}, counting the "
          "tokens after a rejection that were never checked. Not Leviathan's α (equal only at γ = 1); "
          "never fed to the formulas.")]
     speed = [
-        ("c draft cost", _fmt(s.cost_ratio),
+        ("c draft cost", num(s.cost_ratio),
          "c: draft seconds per drafted token ÷ one plain target step of this run (Leviathan's c). A "
          "per-round fixed draft cost (EAGLE's catch-up) is spread over the round's drafted tokens."),
-        ("v verify cost", _fmt(s.verify_cost),
+        ("v verify cost", num(s.verify_cost),
          "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in this "
          "run. Leviathan's formula assumes v = 1."),
         _measured_card(s),
-        ("theory", _fmt(s.speedup_theoretical, ".2f", "×"), _theory_help(s)),
-        ("theory with v", _fmt(s.speedup_verify_aware, ".2f", "×"),
+        ("theory", num(s.speedup_theoretical, ".2f", "×"), _theory_help(s)),
+        ("theory with v", num(s.speedup_verify_aware, ".2f", "×"),
          f"Verify-aware theory: E[τ] ÷ (γ̄c + v), the theory card's formula (the drafts this run made, "
          f"γ̄ = {s.nodes_per_pass:.2f} per pass) with the measured verify cost v instead of 1. The gap "
          "chart shows the rest of the way to the measured speedup.")]
@@ -204,7 +200,7 @@ def _tau_parts(s: metrics.Summary) -> str:
 
 
 def _measured_card(s: metrics.Summary) -> tuple[str, str, str]:
-    return ("measured", _fmt(s.speedup_measured, ".2f", "×"),
+    return ("measured", num(s.speedup_measured, ".2f", "×"),
             f"Measured speedup: plain decoding s/token ÷ speculative s/token, both in this run "
             f"({s.baseline_s_per_token * 1e3:.1f} ms vs {s.spec_s_per_token * 1e3:.1f} ms per token)."
             if s.speedup_measured is not None else
@@ -216,33 +212,33 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
     apply, so the cards say what a tree reports instead (specviz.metrics, "Token trees")."""
     c = trace.config
     acceptance = [
-        ("accepted ÷ checked", _fmt(s.node_acceptance),
+        ("accepted ÷ checked", num(s.node_acceptance),
          f"Of the tree nodes the walk tested, the share it accepted: {s.accepted} ÷ {s.checked}. A chain's "
          "is Leviathan's α; a tree also tests siblings a chain never drafts, so its share is lower "
          "while τ is higher. Leviathan's α, E[τ] and both theories describe chains: n/a for trees."),
-        ("mean β", _fmt(s.alpha_expected),
+        ("mean β", num(s.alpha_expected),
          "Mean β over the tested nodes, β = Σ min(p, q_j) at each test (p after the earlier siblings' "
          "residual updates, q_j what the node was drawn from; greedy: 1 if it is the target's top "
          "token). Its expectation is the share beside it."),
-        ("τ per pass", _fmt(s.mean_acceptance_length),
+        ("τ per pass", num(s.mean_acceptance_length),
          f"τ: output tokens per target pass = {s.tokens} ÷ {s.rounds}: each pass gives its accepted path "
          f"plus the target's own token. {_tau_parts(s)}"),
         ("nodes / pass", f"{s.nodes_per_pass:.1f}",
          f"Tree nodes drafted and scored per pass (budget {c.tree_nodes}, top-k {c.tree_top_k}, depth "
          f"{c.gamma}): the target's pass reads all of them, plus the root."),
-        ("vLLM rate", _fmt(s.draft_acceptance_rate),
+        ("vLLM rate", num(s.draft_acceptance_rate),
          f"accepted ÷ drafted nodes = {s.accepted} ÷ {s.drafted}: most nodes of a tree are alternatives "
          "that can never all be kept.")]
     speed = [
-        ("c draft cost", _fmt(s.cost_ratio),
+        ("c draft cost", num(s.cost_ratio),
          "c: draft seconds per drafted node ÷ one plain target step of this run (EAGLE-2 drafts a whole "
          "depth of the tree in one batched draft call)."),
-        ("v verify cost", _fmt(s.verify_cost),
+        ("v verify cost", num(s.verify_cost),
          "v: seconds of the one target pass over the root and every node (tree mask) ÷ one plain target "
          "step, measured in this run. On a GPU a pass of 60 nodes costs about one step; on a small CPU "
          "it costs more, and that is what decides the best tree size."),
         _measured_card(s),
-        ("τ ÷ (N̄c + v)", _fmt(s.speedup_from_costs, ".2f", "×"),
+        ("τ ÷ (N̄c + v)", num(s.speedup_from_costs, ".2f", "×"),
          "What this run's τ and measured costs predict: τ ÷ (nodes per pass × c + v). The gap to the "
          "measured speedup is the loop's own work and timing noise."),
         ("α (Leviathan)", "n/a",
@@ -348,17 +344,17 @@ def beta_line(trace: Trace, tok: render.Tok, tree: bool = False) -> str:
     if tok.beta is None:
         return "**β: not recorded.** This trace predates β (trace version 1)."
     if tree and trace.config.temperature != 0:
-        return (f"**β = {render.fmt(tok.beta, 2)}**, realised: **{tok.fate}**. At its test the walk "
+        return (f"**β = {prob(tok.beta, 2)}**, realised: **{tok.fate}**. At its test the walk "
                 f"accepts this node with probability β = Σ min(p, q_j), p after its earlier siblings' "
                 f"residual updates and q_j what it was drawn from (top-k children: one-hot, so β = p(x)); "
-                f"here p/q = {render.fmt(render.ratio(tok.p, tok.q))} against r = {render.fmt(tok.r)}.")
+                f"here p/q = {prob(render.ratio(tok.p, tok.q))} against r = {prob(tok.r)}.")
     if trace.config.temperature == 0:
         return (f"**β = {tok.beta:.0f}**, realised: **{tok.fate}**. Greedy: p and q are one-hot at "
                 "their top tokens, so the target accepts with probability 1 when both models' top "
                 "token is the same and 0 when it is not: β is the decision itself.")
-    return (f"**β = {render.fmt(tok.beta, 2)}**, realised: **{tok.fate}**. The target accepts the "
+    return (f"**β = {prob(tok.beta, 2)}**, realised: **{tok.fate}**. The target accepts the "
             f"draft's token at this position with probability β = Σ min(p, q) (over the draft's own "
-            f"draw); for the token it drew, min(1, p/q) = {render.fmt(min(render.ratio(tok.p, tok.q), 1.0))}.")
+            f"draw); for the token it drew, min(1, p/q) = {prob(min(render.ratio(tok.p, tok.q), 1.0))}.")
 
 
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | None = None) -> None:
@@ -411,9 +407,9 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
         if top is not None:
             st.markdown(f"Greedy decoding draws nothing and min(p, q) plays no role: the draft's token "
                         f"is kept iff it is the target's top token. Here the target's top token is "
-                        f"**“{plain(render.visible(top.text), 24)}”** (p = {render.fmt(top.prob)}); "
+                        f"**“{plain(render.visible(top.text), 24)}”** (p = {prob(top.prob)}); "
                         f"the draft proposed **“{plain(render.visible(d.text), 24)}”** "
-                        f"(p = {render.fmt(d.p)}).")
+                        f"(p = {prob(d.p)}).")
         return
     st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
     c = rec.correction

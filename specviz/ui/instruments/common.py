@@ -117,15 +117,6 @@ def gammas(*substrings: str) -> str:
     return ", ".join(map(str, found)) or "n/a"
 
 
-def span(values: list[float | None], spec: str = ".2f", suffix: str = "") -> str:
-    """“0.30–0.32” (or one value) for quoting measured numbers in a lesson's text; n/a if none."""
-    xs = sorted(x for x in values if x is not None)
-    if not xs:
-        return "n/a"
-    lo, hi = format(xs[0], spec), format(xs[-1], spec)
-    return f"{lo}{suffix}" if lo == hi else f"{lo}–{hi}{suffix}"
-
-
 def workload_traces() -> dict[str, Trace]:
     """Session measurements if any, else the shipped lookup runs, one per workload."""
     live = st.session_state.get("sv_workload_traces")

@@ -9,6 +9,7 @@ from ... import lesson_charts as charts
 from ...costcurve import CostCurve
 from .. import lesson, projector, urlstate
 from .. import machine as this_machine
+from ...numbers import span
 from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, cost_of_pass
@@ -18,14 +19,14 @@ GAMMA = 4  # the draft length c is measured at here, and whose verify pass (v(5)
 
 def facts() -> dict[str, str]:
     """Measured numbers lesson 1's text quotes, from the shipped runs (each with the γ it ran at)."""
-    c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    c = lambda sub: span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
     chains = [x for x in common.shipped_summaries("").values() if not x.tree]
     by_gamma = {g: [x.verify_cost for x in chains if x.gamma == g] for g in sorted({x.gamma for x in chains}, reverse=True)}
     return {"c_lookup": c("lookup"), "c_layers4": c("layers-4"), "c_trained": c("trained"),
             "gamma_lookup": common.gammas("lookup"), "gamma_layers4": common.gammas("layers-4"),
             "gamma_trained": common.gammas("trained"),
-            "v_shipped": common.span(by_gamma.get(GAMMA, []), suffix="×"),  # v(γ + 1) at the γ the text names
-            "v_by_gamma": " and ".join(f"{common.span(v, suffix='×')} at γ = {g} ({g + 1} tokens scored)"
+            "v_shipped": span(by_gamma.get(GAMMA, []), unit="×"),  # v(γ + 1) at the γ the text names
+            "v_by_gamma": " and ".join(f"{span(v, unit='×')} at γ = {g} ({g + 1} tokens scored)"
                                        for g, v in by_gamma.items()) or "n/a"} | this_machine.facts()
 
 

@@ -5,6 +5,7 @@ import streamlit as st
 from ... import charts as run_charts
 from ... import lesson_charts as charts
 from ... import metrics
+from ...numbers import num, span
 from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
 from ...replay import caveat, replay_all
 from ...trace import Trace
@@ -19,10 +20,6 @@ SLOWER = "chat · layers-4 · greedy"  # the shipped run that was slower than pl
 EXAMPLE = "summarise · lookup · greedy"
 
 
-def _f(x: float | None, spec: str = ".2f", suffix: str = "") -> str:
-    return "n/a" if x is None else format(x, spec) + suffix
-
-
 def facts() -> dict[str, str]:
     """Measured numbers lesson 2's text quotes, from the shipped runs."""
     early = common.shipped_summaries("layers-4").values()
@@ -30,14 +27,14 @@ def facts() -> dict[str, str]:
     gamma = next(iter(early)).gamma if early else 4
     cost = [x.cost_ratio * x.gamma + x.verify_cost for x in early
             if x.cost_ratio is not None and x.verify_cost is not None]
-    return {"alpha_layers4": common.span([x.alpha for x in early]),
-            "c_layers4": common.span([x.cost_ratio for x in early]),
-            "v_layers4": common.span([x.verify_cost for x in early]),
-            "tau_layers4": common.span([x.mean_acceptance_length for x in early]),
-            "speedup_layers4": common.span([x.speedup_measured for x in early], suffix="×"),
-            "round_cost_layers4": common.span(cost), "gamma_layers4": str(gamma),
-            "alpha_example": _f(s and s.alpha), "dar_example": _f(s and s.draft_acceptance_rate),
-            "tau_example": _f(s and s.mean_acceptance_length)} | this_machine.facts()
+    return {"alpha_layers4": span([x.alpha for x in early]),
+            "c_layers4": span([x.cost_ratio for x in early]),
+            "v_layers4": span([x.verify_cost for x in early]),
+            "tau_layers4": span([x.mean_acceptance_length for x in early]),
+            "speedup_layers4": span([x.speedup_measured for x in early], unit="×"),
+            "round_cost_layers4": span(cost), "gamma_layers4": str(gamma),
+            "alpha_example": num(s and s.alpha), "dar_example": num(s and s.draft_acceptance_rate),
+            "tau_example": num(s and s.mean_acceptance_length)} | this_machine.facts()
 
 
 def _point(label: str, trace: Trace) -> dict:
@@ -114,16 +111,16 @@ def acceptance() -> None:
                 "distributions; E[β] is α itself, a check on the estimate. Greedy: β is 1 or 0")
     if s.alpha_expected is None:
         beta_why = "not recorded: this trace predates β (trace version 1). " + beta_why
-    cards = [("α (Leviathan)", _f(s.alpha), "accepted ÷ checked = accepted ÷ (accepted + rounds ending in a "
+    cards = [("α (Leviathan)", num(s.alpha), "accepted ÷ checked = accepted ÷ (accepted + rounds ending in a "
               "rejection): the probability that a drafted token the target checked is accepted"),
-             ("accepted ÷ drafted", _f(s.draft_acceptance_rate), "vLLM's draft acceptance rate: it counts the "
+             ("accepted ÷ drafted", num(s.draft_acceptance_rate), "vLLM's draft acceptance rate: it counts the "
               "never-checked tokens too. Not α; never feed it to Leviathan's formulas"),
-             ("i.i.d. value at α", _f(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
+             ("i.i.d. value at α", num(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
               "checked token were accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))"),
-             ("mean β", _f(s.alpha_expected), beta_why),
-             ("τ measured", _f(s.mean_acceptance_length), "output tokens per target pass (vLLM's mean "
+             ("mean β", num(s.alpha_expected), beta_why),
+             ("τ measured", num(s.mean_acceptance_length), "output tokens per target pass (vLLM's mean "
               "acceptance length): 1 + accepted ÷ passes, less drafts accepted after the output's EOS"),
-             ("E[τ] at α", _f(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
+             ("E[τ] at α", num(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
               "drafts the run made: the model check")]
     with right:
         for row in (cards[:2], cards[2:4], cards[4:]):
@@ -156,10 +153,10 @@ def replay() -> None:
     best = max(points, key=lambda p: p.speedup or 0)
     same = abs(rec.mean_acceptance_length - (s.mean_acceptance_length or 0)) < 1e-9
     st.markdown(
-        f"Recorded at γ = {trace.config.gamma}: measured α = {_f(s.alpha)}, τ = {_f(s.mean_acceptance_length)} "
-        f"tokens per pass, speedup {_f(s.speedup_measured, suffix='×')}; the replay at that γ gives "
+        f"Recorded at γ = {trace.config.gamma}: measured α = {num(s.alpha)}, τ = {num(s.mean_acceptance_length)} "
+        f"tokens per pass, speedup {num(s.speedup_measured, unit='×')}; the replay at that γ gives "
         f"τ = {rec.mean_acceptance_length:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
-        f"**Estimate:** the best γ for this run would have been {best.gamma} ({_f(best.speedup, suffix='×')}).")
+        f"**Estimate:** the best γ for this run would have been {best.gamma} ({num(best.speedup, unit='×')}).")
     why = "; ".join(w for w in ("positions the draft never saw are filled with the run's α (Leviathan's)",
                                 caveat(trace)) if w)
     st.caption(f"Estimate, not a measurement: {why}. Verify cost per "
@@ -189,7 +186,7 @@ def workloads() -> None:
             ("c (draft ÷ plain step)", "cost_ratio"), ("v (verify pass ÷ plain step)", "verify_cost"),
             ("measured speedup", "speedup_measured"), ("theory (Leviathan)", "speedup_theoretical"),
             ("theory with the measured v", "speedup_verify_aware")]
-    table = [{"": name, **{w: _f(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
+    table = [{"": name, **{w: num(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
     table.append({"": "greedy output identical to plain",
                   **{w: {True: "yes", False: "NO", None: "n/a"}[s.same_as_baseline] for w, s in sums.items()}})
     projector.table(table)
@@ -210,11 +207,11 @@ def slower() -> None:
     s = common.summary(SLOWER, trace)
     gamma, c, v = trace.config.gamma, s.cost_ratio, s.verify_cost
     m = st.columns(5)
-    m[0].metric("α", _f(s.alpha), border=True, help="measured: Leviathan's α, accepted ÷ checked")
-    m[1].metric("c", _f(c), border=True, help="measured: draft seconds per drafted token ÷ one plain step")
-    m[2].metric("v", _f(v), border=True, help=f"measured: one verify pass over {gamma + 1} tokens ÷ one plain step")
-    m[3].metric("τ", _f(s.mean_acceptance_length), border=True, help="measured: tokens per target pass")
-    m[4].metric("speedup", _f(s.speedup_measured, suffix="×"), border=True,
+    m[0].metric("α", num(s.alpha), border=True, help="measured: Leviathan's α, accepted ÷ checked")
+    m[1].metric("c", num(c), border=True, help="measured: draft seconds per drafted token ÷ one plain step")
+    m[2].metric("v", num(v), border=True, help=f"measured: one verify pass over {gamma + 1} tokens ÷ one plain step")
+    m[3].metric("τ", num(s.mean_acceptance_length), border=True, help="measured: tokens per target pass")
+    m[4].metric("speedup", num(s.speedup_measured, unit="×"), border=True,
                 help="measured: plain ÷ speculative time; below 1 is slower than plain decoding")
     if c is None or s.alpha is None:
         st.info("This run has no baseline or no drafts: the break-even α needs its measured c and α.")
@@ -225,8 +222,8 @@ def slower() -> None:
                else "between them" if s.alpha < (leviathan or 1) else "above both")
     drafted = metrics.counts(trace).mean_gamma  # below γ where the token limit cut the last rounds
     st.markdown(f"Early exit `{trace.config.draft}`, γ = {gamma}: a round drafted {drafted:.2f} tokens on "
-                f"average ({drafted * c:.2f} plain steps of drafting), paid a verify pass (v = {_f(v)} steps) and yielded "
-                f"τ = {_f(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
+                f"average ({drafted * c:.2f} plain steps of drafting), paid a verify pass (v = {num(v)} steps) and yielded "
+                f"τ = {num(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
                 f"**{be(leviathan)}** by Leviathan's formula (verify = 1 step), **{be(aware)}** with the "
                 f"run's measured v. The run's α = **{s.alpha:.2f}**, the same kind of number, is {verdict}.")
     run = {"label": "this run", "gamma": gamma, "alpha": s.alpha, "c": c, "v": v or 1.0, "break_even_v": aware}

@@ -10,6 +10,7 @@ from ... import render, treesweep
 from ...brief import pooled_summary
 from ...models import draft_weights_digest, load_registry
 from .. import lesson, projector, state, urlstate, views
+from ...numbers import num, span
 from ..examples import PROMPTS, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
@@ -57,10 +58,10 @@ def medusa() -> None:
 
 def facts() -> dict[str, str]:
     """Measured numbers lesson 4's text quotes, from the shipped runs."""
-    alpha = lambda sub: common.span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    alpha = lambda sub: span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
+    c = lambda sub: span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
     greedy = common.shipped_summaries("greedy")
-    tau = lambda keep: common.span([x.mean_acceptance_length for label, x in greedy.items() if keep(label, x)])  # noqa: E731
+    tau = lambda keep: span([x.mean_acceptance_length for label, x in greedy.items() if keep(label, x)])  # noqa: E731
     return {"alpha_layers4": alpha("layers-4"), "c_layers4": c("layers-4"), "c_lookup": c("lookup"),
             "alpha_lookup_chat": alpha("chat · lookup"), "alpha_lookup_edit": alpha("code-edit · lookup"),
             "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
@@ -157,12 +158,12 @@ def tree_sweep() -> None:
                           "Press Measure for this machine's numbers with the draft shipped now."}
     rows, curve = result["rows"], result["curve"]
     v_of = _curve_v(curve)
-    projector.table([{"shape": r.name, "τ / pass": _f(r.tau),
-                   "speedup": _f(r.speedup, suffix="×"),
+    projector.table([{"shape": r.name, "τ / pass": num(r.tau),
+                   "speedup": num(r.speedup, unit="×"),
                    "repeats": f"{r.lo:.2f}–{r.hi:.2f}×" if r.lo is not None else "n/a",
-                   "τ ÷ (N̄c + v)": _f(r.predicted, suffix="×"), "steps / round": _f(r.round_cost),
-                   "v in runs": _f(r.v), "pass tokens": r.pass_tokens, "v(k) curve": _f(v_of(r.pass_tokens)),
-                   "drafted / pass": f"{r.drafted:.1f}", "c per node": _f(r.c, ".3f")}
+                   "τ ÷ (N̄c + v)": num(r.predicted, unit="×"), "steps / round": num(r.round_cost),
+                   "v in runs": num(r.v), "pass tokens": r.pass_tokens, "v(k) curve": num(v_of(r.pass_tokens)),
+                   "drafted / pass": f"{r.drafted:.1f}", "c per node": num(r.c, ".3f")}
                      for r in rows])
     st.caption("speedup: measured against plain decoding, each prompt's median over repeats; repeats: the "
                "lowest and highest whole repeat, every prompt timed side by side with plain decoding (the "
@@ -175,10 +176,6 @@ def tree_sweep() -> None:
     st.caption(result["what"] + " Everything here is measured: τ and c from the runs, v from the runs and "
                "from the pass-cost curve (one pass over k tokens ÷ a one-token pass, median of repeats), the "
                "speedup against plain decoding timed side by side.")
-
-
-def _f(x, spec: str = ".2f", suffix: str = "") -> str:
-    return "n/a" if x is None else f"{format(x, spec)}{suffix}"
 
 
 def _curve_v(curve: dict | None):
