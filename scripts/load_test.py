@@ -124,7 +124,7 @@ def live(s: Session, max_new: int, temperature: float, deadline: float) -> None:
 
 def sequential_rerun(trace):
     """The same settings run again on their own (no other session busy)."""
-    from specviz.runner import RunSettings, run
+    from specviz.decoding.record import RunSettings, run
 
     c = trace.config
     return run(RunSettings(trace.prompt, c.target, c.draft, c.gamma, c.temperature, c.top_k, c.top_p,

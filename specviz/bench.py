@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from .adaptive import HeuristicGamma, online_gamma
-from .engine import MAX_GAMMA, plain_decode, speculative_decode
+from .decoding.gamma import HeuristicGamma, online_gamma
+from .decoding.engine import MAX_GAMMA, plain_decode, speculative_decode
 from .errors import RunError
 from . import metrics
 from .counts import Counts
-from .models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
+from .decoding.models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
 from .numbers import dash
-from .sampling import SamplingParams
-from .treedraft import TreeShape, can_branch
+from .decoding.sampling import SamplingParams
+from .decoding.grow import TreeShape
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
     "Fix the typos in this sentence and return it: 'The quick brown fox jumpd over the lazzy dog "
@@ -71,7 +71,8 @@ class Method:
 
 def hf_assistant(spec: str, target, drafter):
     """generate() kwargs for Hugging Face's own assisted decoding with this drafter, or None."""
-    from .drafters import ModelDrafter, PromptLookupDrafter
+    from .decoding.drafters.model import ModelDrafter
+    from .decoding.drafters.lookup import PromptLookupDrafter
 
     if isinstance(drafter, PromptLookupDrafter):
         return {"prompt_lookup_num_tokens": None, "max_matching_ngram_size": drafter.max_ngram}
@@ -325,9 +326,10 @@ def bench_prompts(n_chat: int, n_copy: int, n_held_out_tasks: int = 0) -> list[t
 
 def measured_pair(target, drafter: str, temperature: float, policy: str, retune: bool = False) -> tuple[float, float]:
     """The pair's measured alpha at temperature (models.yaml) and the drafter's c on this machine."""
-    from .adaptive import alpha_at
-    from .machine import draft_cost
-    from .runner import build_drafter, pair_for
+    from .decoding.gamma import alpha_at
+    from .decoding.machine import draft_cost
+    from .decoding.drafters import build_drafter
+    from .decoding.record import pair_for
 
     pair = pair_for(target.name, drafter)
     if pair is None or not pair.alpha:
@@ -340,8 +342,8 @@ def measured_pair(target, drafter: str, temperature: float, policy: str, retune:
 def online_inputs(target, drafter: str, temperature: float, v: list[float], retune: bool = False) -> tuple:
     """online_gamma's (alpha, c of the drafting source, v, lookup's c), c measured on this machine:
     a hybrid's draft rounds cost what its trained draft costs."""
-    from .machine import draft_cost
-    from .runner import build_drafter
+    from .decoding.machine import draft_cost
+    from .decoding.drafters import build_drafter
 
     alpha, c = measured_pair(target, drafter, temperature, "online", retune)
     kind, name = parse_drafter_spec(drafter)
@@ -354,7 +356,7 @@ def online_inputs(target, drafter: str, temperature: float, v: list[float], retu
 def auto_gamma(target, drafter: str, temperature: float, v: list[float], retune: bool = False):
     """The gamma `--gamma auto` picks for this pair: the pair's measured alpha, this machine's c
     and its tuned pass costs v(k)."""
-    from .adaptive import choose_gamma
+    from .decoding.gamma import choose_gamma
 
     return choose_gamma(*measured_pair(target, drafter, temperature, "auto", retune), v)
 
@@ -366,7 +368,8 @@ def _say(message: str) -> None:
 def main(args) -> int:
     import os
 
-    from .runner import build_drafter, encode_prompt, eos_ids
+    from .decoding.drafters import build_drafter
+    from .decoding.models import encode_prompt, eos_ids
 
     gammas, trees = parse_gammas(args.gammas), parse_trees(args.trees, args.tree_top_k, args.tree_depth)
     if not 1 <= args.max_k <= MAX_GAMMA + 1 or args.vk_repeats < 1 or args.threads < 0:
@@ -414,7 +417,7 @@ def main(args) -> int:
             methods.append(Method("ours", d, g))
             if greedy and args.hf and hf_kwargs[d] is not None and not (g == "heuristic" and "assistant_model" not in hf_kwargs[d]):
                 methods.append(Method("hf", d, g))
-        if can_branch(build_drafter(d, target)):  # a chain vs trees of each budget, same drafter
+        if build_drafter(d, target).branches:  # a chain vs trees of each budget, same drafter
             methods += [Method("ours", d, shape.depth, tree=shape) for shape in trees]
     runs = [(r, i) for r in range(args.repeats) for i in range(len(prompts))]
     with torch.inference_mode(), tqdm(total=len(runs) * len(methods), desc="bench", unit="run", file=sys.stderr) as bar:
@@ -427,7 +430,7 @@ def main(args) -> int:
     rows = summarize(methods, prompts_ids, target, hf_kwargs, greedy)
     import platform
     import transformers
-    from .kernels import decoder
+    from .decoding.kernels import decoder
 
     dec = decoder(target.model)
     forward = (f"SpecViz CPU forward (+{dec.extra_bytes / 1e6:.0f} MB packed weights)" if dec

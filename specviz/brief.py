@@ -40,9 +40,9 @@ def measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new_tokens
     Trace defaults to specviz.runner.run (tests pass a fake). progress(done, total, what) is
     called before each run; should_stop() ends the measurement early (what was measured is kept).
     """
-    from .runner import RunSettings
+    from .decoding.record import RunSettings
     if run is None:
-        from .runner import run
+        from .decoding.record import run
     if repeats < 1:
         raise ValueError(f"repeats must be at least 1, got {repeats}")
     jobs = [(r, w, p) for r in range(repeats) for w, ps in groups.items() for p in ps]

@@ -162,9 +162,10 @@ def _add_machine(sub) -> None:
 
 
 def cmd_machine(args) -> int:
-    from . import machine
-    from .models import load_registry, use_cpu_threads
-    from .runner import build_drafter, load_target
+    from .decoding import machine
+    from .decoding.models import load_registry, use_cpu_threads
+    from .decoding.drafters import build_drafter
+    from .decoding.record import load_target
 
     _quiet_transformers()
     if not 0 <= args.temperature <= 2 or args.threads < 0:
@@ -394,7 +395,7 @@ def gamma_arg(text: str) -> int | str:
 
 def cmd_generate(args) -> int:
     from .metrics import summarize
-    from .runner import RunSettings, run
+    from .decoding.record import RunSettings, run
 
     _quiet_transformers()
     settings = RunSettings(args.prompt, args.target, args.draft, args.gamma, args.temperature,
@@ -404,7 +405,7 @@ def cmd_generate(args) -> int:
     settings.resolved().check()  # fail fast, before loading any model
     if args.threads < 0:
         raise RunError(f"--threads must be >= 0, got {args.threads}")
-    from .models import use_cpu_threads
+    from .decoding.models import use_cpu_threads
 
     use_cpu_threads(args.threads)
     out = sys.stderr if args.json else sys.stdout
@@ -505,7 +506,7 @@ def _write(path: str, data: bytes) -> None:
 
 
 def cmd_models(args) -> int:
-    from .models import load_registry
+    from .decoding.models import load_registry
 
     reg = load_registry()
     for key, pair in reg.pairs.items():

@@ -11,9 +11,10 @@ from typing import Callable
 import torch
 
 from .costcurve import CostCurve  # noqa: F401 - measured here, defined without torch there
-from .drafters import CachedLM, start
-from .kerneltable import load_average
-from .sampling import SamplingParams
+from .decoding.cached_lm import CachedLM
+from .decoding.drafters.base import start
+from .decoding.kerneltable import load_average
+from .decoding.sampling import SamplingParams
 
 Progress = Callable[[float, str], None]
 

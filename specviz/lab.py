@@ -12,9 +12,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .drafters import CachedLM, start
+from .decoding.cached_lm import CachedLM
+from .decoding.drafters.base import start
 from .errors import ModelError
-from .sampling import SamplingParams, probs_from_logits, verify
+from .decoding.sampling import SamplingParams, probs_from_logits, verify
 
 Progress = Callable[[float, str], None]
 

@@ -14,7 +14,7 @@ from .look import GREY, PALETTE
 from .look import figure as _fig
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
-    from .kerneltable import KernelTable
+    from .decoding.kerneltable import KernelTable
     from .costs import CostCurve
     from .lab import LabResult
 

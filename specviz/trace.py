@@ -266,14 +266,21 @@ def _check_tree(rnd: Round, config: Config, where: str) -> None:
         raise TraceError(f"malformed trace: {where}.tree.mask is not the attention mask of its nodes")
 
 
-def mask_rows(parents: list[int]) -> list[str]:
-    """A tree's attention mask as text rows: "1" at j where node i sees node j (ancestors, itself)."""
-    rows = []
+def sees(parents: list[int]) -> list[list[bool]]:
+    """The tree attention relation, the one definition: row i is True at j where node i sees node j
+    (its ancestors and itself; nodes in topological order, parent -1 the root). The trace's mask,
+    the target's pass over a tree and a draft's tree passes are all built from it."""
+    rows: list[list[bool]] = []
     for i, a in enumerate(parents):
-        row = list(rows[a]) if a >= 0 else ["0"] * len(parents)
-        row[i] = "1"
-        rows.append("".join(row))
+        row = list(rows[a]) if a >= 0 else [False] * len(parents)
+        row[i] = True
+        rows.append(row)
     return rows
+
+
+def mask_rows(parents: list[int]) -> list[str]:
+    """sees() as a trace keeps it: text rows, "1" at j where node i sees node j."""
+    return ["".join("1" if x else "0" for x in row) for row in sees(parents)]
 
 
 def _is_number(v: Any) -> bool:

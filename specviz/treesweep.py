@@ -101,9 +101,9 @@ def measure(prompts: list[str], draft: str, shapes: tuple[int, ...] = SHAPES, re
     """Greedy runs of every prompt with the chain (γ = 4) and each tree budget, each timed beside
     plain decoding; interleaved (the shapes' order rotates and plain goes first on odd repeats) so
     a load change on a shared machine hits every shape alike. Returns nodes -> traces."""
-    from .runner import RunSettings
+    from .decoding.record import RunSettings
     if run is None:
-        from .runner import run
+        from .decoding.record import run
     jobs = [(r, shapes[(i + r) % len(shapes)], p) for r in range(repeats) for i in range(len(shapes))
             for p in prompts]
     out: dict[int, list[Trace]] = {n: [] for n in shapes}

@@ -49,7 +49,7 @@ def offline_model() -> str:
 @pytest.fixture(scope="session")
 def target(offline_model):
     """SmolLM2-135M-Instruct (real weights, from the offline hub cache)."""
-    from specviz.runner import load_target
+    from specviz.decoding.record import load_target
 
     return load_target(offline_model, "cpu")
 
@@ -61,7 +61,7 @@ def _model_guard(request, monkeypatch):
     if request.node.get_closest_marker("model"):
         yield
         return
-    from specviz import models
+    from specviz.decoding import models
 
     loads, real_load = [], models._load
 

@@ -8,7 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from specviz import metrics, render, theory
-from specviz.models import load_registry
+from specviz.decoding.models import load_registry
 from specviz.trace import Trace
 from specviz.ui import run as run_ui
 from specviz.ui import state, views
@@ -343,9 +343,9 @@ def test_gamma_out_of_range_is_refused():
 
 def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch, offline_model):
     """The engine's OOM path (a RuntimeError after one round) on the real model."""
-    import specviz.runner as runner
+    from specviz.decoding import record
 
-    real = runner.speculative_decode
+    real = record.speculative_decode
 
     def oom_after_one_round(*args, on_round, **kw):
         def boom(rnd):
@@ -353,7 +353,7 @@ def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch, offline_mo
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*args, on_round=boom, **kw)
 
-    monkeypatch.setattr(runner, "speculative_decode", oom_after_one_round)
+    monkeypatch.setattr(record, "speculative_decode", oom_after_one_round)
     at = ok(app(STEP))
     before = at.session_state["step_current"]
     at.number_input(key="step_max_new").set_value(4).run()
@@ -429,9 +429,9 @@ def test_compare_shows_the_same_numbers_as_the_cards():
 def test_this_machine_panel_reads_the_machines_saved_measurements(tmp_path, monkeypatch):
     """Step through's "This machine" shows the cached kernel table and draft costs of this
     machine (no model loaded), and the γ they imply for the default pair; unmeasured, it says so."""
-    from specviz import kerneltable, machine
-    from specviz.adaptive import alpha_at, choose_gamma
-    from specviz.models import cpu_threads
+    from specviz.decoding import kerneltable, machine
+    from specviz.decoding.gamma import alpha_at, choose_gamma
+    from specviz.decoding.models import cpu_threads
 
     monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
     at = ok(app(STEP))

@@ -30,7 +30,7 @@ def with_beta():
     if None in out.values():
         import torch
 
-        from specviz.runner import RunSettings, run
+        from specviz.decoding.record import RunSettings, run
         torch.set_num_threads(1)
         if out["greedy"] is None:
             out["greedy"] = run(RunSettings(PROMPTS["summarise"], draft="lookup", gamma=4,

@@ -6,14 +6,15 @@ import random
 import pytest
 import torch
 
-from specviz.engine import plain_decode, speculative_decode
+from specviz.decoding.engine import plain_decode, speculative_decode
 from specviz.errors import SpecVizError
-from specviz.runner import encode_prompt, eos_ids
-from specviz.sampling import SamplingParams
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams
 from specviz.train import data as D
 from specviz.train import distill
 from specviz.train import prompts as P
-from specviz.train.draft import Draft, load_trained_drafter, read_draft
+from specviz.decoding.drafters.network import Draft
+from specviz.decoding.drafters.trained import load_trained_drafter, read_draft
 
 
 def parse(argv: list[str]):

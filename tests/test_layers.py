@@ -16,11 +16,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # the ratchet while issue 24 moves modules into their layers: both shrink to nothing
 UNPLACED = {
-    "adaptive", "autotune", "bench", "brief", "charts", "class_charts", "classroom", "content", "costcurve",
-    "costs", "drafters", "engine", "kernels", "kerneltable", "lab", "lesson_charts", "look", "machine",
-    "metrics", "models", "race", "render", "replay", "runner", "runsheet", "sampling", "sandbox",
+    "bench", "brief", "charts", "class_charts", "classroom", "content", "costcurve",
+    "costs", "lab", "lesson_charts", "look",
+    "metrics", "race", "render", "replay", "runsheet", "sandbox",
     "server_charts", "serving", "serving_fetch", "serving_health", "serving_requests", "slides", "store",
-    "tree", "treedraft", "treesweep", "treeview"}
+    "treesweep", "treeview"}
 KNOWN_CYCLES = {
     ("specviz.render", "specviz.treeview"),
     ("specviz.ui.instruments.common", "specviz.ui.instruments.lesson1", "specviz.ui.instruments.lesson2",

@@ -8,7 +8,7 @@ from specviz.theory import (best_gamma, break_even_alpha, draft_acceptance_rate_
                             expected_acceptance_length, operations_factor, speedup_theoretical,
                             speedup_verify_aware)
 from specviz.metrics import summarize
-from specviz.sampling import overlap, verify
+from specviz.decoding.sampling import overlap, verify
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 
 

@@ -156,7 +156,7 @@ def test_step_through_runs_a_live_token_tree_on_the_real_model(offline_model):
 
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
     ok(at.run())
-    from specviz.models import load_registry
+    from specviz.decoding.models import load_registry
 
     reg = load_registry()  # the default pair's drafter may not branch (hybrid); pick its trained draft
     at.selectbox(key=f"step_draft_{reg.default_pair}").set_value("trained:smollm2-135m-eagle").run()
@@ -285,7 +285,7 @@ def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
 def test_a_drafts_weights_digest_names_its_training():
     import hashlib
 
-    from specviz.models import draft_weights_digest
+    from specviz.decoding.models import draft_weights_digest
     from specviz.paths import DRAFTS_DIR
 
     weights = DRAFTS_DIR / "smollm2-135m-eagle" / "weights.safetensors"

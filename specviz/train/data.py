@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..models import LoadedModel
+from ..decoding.models import LoadedModel
 from . import prompts as P
 
 
@@ -102,7 +102,7 @@ def generation_model(target: LoadedModel, dtype: str):
 
 
 def stop_tokens(target: LoadedModel) -> tuple[set[int], int]:
-    from ..runner import eos_ids
+    from ..decoding.models import eos_ids
 
     eos, tok = eos_ids(target), target.tokenizer
     return eos, tok.pad_token_id if tok.pad_token_id is not None else min(eos)
@@ -184,7 +184,7 @@ def build_data(target: LoadedModel, requests: list[dict], temps: list[float], ar
     Rows are saved to <path>.partial every ten minutes, so a killed run resumes generating
     where it stopped (the resumed part samples with a fresh generator state).
     """
-    from ..runner import encode_prompt
+    from ..decoding.models import encode_prompt
 
     if path.exists():
         return load_data(path)

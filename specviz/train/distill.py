@@ -27,14 +27,15 @@ from tqdm import tqdm
 
 from .. import metrics
 from ..errors import RunError
-from ..models import LoadedModel
+from ..decoding.models import LoadedModel
 from ..numbers import dash
 from ..paths import cache_dir
 from . import data as D
 from . import prompts as P
 from .data import sequence
-from .draft import (KINDS, Draft, draft_config, frozen_head, init_from_target,
-                    n_params, read_draft, resolve, save_draft)
+from ..decoding.drafters.network import Draft, KINDS, frozen_head
+from .draft import draft_config, init_from_target, n_params, save_draft
+from ..decoding.drafters.trained import read_draft, resolve
 
 # ----------------------------------------------------------------------------- training
 
@@ -378,7 +379,7 @@ def evaluate(target: LoadedModel, spec: str, sets: dict, gamma: int, temperature
 
     The plain-decoding baseline (for c, v and the measured speedup) runs at T = 0 only.
     """
-    from ..runner import RunSettings, run
+    from ..decoding.record import RunSettings, run
 
     runs = [(name, task, prompt, t) for name, pairs in sets.items() for task, prompt in pairs
             for t in temperatures]
@@ -514,7 +515,7 @@ def lean_memory() -> None:
 
 
 def main(args) -> int:
-    from ..runner import load_target
+    from ..decoding.record import load_target
 
     check_args(args)
     lean_memory()

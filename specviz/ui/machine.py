@@ -2,8 +2,9 @@
 the default pair gets — read from the cache without loading a model; measured on demand."""
 import streamlit as st
 
-from .. import kerneltable, lesson_charts, machine
-from ..models import cpu_threads
+from ..decoding import kerneltable, machine
+from .. import lesson_charts
+from ..decoding.models import cpu_threads
 from . import projector, run
 from .instruments.common import PLOTLY, errors
 
@@ -40,7 +41,7 @@ def panel(key: str) -> None:
 
 
 def _measure(default, pairs, retune: bool):
-    from ..runner import build_drafter  # noqa: PLC0415 - imports torch: only when asked
+    from ..decoding.drafters import build_drafter  # noqa: PLC0415 - imports torch: only when asked
 
     def go():
         target = run.shared_model(default.target, "auto")

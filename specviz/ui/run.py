@@ -13,7 +13,7 @@ import streamlit as st
 
 from .. import render
 from ..errors import SpecVizError, first_line
-from ..models import Registry, load_registry
+from ..decoding.models import Registry, load_registry
 from ..paths import MODELS_YAML
 from ..trace import Round, Trace
 from . import state
@@ -58,15 +58,15 @@ class Job:
 @st.cache_resource(show_spinner=False)
 def shared_model(name: str, device: str):
     """Load a target once per server process; every session shares it."""
-    from ..runner import load_target
+    from ..decoding.record import load_target
 
     return load_target(name, device)
 
 
 def _work(job: Job) -> None:
     """The background thread: load, decode, record; errors become one-line messages."""
-    from ..models import use_cpu_threads
-    from ..runner import run
+    from ..decoding.models import use_cpu_threads
+    from ..decoding.record import run
 
     s = job.settings
     try:
@@ -90,7 +90,7 @@ def _work(job: Job) -> None:
 
 def start(key: str, prompt: str, **settings) -> None:
     """Check settings (errors show at once, no model loaded) and start a background run."""
-    from ..runner import RunSettings
+    from ..decoding.record import RunSettings
 
     try:
         s = RunSettings(prompt, **settings).resolved()

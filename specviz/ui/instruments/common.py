@@ -11,7 +11,7 @@ import streamlit as st
 from ... import metrics
 from ...costcurve import CostCurve
 from ...errors import SpecVizError, first_line
-from ...models import load_registry
+from ...decoding.models import load_registry
 from ...paths import TREE_SWEEP
 from ...trace import Trace
 from .. import lesson, state, views
@@ -129,7 +129,7 @@ def workload_traces() -> dict[str, Trace]:
 def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int,
                 temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
     """Run every prompt of every group (speculative + plain baseline) with a progress bar."""
-    from ...runner import RunSettings, run
+    from ...decoding.record import RunSettings, run
 
     total = sum(len(v) for v in groups.values())
     bar, done, out = st.progress(0.0, text="loading the model ..."), 0, {}

@@ -47,7 +47,7 @@ def cost_curve() -> None:
 
         def measure():
             from ...costs import measure_pass_costs
-            from ...runner import encode_prompt
+            from ...decoding.models import encode_prompt
 
             target = common.target()
             ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
@@ -126,7 +126,8 @@ def draft_cost() -> None:
     if st.button("Measure c", key="c_go", disabled=not chosen):
         def measure():
             from ...costs import draft_memory, measure_draft_cost
-            from ...runner import build_drafter, encode_prompt
+            from ...decoding.drafters import build_drafter
+            from ...decoding.models import encode_prompt
 
             target = common.target()
             ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)

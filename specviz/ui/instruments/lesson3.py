@@ -48,8 +48,10 @@ def lab() -> None:
         def work():
             from ...errors import RunError
             from ...lab import next_token_distributions, run_lab
-            from ...runner import MAX_PROMPT_CHARS, build_drafter, encode_prompt
-            from ...sampling import SamplingParams
+            from ...decoding.record import MAX_PROMPT_CHARS
+            from ...decoding.drafters import build_drafter
+            from ...decoding.models import encode_prompt
+            from ...decoding.sampling import SamplingParams
 
             if len(prompt) + len(prefix) > MAX_PROMPT_CHARS:
                 raise RunError(f"the prompt and prefix are {len(prompt) + len(prefix)} characters; "

@@ -8,7 +8,7 @@ import streamlit as st
 from ... import lesson_charts as charts
 from ... import render, treesweep
 from ...brief import pooled_summary
-from ...models import draft_weights_digest, load_registry
+from ...decoding.models import draft_weights_digest, load_registry
 from .. import lesson, projector, state, urlstate, views
 from ...numbers import num, span
 from ..examples import PROMPTS, shipped_traces
@@ -190,7 +190,7 @@ def _measure(draft: str, budgets: tuple[int, ...], tokens: int) -> dict:
     """Run the chain and each tree beside plain decoding (interleaved, two repeats) and time the
     passes they need; imports torch only now."""
     from ...costs import measure_pass_costs
-    from ...runner import encode_prompt
+    from ...decoding.models import encode_prompt
 
     target = common.target()
     bar = st.progress(0.0, text="loading the model ...")

@@ -3,7 +3,7 @@ import streamlit as st
 
 from ...brief import brief_markdown, measure
 from ...errors import SpecVizError
-from ...models import load_registry
+from ...decoding.models import load_registry
 from .. import lesson, urlstate
 from ..examples import PROMPTS
 from ..run import shared_model
@@ -69,7 +69,7 @@ def brief_inputs() -> None:
                         int(repeats), pair.target)
         if runs:
             from ...costs import draft_memory
-            from ...runner import build_drafter
+            from ...decoding.drafters import build_drafter
 
             target = shared_model(pair.target, "auto")
             st.session_state["sv_brief_runs"] = runs

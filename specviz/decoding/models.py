@@ -12,8 +12,8 @@ from typing import Callable
 
 import yaml
 
-from .errors import ModelError, first_line
-from .paths import DRAFTS_DIR, MODELS_YAML, cache_dir
+from ..errors import ModelError, first_line
+from ..paths import DRAFTS_DIR, MODELS_YAML, cache_dir
 
 Progress = Callable[[str], None]
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Callable
 
-from .paths import cache_dir
+from ..paths import cache_dir
 
 TABLE_VERSION = 2
 SIZES = tuple(range(1, 10))  # pass sizes measured at load: plain decoding and chains up to γ = 8

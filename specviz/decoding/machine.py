@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 
 from . import kerneltable
-from .adaptive import GammaChoice, TreeOption, alpha_at, choose_gamma
+from .gamma import GammaChoice, TreeOption, alpha_at, choose_gamma
 from .models import LoadedModel, ModelSpec, Pair, Progress, encode_prompt, spec_branches
 
 # Two varied requests (one free-form, one that copies from its prompt, so a hybrid's lookup

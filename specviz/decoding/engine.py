@@ -2,8 +2,8 @@
 
 Both loops share CachedLM; both time decoding only (prefill is timed apart), so their
 per-token times can be compared as a speedup. A round drafts a chain of gamma tokens, or,
-with a TreeShape, a token tree (specviz.treedraft) that the target scores in one pass with a
-tree attention mask; the walk down its accepted path (specviz.tree) keeps that path's KV
+with a TreeShape, a token tree (grow.py) that the target scores in one pass with a tree
+attention mask; the walk down its accepted path (tree.py) keeps that path's KV
 rows in the target's and the draft's caches.
 """
 import time
@@ -12,13 +12,14 @@ from typing import Callable
 
 import torch
 
-from .drafters import CachedLM, Drafter, HybridDrafter, start
-from .errors import ModelError
-from .counts import Counts, tree_counts
+from ..counts import Counts, tree_counts
+from ..errors import ModelError
+from ..trace import Candidate, Correction, DraftToken, Round, TreeDraft, TreeNode, mask_rows
+from .cached_lm import CachedLM
+from .drafters.base import Drafter, start
+from .grow import TreeShape, draft_tree, tree_pass
 from .sampling import SamplingParams, Verdict, choose, overlap, probs_from_logits, residual, verify
-from .trace import Candidate, Correction, DraftToken, Round, TreeDraft, TreeNode, mask_rows
 from .tree import Tree, TreeVerdict, proposal, verify_tree
-from .treedraft import TreeShape, draft_tree, tree_pass
 
 MAX_GAMMA = 16
 
@@ -104,7 +105,7 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
     With texts=None no trace rounds are recorded (the lean path the benchmark times); with
     texts, each round is recorded after its timed span, so both paths time the same work.
     gamma is an int, or a policy with gamma_for(source) and update(drafted, accepted, source)
-    that sets each round's gamma (adaptive gamma, see specviz.adaptive; source is the
+    that sets each round's gamma (adaptive gamma, see gamma.py; source is the
     proposal's origin, "lookup" or "draft" for a hybrid drafter). With tree, every
     round drafts a token tree of that shape instead (gamma is then unused).
     """
@@ -121,7 +122,7 @@ def speculative_decode(target, drafter: Drafter, prompt_ids: list[int], params: 
         room = max_new_tokens - len(res.output_ids) - 1  # never overshoot
         t0 = time.perf_counter()
         if tree is None:
-            source = drafter.route(seq) if isinstance(drafter, HybridDrafter) else "draft"
+            source = drafter.route(seq)
             g = min(gamma.gamma_for(source) if adaptive else gamma, room)
             step = _round(lm, drafter, seq, g, params, generator)
         else:

@@ -52,7 +52,7 @@ class GammaChoice:
     @property
     def break_even(self) -> float | None:
         """The α at which the chosen chain length would just match plain decoding."""
-        from .theory import break_even_alpha
+        from ..theory import break_even_alpha
 
         return break_even_alpha(self.gamma, self.c, self.v[self.gamma])
 
@@ -101,7 +101,7 @@ def choose_gamma(alpha: float, c: float, v: list[float], max_gamma: int = 16,
     """
     if not 0 <= alpha <= 1 or c < 0 or len(v) < 2 or v[0] <= 0:
         raise ValueError(f"cannot choose gamma from alpha={alpha}, c={c}, v={v}")
-    from .theory import best_gamma, expected_acceptance_length, speedup_verify_aware
+    from ..theory import best_gamma, expected_acceptance_length, speedup_verify_aware
 
     top = min(max_gamma, len(v) - 1)
     gamma = best_gamma(alpha, c, lambda k: v[k - 1], top)

@@ -6,16 +6,16 @@ from typing import Callable
 
 import torch
 
-from . import __version__, autotune, kerneltable, machine
-from .drafters import HybridDrafter, ModelDrafter, PromptLookupDrafter, truncated_model
+from .. import __version__
+from ..errors import RunError, first_line
+from ..trace import Baseline, Config, Round, Timing, Trace
+from . import kerneltable, machine
+from .drafters import build_drafter
 from .engine import MAX_GAMMA, TokenTexts, plain_decode, speculative_decode
-from .errors import RunError, first_line
-from .models import (LoadedModel, Pair, Progress, check_same_vocab, encode_prompt, eos_ids,
-                     free_memory, load_model, load_registry, parse_drafter_spec,
-                     spec_branches)
+from .grow import TreeShape
+from .models import (LoadedModel, Pair, Progress, encode_prompt, eos_ids, free_memory, load_model,
+                     load_registry, spec_branches)
 from .sampling import SamplingParams
-from .trace import Baseline, Config, Round, Timing, Trace
-from .treedraft import TreeShape, can_branch
 
 MAX_PROMPT_CHARS = 8000
 MAX_NEW_TOKENS = 512
@@ -91,30 +91,6 @@ def load_target(name: str, device: str = "auto", progress: Progress = lambda m: 
     return load_model(load_registry().model(name), device, progress=progress)
 
 
-def build_drafter(spec: str, target: LoadedModel, progress: Progress = lambda m: None):
-    """A drafter from its spec: layers:K, lookup[:N], trained:NAME, hybrid:NAME (prompt lookup
-    where the context repeats, else trained:NAME), a models.yaml key or hub id."""
-    kind, arg = parse_drafter_spec(spec)
-    vocab = target.model.config.vocab_size
-    if kind == "layers":  # the early exit's own kernels are timed too (its passes are smaller)
-        early = truncated_model(target.model, arg)
-        if target.device == "cpu":
-            autotune.tune(early, f"{target.model_id}#{spec}", progress=progress)
-        return ModelDrafter(early, vocab, spec)
-    if kind == "lookup":
-        return PromptLookupDrafter(vocab, arg or 3, spec, set(target.tokenizer.all_special_ids))
-    if kind == "trained":
-        from .train.draft import load_trained_drafter
-        return load_trained_drafter(arg, target, progress)
-    if kind == "hybrid":
-        from .train.draft import load_trained_drafter
-        lookup = PromptLookupDrafter(vocab, 3, "lookup", set(target.tokenizer.all_special_ids))
-        return HybridDrafter(lookup, load_trained_drafter(arg, target, progress), spec)
-    draft = load_model(load_registry().model(spec), target.device, target.dtype, progress)
-    check_same_vocab(target, draft)
-    return ModelDrafter(draft.model, vocab, spec)
-
-
 def env_info(device: str) -> dict[str, str]:
     import transformers
 
@@ -134,7 +110,7 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
     s.check()
     target = load_target(s.target, s.device, progress)
     drafter = build_drafter(s.draft, target, progress)
-    if s.tree and not can_branch(drafter):
+    if s.tree and not drafter.branches:
         raise RunError(_NO_TREE.format(s.draft))
     chat = not s.raw and load_registry().model(s.target).chat
     prompt_ids = encode_prompt(target.tokenizer, s.prompt, chat)

@@ -36,10 +36,12 @@ replacement), or not updating p between siblings, breaks this (tests/test_tree.p
 """
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from .sampling import choose, residual
-from .trace import TREE_KINDS as KINDS
+from ..trace import TREE_KINDS as KINDS
+from ..trace import sees
 
 
 @dataclass
@@ -88,31 +90,26 @@ def chain(tokens: torch.Tensor, q: torch.Tensor, u: list | None = None) -> Tree:
                 {i - 1: q[i] for i in range(len(t))}, u or [None] * len(t))
 
 
-def ancestor_mask(parents: list[int]) -> torch.Tensor:
-    """[N, N] bool: node i may attend to node j iff j is i or one of its ancestors."""
-    n = len(parents)
-    mask = torch.eye(n, dtype=torch.bool)
-    for i, a in enumerate(parents):
-        if a >= 0:
-            mask[i] |= mask[a]
-    return mask
+def allowed(parents: list[int], n_past: int, nodes: list[int] | None = None,
+            cached: list[int] = ()) -> torch.Tensor:
+    """The bool attention mask of one pass over a token tree after n_past cached tokens, True where
+    a row may attend: every row sees the past, a node its ancestors and itself (trace.sees).
+
+    The target's pass (nodes None): rows [root, every node] over [past, root, every node], the
+    root seeing the past and itself: [N+1, n_past+N+1]. A draft's pass: rows `nodes` over [past,
+    the tree nodes already in its cache (`cached`, in cache order), nodes]."""
+    rel = sees(parents)
+    if nodes is None:
+        rows = [[True] + [False] * len(parents)] + [[True] + row for row in rel]
+    else:
+        rows = [[rel[v][k] for k in [*cached, *nodes]] for v in nodes]
+    tree = torch.from_numpy(np.array(rows, dtype=bool).reshape(len(rows), -1))  # faster than torch.tensor(rows)
+    return torch.cat([torch.ones(len(rows), n_past, dtype=torch.bool), tree], 1)
 
 
-def allowed(parents: list[int], n_past: int) -> torch.Tensor:
-    """[N+1, n_past+N+1] bool for one pass over [root, nodes] after n_past cached tokens, True
-    where a row may attend: everyone sees the past and the root; each node its ancestors and itself."""
-    n = len(parents)
-    ok = torch.ones(n + 1, n_past + n + 1, dtype=torch.bool)
-    ok[0, n_past + 1:] = False  # the root sees only the past and itself
-    ok[1:, n_past + 1:] = ancestor_mask(parents)
-    return ok
-
-
-def attention_mask(parents: list[int], n_past: int, dtype=torch.float32, device="cpu") -> torch.Tensor:
-    """allowed() as transformers' additive 4D mask [1, 1, N+1, n_past+N+1] (0 or the dtype's min)."""
-    ok = allowed(parents, n_past)
-    mask = torch.zeros(ok.shape, dtype=dtype).masked_fill_(~ok, torch.finfo(dtype).min)
-    return mask[None, None].to(device)
+def additive(ok: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """A bool mask as transformers' additive float mask: 0 where allowed, the dtype's min elsewhere."""
+    return torch.zeros(ok.shape, dtype=dtype, device=ok.device).masked_fill_(~ok, torch.finfo(dtype).min)
 
 
 def position_ids(parents: list[int], n_past: int, device="cpu") -> torch.Tensor:

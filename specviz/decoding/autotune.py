@@ -21,9 +21,9 @@ import time
 import torch
 
 from . import kernels
-from .drafters import CachedLM
-from .kerneltable import (SIZES, KernelTable, Progress, _ranges, choose, fingerprint, load_average,
-                          load_table, measured_recently, now, save_table, summary)
+from .cached_lm import CachedLM
+from .kerneltable import (KernelTable, Progress, SIZES, _ranges, choose, fingerprint, load_average, load_table,
+                          measured_recently, now, save_table, summary)
 
 REPEATS = 3  # timed sweeps at least (after a warm-up pass of each candidate)
 BUDGET_S = 15.0  # more sweeps while the choice still changes, for at most this long (a busy machine)
