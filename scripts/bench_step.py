@@ -20,7 +20,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz import charts, metrics, render  # noqa: E402
+from specviz import charts, render
+from specviz.measure import metrics  # noqa: E402
 from specviz.trace import Trace  # noqa: E402
 from specviz.ui.examples import shipped_traces  # noqa: E402
 

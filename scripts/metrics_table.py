@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz import metrics, theory  # noqa: E402
+from specviz import theory  # noqa: E402
+from specviz.measure import metrics
 from specviz.trace import Trace  # noqa: E402
 
 TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"

@@ -26,15 +26,15 @@ from dataclasses import dataclass, field
 import torch
 from tqdm import tqdm
 
-from .decoding.gamma import HeuristicGamma, online_gamma
-from .decoding.engine import MAX_GAMMA, plain_decode, speculative_decode
-from .errors import RunError
-from . import metrics
 from .counts import Counts
-from .decoding.models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
-from .numbers import dash
-from .decoding.sampling import SamplingParams
+from .decoding.engine import MAX_GAMMA, plain_decode, speculative_decode
+from .decoding.gamma import HeuristicGamma, online_gamma
 from .decoding.grow import TreeShape
+from .decoding.models import draft_weights_digest, load_model, load_registry, parse_drafter_spec, use_cpu_threads
+from .decoding.sampling import SamplingParams
+from .errors import RunError
+from .measure import metrics
+from .numbers import dash
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
     "Fix the typos in this sentence and return it: 'The quick brown fox jumpd over the lazzy dog "
@@ -317,7 +317,7 @@ def bench_prompts(n_chat: int, n_copy: int, n_held_out_tasks: int = 0) -> list[t
     """(task type, prompt): hand-written held-out requests (no trained draft saw them; task
     types interleaved), copy-heavy prompts, and the hand-written examples of the task types
     distillation holds out (n per type; labelled "held-out <type>")."""
-    from .train.prompts import HELD_OUT_TASKS, eval_requests
+    from .measure.prompts import HELD_OUT_TASKS, eval_requests
 
     held = [(f"held-out {name}", p) for name, (_, seeds) in HELD_OUT_TASKS.items()
             for p in seeds[:n_held_out_tasks]]
@@ -479,7 +479,7 @@ def main(args) -> int:
 
 def write_metrics(path: str, methods: list[Method], target: str, env: str) -> None:
     """Each of our methods' counters (pooled over prompts) in vLLM's format, one model_name each."""
-    from .serving import exposition
+    from .measure.exposition import exposition
 
     runs = {f"{target} + {m.label.removeprefix('ours ')}": sum((c[-1] for c in m.counts.values()), Counts())
             for m in methods if m.engine == "ours"}
@@ -504,7 +504,7 @@ def plain_over_hf(methods: list[Method]) -> float | None:
 def verify_costs(target, ids: list[int], max_k: int, repeats: int, more: list[int] = ()):
     """v(k) through our engine and transformers' stock forward, interleaved, after ids in the
     cache, for k = 1..max_k and the passes of the trees (N + 1 tokens)."""
-    from .costs import measure_pass_costs
+    from .measure.costs import measure_pass_costs
 
     return measure_pass_costs(target.model, ids, max_k, repeats, threads=torch.get_num_threads(),
                               sizes=sorted(set(range(1, max_k + 1)) | set(more)))

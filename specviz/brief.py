@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from . import metrics
+from .measure import metrics
+from .measure.replay import replay_all
 from .numbers import num
-from .replay import replay_all
 from .trace import Trace
 
 ENABLE_AT = 1.10  # enable only if the measured speedup clears plain decoding by 10 %

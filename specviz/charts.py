@@ -9,9 +9,8 @@ from dataclasses import replace
 
 import plotly.graph_objects as go
 
-from . import metrics
-from .look import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION
-from .look import figure as _fig
+from .look import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, figure as _fig
+from .measure import metrics
 from .render import FATES, ratio, show_text
 from .trace import Correction, DraftToken, Trace
 

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 
 from .classroom import Tally
-from .look import BLUE, GREEN, ORANGE, PALETTE, VERMILLION
-from .look import figure as _fig
+from .look import BLUE, GREEN, ORANGE, PALETTE, VERMILLION, figure as _fig
 
 if TYPE_CHECKING:  # the sandbox needs torch: every page draws the class panel, few the sandbox
-    from .sandbox import Analysis, Simulation
+    from .measure.sandbox import Analysis, Simulation
 
 def answers(t: Tally, title: str = "The room's answers") -> go.Figure:
     """One bar per option: how many chose it."""

@@ -394,7 +394,7 @@ def gamma_arg(text: str) -> int | str:
 
 
 def cmd_generate(args) -> int:
-    from .metrics import summarize
+    from .measure.metrics import summarize
     from .decoding.record import RunSettings, run
 
     _quiet_transformers()
@@ -443,8 +443,8 @@ def cmd_generate(args) -> int:
 
 
 def _write_metrics(path: str, trace) -> None:
-    from .metrics import counts
-    from .serving import exposition
+    from .measure.metrics import counts
+    from .measure.exposition import exposition
 
     c = trace.config
     text = exposition({c.target: counts(trace)}, f"SpecViz run: target {c.target}, drafter {c.draft}, "
@@ -455,7 +455,7 @@ def _write_metrics(path: str, trace) -> None:
 
 
 def cmd_show(args) -> int:
-    from .metrics import summarize
+    from .measure.metrics import summarize
     from .render import what_ran
     from .trace import Trace
 
@@ -535,7 +535,7 @@ def _legend(color: bool) -> str:
 
 def _metrics_json(trace, s) -> dict:
     """Every metric of the run under its specviz.metrics name, plus per-position acceptance."""
-    from .metrics import acceptance_by_position, counts
+    from .measure.metrics import acceptance_by_position, counts
 
     cond, uncond = acceptance_by_position(counts(trace))
     return {**s.to_dict(), "acceptance_conditional": cond, "acceptance_unconditional": uncond}
@@ -543,7 +543,7 @@ def _metrics_json(trace, s) -> dict:
 
 def _positions_text(trace) -> str:
     """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
-    from .metrics import acceptance_by_position, counts
+    from .measure.metrics import acceptance_by_position, counts
 
     cond, uncond = acceptance_by_position(counts(trace))
     if not cond:

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from . import counts, metrics, theory
-from .look import GREY, PALETTE
-from .look import figure as _fig
+from . import counts, theory
+from .look import GREY, PALETTE, figure as _fig
+from .measure import metrics
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
     from .decoding.kerneltable import KernelTable
-    from .costs import CostCurve
-    from .lab import LabResult
+    from .measure.costs import CostCurve
+    from .measure.lab import LabResult
 
 SYMBOLS = ["diamond", "square", "triangle-up", "star", "hexagon", "pentagon"]
 

@@ -9,7 +9,8 @@ one token per plain step of the baseline decoded in the same run (metrics.baseli
 import bisect
 from dataclasses import dataclass
 
-from . import metrics, render
+from . import render
+from .measure import metrics
 from .trace import Trace
 
 

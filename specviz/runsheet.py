@@ -15,8 +15,8 @@ from urllib.parse import urlencode
 
 import yaml
 
-from . import metrics
 from .content import fill
+from .measure import metrics
 from .numbers import num
 from .paths import INSTRUMENT_TIMES, RUN_SHEET, TRACES_DIR
 from .trace import Trace

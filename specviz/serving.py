@@ -32,8 +32,9 @@ import operator
 import time
 from dataclasses import dataclass, field
 
-from . import metrics, theory
+from . import theory
 from .counts import Counts
+from .measure import metrics
 from .numbers import num
 from .serving_fetch import MAX_BYTES, ScrapeError, decode, fetch, public_only, refused  # noqa: F401 - the serving API
 
@@ -561,30 +562,3 @@ def trend(points: list[Point]) -> dict | None:
 
 def _when(scrape: Scrape) -> str:
     return scrape.name or time.strftime("%H:%M:%S", time.localtime(scrape.at))
-
-
-# ----------------------------------------------------------------------------- writing vLLM's format
-
-def exposition(runs: dict[str, Counts], comment: str = "") -> str:
-    """Runs' Counts as vLLM's spec_decode counters in Prometheus text format, one model_name each.
-
-    vLLM counts a draft only when something was drafted, so drafts = passes that drafted
-    position 0; its per-position counters are the run's accepted_at.
-    """
-    from prometheus_client import CollectorRegistry, Counter, generate_latest
-
-    registry, names = CollectorRegistry(), ["model_name", "engine"]
-    made = {name: Counter(f"vllm:spec_decode_num_{name}", doc, names, registry=registry)
-            for name, doc in (("drafts", "Number of spec decoding drafts."),
-                              ("draft_tokens", "Number of draft tokens."),
-                              ("accepted_tokens", "Number of accepted tokens."))}
-    per_pos = Counter("vllm:spec_decode_num_accepted_tokens_per_pos", "Accepted tokens per draft position.",
-                      [*names, "position"], registry=registry)
-    for model, c in runs.items():
-        made["drafts"].labels(model, "0").inc(c.drafted_at[0] if c.drafted_at else 0)
-        made["draft_tokens"].labels(model, "0").inc(c.drafted)
-        made["accepted_tokens"].labels(model, "0").inc(c.accepted)
-        for i, v in enumerate(c.accepted_at):
-            per_pos.labels(model, "0", str(i)).inc(v)
-    head = "".join(f"# {line}\n" for line in comment.splitlines())
-    return head + generate_latest(registry).decode()

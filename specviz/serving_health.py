@@ -9,7 +9,8 @@ MIN_DRAFTS drafts moves τ by about 0.1 from sampling alone, well inside every t
 import statistics
 from dataclasses import dataclass
 
-from . import counts, metrics
+from . import counts
+from .measure import metrics
 from .numbers import num
 from .serving import Readout
 

@@ -11,8 +11,9 @@ import html
 import io
 import re
 
-from . import metrics, render
+from . import render
 from .errors import RunError
+from .measure import metrics
 from .numbers import num, prob
 from .trace import Round, Trace
 

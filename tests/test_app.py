@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, render, theory
+from specviz import render, theory
 from specviz.decoding.models import load_registry
+from specviz.measure import metrics
 from specviz.trace import Trace
-from specviz.ui import run as run_ui
-from specviz.ui import state, views
+from specviz.ui import run as run_ui, state, views
 from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,10 +5,12 @@ import json
 
 import pytest
 
-from specviz import charts, metrics, render
+from specviz import charts, render
+from specviz.measure import metrics
+from specviz.measure.prompts import PROMPTS
 from specviz.numbers import prob
 from specviz.trace import Trace
-from specviz.ui.examples import PROMPTS, shipped_traces
+from specviz.ui.examples import shipped_traces
 
 # chains: Leviathan's α, both theories and γ positions (token-tree runs: tests/test_tree_views.py)
 TRACES = {label: t for label, t in ((lb, Trace.load(str(p))) for lb, p in shipped_traces().items())

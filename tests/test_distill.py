@@ -6,15 +6,15 @@ import random
 import pytest
 import torch
 
-from specviz.decoding.engine import plain_decode, speculative_decode
-from specviz.errors import SpecVizError
-from specviz.decoding.models import encode_prompt, eos_ids
-from specviz.decoding.sampling import SamplingParams
-from specviz.train import data as D
-from specviz.train import distill
-from specviz.train import prompts as P
 from specviz.decoding.drafters.network import Draft
 from specviz.decoding.drafters.trained import load_trained_drafter, read_draft
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams
+from specviz.errors import SpecVizError
+from specviz.measure.prompts import EVAL_REQUESTS, HELD_OUT_TASKS, eval_requests
+from specviz.train import data as D, distill
+from specviz.train.prompts import HELD_OUT_REWRITES, REWRITES, TASKS, clean_request, copy_request
 
 
 def parse(argv: list[str]):
@@ -96,28 +96,28 @@ def test_fuse_is_gone_and_an_old_fused_draft_is_refused_in_one_line(tmp_path):
 
 
 def test_held_out_sets_never_meet_the_training_prompts():
-    train_seeds = {r for _, seeds in P.TASKS.values() for r in seeds}
-    held_seeds = {r for _, seeds in P.HELD_OUT_TASKS.values() for r in seeds}
-    evals = {r for _, r in P.EVAL_REQUESTS}
-    assert not set(P.TASKS) & set(P.HELD_OUT_TASKS)
+    train_seeds = {r for _, seeds in TASKS.values() for r in seeds}
+    held_seeds = {r for _, seeds in HELD_OUT_TASKS.values() for r in seeds}
+    evals = {r for _, r in EVAL_REQUESTS}
+    assert not set(TASKS) & set(HELD_OUT_TASKS)
     assert not train_seeds & held_seeds and not evals & (train_seeds | held_seeds)
-    assert not {n for n, _ in P.REWRITES} & {n for n, _ in P.HELD_OUT_REWRITES}
-    first = [task for task, _ in P.eval_requests()[:len({t for t, _ in P.EVAL_REQUESTS})]]
+    assert not {n for n, _ in REWRITES} & {n for n, _ in HELD_OUT_REWRITES}
+    first = [task for task, _ in eval_requests()[:len({t for t, _ in EVAL_REQUESTS})]]
     assert len(set(first)) == len(first)  # every task type once before any twice
 
 
 def test_request_filter_and_copy_requests():
     seeds = ["List five ways to save water at home."]
-    assert P.clean_request(" What are good snacks for a hike?\n2. More", seeds) == "What are good snacks for a hike?"
-    assert P.clean_request(" List five ways to save water at home.", seeds) is None  # a seed, copied
-    assert P.clean_request(" 3. Tell me", seeds) is None and P.clean_request(" ok", seeds) is None
+    assert clean_request(" What are good snacks for a hike?\n2. More", seeds) == "What are good snacks for a hike?"
+    assert clean_request(" List five ways to save water at home.", seeds) is None  # a seed, copied
+    assert clean_request(" 3. Tell me", seeds) is None and clean_request(" ok", seeds) is None
     rng = random.Random(0)
     text = "Their dog likes walking in the park every morning. It barks at birds and chases squirrels happily."
-    fixed = P.copy_request("Fix this:\n\n{text}", "fix", text, rng)
+    fixed = copy_request("Fix this:\n\n{text}", "fix", text, rng)
     assert fixed.startswith("Fix this:") and fixed != "Fix this:\n\n" + text  # mistakes were added
     code = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
-    assert P.copy_request("Explain:\n\n{code}", "x", code, rng).endswith("return a + b\n```")
-    assert P.copy_request("Explain:\n\n{code}", "x", text, rng) is None  # no code block
+    assert copy_request("Explain:\n\n{code}", "x", code, rng).endswith("return a + b\n```")
+    assert copy_request("Explain:\n\n{code}", "x", text, rng) is None  # no code block
 
 
 def test_data_generation_resumes_from_its_partial_file(target, tmp_path, monkeypatch):

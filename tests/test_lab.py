@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from specviz import lab
 from specviz.decoding.sampling import SamplingParams
+from specviz.measure import lab
 
 P = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
 Q = torch.tensor([0.1, 0.6, 0.1, 0.2], dtype=torch.float64)

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, theory
+from specviz import theory
+from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.paths import LESSONS_DIR
 from specviz.trace import Trace

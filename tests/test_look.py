@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from specviz import charts, class_charts, lesson_charts, look, metrics, server_charts, serving, treesweep
+from specviz import charts, class_charts, lesson_charts, look, server_charts, serving, treesweep
 from specviz.classroom import Tally
+from specviz.measure import metrics
 from specviz.trace import Trace
 
 DATA = Path(__file__).resolve().parent.parent / "data"

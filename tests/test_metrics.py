@@ -2,13 +2,13 @@
 import pytest
 import torch
 
-from specviz import metrics
 from specviz.counts import Counts
+from specviz.decoding.sampling import overlap, verify
+from specviz.measure import metrics
+from specviz.measure.metrics import summarize
 from specviz.theory import (best_gamma, break_even_alpha, draft_acceptance_rate_expected,
                             expected_acceptance_length, operations_factor, speedup_theoretical,
                             speedup_verify_aware)
-from specviz.metrics import summarize
-from specviz.decoding.sampling import overlap, verify
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 
 

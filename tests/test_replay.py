@@ -1,8 +1,8 @@
 """Counterfactual replay: hand-computed expectations, and exact reproduction of real runs."""
 import pytest
 
-from specviz import metrics
-from specviz.replay import NO_DRAFT, caveat, observations, replay, replay_all
+from specviz.measure import metrics
+from specviz.measure.replay import NO_DRAFT, caveat, observations, replay, replay_all
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 from specviz.ui.examples import shipped_traces
 

@@ -10,11 +10,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, runsheet
+from specviz import runsheet
 from specviz.content import FACT
+from specviz.measure import metrics
+from specviz.paths import INSTRUMENT_TIMES
 from specviz.trace import Trace
 from specviz.ui import lesson, workshop
-from specviz.paths import INSTRUMENT_TIMES
 
 ROOT = Path(__file__).resolve().parent.parent
 

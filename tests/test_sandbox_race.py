@@ -3,7 +3,8 @@ the race (both lanes at their measured pace)."""
 import pytest
 from scipy.stats import chisquare
 
-from specviz import metrics, race, sandbox
+from specviz import race
+from specviz.measure import metrics, sandbox
 from specviz.paths import TRACES_DIR
 from specviz.trace import Trace
 

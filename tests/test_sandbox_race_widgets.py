@@ -46,7 +46,7 @@ def _lanes(at) -> str:
 
 
 def test_race_runs_and_finishes():
-    from specviz import metrics
+    from specviz.measure import metrics
     from specviz.race import race
     from specviz.store import TraceStore
 

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from specviz import counts, metrics, serving, serving_fetch, theory
+from specviz import counts, serving, serving_fetch, theory
 from specviz.brief import production_section
+from specviz.measure import exposition, metrics
 from specviz.trace import Trace
 
 from metrics_server import STEP_POS, TOKEN, MetricsServer
@@ -50,7 +51,7 @@ def test_counters_fill_counts_exactly_like_the_engine_does():
     run = counts.Counts()
     for n in rounds:
         run.add_round(k, n)
-    back = serving.parse(serving.exposition({"m": run})).totals["m"].counts()
+    back = serving.parse(exposition.exposition({"m": run})).totals["m"].counts()
     for name in ("passes", "drafted", "accepted", "rejections", "drafted_at", "checked_at", "accepted_at"):
         assert getattr(back, name) == getattr(run, name), name
     assert metrics.alpha(back) == metrics.alpha(run) == sum(rounds) / (sum(rounds) + 5)  # 5 rounds stopped early

@@ -4,14 +4,13 @@ import json
 import pytest
 import torch
 
-from specviz import metrics
 from specviz.counts import Counts
-from specviz.train.prompts import eval_requests
-from specviz.decoding.engine import plain_decode, speculative_decode
-from specviz.decoding.models import load_registry
 from specviz.decoding.drafters import build_drafter
-from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import encode_prompt, eos_ids, load_registry
 from specviz.decoding.sampling import SamplingParams
+from specviz.measure import metrics
+from specviz.measure.prompts import eval_requests
 from specviz.paths import DRAFTS_DIR
 
 NAME = "smollm2-135m-eagle"

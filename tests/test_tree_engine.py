@@ -8,20 +8,20 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz import metrics
 from specviz.decoding import tree as T
 from specviz.decoding.cached_lm import CachedLM
-from specviz.decoding.drafters.base import start
-from specviz.decoding.engine import TokenTexts, _tree_round, plain_decode, speculative_decode
-from specviz.errors import TraceError
 from specviz.decoding.drafters import build_drafter
+from specviz.decoding.drafters.base import start
+from specviz.decoding.drafters.network import Draft
+from specviz.decoding.drafters.trained import make_drafter
+from specviz.decoding.engine import TokenTexts, _tree_round, plain_decode, speculative_decode
+from specviz.decoding.grow import TreeShape
 from specviz.decoding.models import encode_prompt, eos_ids
 from specviz.decoding.sampling import SamplingParams, probs_from_logits
+from specviz.errors import TraceError
+from specviz.measure import metrics
 from specviz.trace import Trace
-from specviz.decoding.drafters.network import Draft
 from specviz.train.draft import draft_config
-from specviz.decoding.drafters.trained import make_drafter
-from specviz.decoding.grow import TreeShape
 
 GREEDY = SamplingParams(0.0)
 PROMPTS = ["Describe the history of origami briefly.", "Write a short note inviting a friend to dinner."]

@@ -6,7 +6,8 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import charts, look, metrics, render, treeview
+from specviz import charts, look, render, treeview
+from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.trace import Trace
 from specviz.ui import views

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from ..decoding.models import LoadedModel
-from . import prompts as P
+from .prompts import clean_request, copy_request, request_prompt
 
 
 @torch.inference_mode()
@@ -137,10 +137,10 @@ def write_requests(target: LoadedModel, model, tasks: dict, per_task: int, path:
                 need = per_task - len(got)
                 if need <= 0:
                     break
-                asks = [tok(P.request_prompt(desc, seeds, rng)).input_ids for _ in range(need + need // 2 + 2)]
+                asks = [tok(request_prompt(desc, seeds, rng)).input_ids for _ in range(need + need // 2 + 2)]
                 for i in range(0, len(asks), batch):
                     for r in generate_batch(model, asks[i:i + batch], 48, 0.8, gen, 1, stop, pad, keep=False):
-                        text = P.clean_request(tok.decode(r["tokens"][r["prompt_len"]:].tolist(),
+                        text = clean_request(tok.decode(r["tokens"][r["prompt_len"]:].tolist(),
                                                           skip_special_tokens=True), seeds)
                         if text and text.lower() not in seen:
                             seen.add(text.lower())
@@ -160,7 +160,7 @@ def copy_requests(answers: list[dict], rewrites: list[tuple[str, str]], n: int, 
         name, template = rewrites[k % len(rewrites)]
         for _ in range(50):  # code templates need an answer that has a code block
             a = rng.choice(answers)
-            request = P.copy_request(template, name, a["answer"], rng)
+            request = copy_request(template, name, a["answer"], rng)
             if request:
                 out.append({"task": f"copy:{name}", "request": request})
                 break

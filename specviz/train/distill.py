@@ -25,17 +25,18 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .. import metrics
-from ..errors import RunError
+from ..decoding.drafters.network import Draft, KINDS, frozen_head
+from ..decoding.drafters.trained import read_draft, resolve
 from ..decoding.models import LoadedModel
+from ..errors import RunError
+from ..measure import metrics
+from ..measure.prompts import HELD_OUT_TASKS, eval_requests, round_robin
 from ..numbers import dash
 from ..paths import cache_dir
 from . import data as D
-from . import prompts as P
 from .data import sequence
-from ..decoding.drafters.network import Draft, KINDS, frozen_head
 from .draft import draft_config, init_from_target, n_params, save_draft
-from ..decoding.drafters.trained import read_draft, resolve
+from .prompts import HELD_OUT_REWRITES, REWRITES, TASKS
 
 # ----------------------------------------------------------------------------- training
 
@@ -331,13 +332,13 @@ def build_all(target: LoadedModel, args) -> tuple[dict, dict, dict]:
     cached = all((folder / f).exists() for f in ("answers.safetensors", "copies.safetensors",
                                                    "held_out.safetensors", "held_copies.safetensors"))
     model = None if cached else D.generation_model(target, args.gen_dtype)
-    tasks, held_tasks = task_subset(P.TASKS, args.tasks), task_subset(P.HELD_OUT_TASKS, args.tasks)
+    tasks, held_tasks = task_subset(TASKS, args.tasks), task_subset(HELD_OUT_TASKS, args.tasks)
     requests = D.write_requests(target, model, tasks, args.requests_per_task, folder / "requests.json",
                                 args.seed, args.gen_batch)
     temps = D.assign_temperatures(len(requests), args.temperatures, args.seed)
     answers = D.build_data(target, requests, temps, args, folder / "answers.safetensors", model)
     texts = D.answers_text(answers, target.tokenizer, requests)
-    copies = D.copy_requests(texts, P.REWRITES, args.copy_prompts, args.seed)
+    copies = D.copy_requests(texts, REWRITES, args.copy_prompts, args.seed)
     copied = D.build_data(target, copies, D.assign_temperatures(len(copies), args.temperatures, args.seed + 1),
                           args, folder / "copies.safetensors", model)
     # held out: requests for unseen task types, answered greedily by the target as loaded
@@ -347,15 +348,15 @@ def build_all(target: LoadedModel, args) -> tuple[dict, dict, dict]:
     held = D.build_data(target, held_requests, [0.0] * len(held_requests), args,
                         folder / "held_out.safetensors")
     held_texts = D.answers_text(held, target.tokenizer, held_requests)
-    held_copies = D.copy_requests(held_texts, P.HELD_OUT_REWRITES, len(held_requests) // 3, args.seed + 1)
+    held_copies = D.copy_requests(held_texts, HELD_OUT_REWRITES, len(held_requests) // 3, args.seed + 1)
     held_copied = D.build_data(target, held_copies, [0.0] * len(held_copies), args,
                                folder / "held_copies.safetensors")
     del model
     info = {"folder": str(folder), "requests": len(requests), "copies": len(copies),
             "held_out_requests": len(held_requests), "held_out_copies": len(held_copies),
             "tasks": list(tasks), "held_out_tasks": list(held_tasks),
-            "rewrites": sorted({n for n, _ in P.REWRITES}), "held_out_rewrites": sorted({n for n, _ in P.HELD_OUT_REWRITES}),
-            "held_out_pairs": P.round_robin([(r["task"], r["request"]) for r in held_requests + held_copies])}
+            "rewrites": sorted({n for n, _ in REWRITES}), "held_out_rewrites": sorted({n for n, _ in HELD_OUT_REWRITES}),
+            "held_out_pairs": round_robin([(r["task"], r["request"]) for r in held_requests + held_copies])}
     return D.merge([answers, copied]), D.merge([held, held_copied]), info
 
 
@@ -563,7 +564,7 @@ def main(args) -> int:
             "command": "python -m specviz distill " + " ".join(shlex.quote(a) for a in sys.argv[2:])}
     save_draft(out, draft, vocab_ids, card)  # usable before the eval; the eval adds its numbers
     if args.eval_temperatures:
-        sets = {"hand-written": P.eval_requests(),
+        sets = {"hand-written": eval_requests(),
                 "held-out task types": info["held_out_pairs"][:args.eval_held_out]}
         card["held_out_eval"] = {"gamma": args.eval_gamma, "max_new_tokens": args.eval_tokens,
                                  **evaluate(target, f"trained:{out}", sets, args.eval_gamma,

@@ -7,7 +7,8 @@ import time
 
 import streamlit as st
 
-from .. import metrics, race, render
+from .. import race, render
+from ..measure import metrics
 from ..trace import Trace
 from . import safe
 

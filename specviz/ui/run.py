@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 import streamlit as st
 
 from .. import render
-from ..errors import SpecVizError, first_line
 from ..decoding.models import Registry, load_registry
+from ..errors import SpecVizError, first_line
+from ..measure.prompts import PROMPTS
 from ..paths import MODELS_YAML
 from ..trace import Round, Trace
 from . import state
-from .examples import PROMPTS
 
 DRAFTERS = ["layers:4", "layers:8", "layers:16", "lookup", "lookup:2"]
 def registry() -> Registry:

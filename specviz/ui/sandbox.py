@@ -5,7 +5,8 @@ accept probability, the residual and many draws through the real verifier conver
 """
 import streamlit as st
 
-from .. import class_charts, sandbox as sb
+from .. import class_charts
+from ..measure import sandbox as sb
 from . import projector, urlstate
 
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}

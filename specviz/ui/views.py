@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, look, metrics, render, theory
+from .. import charts, look, render, theory
+from ..measure import metrics
 from ..numbers import num, prob
 from ..trace import Trace
 from . import projector, safe

@@ -8,10 +8,10 @@ import json
 
 import streamlit as st
 
-from ... import metrics
-from ...costcurve import CostCurve
-from ...errors import SpecVizError, first_line
 from ...decoding.models import load_registry
+from ...errors import SpecVizError, first_line
+from ...measure import metrics
+from ...measure.costcurve import CostCurve
 from ...paths import TREE_SWEEP
 from ...trace import Trace
 from .. import lesson, state, views

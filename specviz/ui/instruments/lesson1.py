@@ -6,11 +6,10 @@ import sys
 import streamlit as st
 
 from ... import lesson_charts as charts
-from ...costcurve import CostCurve
-from .. import lesson, projector, urlstate
-from .. import machine as this_machine
+from ...measure.costcurve import CostCurve
+from ...measure.prompts import PROMPTS
 from ...numbers import span
-from ..examples import PROMPTS
+from .. import lesson, machine as this_machine, projector, urlstate
 from . import common
 from .common import PLOTLY, cost_of_pass
 
@@ -46,7 +45,7 @@ def cost_curve() -> None:
         bar = st.progress(0.0, text="timing target passes ...")
 
         def measure():
-            from ...costs import measure_pass_costs
+            from ...measure.costs import measure_pass_costs
             from ...decoding.models import encode_prompt
 
             target = common.target()
@@ -125,7 +124,7 @@ def draft_cost() -> None:
                             key="c_drafters")
     if st.button("Measure c", key="c_go", disabled=not chosen):
         def measure():
-            from ...costs import draft_memory, measure_draft_cost
+            from ...measure.costs import draft_memory, measure_draft_cost
             from ...decoding.drafters import build_drafter
             from ...decoding.models import encode_prompt
 

@@ -2,16 +2,14 @@
 per-position acceptance, counterfactual replay, workloads, a slower-than-plain run and the gap."""
 import streamlit as st
 
-from ... import charts as run_charts
-from ... import lesson_charts as charts
-from ... import metrics
+from ... import charts as run_charts, lesson_charts as charts
+from ...measure import metrics
+from ...measure.prompts import PROMPTS
+from ...measure.replay import caveat, replay_all
 from ...numbers import num, span
 from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
-from ...replay import caveat, replay_all
 from ...trace import Trace
-from .. import lesson, projector, state, urlstate
-from .. import machine as this_machine
-from ..examples import PROMPTS
+from .. import lesson, machine as this_machine, projector, state, urlstate
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
 

@@ -47,7 +47,7 @@ def lab() -> None:
 
         def work():
             from ...errors import RunError
-            from ...lab import next_token_distributions, run_lab
+            from ...measure.lab import next_token_distributions, run_lab
             from ...decoding.record import MAX_PROMPT_CHARS
             from ...decoding.drafters import build_drafter
             from ...decoding.models import encode_prompt
@@ -75,7 +75,7 @@ def lab() -> None:
     if not saved:
         st.info("Press Run: about a second per thousand samples on a quiet CPU with top-k 50.")
         return
-    from ...lab import LOOSE, VARIANTS  # imports torch: only once there is a result to show
+    from ...measure.lab import LOOSE, VARIANTS  # imports torch: only once there is a result to show
 
     res = saved["result"]
     st.caption(f"Setup: {saved['setup']} · β = Σ min(p, q) = {float((res.p.clip(max=res.q)).sum()):.3f} "

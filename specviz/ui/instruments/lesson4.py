@@ -5,13 +5,13 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts
-from ... import render, treesweep
+from ... import lesson_charts as charts, render, treesweep
 from ...brief import pooled_summary
 from ...decoding.models import draft_weights_digest, load_registry
-from .. import lesson, projector, state, urlstate, views
+from ...measure.prompts import PROMPTS
 from ...numbers import num, span
-from ..examples import PROMPTS, shipped_traces
+from .. import lesson, projector, state, urlstate, views
+from ..examples import shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -189,7 +189,7 @@ def _curve_v(curve: dict | None):
 def _measure(draft: str, budgets: tuple[int, ...], tokens: int) -> dict:
     """Run the chain and each tree beside plain decoding (interleaved, two repeats) and time the
     passes they need; imports torch only now."""
-    from ...costs import measure_pass_costs
+    from ...measure.costs import measure_pass_costs
     from ...decoding.models import encode_prompt
 
     target = common.target()

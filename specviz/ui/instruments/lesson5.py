@@ -2,10 +2,10 @@
 import streamlit as st
 
 from ...brief import brief_markdown, measure
-from ...errors import SpecVizError
 from ...decoding.models import load_registry
+from ...errors import SpecVizError
+from ...measure.prompts import PROMPTS
 from .. import lesson, urlstate
-from ..examples import PROMPTS
 from ..run import shared_model
 from . import common
 from .common import WORKLOADS, verify_costs
@@ -68,7 +68,7 @@ def brief_inputs() -> None:
         runs = _measure({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
                         int(repeats), pair.target)
         if runs:
-            from ...costs import draft_memory
+            from ...measure.costs import draft_memory
             from ...decoding.drafters import build_drafter
 
             target = shared_model(pair.target, "auto")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .decoding.sampling import residual, sample, verify
+from ..decoding.sampling import residual, sample, verify
 
 TOKENS = ["the", "a", "cat", "dog", "sat"]
 P_START = [0.40, 0.25, 0.15, 0.12, 0.08]  # a target sure of "the", a draft that prefers "a"

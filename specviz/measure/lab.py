@@ -12,10 +12,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from .decoding.cached_lm import CachedLM
-from .decoding.drafters.base import start
-from .errors import ModelError
-from .decoding.sampling import SamplingParams, probs_from_logits, verify
+from ..decoding.cached_lm import CachedLM
+from ..decoding.drafters.base import start
+from ..decoding.sampling import SamplingParams, probs_from_logits, verify
+from ..errors import ModelError
 
 Progress = Callable[[float, str], None]
 

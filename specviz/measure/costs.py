@@ -10,11 +10,11 @@ from typing import Callable
 
 import torch
 
+from ..decoding.cached_lm import CachedLM
+from ..decoding.drafters.base import start
+from ..decoding.kerneltable import load_average
+from ..decoding.sampling import SamplingParams
 from .costcurve import CostCurve  # noqa: F401 - measured here, defined without torch there
-from .decoding.cached_lm import CachedLM
-from .decoding.drafters.base import start
-from .decoding.kerneltable import load_average
-from .decoding.sampling import SamplingParams
 
 Progress = Callable[[float, str], None]
 

@@ -20,8 +20,8 @@ and prompt lookup (the n-gram it matches depends on where the round starts).
 from dataclasses import asdict, dataclass
 from typing import Callable
 
+from ..trace import Trace
 from . import metrics
-from .trace import Trace
 
 
 NO_DRAFT = "no draft"  # the drafter proposed nothing more at this position

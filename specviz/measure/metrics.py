@@ -38,8 +38,8 @@ with branching rounds reports them as None (n/a) and reports instead:
 """
 from dataclasses import asdict, dataclass
 
-from .counts import Counts, tree_counts
-from .trace import Round, Trace
+from ..counts import Counts, tree_counts
+from ..trace import Round, Trace
 
 
 def add_trace_round(c: Counts, r: Round) -> None:
