@@ -4,15 +4,16 @@ Chains of each gamma and, for drafters that can branch, token trees of each node
 (--trees): a tree row reports τ, the accepted ÷ checked nodes (Leviathan's α and the chain
 theories are n/a for trees), the measured cost v of its N+1-token pass and τ ÷ (N̄c + v).
 
-Every method runs on the same prompts with the same settings, interleaved (method order
-rotates each repeat) so a noisy shared machine slows all of them alike; times are medians
-over repeats. Greedy outputs of all methods are compared token for token: a mismatch is
+Every method runs on the same prompts with the same settings, interleaved (the methods' order
+rotates each repeat: specviz.measure.repeats) so a noisy shared machine slows all of them alike. Greedy outputs of all methods are compared token for token: a mismatch is
 reported with the target's top-2 logit gap at the first differing position (a near-tie
 that batched verification may flip), never hidden. With --temperature > 0 every method
 samples (plain and speculative runs of a prompt and repeat share a seed); outputs then
-differ by design and only speed and acceptance are compared. Speedups are decode time per
-token of plain over the method's: pooled over prompts, per prompt (median, min-max) and per
-repeat (min-max); --by-task adds one row per task type.
+differ by design and only speed and acceptance are compared. Speedups follow the one pooling rule
+(repeats.RULE): a repeat's speedup is plain decoding's time for the method's tokens ÷ the
+method's decode time, all prompts together; the row shows the median over repeats with the
+lowest and highest repeat, and per prompt the median over repeats (median and min-max over the
+prompts); --by-task adds one row per task type.
 """
 import argparse
 import cProfile
@@ -34,6 +35,7 @@ from .decoding.models import draft_weights_digest, load_model, load_registry, pa
 from .decoding.sampling import SamplingParams
 from .errors import RunError
 from .measure import metrics
+from .measure.repeats import Spread, interleaved, repeat_speedup, spread
 from .numbers import dash
 
 COPY_PROMPTS = [  # copy-heavy: the answer repeats the prompt (where prompt lookup shines)
@@ -148,18 +150,26 @@ def per_token(m: Method, prompts=None) -> float:
             / max(sum(statistics.median(m.n_tokens[i]) for i in keys), 1))
 
 
+def speedup(plain: Method, m: Method, prompts: list[int]) -> Spread:
+    """m's measured speedup over these prompts by repeats.RULE, from the decode times of each repeat."""
+    n = min(len(x.decode[i]) for x in (plain, m) for i in prompts)
+    runs = lambda r: [(plain.decode[i][r] / max(plain.n_tokens[i][r], 1), m.n_tokens[i][r], m.decode[i][r])  # noqa: E731
+                      for i in prompts]
+    return spread(repeat_speedup(runs(r)) for r in range(n))
+
+
 def speedup_spread(plain: Method, m: Method) -> dict:
-    """Measured speedups per prompt (each prompt's medians over repeats): median, min, max."""
-    per_prompt = [per_token(plain, [i]) / per_token(m, [i]) for i in m.decode]
+    """Measured speedups per prompt (each prompt's median over repeats): median, min, max."""
+    per_prompt = [speedup(plain, m, [i]).median for i in m.decode]
     return {"speedup_prompt_median": statistics.median(per_prompt), "speedup_prompt_min": min(per_prompt),
             "speedup_prompt_max": max(per_prompt), "prompts_below_1": sum(x < 1 for x in per_prompt)}
 
 
 def group_summary(plain: Method, m: Method, prompts: list[int]) -> metrics.Summary:
-    """Every metric of m over some prompts (counts pooled, speedup of decode time per token)."""
+    """Every metric of m over some prompts: counts pooled, c and v against plain decoding's time per
+    token (medians over repeats), the measured speedup by repeats.RULE."""
     pooled = sum((c for i in prompts for c in m.counts[i]), Counts())
-    step = per_token(plain, prompts)
-    return metrics.summarize_counts(pooled, pooled.mean_gamma, step, step / per_token(m, prompts))
+    return metrics.summarize_counts(pooled, pooled.mean_gamma, per_token(plain, prompts), speedup(plain, m, prompts).median)
 
 
 def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kwargs: dict,
@@ -177,9 +187,8 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
         row["identical"] = not mismatches if greedy else None
         row["mismatches"] = mismatches
         if m.engine == "ours":
-            s = group_summary(plain, m, list(m.decode))
-            row["speedups"] = per_repeat(plain, m)
-            row["speedup_lo"], row["speedup_hi"] = min(row["speedups"], default=None), max(row["speedups"], default=None)
+            s, measured = group_summary(plain, m, list(m.decode)), speedup(plain, m, list(m.decode))
+            row["speedups"], row["speedup_lo"], row["speedup_hi"] = measured.each, measured.lo, measured.hi
             row.update(alpha=s.alpha, beta=s.alpha_expected, tau=s.mean_acceptance_length,
                        tau_expected=s.expected_acceptance_length,
                        draft_acceptance_rate=s.draft_acceptance_rate, c=s.cost_ratio, v=s.verify_cost,
@@ -195,16 +204,6 @@ def summarize(methods: list[Method], prompts_ids: list[list[int]], target, hf_kw
             row.update(speedup=1.0)
         rows.append(row)
     return rows
-
-
-def per_repeat(plain: Method, m: Method) -> list[float]:
-    """The speedup of each whole repeat: repeat r of both methods (run side by side, interleaved),
-    decode seconds per new token over the prompts. (The row's speedup takes each prompt's median
-    over repeats first, so it can sit outside these.)"""
-    n = min(len(v) for v in [*plain.decode.values(), *m.decode.values()])
-    rate = lambda x, r: (sum(x.decode[i][r] for i in m.decode)  # noqa: E731
-                         / max(sum(x.n_tokens[i][r] for i in m.decode), 1))
-    return [rate(plain, r) / rate(m, r) for r in range(n)]
 
 
 def by_task(methods: list[Method], tasks: list[str]) -> list[dict]:
@@ -419,14 +418,14 @@ def main(args) -> int:
                 methods.append(Method("hf", d, g))
         if build_drafter(d, target).branches:  # a chain vs trees of each budget, same drafter
             methods += [Method("ours", d, shape.depth, tree=shape) for shape in trees]
-    runs = [(r, i) for r in range(args.repeats) for i in range(len(prompts))]
-    with torch.inference_mode(), tqdm(total=len(runs) * len(methods), desc="bench", unit="run", file=sys.stderr) as bar:
-        for r, i in runs:
-            order = methods[r % len(methods):] + methods[:r % len(methods)]  # rotate the order per repeat
-            for m in order:
-                run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i,
-                         params, 1000 * r + i)
-                bar.update()
+    def one(job, r):
+        m, i = job
+        run_once(m, target, drafters, hf_kwargs, prompts_ids[i], args.max_new_tokens, eos, i, params, 1000 * r + i)
+
+    jobs = [[(m, i) for m in methods] for i in range(len(prompts))]  # per prompt, every method
+    with torch.inference_mode(), tqdm(total=args.repeats * len(prompts) * len(methods), desc="bench", unit="run",
+                                      file=sys.stderr) as bar:
+        interleaved(jobs, args.repeats, one, lambda *_: bar.update())
     rows = summarize(methods, prompts_ids, target, hf_kwargs, greedy)
     import platform
     import transformers

@@ -1,11 +1,11 @@
 """The decision brief: should we enable speculative decoding for this workload? (markdown)
 
 Everything in the evidence table is computed from measured traces with the one definition of
-every metric (specviz.metrics); the recommendation is a plain rule on those numbers, stated in
-the brief so a reader can disagree with it. Timings on a shared machine are noisy, so the
-measurement repeats every prompt with plain and speculative decoding interleaved, reports the
-median and the spread over repeats, and the rule says "too noisy to decide" when the spread
-straddles the threshold.
+every metric (specviz.measure.metrics); the recommendation is a plain rule on those numbers, stated
+in the brief so a reader can disagree with it. Timings on a shared machine are noisy, so the
+measurement repeats every prompt with plain and speculative decoding interleaved
+(specviz.measure.repeats), reports the median and the spread over repeats, and the rule says "too
+noisy to decide" when the spread straddles the threshold.
 """
 import hashlib
 import io
@@ -14,73 +14,14 @@ import statistics
 import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
 
-from .measure import metrics
+from .measure.repeats import pooled_summary, repeats_of, speedup
 from .measure.replay import replay_all
 from .numbers import num
 from .trace import Trace
 
 ENABLE_AT = 1.10  # enable only if the measured speedup clears plain decoding by 10 %
 GAMMAS = range(1, 9)
-
-
-# ----------------------------------------------------------------------------- measuring
-
-def measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new_tokens: int = 40,
-            repeats: int = 3, target: str | None = None, temperature: float = 0.0, seed: int = 0,
-            device: str = "auto", run: Callable | None = None,
-            progress: Callable[[int, int, str], None] = lambda done, total, what: None,
-            should_stop: Callable[[], bool] = lambda: False) -> dict[str, list[Trace]]:
-    """Measure every prompt of every workload `repeats` times; return workload -> traces in run order.
-
-    Each run times plain and speculative decoding of one prompt back to back; the order of the
-    two alternates from one repeat to the next, and every repeat walks all workloads, so a load
-    change on a shared machine hits both methods and every workload alike. run(RunSettings) ->
-    Trace defaults to specviz.runner.run (tests pass a fake). progress(done, total, what) is
-    called before each run; should_stop() ends the measurement early (what was measured is kept).
-    """
-    from .decoding.record import RunSettings
-    if run is None:
-        from .decoding.record import run
-    if repeats < 1:
-        raise ValueError(f"repeats must be at least 1, got {repeats}")
-    jobs = [(r, w, p) for r in range(repeats) for w, ps in groups.items() for p in ps]
-    out: dict[str, list[Trace]] = {w: [] for w, ps in groups.items() if ps}
-    for done, (r, w, p) in enumerate(jobs):
-        if should_stop():
-            break
-        first = "plain first" if r % 2 else "speculative first"
-        progress(done, len(jobs), f"{w}: repeat {r + 1} of {repeats}, run {done + 1} of {len(jobs)} ({first})")
-        out[w].append(run(RunSettings(p, target, draft, gamma, temperature, seed=seed,
-                                      max_new_tokens=max_new_tokens, device=device,
-                                      baseline_first=bool(r % 2))))
-    return {w: ts for w, ts in out.items() if ts}
-
-
-def repeats_of(traces: list[Trace]) -> list[list[Trace]]:
-    """Group runs into repeats: the k-th run of each prompt (with the same settings) is in repeat k."""
-    seen: dict[tuple, int] = {}
-    groups: list[list[Trace]] = []
-    for t in traces:
-        key = (t.prompt, t.config.draft, t.config.gamma, t.config.temperature, t.config.seed)
-        k = seen[key] = seen.get(key, -1) + 1
-        if k == len(groups):
-            groups.append([])
-        groups[k].append(t)
-    return groups
-
-
-def pooled_summary(traces: list[Trace]) -> metrics.Summary:
-    """Every metric of several runs pooled: counts summed; the plain step and the measured speedup
-    from the timed runs' total plain and speculative time for the same tokens."""
-    pooled = metrics.pooled(traces)
-    timed = [t for t in traces if t.baseline.output_ids and t.timing.spec_s > 0]
-    base_s = sum(t.baseline.s_per_token * len(t.output_ids) for t in timed)
-    spec_s = sum(t.timing.spec_s for t in timed)
-    tokens = sum(len(t.output_ids) for t in timed)
-    return metrics.summarize_counts(pooled, traces[0].config.gamma, base_s / tokens if tokens else None,
-                                    base_s / spec_s if spec_s and base_s else None)
 
 
 # ----------------------------------------------------------------------------- one row per workload
@@ -123,16 +64,16 @@ def _spread(xs: list) -> tuple[float | None, float | None]:
 def workload_row(name: str, traces: list[Trace]) -> Row:
     """Pool a workload's runs for the counts (α, τ, ...); medians and spreads over its repeats
     for everything timed (c, v, measured speedup, both theories)."""
-    s = pooled_summary(traces)
+    s, measured = pooled_summary(traces), speedup(traces)
     per = [pooled_summary(ts) for ts in repeats_of(traces)]
-    measured, aware = [p.speedup_measured for p in per], [p.speedup_verify_aware for p in per]
+    aware = [p.speedup_verify_aware for p in per]
     greedy = [t.output_ids == t.baseline.output_ids for t in traces
               if t.config.temperature == 0 and t.baseline.output_ids]
     best = _best_gamma(traces)
     return Row(name, len(traces), len(per), s.tokens, s.alpha, s.alpha_expected, s.mean_acceptance_length,
                s.expected_acceptance_length, s.draft_acceptance_rate,
                _median([p.cost_ratio for p in per]), _median([p.verify_cost for p in per]),
-               _median(measured), *_spread(measured), _median([p.speedup_theoretical for p in per]),
+               measured.median, measured.lo, measured.hi, _median([p.speedup_theoretical for p in per]),
                _median(aware), *_spread(aware), all(greedy) if greedy else None, best[0], best[1])
 
 

@@ -4,14 +4,15 @@
 Sequoia's point (Chen et al. 2024): the best tree size depends on the hardware. A bigger tree
 carries more tokens per pass (τ), but its one target pass scores N + 1 tokens and drafting it
 costs N̄c; on a GPU a pass over 64 tokens costs about one step, on a small CPU it does not. A
-row pools its runs with the one definition of every metric (specviz.metrics); the speedup is
-measured against plain decoding side by side, median over repeats, with the lowest and highest
-repeat. Pure apart from measure() (which imports the runner, and so torch, when called).
+row pools its runs with the one definition of every metric (specviz.measure.metrics); the speedup
+is measured against plain decoding side by side and pooled by specviz.measure.repeats' rule (median
+over repeats, with the lowest and highest repeat). Pure apart from measure() (which imports the
+recorded run, and so torch, when called).
 """
-import statistics
 from dataclasses import dataclass
 from typing import Callable
 
+from .measure.repeats import interleaved, plain_first, pooled_summary, speedup
 from .trace import Trace
 
 SHAPES = (0, 8, 16, 32)  # node budgets; 0 = the chain of γ = 4
@@ -79,18 +80,15 @@ def draft_note(d: dict, digest_now: Callable[[str], str | None]) -> str:
 
 def from_runs(runs: dict[int, list[Trace]]) -> list[Row]:
     """One row per shape (node budget, 0 = chain) from measured traces: counts and times pooled
-    over all runs, the speedup per repeat (brief.repeats_of) for the median and the spread."""
-    from .brief import pooled_summary, repeats_of
-
+    over all runs, the speedup by repeats.RULE (median and spread over repeats)."""
     rows = []
     for nodes, traces in sorted(runs.items()):
         if not traces:
             continue
-        s = pooled_summary(traces)
-        per = [x for x in (pooled_summary(r).speedup_measured for r in repeats_of(traces)) if x is not None]
+        s, measured = pooled_summary(traces), speedup(traces)
         rows.append(Row(nodes, traces[0].config.gamma, s.nodes_per_pass, s.mean_acceptance_length,
-                        s.verify_cost, s.cost_ratio, statistics.median(per) if per else None,
-                        min(per, default=None), max(per, default=None), s.speedup_from_costs, len(traces)))
+                        s.verify_cost, s.cost_ratio, measured.median, measured.lo, measured.hi,
+                        s.speedup_from_costs, len(traces)))
     return rows
 
 
@@ -99,21 +97,26 @@ def measure(prompts: list[str], draft: str, shapes: tuple[int, ...] = SHAPES, re
             progress: Callable[[int, int, str], None] = lambda done, total, what: None,
             should_stop: Callable[[], bool] = lambda: False, run: Callable | None = None) -> dict[int, list[Trace]]:
     """Greedy runs of every prompt with the chain (γ = 4) and each tree budget, each timed beside
-    plain decoding; interleaved (the shapes' order rotates and plain goes first on odd repeats) so
-    a load change on a shared machine hits every shape alike. Returns nodes -> traces."""
-    from .decoding.record import RunSettings
+    plain decoding; interleaved (repeats.interleaved: per prompt, the shapes' order rotates each
+    repeat, and plain goes first on odd repeats) so a load change on a shared machine hits every
+    shape alike. Returns nodes -> traces."""
+    from .decoding.record import RunSettings  # lazy: torch
     if run is None:
-        from .decoding.record import run
-    jobs = [(r, shapes[(i + r) % len(shapes)], p) for r in range(repeats) for i in range(len(shapes))
-            for p in prompts]
+        from .decoding.record import run  # lazy: torch
+
+    def one(job, r):
+        nodes, p = job
+        return run(RunSettings(p, target, draft, GAMMA, 0.0, seed=seed, max_new_tokens=max_new_tokens,
+                               baseline_first=plain_first(r), tree=nodes))
+
+    def say(done, total, job, r):
+        what = f"tree of {job[0]}" if job[0] else f"chain γ = {GAMMA}"
+        progress(done, total, f"repeat {r + 1} of {repeats}: {what}, run {done + 1} of {total}")
+
     out: dict[int, list[Trace]] = {n: [] for n in shapes}
-    for done, (r, nodes, p) in enumerate(jobs):
-        if should_stop():
-            break
-        what = f"tree of {nodes}" if nodes else f"chain γ = {GAMMA}"
-        progress(done, len(jobs), f"repeat {r + 1} of {repeats}: {what}, run {done + 1} of {len(jobs)}")
-        out[nodes].append(run(RunSettings(p, target, draft, GAMMA, 0.0, seed=seed, max_new_tokens=max_new_tokens,
-                                          baseline_first=bool(r % 2), tree=nodes)))
+    for (nodes, _), _, trace in interleaved([[(n, p) for n in shapes] for p in prompts], repeats, one, say,
+                                            should_stop):
+        out[nodes].append(trace)
     return {n: ts for n, ts in out.items() if ts}
 
 

@@ -8,6 +8,7 @@ import pytest
 from test_replay import make_trace
 
 from specviz import brief
+from specviz.measure.repeats import measure_prompts, repeats_of
 from specviz.trace import Trace
 
 
@@ -64,7 +65,7 @@ def test_repeats_give_medians_and_a_spread():
 
 def test_repeats_of_groups_the_kth_run_of_each_prompt():
     runs = repeats(1.0, 1.1, prompt="x")[:1] + repeats(1.0, prompt="y") + repeats(1.1, prompt="x")
-    groups = brief.repeats_of(runs)
+    groups = repeats_of(runs)
     assert [[t.prompt for t in g] for g in groups] == [["x", "y"], ["x"]]
 
 
@@ -122,7 +123,7 @@ def test_measure_interleaves_methods_and_repeats_every_workload():
         return replace(fast(1.2, settings.prompt), config=replace(fast().config, draft=settings.draft))
 
     seen = []
-    out = brief.measure({"edit": ["e1", "e2"], "chat": ["c1"], "empty": []}, "lookup", 4, repeats=3,
+    out = measure_prompts({"edit": ["e1", "e2"], "chat": ["c1"], "empty": []}, "lookup", 4, repeats=3,
                         run=run, progress=lambda done, total, what: seen.append((done, total)))
     assert calls == [("e1", False), ("e2", False), ("c1", False),
                      ("e1", True), ("e2", True), ("c1", True),
@@ -130,13 +131,13 @@ def test_measure_interleaves_methods_and_repeats_every_workload():
     assert seen[0] == (0, 9) and seen[-1] == (8, 9)
     assert list(out) == ["edit", "chat"] and len(out["edit"]) == 6 and len(out["chat"]) == 3
     assert brief.workload_row("edit", out["edit"]).repeats == 3
-    stopped = brief.measure({"edit": ["e1"]}, "lookup", 4, repeats=3, run=run, should_stop=lambda: len(calls) >= 10)
+    stopped = measure_prompts({"edit": ["e1"]}, "lookup", 4, repeats=3, run=run, should_stop=lambda: len(calls) >= 10)
     assert len(stopped["edit"]) == 1  # what was measured before the stop is kept
 
 
 def test_measure_on_the_real_model_times_both_methods_in_either_order(target):
     """Repeat 1 runs speculative first, repeat 2 plain first (runner's baseline_first)."""
-    out = brief.measure({"edit": ["Fix the typo: 'teh cat'"]}, "lookup", 3, max_new_tokens=8, repeats=2,
+    out = measure_prompts({"edit": ["Fix the typo: 'teh cat'"]}, "lookup", 3, max_new_tokens=8, repeats=2,
                         target="smollm2-135m-instruct", device="cpu")
     a, b = out["edit"]
     for t in (a, b):  # both methods timed in every run, and greedy output is plain greedy output

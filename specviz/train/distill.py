@@ -29,8 +29,8 @@ from ..decoding.drafters.network import Draft, KINDS, frozen_head
 from ..decoding.drafters.trained import read_draft, resolve
 from ..decoding.models import LoadedModel
 from ..errors import RunError
-from ..measure import metrics
 from ..measure.prompts import HELD_OUT_TASKS, eval_requests, round_robin
+from ..measure.repeats import interleaved, plain_first, pooled_summary
 from ..numbers import dash
 from ..paths import cache_dir
 from . import data as D
@@ -375,20 +375,25 @@ def data_dir(args) -> Path:
 
 def evaluate(target: LoadedModel, spec: str, sets: dict, gamma: int, temperatures: list[float],
              max_new_tokens: int) -> dict:
-    """Engine runs of spec on every prompt at every temperature, pooled per set, per temperature
-    and per task type with specviz.metrics.
+    """Engine runs of spec on every prompt at every temperature (repeats.interleaved, once), pooled
+    per set, per temperature and per task type (repeats.pooled_summary).
 
     The plain-decoding baseline (for c, v and the measured speedup) runs at T = 0 only.
     """
     from ..decoding.record import RunSettings, run
 
-    runs = [(name, task, prompt, t) for name, pairs in sets.items() for task, prompt in pairs
-            for t in temperatures]
+    def one(job, r):
+        _, _, prompt, t = job
+        return run(RunSettings(prompt, target=target.spec.key, draft=spec, gamma=gamma, temperature=t,
+                               max_new_tokens=max_new_tokens, device=target.device, baseline=t == 0,
+                               baseline_first=plain_first(r)))
+
+    groups = [[(name, task, prompt, t) for t in temperatures] for name, pairs in sets.items() for task, prompt in pairs]
+    with tqdm(total=sum(map(len, groups)), desc="held-out eval", unit="run", file=sys.stderr) as bar:
+        done = interleaved(groups, 1, one, lambda *_: bar.update())
     traces: dict = {}
     lossless = True
-    for name, task, prompt, t in tqdm(runs, desc="held-out eval", unit="run", file=sys.stderr):
-        trace = run(RunSettings(prompt, target=target.spec.key, draft=spec, gamma=gamma, temperature=t,
-                                max_new_tokens=max_new_tokens, device=target.device, baseline=t == 0))
+    for (name, task, _, t), _, trace in done:
         lossless &= t != 0 or trace.output_ids == trace.baseline.output_ids
         traces.setdefault((name, t), []).append((task, trace))
     result: dict = {"lossless": lossless}
@@ -397,25 +402,20 @@ def evaluate(target: LoadedModel, spec: str, sets: dict, gamma: int, temperature
         for task, trace in got:
             by_task.setdefault(task, []).append(trace)
         result.setdefault(name, {})[f"T={t:g}"] = {
-            "all": pooled([tr for _, tr in got], gamma),
-            "by_task": {task: pooled(trs, gamma) for task, trs in sorted(by_task.items())}}
+            "all": pooled(tr for _, tr in got),
+            "by_task": {task: pooled(trs) for task, trs in sorted(by_task.items())}}
     return result
 
 
-def pooled(traces: list, gamma: int) -> dict:
-    """The pooled metrics of runs (specviz.metrics); timing from the runs that have a baseline."""
-    import statistics
-
-    counts = metrics.pooled(traces)
-    timed = [t for t in traces if metrics.baseline_step_s(t)]
-    step_s = statistics.median(metrics.baseline_step_s(t) for t in timed) if timed else None
-    measured = [metrics.measured_speedup(t) for t in timed]
-    s = metrics.summarize_counts(counts, gamma, step_s, statistics.median(measured) if measured else None)
+def pooled(traces) -> dict:
+    """The card's numbers of runs, pooled as the brief pools them (repeats.pooled_summary)."""
+    traces = list(traces)
+    s = pooled_summary(traces)
     r = lambda x, d=4: None if x is None else round(x, d)  # noqa: E731
     return {"prompts": len(traces), "rounds": s.rounds, "alpha": r(s.alpha), "alpha_expected": r(s.alpha_expected),
             "tau": r(s.mean_acceptance_length), "tau_expected": r(s.expected_acceptance_length),
             "draft_acceptance_rate": r(s.draft_acceptance_rate), "c": r(s.cost_ratio), "v": r(s.verify_cost, 3),
-            "speedup_median": r(s.speedup_measured, 3)}
+            "speedup": r(s.speedup_measured, 3)}
 
 
 # ----------------------------------------------------------------------------- CLI

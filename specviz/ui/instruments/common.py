@@ -12,6 +12,7 @@ from ...decoding.models import load_registry
 from ...errors import SpecVizError, first_line
 from ...measure import metrics
 from ...measure.costcurve import CostCurve
+from ...measure.repeats import measure_prompts
 from ...paths import TREE_SWEEP
 from ...trace import Trace
 from .. import lesson, state, views
@@ -126,27 +127,18 @@ def workload_traces() -> dict[str, Trace]:
     return {w: t for w, t in found.items() if t is not None}
 
 
-def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int,
-                temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
-    """Run every prompt of every group (speculative + plain baseline) with a progress bar."""
-    from ...decoding.record import RunSettings, run
-
-    total = sum(len(v) for v in groups.values())
-    bar, done, out = st.progress(0.0, text="loading the model ..."), 0, {}
+def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int, temperature: float = 0.0,
+                target: str = TARGET, repeats: int = 1) -> dict[str, list[Trace]] | None:
+    """Run every prompt of every group `repeats` times (speculative + plain baseline, interleaved:
+    repeats.measure_prompts) with a progress bar on the real model."""
+    bar = st.progress(0.0, text="loading the model ...")
     try:
         with st.spinner(f"loading {target} ..."):
             shared_model(target, "auto")
-        for name, prompts in groups.items():
-            for prompt in prompts:
-                bar.progress(done / total, text=f"{name}: run {done + 1} of {total} (speculative, "
-                                                f"then plain decoding) ...")
-                out.setdefault(name, []).append(run(RunSettings(
-                    prompt, target, draft, gamma, temperature, seed=lesson.seed(),
-                    max_new_tokens=max_new)))
-                done += 1
+        return measure_prompts(groups, draft, gamma, max_new, repeats, target, temperature, seed=lesson.seed(),
+                               progress=lambda done, total, what: bar.progress(done / total, text=what))
     except SpecVizError as e:
         st.error(str(e))
         return None
     finally:
         bar.empty()
-    return out

@@ -1,9 +1,8 @@
 """Lesson 5's instruments: the workload inputs and the decision brief."""
 import streamlit as st
 
-from ...brief import brief_markdown, measure
+from ...brief import brief_markdown
 from ...decoding.models import load_registry
-from ...errors import SpecVizError
 from ...measure.prompts import PROMPTS
 from .. import lesson, urlstate
 from ..run import shared_model
@@ -65,8 +64,8 @@ def brief_inputs() -> None:
     st.text_input("hardware / deployment notes for the brief (optional)", key="br_notes",
                   placeholder="e.g. production: 1× L4 GPU, vLLM, 20 concurrent requests")
     if st.button("Measure and write the brief", type="primary", key="br_go"):
-        runs = _measure({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
-                        int(repeats), pair.target)
+        runs = common.run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
+                                  target=pair.target, repeats=int(repeats))
         if runs:
             from ...measure.costs import draft_memory
             from ...decoding.drafters import build_drafter
@@ -75,22 +74,6 @@ def brief_inputs() -> None:
             st.session_state["sv_brief_runs"] = runs
             st.session_state["sv_brief_memory"] = common.errors(
                 lambda: draft_memory(target.model, build_drafter(draft, target)))
-
-
-def _measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int, repeats: int,
-             target: str) -> dict | None:
-    """brief.measure with a progress bar: every prompt `repeats` times, interleaved, on the real model."""
-    bar = st.progress(0.0, text="loading the model ...")
-    try:
-        with st.spinner(f"loading {target} ..."):
-            shared_model(target, "auto")
-        return measure(groups, draft, gamma, max_new, repeats, target, seed=lesson.seed(),
-                       progress=lambda done, total, what: bar.progress(done / total, text=what))
-    except SpecVizError as e:
-        st.error(str(e))
-        return None
-    finally:
-        bar.empty()
 
 
 def brief() -> None:
