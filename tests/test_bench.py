@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from specviz import bench
+from specviz.cli import bench
 
 
 def test_tiny_bench_outputs_agree(target, capsys):

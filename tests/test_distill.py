@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 
+from specviz.cli import distill
 from specviz.decoding.drafters.network import Draft
 from specviz.decoding.drafters.trained import load_trained_drafter, read_draft
 from specviz.decoding.engine import plain_decode, speculative_decode
@@ -13,7 +14,7 @@ from specviz.decoding.models import encode_prompt, eos_ids
 from specviz.decoding.sampling import SamplingParams
 from specviz.errors import SpecVizError
 from specviz.measure.prompts import EVAL_REQUESTS, HELD_OUT_TASKS, eval_requests
-from specviz.train import data as D, distill
+from specviz.train import data as D
 from specviz.train.prompts import HELD_OUT_REWRITES, REWRITES, TASKS, clean_request, copy_request
 
 

@@ -3,7 +3,7 @@ bench pools its own timings by the same rule."""
 import pytest
 from test_brief import fast
 
-from specviz import bench
+from specviz.measure import bench
 from specviz.measure.repeats import RULE, interleaved, plain_first, pooled_summary, repeat_speedup, speedup
 
 

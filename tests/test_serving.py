@@ -374,7 +374,8 @@ def test_page_reads_examples_and_offers_the_brief_section():
 
 
 def test_bench_metrics_out_writes_one_model_per_method(tmp_path):
-    from specviz.bench import Method, write_metrics
+    from specviz.measure.bench import Method
+    from specviz.cli.bench import write_metrics
 
     a, b = counts.Counts(), counts.Counts()
     for n in (3, 1, 0):

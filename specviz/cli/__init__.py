@@ -15,8 +15,8 @@ import signal
 import sys
 import textwrap
 
-from .errors import ModelError, RunError, SpecVizError, TraceError, first_line
-from .numbers import num
+from ..errors import ModelError, RunError, SpecVizError, TraceError, first_line
+from ..numbers import num
 
 EXIT_CODES = {RunError: 2, ModelError: 3, TraceError: 4}
 FATES = {  # ANSI style, plain-text marker, legend label (blue/orange/red are colour-blind safe)
@@ -71,7 +71,7 @@ def build_parser(optional: bool = True) -> argparse.ArgumentParser:
     _add_models(sub)
     _add_machine(sub)
     _add_watch(sub)
-    for module in ("specviz.train.distill", "specviz.bench") if optional else ():
+    for module in ("specviz.cli.distill", "specviz.cli.bench") if optional else ():
         try:
             importlib.import_module(module).add_parser(sub)
         except ModuleNotFoundError as e:
@@ -162,10 +162,10 @@ def _add_machine(sub) -> None:
 
 
 def cmd_machine(args) -> int:
-    from .decoding import machine
-    from .decoding.models import load_registry, use_cpu_threads
-    from .decoding.drafters import build_drafter
-    from .decoding.record import load_target
+    from ..decoding import machine
+    from ..decoding.models import load_registry, use_cpu_threads
+    from ..decoding.drafters import build_drafter
+    from ..decoding.record import load_target
 
     _quiet_transformers()
     if not 0 <= args.temperature <= 2 or args.threads < 0:
@@ -242,7 +242,7 @@ ALARM_EXIT = 5
 
 
 def cmd_watch(args) -> int:
-    from . import serving
+    from .. import serving
 
     if args.interval < 1 or args.timeout <= 0 or args.count < 0:
         raise serving.ScrapeError("--interval must be at least 1 s, --timeout above 0 and --count at least 0")
@@ -250,7 +250,7 @@ def cmd_watch(args) -> int:
         if len(args.sources) > 1:
             raise serving.ScrapeError("give one metrics URL, or saved copies (files), not both")
         return _watch_live(args)
-    from .serving_requests import looks_like_responses
+    from ..serving_requests import looks_like_responses
 
     texts = [(path, _read_source(path)) for path in args.sources]
     if any(looks_like_responses(t) for _, t in texts):
@@ -262,7 +262,7 @@ def cmd_watch(args) -> int:
 
 
 def _read_source(path: str) -> str:
-    from . import serving
+    from .. import serving
 
     try:
         with open(path, "rb") as f:
@@ -273,7 +273,7 @@ def _read_source(path: str) -> str:
 
 
 def _print_readout(when: str, model: str, span: str, r) -> None:
-    from . import serving
+    from .. import serving
 
     print(f"{when}{model or r.name} ({span}): {serving.line(r)}")
     for note in [serving.OWN_RATE[r.engine], *r.missing]:
@@ -282,7 +282,7 @@ def _print_readout(when: str, model: str, span: str, r) -> None:
 
 def _new_alarms(watch, said: set) -> list:
     """Alarms over each model's windows not printed yet, printed now."""
-    from . import serving_health
+    from .. import serving_health
 
     new = []
     for model, points in watch.points.items():
@@ -302,7 +302,7 @@ def _clock(t: float) -> str:
 
 def _watch_files(texts: list[tuple[str, str]], fail_on_alarm: bool) -> int:
     """Saved copies in time order: the first since the server started, then the windows between them."""
-    from . import serving
+    from .. import serving
 
     watch = serving.Watch()
     for i, (path, text) in enumerate(texts):
@@ -328,7 +328,7 @@ def _watch_files(texts: list[tuple[str, str]], fail_on_alarm: bool) -> int:
 def _watch_live(args) -> int:
     import time
 
-    from . import serving
+    from .. import serving
 
     token, watch, n, said = os.environ.get("SPECVIZ_METRICS_TOKEN"), serving.Watch(), 0, set()
     while True:
@@ -360,7 +360,7 @@ def _watch_live(args) -> int:
 
 def _watch_responses(path: str, text: str) -> int:
     """A file of responses: every request, all of them pooled, their spread and outliers."""
-    from . import serving, serving_requests
+    from .. import serving, serving_requests
 
     try:
         reading = serving_requests.read(text)
@@ -394,8 +394,8 @@ def gamma_arg(text: str) -> int | str:
 
 
 def cmd_generate(args) -> int:
-    from .measure.metrics import summarize
-    from .decoding.record import RunSettings, run
+    from ..measure.metrics import summarize
+    from ..decoding.record import RunSettings, run
 
     _quiet_transformers()
     settings = RunSettings(args.prompt, args.target, args.draft, args.gamma, args.temperature,
@@ -405,7 +405,7 @@ def cmd_generate(args) -> int:
     settings.resolved().check()  # fail fast, before loading any model
     if args.threads < 0:
         raise RunError(f"--threads must be >= 0, got {args.threads}")
-    from .decoding.models import use_cpu_threads
+    from ..decoding.models import use_cpu_threads
 
     use_cpu_threads(args.threads)
     out = sys.stderr if args.json else sys.stdout
@@ -443,8 +443,8 @@ def cmd_generate(args) -> int:
 
 
 def _write_metrics(path: str, trace) -> None:
-    from .measure.metrics import counts
-    from .measure.exposition import exposition
+    from ..measure.metrics import counts
+    from ..measure.exposition import exposition
 
     c = trace.config
     text = exposition({c.target: counts(trace)}, f"SpecViz run: target {c.target}, drafter {c.draft}, "
@@ -455,9 +455,9 @@ def _write_metrics(path: str, trace) -> None:
 
 
 def cmd_show(args) -> int:
-    from .measure.metrics import summarize
-    from .render import what_ran
-    from .trace import Trace
+    from ..measure.metrics import summarize
+    from ..render import what_ran
+    from ..trace import Trace
 
     trace = Trace.load(args.trace)
     if args.html or args.gif or args.rounds:
@@ -484,7 +484,7 @@ def cmd_show(args) -> int:
 
 def _slides(trace, args) -> int:
     """show --html / --gif: the trace taken to the slides (specviz.slides)."""
-    from . import slides
+    from .. import slides
 
     if not (args.html or args.gif):
         raise RunError("--rounds chooses the rounds of --html or --gif: give one of them")
@@ -506,7 +506,7 @@ def _write(path: str, data: bytes) -> None:
 
 
 def cmd_models(args) -> int:
-    from .decoding.models import load_registry
+    from ..decoding.models import load_registry
 
     reg = load_registry()
     for key, pair in reg.pairs.items():
@@ -535,7 +535,7 @@ def _legend(color: bool) -> str:
 
 def _metrics_json(trace, s) -> dict:
     """Every metric of the run under its specviz.metrics name, plus per-position acceptance."""
-    from .measure.metrics import acceptance_by_position, counts
+    from ..measure.metrics import acceptance_by_position, counts
 
     cond, uncond = acceptance_by_position(counts(trace))
     return {**s.to_dict(), "acceptance_conditional": cond, "acceptance_unconditional": uncond}
@@ -543,7 +543,7 @@ def _metrics_json(trace, s) -> dict:
 
 def _positions_text(trace) -> str:
     """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
-    from .measure.metrics import acceptance_by_position, counts
+    from ..measure.metrics import acceptance_by_position, counts
 
     cond, uncond = acceptance_by_position(counts(trace))
     if not cond:
