@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz import charts, render
+from specviz import charts
 from specviz.measure import metrics  # noqa: E402
+from specviz.present import round_view
 from specviz.trace import Trace  # noqa: E402
 from specviz.ui.examples import shipped_traces  # noqa: E402
 
@@ -29,8 +30,8 @@ from specviz.ui.examples import shipped_traces  # noqa: E402
 def pure_step(trace: Trace, rnd: int, stage: int) -> None:
     """Everything the player computes for one step, down to the JSON sent to the browser."""
     done = rnd + 1
-    render.round_html(trace, rnd, stage)
-    render.strip_html(trace, done)
+    round_view.round_html(trace, rnd, stage)
+    round_view.strip_html(trace, done)
     figs = [charts.speedup(trace, done), charts.time_chart(trace, done), charts.tokens_per_pass(trace, done),
             charts.running_alpha(trace, done), charts.position_acceptance(trace, done)]
     gap = metrics.trace_gap(trace)
@@ -56,7 +57,7 @@ def bench_pure(steps: int) -> None:
         for i in range(steps):
             rnd = i % len(trace.rounds)
             t0 = time.perf_counter()
-            pure_step(trace, rnd, render.n_stages(trace.rounds[rnd]) - 1)
+            pure_step(trace, rnd, round_view.n_stages(trace.rounds[rnd]) - 1)
             ms.append((time.perf_counter() - t0) * 1e3)
         summary(f"pure step · {label}", ms)
 

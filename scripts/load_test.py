@@ -41,17 +41,17 @@ class Session:
 
 def _expected_headings(trace, steps: int) -> list[str]:
     """The round heading after each Next click, from the trace alone (no app state)."""
-    from specviz import render
+    from specviz.present import round_view
 
-    n, rnd, stage, out = len(trace.rounds), render.opening_round(trace), 0, []
+    n, rnd, stage, out = len(trace.rounds), round_view.opening_round(trace), 0, []
     for _ in range(steps):
-        last = render.n_stages(trace.rounds[rnd]) - 1
+        last = round_view.n_stages(trace.rounds[rnd]) - 1
         if stage < last:
             stage += 1
         elif rnd < n - 1:
             rnd, stage = rnd + 1, 0
         out.append(f"#### Round {rnd + 1} of {n} · step {stage + 1} of "
-                   f"{render.n_stages(trace.rounds[rnd])}")
+                   f"{round_view.n_stages(trace.rounds[rnd])}")
     return out
 
 

@@ -9,9 +9,10 @@ from dataclasses import replace
 
 import plotly.graph_objects as go
 
-from .look import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, figure as _fig
+from .look import figure as _fig
 from .measure import metrics
-from .render import FATES, ratio, show_text
+from .present.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, tint
+from .present.tokens import FATES, ratio, show_text
 from .trace import Correction, DraftToken, Trace
 
 
@@ -214,7 +215,7 @@ def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
     else:
         data.append(dict(type="bar", x=x, y=[min(p[t], q[t]) if t in p and t in q else None for t in order],
                          name="min(p, q): sums to β", offset=-0.4, width=0.8,
-                         marker=dict(color="rgba(0,158,115,.25)", line=dict(color=GREEN, width=2),
+                         marker=dict(color=tint(GREEN, .25), line=dict(color=GREEN, width=2),
                                      pattern=dict(shape="/", fgcolor=GREEN, solidity=0.3)),
                          hovertemplate="%{x}: min(p, q) = %{y:.3f}<extra></extra>"))
         title = "p vs q (▶ = drafted)"

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import plotly.graph_objects as go
 
 from .classroom import Tally
-from .look import BLUE, GREEN, ORANGE, PALETTE, VERMILLION, figure as _fig
+from .look import figure as _fig
+from .present.palette import BLUE, GREEN, ORANGE, PALETTE, VERMILLION
 
 if TYPE_CHECKING:  # the sandbox needs torch: every page draws the class panel, few the sandbox
     from .measure.sandbox import Analysis, Simulation

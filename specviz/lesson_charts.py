@@ -10,8 +10,9 @@ import numpy as np
 import plotly.graph_objects as go
 
 from . import counts, theory
-from .look import GREY, PALETTE, figure as _fig
+from .look import figure as _fig
 from .measure import metrics
+from .present.palette import GREY, LIGHT_GREY, PALETTE
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
     from .decoding.kerneltable import KernelTable
@@ -202,7 +203,7 @@ def lab_distributions(result: "LabResult", texts: list[str], variants: list[str]
     """Empirical next-token frequencies per variant against the target's p, on p's top tokens."""
     order = np.argsort(-result.p)[:top]
     labels = [repr(texts[i])[1:-1] or "∅" for i in order]
-    data = [dict(type="bar", x=labels, y=result.p[order], name="target p (exact)", marker_color="#BBBBBB")]
+    data = [dict(type="bar", x=labels, y=result.p[order], name="target p (exact)", marker_color=LIGHT_GREY)]
     data += [dict(type="bar", x=labels, y=result.variants[name].empirical[order],
                   name=f"{name} (TV {result.variants[name].tv:.3f})", marker_color=PALETTE[i % len(PALETTE)])
              for i, name in enumerate(variants)]

@@ -1,4 +1,4 @@
-"""The one look of every chart (no Streamlit): the palette, the type sizes, the title at the top
+"""The one look of every chart (no Streamlit): the type sizes, the title at the top
 with the legend under it, and projector mode's larger type.
 
 Every chart module builds its figures with `figure`; projector mode shows `projector(fig)`, a
@@ -14,13 +14,6 @@ import textwrap
 from dataclasses import dataclass, replace
 
 import plotly.graph_objects as go
-
-# Okabe-Ito: colour-blind safe
-BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, YELLOW, BLACK = ("#0072B2", "#E69F00", "#009E73", "#D55E00",
-                                                               "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-GREY = "#8C8C8C"
-PALETTE = [BLUE, ORANGE, GREEN, VERMILLION, PURPLE, SKY, YELLOW, BLACK]
-
 
 @dataclass(frozen=True)
 class Sizes:

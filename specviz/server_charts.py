@@ -7,8 +7,8 @@ from datetime import datetime
 import plotly.graph_objects as go
 
 from .charts import _hline
-from .look import BLUE, GREY, ORANGE, SKY, VERMILLION
 from .look import figure as _fig
+from .present.palette import BLUE, GREY, ORANGE, SKY, VERMILLION
 from .serving import COUNTERS, Point, Readout
 from .serving_requests import Reading
 

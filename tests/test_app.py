@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import render, theory
+from specviz import theory
 from specviz.decoding.models import load_registry
 from specviz.measure import metrics
+from specviz.present import round_view
 from specviz.trace import Trace
 from specviz.ui import run as run_ui, state, views
 from specviz.ui.examples import shipped_traces
@@ -84,7 +85,7 @@ def test_page_renders_a_shipped_trace(page):
 
 def test_player_steps_through_stages_and_rounds():
     at = ok(app(STEP))
-    opening = render.opening_round(shown_trace(at)) + 1  # a round that shows the idea
+    opening = round_view.opening_round(shown_trace(at)) + 1  # a round that shows the idea
     assert round_heading(at).startswith(f"#### Round {opening} of ") and "step 1 of" in round_heading(at)
     at.button(key="step_next").click().run()
     assert "step 2 of" in round_heading(ok(at))
@@ -371,7 +372,7 @@ def test_without_stage_animation_next_steps_whole_rounds():
     at.button(key="step_next").click().run()
     heading = round_heading(ok(at))
     steps = heading.split("step ")[1]
-    opening = render.opening_round(shown_trace(at)) + 1
+    opening = round_view.opening_round(shown_trace(at)) + 1
     assert heading.startswith(f"#### Round {opening + 1} of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
 
 

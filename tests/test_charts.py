@@ -5,10 +5,11 @@ import json
 
 import pytest
 
-from specviz import charts, render
+from specviz import charts
 from specviz.measure import metrics
 from specviz.measure.prompts import PROMPTS
 from specviz.numbers import prob
+from specviz.present import round_view, tokens
 from specviz.trace import Trace
 from specviz.ui.examples import shipped_traces
 
@@ -137,7 +138,7 @@ def test_greedy_anatomy_explains_the_argmax_test_without_min_p_q():
     assert [tr.name for tr in fig.data] == ["p (target)", "q (draft)"]
     assert fig.layout.title.text == "Greedy: kept iff ▶ is p's top"
     top = max(d.top_p, key=lambda c: c.prob)
-    label = ("▶ " if top.token == d.token else "") + render.show_text(top.text)
+    label = ("▶ " if top.token == d.token else "") + tokens.show_text(top.text)
     (mark,) = fig.layout.annotations
     assert mark.text == "p's top" and mark.x == label and mark.y == pytest.approx(top.prob)
 
@@ -148,7 +149,7 @@ def test_anatomy_always_shows_the_judged_token():
     tiny = dataclasses.replace(d, p=1e-6, q=1e-6, accepted=False)
     for greedy in (False, True):
         x = list(charts.anatomy(tiny, greedy).data[0].x)
-        assert len(x) == 10 and x[-1] == "▶ " + render.show_text(d.text)
+        assert len(x) == 10 and x[-1] == "▶ " + tokens.show_text(d.text)
 
 
 def test_accept_test_marks_r_against_p_over_q():
@@ -170,19 +171,19 @@ def test_residual_highlights_the_drawn_token():
 
 def test_strip_shows_every_kept_token_in_order_with_fates():
     for t in TRACES.values():
-        kept = [tok for tok in render.strip_tokens(t.rounds) if tok.fate != "rejected"]
+        kept = [tok for tok in round_view.strip_tokens(t.rounds) if tok.fate != "rejected"]
         ids = [d.token for r in t.rounds for d in r.draft if d.accepted]
         assert len(kept) == len(t.output_ids) or t.stop_reason == "eos"
-        html = render.strip_html(t, len(t.rounds))
-        assert html.count('class="tok tok-') == len(render.strip_tokens(t.rounds))
+        html = round_view.strip_html(t, len(t.rounds))
+        assert html.count('class="tok tok-') == len(round_view.strip_tokens(t.rounds))
         assert len(ids) == metrics.counts(t).accepted
 
 
 def test_strip_tooltip_has_p_q_ratio_r_and_decision():
     t = _pick(lambda r: r.draft and r.draft[0].r is not None)
     i, r = next((i, r) for i, r in enumerate(t.rounds) if r.draft and r.draft[0].r is not None)
-    tok = render.round_tokens(r, i)[0]
-    tip = render.tooltip(tok)
+    tok = round_view.round_tokens(r, i)[0]
+    tip = round_view.tooltip(tok)
     for part in ("p = ", "q = ", "p/q = ", "r = ", "because"):
         assert part in tip
     assert f"{r.draft[0].r:.3f}" in tip
@@ -191,14 +192,14 @@ def test_strip_tooltip_has_p_q_ratio_r_and_decision():
 def test_round_stages_reveal_drafts_then_decisions_then_the_closing_token():
     t = _pick(lambda r: len(r.draft) >= 2)
     i = next(i for i, r in enumerate(t.rounds) if len(r.draft) >= 2)
-    r, last = t.rounds[i], render.n_stages(t.rounds[i]) - 1
-    first = render.round_html(t, i, 0)
+    r, last = t.rounds[i], round_view.n_stages(t.rounds[i]) - 1
+    first = round_view.round_html(t, i, 0)
     assert first.count("card-pending") == len(r.draft) and 'class="num">p ' not in first
     assert "accepted" not in first and "rejected" not in first  # no spoilers, not even on hover
     assert "card-" + r.correction.kind not in first
-    final = render.round_html(t, i, last)
+    final = round_view.round_html(t, i, last)
     assert "card-pending" not in final and f"card-{r.correction.kind}" in final
-    assert "ONE forward pass" in render.round_html(t, i, 1)
+    assert "ONE forward pass" in round_view.round_html(t, i, 1)
 
 
 def test_tiny_probabilities_never_print_as_zero():
@@ -207,11 +208,11 @@ def test_tiny_probabilities_never_print_as_zero():
 
 
 def test_token_text_is_escaped():
-    assert render.show_text("<b>\n") == "&lt;b&gt;↵"
+    assert tokens.show_text("<b>\n") == "&lt;b&gt;↵"
 
 
 def _tok(text, fate="accepted", **kw):
-    return render.Tok(text, fate, 0, 0, 0.5, 0.5, 0.3, "accepted because r < p/q", **kw)
+    return round_view.Tok(text, fate, 0, 0, 0.5, 0.5, 0.3, "accepted because r < p/q", **kw)
 
 
 def test_trace_text_cannot_inject_html_into_chips_cards_or_tooltips():
@@ -221,28 +222,28 @@ def test_trace_text_cannot_inject_html_into_chips_cards_or_tooltips():
     rounds = [dataclasses.replace(rnd, draft=[dataclasses.replace(d, text=evil) for d in rnd.draft],
                                   correction=dataclasses.replace(rnd.correction, text=evil))]
     hostile = dataclasses.replace(t, rounds=rounds)
-    for html in (render.strip_html(hostile, 1), render.round_html(hostile, 0, 99)):
+    for html in (round_view.strip_html(hostile, 1), round_view.round_html(hostile, 0, 99)):
         assert "<img" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
         assert 'onerror=alert(1)>"' not in html  # the quote cannot close a title attribute
 
 
 def test_whitespace_and_newline_tokens_are_visible_chips():
-    assert render.visible(" ") == "␣" and render.visible("\xa0") == "⍽"
-    assert render.visible("\n") == "↵" and render.visible(" the") == " the"
-    chip = render.chip(_tok("\n"))
+    assert tokens.visible(" ") == "␣" and tokens.visible("\xa0") == "⍽"
+    assert tokens.visible("\n") == "↵" and tokens.visible(" the") == " the"
+    chip = round_view.chip(_tok("\n"))
     assert ">↵<sup>" in chip and chip.endswith("<br>")  # the strip keeps the line break too
 
 
 def test_byte_pieces_of_a_character_are_joined_from_the_output_text():
     toks = [_tok("caf"), _tok("\ufffd"), _tok("\ufffd"), _tok("x", "rejected"), _tok(" au"), _tok(" lait")]
-    render.join_pieces(toks, "café au lait")
+    round_view.join_pieces(toks, "café au lait")
     assert toks[1].shown == "é" and toks[2].shown == "‹…›"
-    assert "byte piece 1 of 2 of “é”" in render.tooltip(toks[1])
-    assert "é" in render.chip(toks[1]) and "\ufffd" not in render.chip(toks[2])
+    assert "byte piece 1 of 2 of “é”" in round_view.tooltip(toks[1])
+    assert "é" in round_view.chip(toks[1]) and "\ufffd" not in round_view.chip(toks[2])
     alone = _tok("\ufffd", "rejected")  # a rejected piece is not in the output: say what it is
-    assert render.visible(alone.text) == "‹byte›" and "multi-byte character" in render.tooltip(alone)
+    assert tokens.visible(alone.text) == "‹byte›" and "multi-byte character" in round_view.tooltip(alone)
     unaligned = [_tok("ab"), _tok("\ufffd"), _tok("zz")]
-    render.join_pieces(unaligned, "something else")
+    round_view.join_pieces(unaligned, "something else")
     assert unaligned[1].shown is None
 
 
@@ -250,18 +251,18 @@ def test_a_round_without_drafts_is_the_targets_own_step_not_a_bonus():
     t = next(t for t in TRACES.values() if any(not r.draft for r in t.rounds))
     i = next(i for i, r in enumerate(t.rounds) if not r.draft)
     assert t.rounds[i].correction.kind == "target"  # version-1 "bonus" upgraded on load
-    tok = render.round_tokens(t.rounds[i], i)[-1]
-    assert tok.fate == "target" and "nothing" in tok.decision and "bonus" not in render.tooltip(tok)
-    assert "tok-target" in render.strip_html(t, i + 1) and "tok-target" in render.legend_html()
-    assert "card-target" in render.round_html(t, i, 99)
+    tok = round_view.round_tokens(t.rounds[i], i)[-1]
+    assert tok.fate == "target" and "nothing" in tok.decision and "bonus" not in round_view.tooltip(tok)
+    assert "tok-target" in round_view.strip_html(t, i + 1) and "tok-target" in round_view.legend_html()
+    assert "card-target" in round_view.round_html(t, i, 99)
     assert "nothing drafted" in charts.tokens_per_pass(t).data[0].customdata[i]
-    assert "plain step" in render.stage_caption(t.rounds[i], 1, t.config.gamma)
+    assert "plain step" in round_view.stage_caption(t.rounds[i], 1, t.config.gamma)
 
 
 @pytest.mark.parametrize("label", sorted(TRACES))
 def test_a_trace_opens_on_a_round_that_shows_the_idea(label):
     t = TRACES[label]
-    r = t.rounds[render.opening_round(t)]
+    r = t.rounds[round_view.opening_round(t)]
     fates = {d.accepted for d in r.draft}
     idea = any(len({d.accepted for d in x.draft}) == 2 for x in t.rounds)
     assert fates == {True, False} if idea else r.draft or not any(x.draft for x in t.rounds)
@@ -285,9 +286,9 @@ def test_version_1_traces_say_beta_is_not_recorded():
     t = as_version_1(chain)
     assert not has_beta(t)
     i = next(i for i, r in enumerate(t.rounds) if r.draft)
-    tok = render.round_tokens(t.rounds[i], i)[0]
-    assert "β not recorded" in render.tooltip(tok)
-    scored = render.round_html(t, i, 1)
+    tok = round_view.round_tokens(t.rounds[i], i)[0]
+    assert "β not recorded" in round_view.tooltip(tok)
+    scored = round_view.round_html(t, i, 1)
     assert 'class="num beta"' not in scored and "β not recorded" in scored  # in the card's title
 
 
@@ -296,19 +297,19 @@ def test_beta_is_shown_beside_the_realised_decision(with_beta, mode):
     t = with_beta[mode]
     i = next(i for i, r in enumerate(t.rounds) if r.draft)
     rnd = t.rounds[i]
-    toks = render.round_tokens(rnd, i)
+    toks = round_view.round_tokens(rnd, i)
     checked = [(tok, d) for tok, d in zip(toks, rnd.draft) if tok.fate != "discarded"]
     for tok, d in checked:
         assert tok.beta == d.beta and 0 <= tok.beta <= 1
-        tip = render.tooltip(tok)
+        tip = round_view.tooltip(tok)
         assert "β = " in tip and "probability" in tip and tok.decision in tip
         if mode == "greedy":  # one-hot p and q: β is the decision itself
             assert tok.beta == float(d.accepted)
-    scored = render.round_html(t, i, 1)
+    scored = round_view.round_html(t, i, 1)
     assert scored.count('class="num beta"') == len(rnd.draft)
     assert f"β {prob(rnd.draft[0].beta, 2)}" in scored
-    assert 'class="num beta"' not in render.round_html(t, i, 0)  # not before the target scored
-    blind = render.round_html(t, i, 1, focus=0, blind=True)  # a quiz hides its token's p and β
+    assert 'class="num beta"' not in round_view.round_html(t, i, 0)  # not before the target scored
+    blind = round_view.round_html(t, i, 1, focus=0, blind=True)  # a quiz hides its token's p and β
     assert blind.count('class="num beta"') == len(rnd.draft) - 1
 
 

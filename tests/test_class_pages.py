@@ -78,9 +78,9 @@ def test_step_through_link_names_the_token_the_anatomy_explains():
 def test_step_through_stage_past_the_round_shows_it_complete_and_bad_values_say_so():
     at = page(STEP, trace=STEM, round=2, stage=99)
     rnd = Trace.load(str(next(p for p in shipped_traces().values() if p.stem == STEM))).rounds[1]
-    from specviz import render
+    from specviz.present import round_view
 
-    n = render.n_stages(rnd)
+    n = round_view.n_stages(rnd)
     assert heading(at) == f"#### Round 2 of {ROUNDS} · step {n} of {n}"
     bad = page(STEP, trace="no-such-trace", round="x")
     said = [i.value.replace("\\", "") for i in bad.info]  # as rendered: markdown escapes removed

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import streamlit_server
-from specviz import render
+from specviz.present import round_view
 from specviz.ui import safe
 from tests.hostile import EVIL, PAYLOADS, hostile_trace
 
@@ -34,9 +34,9 @@ def test_html_escapes_tags_and_quotes():
 def test_render_html_of_a_hostile_trace_has_no_tags_from_the_trace():
     """The round cards and the strip (st.html) escape every trace string."""
     trace = hostile_trace()
-    out = render.strip_html(trace, len(trace.rounds)) + "".join(
-        render.round_html(trace, i, s) for i in range(len(trace.rounds))
-        for s in range(render.n_stages(trace.rounds[i])))
+    out = round_view.strip_html(trace, len(trace.rounds)) + "".join(
+        round_view.round_html(trace, i, s) for i in range(len(trace.rounds))
+        for s in range(round_view.n_stages(trace.rounds[i])))
     for tag in ("<img", "<script", "<a ", "<iframe", "<style>body"):
         assert tag not in out
 

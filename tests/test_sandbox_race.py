@@ -3,9 +3,9 @@ the race (both lanes at their measured pace)."""
 import pytest
 from scipy.stats import chisquare
 
-from specviz import race
 from specviz.measure import metrics, sandbox
 from specviz.paths import TRACES_DIR
+from specviz.present import race
 from specviz.trace import Trace
 
 

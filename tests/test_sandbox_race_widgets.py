@@ -47,7 +47,7 @@ def _lanes(at) -> str:
 
 def test_race_runs_and_finishes():
     from specviz.measure import metrics
-    from specviz.race import race
+    from specviz.present.race import race
     from specviz.store import TraceStore
 
     trace = TraceStore().resolve("chat__lookup__greedy")  # its measured pace decides every number below

@@ -6,9 +6,10 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import charts, look, render, treeview
+from specviz import charts, look
 from specviz.measure import metrics
 from specviz.numbers import prob
+from specviz.present import round_view, tree_view
 from specviz.trace import Trace
 from specviz.ui import views
 from specviz.ui.examples import shipped_traces
@@ -42,21 +43,21 @@ def test_shipped_tree_traces_are_real_version_3_trees():
 @pytest.mark.parametrize("mode", ["greedy", "sampled"])
 def test_the_tree_is_revealed_in_stages(mode):
     t = TREES[tree_label(mode)]
-    i = render.opening_round(t)
+    i = round_view.opening_round(t)
     rnd = t.rounds[i]
-    plan = treeview.plan(rnd)
+    plan = tree_view.plan(rnd)
     nodes = rnd.tree.nodes
     assert len(rnd.draft) >= 2 and any(n.fate == "rejected" for n in nodes)  # opens on a round that shows it
-    assert render.n_stages(rnd) == plan.n == max(n.depth for n in nodes) + 1 + len(plan.levels) + 1
-    boxes = lambda h: len(re.findall(rf"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"{treeview.BOX_W}\"", h))  # noqa: E731
-    first = render.round_html(t, i, 0)
+    assert round_view.n_stages(rnd) == plan.n == max(n.depth for n in nodes) + 1 + len(plan.levels) + 1
+    boxes = lambda h: len(re.findall(rf"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"{tree_view.BOX_W}\"", h))  # noqa: E731
+    first = round_view.round_html(t, i, 0)
     assert boxes(first) == 1 + sum(n.depth == 1 for n in nodes)  # the root and depth 1 only
     assert "draft expands the tree" in first and "dasharray" in first  # drafted, not yet scored
-    scored = render.round_html(t, i, plan.score)
+    scored = round_view.round_html(t, i, plan.score)
     assert boxes(scored) == 1 + len(nodes) and "ONE target pass" in scored
     assert f"p = {prob(nodes[0].p)}" in scored  # every node's p on hover once scored
     assert "p = " not in first.split("<title>")[2].split("</title>")[0]  # not before
-    last = render.round_html(t, i, plan.last)
+    last = round_view.round_html(t, i, plan.last)
     assert boxes(last) == 2 + len(nodes)  # plus the target's own token
     assert last.count('stroke-width="4"/>') == len(rnd.draft)  # the accepted path, bold
     assert "tree attention mask" in last and last.count("<g><title>") == len(nodes) + 1  # a mask row each
@@ -64,15 +65,15 @@ def test_the_tree_is_revealed_in_stages(mode):
         tested = next(n for n in nodes if n.fate == "rejected")
         assert f"r = {prob(tested.r)}" in last and f"q_j = {prob(tested.q_test)}" in last
     # the anatomy never runs ahead of the walk
-    assert [render.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
-    assert render.on_screen(rnd, plan.score) == 0
+    assert [round_view.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
+    assert round_view.on_screen(rnd, plan.score) == 0
 
 
 def test_projector_mode_draws_the_tree_and_its_mask_larger():
     t = TREES[tree_label()]
-    i = render.opening_round(t)
+    i = round_view.opening_round(t)
     sizes = lambda h, cls: [float(x) for x in re.findall(r'font-size="([\d.]+)"', h.split(cls)[1].split("</svg>")[0])]  # noqa: E731
-    plain, big = render.round_html(t, i, 99), render.round_html(t, i, 99, scale=look.PROJECTOR.scale)
+    plain, big = round_view.round_html(t, i, 99), round_view.round_html(t, i, 99, scale=look.PROJECTOR.scale)
     assert min(sizes(plain, "sv-tree-svg")) == 11 and min(sizes(big, "sv-tree-svg")) >= 18.7
     assert min(sizes(big, "sv-tree-svg")) == pytest.approx(look.PROJECTOR.scale * min(sizes(plain, "sv-tree-svg")))
     assert min(sizes(plain, "sv-mask-svg")) <= 11 and min(sizes(big, "sv-mask-svg")) >= 17
@@ -97,11 +98,11 @@ def test_progress_charts_of_a_tree_run_plot_its_own_numbers():
 
 def test_tree_text_is_escaped():
     t = copy.deepcopy(TREES[tree_label()])
-    rnd = t.rounds[render.opening_round(t)]
+    rnd = t.rounds[round_view.opening_round(t)]
     for n in rnd.tree.nodes:
         n.text = "<script>alert(1)</script>"
     rnd.correction.text = "<img src=x onerror=alert(1)>"
-    out = render.round_html(t, t.rounds.index(rnd), 99)
+    out = round_view.round_html(t, t.rounds.index(rnd), 99)
     assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
 
 
@@ -127,7 +128,7 @@ def test_step_through_plays_a_tree_round_to_the_end():
     assert "accepted ÷ checked" in cards(at) and cards(at)["α (Leviathan)"] == "n/a"
     assert "draft expands the tree" in html(at)
     t = TREES[tree_label()]
-    stages = render.n_stages(t.rounds[at.session_state["step_round"]])
+    stages = round_view.n_stages(t.rounds[at.session_state["step_round"]])
     for _ in range(stages - 1):
         ok(at.button(key="step_next").click().run())
     page = html(at)
@@ -186,7 +187,7 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
     assert "tree" in label and label in TREES
     t = TREES[label]
     i = at.selectbox(key=f"tr_round_{label}").value
-    assert i == render.opening_round(t)
+    assert i == round_view.opening_round(t)
     at.slider(key=f"tr_stage_{label}_{i}").set_value(0).run()
     assert "draft expands the tree" in html(at)
     facts = lesson4.facts()
@@ -251,7 +252,7 @@ def test_the_closing_caption_says_how_the_target_chose_its_token(mode):
             continue
         for r in t.rounds:
             if r.tree.nodes and r.correction.kind == "resampled":
-                text = treeview.caption(r, treeview.plan(r).last, greedy)
+                text = tree_view.caption(r, tree_view.plan(r).last, greedy)
                 assert ("takes its own top token" in text) == greedy, text
                 assert ("from what is left of p" in text) != greedy, text  # greedy draws nothing
                 seen += 1

@@ -456,7 +456,7 @@ def _write_metrics(path: str, trace) -> None:
 
 def cmd_show(args) -> int:
     from ..measure.metrics import summarize
-    from ..render import what_ran
+    from ..present.round_view import what_ran
     from ..trace import Trace
 
     trace = Trace.load(args.trace)
@@ -484,7 +484,7 @@ def cmd_show(args) -> int:
 
 def _slides(trace, args) -> int:
     """show --html / --gif: the trace taken to the slides (specviz.slides)."""
-    from .. import slides
+    from ..present import slides
 
     if not (args.html or args.gif):
         raise RunError("--rounds chooses the rounds of --html or --gif: give one of them")

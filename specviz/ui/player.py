@@ -11,7 +11,7 @@ import time
 
 import streamlit as st
 
-from .. import render
+from ..present import round_view
 from ..trace import Trace
 from . import page, urlstate, views
 
@@ -46,7 +46,7 @@ def position(key: str) -> tuple[int, int]:
 
 
 def _last_stage(trace: Trace, rnd: int) -> int:
-    return render.n_stages(trace.rounds[rnd]) - 1
+    return round_view.n_stages(trace.rounds[rnd]) - 1
 
 
 def _set(key: str, rnd: int, stage: int) -> None:
@@ -92,14 +92,14 @@ def _sync(trace: Trace, key: str, label: str, autoplay: bool) -> None:
     ident = f"{label}|{id(trace)}"
     if _ss().get(f"{key}_shown") != ident:
         _ss()[f"{key}_shown"] = ident
-        _set(key, render.opening_round(trace), 0)
+        _set(key, round_view.opening_round(trace), 0)
         _ss()[f"{key}_playing"] = autoplay
         _ss()[f"{key}_tick"] = time.monotonic()
 
 
 def _schema(trace: Trace) -> list[urlstate.Param]:
     n = len(trace.rounds)
-    return [urlstate.Int("round", render.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99),
+    return [urlstate.Int("round", round_view.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99),
             urlstate.Int("token", 0, 0, 99)]  # 0: the anatomy's own choice
 
 

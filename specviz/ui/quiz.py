@@ -15,8 +15,8 @@ from typing import Callable
 
 import streamlit as st
 
-from .. import render
 from ..numbers import prob
+from ..present import round_view, tokens
 from ..trace import Trace
 from . import classroom, state
 from .examples import shipped_traces
@@ -56,9 +56,9 @@ def explain_token(trace: Trace, rnd: int, pos: int) -> str:
     """Why this drafted token was accepted or rejected, in the trace's own numbers."""
     tok = trace.rounds[rnd].draft[pos]
     fate = "accepted" if tok.accepted else "rejected"
-    drafted = render.visible(tok.text)
+    drafted = tokens.visible(tok.text)
     if tok.r is None:  # greedy: argmax test
-        top = render.visible(tok.top_p[0].text) if tok.top_p else "?"
+        top = tokens.visible(tok.top_p[0].text) if tok.top_p else "?"
         out = (f"**{fate}**: greedy verification keeps a drafted token only if it is the target's "
                f"argmax. The target's top token here was “{top}” (p(x) = {prob(tok.p)} for the "
                f"drafted “{drafted}”).")
@@ -109,7 +109,7 @@ def verdicts(items: list[dict]) -> dict[int, str]:
             label, trace, rnd, pos = case
             tok = trace.rounds[rnd].draft[pos]
             out[i] = (f"real run {label}, round {rnd + 1} of {len(trace.rounds)}, draft token {pos + 1} "
-                      f"“{render.visible(tok.text)}”: " + explain_token(trace, rnd, pos))
+                      f"“{tokens.visible(tok.text)}”: " + explain_token(trace, rnd, pos))
     return out
 
 
@@ -126,11 +126,11 @@ def question(lesson: str, i: int, item: dict, live: str | None = None) -> None:
         tok = trace.rounds[rnd].draft[pos]
         st.markdown(f"**{i + 1}. {item['question']}**")
         st.caption(f"Real run: {label} · round {rnd + 1} of {len(trace.rounds)}, draft token "
-                   f"{pos + 1} “{render.visible(tok.text)}” (outlined)")
+                   f"{pos + 1} “{tokens.visible(tok.text)}” (outlined)")
         options, answer = ["accepted", "rejected"], 0 if tok.accepted else 1
         answered = st.session_state.get(key) is not None
         # before the answer: the draft's side only (stage 0); after: up to its check
-        st.html(render.round_html(trace, rnd, 2 + pos if answered else 0, focus=pos))
+        st.html(round_view.round_html(trace, rnd, 2 + pos if answered else 0, focus=pos))
         label_text, shown = "your answer", "collapsed"
     else:
         options, answer = _shuffled(item["options"], item["answer"], item["question"])

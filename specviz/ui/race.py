@@ -7,8 +7,9 @@ import time
 
 import streamlit as st
 
-from .. import race, render
 from ..measure import metrics
+from ..present import race, round_view, tokens
+from ..present.palette import css
 from ..trace import Trace
 from . import safe
 
@@ -25,13 +26,13 @@ def _lane(title: str, body_html: str, n: int, total: int, t: float, finish: floa
             f'<div class="sv-lane-text">{body_html}</div></div>')
 
 
-CSS = """<style>
+CSS = css("""<style>
 .sv-lane{padding:.5rem .7rem;border:1px solid rgba(127,127,127,.25);border-radius:.6rem;margin:.3rem 0}
 .sv-lane-head{font-size:1.15rem;margin-bottom:.3rem}
 .sv-bar{height:.7rem;background:rgba(127,127,127,.15);border-radius:.35rem;overflow:hidden}
-.sv-bar div{height:100%;background:#0072B2}
+.sv-bar div{height:100%;background:$BLUE}
 .sv-lane-text{font-size:1.1rem;white-space:pre-wrap;margin-top:.4rem;min-height:2.4rem}
-</style>"""
+</style>""")
 
 
 def race_view(trace: Trace, key: str) -> None:
@@ -65,13 +66,13 @@ def _lanes(trace: Trace, r: race.Race, key: str) -> None:
     t = _elapsed(key)
     t = 0.0 if t is None else min(t, r.length)
     k = r.rounds_done(t)
-    spec = _lane("speculative", render.rounds_strip_html(trace.rounds[:k]) if k else "",
+    spec = _lane("speculative", round_view.rounds_strip_html(trace.rounds[:k]) if k else "",
                  r.spec.done(t), len(r.spec.times), t, r.spec.finish)
     if r.plain is None:
         plain = '<div class="sv-lane">plain decoding: not recorded in this trace</div>'
     else:
         n = r.plain.done(t)
-        plain = _lane("plain", safe.html(render.visible(race.text_so_far(r.plain, n))) if n else "",
+        plain = _lane("plain", safe.html(tokens.visible(race.text_so_far(r.plain, n))) if n else "",
                       n, len(r.plain.times), t, r.plain.finish)
     st.html(plain + spec)
     if t >= r.length:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from .. import render
 from ..decoding.models import Registry, load_registry
 from ..errors import SpecVizError, first_line
 from ..measure.prompts import PROMPTS
 from ..paths import MODELS_YAML
+from ..present import round_view
 from ..trace import Round, Trace
 from . import state
 
@@ -198,7 +198,7 @@ def _live_body(key: str, job: Job) -> None:
                     text=f"{len(job.rounds)} round{'s' * (len(job.rounds) != 1)} · {tokens} of {s.max_new_tokens} tokens · "
                          f"{time.monotonic() - job.started:.0f} s · {job.messages[-1] if job.messages else ''}")
         if job.rounds:
-            st.html(render.rounds_strip_html(job.rounds))
+            st.html(round_view.rounds_strip_html(job.rounds))
         st.button("Cancel", key=f"{key}_cancel", on_click=setattr, args=(job, "stop", True),
                   disabled=job.stop)
 

@@ -9,7 +9,7 @@ from collections import OrderedDict
 
 import streamlit as st
 
-from .. import render, slides
+from ..present import round_view, slides
 from ..trace import Trace
 
 _HTML: OrderedDict = OrderedDict()  # id(trace) -> (trace, its HTML): every page run offers it
@@ -41,7 +41,7 @@ def downloads(key: str, label: str, trace: Trace) -> None:
                            key=f"{key}_slides_html", on_click="ignore", width="stretch",
                            icon=":material/download:")
         n = len(trace.rounds)
-        start = render.opening_round(trace) + 1
+        start = round_view.opening_round(trace) + 1
         chosen = (start, min(n, start + 4))
         if n > 1:
             chosen = st.slider("GIF rounds", 1, n, chosen, key=f"{key}_gif_rounds")

@@ -6,9 +6,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, look, render, theory
+from .. import charts, look, theory
 from ..measure import metrics
 from ..numbers import num, prob
+from ..present import tokens
+from ..present.round_view import CSS, Tok, legend_html, n_stages, on_screen, round_html, round_tokens, strip_html
 from ..trace import Trace
 from . import projector, safe
 
@@ -56,7 +58,7 @@ def _figure(make, trace: Trace, *args):
 
 def css() -> None:
     """The token/card styles (once per page run)."""
-    st.html(render.CSS)
+    st.html(CSS)
 
 
 def describe(trace: Trace) -> str:
@@ -288,7 +290,7 @@ def gap_panel(trace: Trace, key: str) -> None:
 
 def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None, blind: bool = False) -> None:
     """The staged round; focus outlines one draft position, blind hides its p and β until checked."""
-    last = render.n_stages(trace.rounds[rnd]) - 1
+    last = n_stages(trace.rounds[rnd]) - 1
     st.markdown(f"#### Round {rnd + 1} of {len(trace.rounds)} · step {stage + 1} of {last + 1}")
     show_round(trace, rnd, stage, focus, blind)
 
@@ -297,7 +299,7 @@ def show_round(trace: Trace, rnd: int, stage: int, focus: int | None = None, bli
     """render.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
     HTML profile) strips, so it goes through markdown's raw HTML; every text in it is escaped by
     specviz.treeview, and it holds no blank line (that would end markdown's HTML block)."""
-    out = render.round_html(trace, rnd, stage, focus, blind, look.PROJECTOR.scale if projector.on() else 1.0)
+    out = round_html(trace, rnd, stage, focus, blind, look.PROJECTOR.scale if projector.on() else 1.0)
     if trace.rounds[rnd].tree is not None:
         st.markdown(out, unsafe_allow_html=True)
     else:
@@ -310,19 +312,19 @@ def _n(k: int, word: str) -> str:
 
 def strip(trace: Trace, done: int) -> None:
     st.markdown(f"#### The text so far · {_n(done, 'round')}, {_n(_kept(trace, done), 'token')}")
-    st.html(render.strip_html(trace, done) + render.legend_html())
+    st.html(strip_html(trace, done) + legend_html())
 
 
 def _kept(trace: Trace, done: int) -> int:
     return sum(sum(t.accepted for t in r.draft) + 1 for r in trace.rounds[:done])
 
 
-def _token_label(toks: list[render.Tok]):
+def _token_label(toks: list[Tok]):
     """Radio label (markdown, so escaped): position, the token shortened, its fate glyph."""
     def label(j: int) -> str:
-        text = render.visible(toks[j].text)
+        text = tokens.visible(toks[j].text)
         text = text if len(text) <= 12 else text[:11] + "…"
-        return f"{j + 1} · {plain(text.strip() or '␣', 14)} {render.FATES[toks[j].fate][1]}"
+        return f"{j + 1} · {plain(text.strip() or '␣', 14)} {tokens.FATES[toks[j].fate][1]}"
     return label
 
 
@@ -340,7 +342,7 @@ def tree_node_token(rec, pos: int):
     return _NODE_TOKENS[key][1]
 
 
-def beta_line(trace: Trace, tok: render.Tok, tree: bool = False) -> str:
+def beta_line(trace: Trace, tok: Tok, tree: bool = False) -> str:
     """β beside the realised decision of one checked drafted token (markdown)."""
     if tok.beta is None:
         return "**β: not recorded.** This trace predates β (trace version 1)."
@@ -348,14 +350,14 @@ def beta_line(trace: Trace, tok: render.Tok, tree: bool = False) -> str:
         return (f"**β = {prob(tok.beta, 2)}**, realised: **{tok.fate}**. At its test the walk "
                 f"accepts this node with probability β = Σ min(p, q_j), p after its earlier siblings' "
                 f"residual updates and q_j what it was drawn from (top-k children: one-hot, so β = p(x)); "
-                f"here p/q = {prob(render.ratio(tok.p, tok.q))} against r = {prob(tok.r)}.")
+                f"here p/q = {prob(tokens.ratio(tok.p, tok.q))} against r = {prob(tok.r)}.")
     if trace.config.temperature == 0:
         return (f"**β = {tok.beta:.0f}**, realised: **{tok.fate}**. Greedy: p and q are one-hot at "
                 "their top tokens, so the target accepts with probability 1 when both models' top "
                 "token is the same and 0 when it is not: β is the decision itself.")
     return (f"**β = {prob(tok.beta, 2)}**, realised: **{tok.fate}**. The target accepts the "
             f"draft's token at this position with probability β = Σ min(p, q) (over the draft's own "
-            f"draw); for the token it drew, min(1, p/q) = {prob(min(render.ratio(tok.p, tok.q), 1.0))}.")
+            f"draw); for the token it drew, min(1, p/q) = {prob(min(tokens.ratio(tok.p, tok.q), 1.0))}.")
 
 
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | None = None) -> None:
@@ -365,10 +367,10 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
     `{key}_focus` (else None), for the address."""
     st.markdown("#### Anatomy of a token")
     rec = trace.rounds[rnd]
-    toks = render.round_tokens(rec, rnd)
-    last = render.n_stages(rec) - 1
+    toks = round_tokens(rec, rnd)
+    last = n_stages(rec) - 1
     # only tokens whose decision is already on screen: the panel must not spoil the animation
-    shown = list(range(render.on_screen(rec, stage)))
+    shown = list(range(on_screen(rec, stage)))
     if not shown:
         st.caption("Each kept token's anatomy appears here as the walk reaches it (Next ▶); hover "
                    "a node of the tree for its p, q, p/q and r." if rec.tree else
@@ -384,7 +386,7 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
     chosen = pick if j is None else j
     tok = toks[chosen]
     st.session_state[f"{key}_focus"] = None if chosen == own else chosen
-    st.markdown(f"**{render.FATES[tok.fate][2]}** · {tok.decision}")
+    st.markdown(f"**{tokens.FATES[tok.fate][2]}** · {tok.decision}")
     if tok.q is None:  # the closing token: the target's own
         c = rec.correction
         if c.kind == "resampled" and c.u is not None and c.top_residual:
@@ -408,15 +410,15 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
         if top is not None:
             st.markdown(f"Greedy decoding draws nothing and min(p, q) plays no role: the draft's token "
                         f"is kept iff it is the target's top token. Here the target's top token is "
-                        f"**“{plain(render.visible(top.text), 24)}”** (p = {prob(top.prob)}); "
-                        f"the draft proposed **“{plain(render.visible(d.text), 24)}”** "
+                        f"**“{plain(tokens.visible(top.text), 24)}”** (p = {prob(top.prob)}); "
+                        f"the draft proposed **“{plain(tokens.visible(d.text), 24)}”** "
                         f"(p = {prob(d.p)}).")
         return
     st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
     c = rec.correction
     if tok.fate == "rejected" and c.top_residual:
         st.markdown(f"So the target draws its own token from the residual: "
-                    f"**“{plain(render.visible(c.text), 24)}”**.")
+                    f"**“{plain(tokens.visible(c.text), 24)}”**.")
         st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
 
 
@@ -478,7 +480,7 @@ def side(trace: Trace, key: str, span: float | None = None) -> None:
     seconds long that both sides share), its speedup and where it went."""
     st.markdown(describe(trace))
     st.caption(plain(recorded_with(trace), 400))
-    st.html(render.strip_html(trace, len(trace.rounds)))
+    st.html(strip_html(trace, len(trace.rounds)))
     lanes(trace, None, key, span)
     st.plotly_chart(projector.scaled(charts.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)

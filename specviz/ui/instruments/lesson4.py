@@ -5,11 +5,12 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts, render, treesweep
+from ... import lesson_charts as charts, treesweep
 from ...brief import pooled_summary
 from ...decoding.models import draft_weights_digest, load_registry
 from ...measure.prompts import PROMPTS
 from ...numbers import num, span
+from ...present import round_view
 from .. import lesson, projector, state, urlstate, views
 from ..examples import shipped_traces
 from . import common
@@ -91,10 +92,10 @@ def tree_round() -> None:
     if not rounds:
         st.info("This run drafted no tree (every round was the target's own step).")
         return
-    opening = render.opening_round(trace)
+    opening = round_view.opening_round(trace)
     i = b.selectbox("round", rounds, index=rounds.index(opening) if opening in rounds else 0,
                     format_func=lambda j: f"{j + 1} of {len(trace.rounds)}", key=f"tr_round_{label}")
-    last = render.n_stages(trace.rounds[i]) - 1
+    last = round_view.n_stages(trace.rounds[i]) - 1
     stage = c.slider("stage (① draft … ④ the target's token)", 0, last, last, key=f"tr_stage_{label}_{i}")
     views.show_round(trace, i, stage)
     st.caption("A real round, recorded on this app's CPU with SmolLM2-135M-Instruct and the trained "

@@ -9,9 +9,9 @@ one token per plain step of the baseline decoded in the same run (metrics.baseli
 import bisect
 from dataclasses import dataclass
 
-from . import render
-from .measure import metrics
-from .trace import Trace
+from ..measure import metrics
+from ..trace import Trace
+from . import round_view
 
 
 @dataclass
@@ -52,7 +52,7 @@ def race(trace: Trace) -> Race:
     for i, (rnd, d) in enumerate(zip(trace.rounds, durations)):
         t += d * scale
         ends.append(t)
-        for tok in render.round_tokens(rnd, i):
+        for tok in round_view.round_tokens(rnd, i):
             if tok.fate not in ("rejected", "discarded"):
                 spec_times.append(t)
                 spec_texts.append(tok.text)

@@ -11,11 +11,12 @@ import html
 import io
 import re
 
-from . import render
-from .errors import RunError
-from .measure import metrics
-from .numbers import num, prob
-from .trace import Round, Trace
+from ..errors import RunError
+from ..measure import metrics
+from ..numbers import num, prob
+from ..trace import Round, Trace
+from . import round_view, tokens
+from .palette import css
 
 GIF_SIZE, GIF_SECONDS = (1280, 720), 3.0  # a frame per round, the room reads it for 3 s
 
@@ -45,14 +46,14 @@ def to_html(trace: Trace, rounds: list[int] | None = None) -> str:
     """The trace as one HTML file: a section per chosen round, stepped with ← / → (Home, End)."""
     rounds = parse_rounds(None, len(trace.rounds)) if rounds is None else rounds
     sections = "".join(_section(trace, i, k == 0) for k, i in enumerate(rounds))
-    strip = render.rounds_strip_html(trace.rounds, trace.text)
+    strip = round_view.rounds_strip_html(trace.rounds, trace.text)
     title = html.escape(f"SpecViz · {trace.config.draft} → {trace.config.target}")
     return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
-            f'<meta name="viewport" content="width=device-width">{render.CSS}<style>{_CSS}</style></head>'
+            f'<meta name="viewport" content="width=device-width">{round_view.CSS}<style>{_CSS}</style></head>'
             f'<body><header><h1>Speculative decoding, round by round</h1>'
-            f'<p class="what">{html.escape(render.what_ran(trace))}</p>'
+            f'<p class="what">{html.escape(round_view.what_ran(trace))}</p>'
             f'<p class="what">{_headline(trace)}</p></header><main>{sections}'
-            f'<h3>The text so far</h3>{strip}{render.legend_html()}</main>'
+            f'<h3>The text so far</h3>{strip}{round_view.legend_html()}</main>'
             f'<footer><button id="back" title="previous round (←)">← back</button> <span id="where"></span> '
             f'<button id="next" title="next round (→)">next →</button> · ← / → step · Home / End · '
             f'made by SpecViz from a recorded trace, every number measured in that run</footer>'
@@ -70,21 +71,21 @@ def _headline(trace: Trace) -> str:
 
 def _section(trace: Trace, i: int, first: bool) -> str:
     rnd = trace.rounds[i]
-    last = render.n_stages(rnd) - 1
+    last = round_view.n_stages(rnd) - 1
     head = (f"<h2>Round {i + 1} of {len(trace.rounds)} <small>draft {rnd.draft_s * 1e3:.1f} ms · "
             f"target pass {rnd.verify_s * 1e3:.1f} ms</small></h2>")
     return (f'<section class="round" data-round="{i}"{"" if first else " hidden"}>{head}<div class="top">'
-            f'{render.round_html(trace, i, last)}{_residual(rnd)}</div>{_numbers(rnd, i)}</section>')
+            f'{round_view.round_html(trace, i, last)}{_residual(rnd)}</div>{_numbers(rnd, i)}</section>')
 
 
 def _numbers(rnd: Round, i: int) -> str:
     """Each token's accept test: q, p, p/q, r and the verdict in words."""
     rows = []
-    for t in render.round_tokens(rnd, i):
-        _, glyph, label = render.FATES[t.fate]
+    for t in round_view.round_tokens(rnd, i):
+        _, glyph, label = tokens.FATES[t.fate]
         tested = t.q is not None and t.r is not None and t.fate != "discarded"  # the sampled test was run
-        pq = prob(render.ratio(t.p, t.q)) if tested else ""
-        rows.append(f'<tr class="fate-{t.fate}"><td>{render.show_text(t.text)}</td><td>{glyph} {label}</td>'
+        pq = prob(tokens.ratio(t.p, t.q)) if tested else ""
+        rows.append(f'<tr class="fate-{t.fate}"><td>{tokens.show_text(t.text)}</td><td>{glyph} {label}</td>'
                     f'<td>{prob(t.q) if t.q is not None else ""}</td><td>{prob(t.p)}</td><td>{pq}</td>'
                     f'<td>{prob(t.r) if tested else ""}</td><td>{html.escape(t.decision)}</td></tr>')
     return ('<table class="nums"><tr><th>token</th><th>fate</th><th>q (draft)</th><th>p (target)</th>'
@@ -98,13 +99,13 @@ def _residual(rnd: Round) -> str:
     if not cands:
         return ""
     top = max(x.prob for x in cands) or 1
-    bars = "".join(f'<div class="bar{" drawn" * (x.token == c.token)}"><span>{render.show_text(x.text)}</span>'
+    bars = "".join(f'<div class="bar{" drawn" * (x.token == c.token)}"><span>{tokens.show_text(x.text)}</span>'
                    f'<i style="width:{100 * x.prob / top:.1f}%"></i><b>{x.prob:.3f}</b></div>' for x in cands[:6])
-    return (f'<div class="resid"><div class="resid-title">{render.FATES[c.kind][1]} {render.FATES[c.kind][2]}: '
-            f'“{render.show_text(c.text)}”, from the {what}</div>{bars}</div>')
+    return (f'<div class="resid"><div class="resid-title">{tokens.FATES[c.kind][1]} {tokens.FATES[c.kind][2]}: '
+            f'“{tokens.show_text(c.text)}”, from the {what}</div>{bars}</div>')
 
 
-_CSS = """
+_CSS = css("""
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;padding:.8rem 2rem 4rem;
   color:#222;font-size:19px}
 h1{font-size:1.3rem;margin:0} h2{font-size:1.6rem;margin:.5rem 0 0} h2 small{font-size:1rem;font-weight:400;color:#555}
@@ -114,21 +115,21 @@ h3{margin:1rem 0 .3rem}.what{color:#555;margin:.1rem 0;font-size:.9rem}
 table.nums{border-collapse:collapse;margin:.6rem 0;font-size:1rem}
 table.nums td,table.nums th{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left;white-space:pre}
 table.nums td:last-child{white-space:normal}
-table.nums tr.fate-accepted td:first-child{border-left:5px solid #0072B2}
-table.nums tr.fate-rejected td:first-child{border-left:5px solid #D55E00;text-decoration:line-through}
-table.nums tr.fate-discarded{color:#8C8C8C}table.nums tr.fate-discarded td:first-child{border-left:5px solid #8C8C8C}
-table.nums tr.fate-resampled td:first-child{border-left:5px solid #E69F00}
-table.nums tr.fate-bonus td:first-child{border-left:5px solid #009E73}
-table.nums tr.fate-target td:first-child{border-left:5px solid #CC79A7}
+table.nums tr.fate-accepted td:first-child{border-left:5px solid $BLUE}
+table.nums tr.fate-rejected td:first-child{border-left:5px solid $VERMILLION;text-decoration:line-through}
+table.nums tr.fate-discarded{color:$GREY}table.nums tr.fate-discarded td:first-child{border-left:5px solid $GREY}
+table.nums tr.fate-resampled td:first-child{border-left:5px solid $ORANGE}
+table.nums tr.fate-bonus td:first-child{border-left:5px solid $GREEN}
+table.nums tr.fate-target td:first-child{border-left:5px solid $PURPLE}
 .resid{flex:0 0 21rem;margin:.6rem 0}.resid-title{font-weight:600;margin-bottom:.3rem}
 .bar{display:grid;grid-template-columns:6rem 1fr 3.5rem;align-items:center;gap:.5rem;margin:.15rem 0}
 .bar span{font-family:ui-monospace,monospace;white-space:pre;overflow:hidden}
-.bar i{display:block;height:1rem;background:#8C8C8C;border-radius:.2rem}
-.bar.drawn i{background:#E69F00}.bar.drawn span,.bar.drawn b{font-weight:700}
+.bar i{display:block;height:1rem;background:$GREY;border-radius:.2rem}
+.bar.drawn i{background:$ORANGE}.bar.drawn span,.bar.drawn b{font-weight:700}
 .sv-strip .later,.sv-strip .later+br{display:none}
 footer{position:fixed;bottom:0;left:0;right:0;background:#fff;border-top:1px solid #ddd;padding:.5rem 2rem;
   color:#555;font-size:1rem} footer button{font-size:1rem}
-"""
+""")
 
 _JS = """
 const rounds = [...document.querySelectorAll('section.round')];
@@ -187,7 +188,7 @@ def _frame(trace: Trace, i: int):
     rnd, w = trace.rounds[i], GIF_SIZE[0]
     small, body, big = _font(20), _font(24), _font(34, bold=True)
     d.text((40, 24), f"Round {i + 1} of {len(trace.rounds)}", font=_font(40, bold=True), fill="#222")
-    y = _wrapped(d, f"{render.what_ran(trace)} · {html.unescape(_headline(trace))} · this round: draft "
+    y = _wrapped(d, f"{round_view.what_ran(trace)} · {html.unescape(_headline(trace))} · this round: draft "
                     f"{rnd.draft_s * 1e3:.1f} ms, target pass {rnd.verify_s * 1e3:.1f} ms", (40, 80), small, "#555", w - 80)
     if rnd.tree is not None:
         fates = [n.fate for n in rnd.tree.nodes]
@@ -196,13 +197,13 @@ def _frame(trace: Trace, i: int):
                         "never checked.", (40, y + 6), body, "#222", w - 80)
     x, y = 40, y + 16
     bottom = y
-    for t in render.round_tokens(rnd, i):
-        colour, glyph, _ = render.FATES[t.fate]
+    for t in round_view.round_tokens(rnd, i):
+        colour, glyph, _ = tokens.FATES[t.fate]
         lines = [("q", t.q), ("p", t.p)] if t.q is not None else [("p", t.p)]
         if t.r is not None and t.q is not None and t.fate != "discarded":  # the sampled test (greedy: argmax)
-            lines += [("p/q", render.ratio(t.p, t.q)), ("r", t.r)]
+            lines += [("p/q", tokens.ratio(t.p, t.q)), ("r", t.r)]
         text = [f"{k} {prob(v)}" for k, v in lines if v is not None]
-        word = render.visible(t.text)[:12]
+        word = tokens.visible(t.text)[:12]
         verdict = f"{glyph} {t.fate}".upper()
         card_w = 28 + max(d.textlength(word, font=big), d.textlength(verdict, font=_font(22, bold=True)),
                           *(d.textlength(s, font=body) for s in text))
@@ -217,26 +218,26 @@ def _frame(trace: Trace, i: int):
         d.text((x + card_w / 2, y + 62 + 34 * len(text)), verdict, font=_font(22, bold=True), fill=colour, anchor="ma")
         x += card_w + 18
     y = bottom + 24
-    caption = re.sub(r"<[^>]+>", "", render.stage_caption(rnd, render.n_stages(rnd) - 1, trace.config.gamma)
+    caption = re.sub(r"<[^>]+>", "", round_view.stage_caption(rnd, round_view.n_stages(rnd) - 1, trace.config.gamma)
                      if rnd.tree is None else _tree_caption(rnd))
     y = _wrapped(d, html.unescape(caption), (40, y), body, "#222", w - 80)
     c = rnd.correction
     if c.top_residual:
         drawn = next((x for x in c.top_residual if x.token == c.token), None)
         share = f" (it had {drawn.prob:.3f} of the residual)" if drawn else ""
-        y = _wrapped(d, f"Drawn from the residual norm(max(0, p − q)): “{render.visible(c.text)}”{share}.",
+        y = _wrapped(d, f"Drawn from the residual norm(max(0, p − q)): “{tokens.visible(c.text)}”{share}.",
                      (40, y + 8), body, "#B07A00", w - 80)
-    done = render.strip_tokens(trace.rounds[:i + 1])
-    so_far = "".join(render.visible(t.text) for t in done if t.fate != "rejected")
+    done = round_view.strip_tokens(trace.rounds[:i + 1])
+    so_far = "".join(tokens.visible(t.text) for t in done if t.fate != "rejected")
     d.text((40, GIF_SIZE[1] - 120), "The text so far:", font=small, fill="#555")
     _wrapped(d, "…" + so_far[-150:] if len(so_far) > 150 else so_far, (40, GIF_SIZE[1] - 92), body, "#222", w - 80)
     return img
 
 
 def _tree_caption(rnd: Round) -> str:
-    from . import treeview
+    from . import tree_view
 
-    return treeview.caption(rnd, treeview.plan(rnd).last)
+    return tree_view.caption(rnd, tree_view.plan(rnd).last)
 
 
 def _tint(colour: str) -> str:

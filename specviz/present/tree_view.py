@@ -9,12 +9,12 @@ glyphs are render.FATES (a node never tested is "discarded": never checked).
 import html
 from dataclasses import dataclass
 
-from .numbers import prob
-from .render import FATES, ratio, visible
-from .trace import Round, TreeNode
+from ..numbers import prob
+from ..trace import Round, TreeNode
+from .palette import GREY
+from .tokens import FATES, ratio, visible
 
 COL, ROW, BOX_W, BOX_H = 100, 30, 86, 24  # px: depth step, row step, node box (the mask fits beside 3 levels)
-PENDING = "#8C8C8C"
 
 
 @dataclass
@@ -137,7 +137,7 @@ def tree_svg(rnd: Round, stage: int, greedy: bool, scale: float = 1.0) -> str:
                      f'stroke="{FATES["accepted"][0] if bold else "#999"}" stroke-width="{4 if bold else 1.5}"/>')
         revealed = j in tested_by or done
         fate = {"unchecked": "discarded"}.get(n.fate, n.fate) if revealed else None
-        colour = FATES[fate][0] if fate else PENDING
+        colour = FATES[fate][0] if fate else GREY
         style = "solid" if scored else "dashed"
         boxes.append(box(x, y, _label(n.text), colour, style, _node_title(j, n, scored, revealed, greedy),
                           glyph=FATES[fate][1] if fate else "", fill=fate is not None and fate != "discarded",
@@ -196,7 +196,7 @@ def mask_svg(rnd: Round, stage: int, scale: float = 1.0) -> str:
                      f'<rect x="0" y="{y}" width="{left + (n + 1) * cell}" height="{cell}" fill="transparent"/>'
                      f'<text x="{names - 4}" y="{y + cell - 2}" font-size="{min(11 * scale, cell):g}" text-anchor="end" '
                      f'fill="{colour}">{name}</text>'
-                     f'<rect x="{names + 1}" y="{y + 1}" width="{past - 3}" height="{cell - 2}" fill="{PENDING}"/>'
+                     f'<rect x="{names + 1}" y="{y + 1}" width="{past - 3}" height="{cell - 2}" fill="{GREY}"/>'
                      f'<rect x="{left + 1}" y="{y + 1}" width="{cell - 2}" height="{cell - 2}" fill="{colour}"/>')
         cells += [f'<rect x="{left + (j + 1) * cell + 1}" y="{y + 1}" width="{cell - 2}" height="{cell - 2}" '
                   f'fill="{colour}"/>' for j, m in enumerate(row) if m == "1"]

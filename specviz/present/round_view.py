@@ -6,19 +6,11 @@ common colour-vision deficiencies) and every fate also carries a glyph and a wor
 import html
 from dataclasses import dataclass
 
-from .numbers import prob
-from .trace import Round, Trace
-
-# fate -> (colour, glyph, label)
-FATES = {
-    "accepted": ("#0072B2", "✓", "accepted draft"),
-    "rejected": ("#D55E00", "✗", "rejected draft"),
-    "resampled": ("#E69F00", "↻", "resampled by target"),
-    "bonus": ("#009E73", "+", "bonus from target"),
-    "target": ("#CC79A7", "•", "target's own step (nothing drafted)"),
-    "discarded": ("#8C8C8C", "·", "never checked (after a rejection)"),
-}
-
+from ..numbers import prob
+from ..trace import Round, Trace
+from . import tree_view
+from .palette import css
+from .tokens import FATES, PIECE, ratio, show_text
 
 @dataclass
 class Tok:
@@ -35,11 +27,6 @@ class Tok:
     beta: float | None = None  # Σ min(p, q) at this draft position (None: closing token or not recorded)
     shown: str | None = None  # what the chip shows instead of the text (joined byte pieces)
     note: str = ""  # an extra tooltip sentence (byte pieces)
-
-
-def ratio(p: float, q: float) -> float:
-    """p/q of a drafted token (q is never 0 for a token the draft proposed, but be safe)."""
-    return p / q if q > 0 else float("inf")
 
 
 def decision(p: float, q: float, r: float | None, accepted: bool, checked: bool) -> str:
@@ -107,18 +94,6 @@ def tooltip(t: Tok) -> str:
     return tip + (f" · {t.note}" if t.note else "")
 
 
-PIECE = "\ufffd"  # what decoding one byte piece of a multi-byte character gives
-
-
-def visible(text: str) -> str:
-    """A token's text with whitespace and byte pieces made visible (plain text, not HTML)."""
-    if not text:
-        return "∅"
-    if not text.strip() and "\n" not in text:  # spaces alone would make an empty-looking chip
-        text = text.replace(" ", "␣").replace("\xa0", "⍽")
-    return text.replace("\n", "↵").replace("\t", "⇥").replace(PIECE, "‹byte›")
-
-
 def join_pieces(toks: list[Tok], text: str) -> None:
     """Kept byte pieces of a multi-byte character show the character they make in the output.
 
@@ -141,11 +116,6 @@ def join_pieces(toks: list[Tok], text: str) -> None:
                 piece.note = (f"byte piece {i + 1} of {len(run)} of “{chars}”: a multi-byte character "
                               f"split over {len(run)} tokens, shown joined (alone a piece is not text)")
         run, cursor = [], at + len(t.text)
-
-
-def show_text(text: str) -> str:
-    """visible() escaped for HTML."""
-    return html.escape(visible(text))
 
 
 def chip(t: Tok, current: bool = False) -> str:
@@ -206,10 +176,9 @@ def opening_round(trace: Trace) -> int:
 
 def n_stages(rnd: Round) -> int:
     """Stages of a round: drafted, scored, one per checked token, closing token (a tree: one per
-    depth drafted, scored, one per depth walked, closing token: specviz.treeview)."""
+    depth drafted, scored, one per depth walked, closing token: tree_view.py)."""
     if rnd.tree is not None:
-        from .treeview import plan
-        return plan(rnd).n
+        return tree_view.plan(rnd).n
     n = sum(t.accepted for t in rnd.draft)
     return 3 + n + (n < len(rnd.draft))
 
@@ -221,8 +190,7 @@ def on_screen(rnd: Round, stage: int) -> int:
     if stage >= last:
         return len(rnd.draft) + 1
     if rnd.tree is not None:
-        from .treeview import revealed_path
-        return revealed_path(rnd, stage)
+        return tree_view.revealed_path(rnd, stage)
     return max(0, stage - 1)
 
 
@@ -259,12 +227,11 @@ def round_html(trace: Trace, index: int, stage: int, focus: int | None = None,
 
     focus: the draft position to outline (a quiz asks about that token); blind: hide the focus
     card's p and β until its decision is revealed (they would give a quiz's answer away).
-    A round that drafted a token tree shows the tree and its mask instead (specviz.treeview,
+    A round that drafted a token tree shows the tree and its mask instead (tree_view.py,
     drawn scale times larger)."""
     rnd = trace.rounds[index]
     if rnd.tree is not None:
-        from . import treeview
-        return treeview.round_html(rnd, stage, trace.config.temperature == 0, scale)
+        return tree_view.round_html(rnd, stage, trace.config.temperature == 0, scale)
     toks, last = round_tokens(rnd, index), n_stages(rnd) - 1
     stage = max(0, min(stage, last))
     checked = stage - 1  # tokens whose decision is revealed
@@ -301,27 +268,27 @@ def _card(t: Tok, fate: str, rows: list[str], title: str, new: bool, focus: bool
             f'<div class="word">{text}</div>{"".join(rows)}</div>')
 
 
-CSS = """
+CSS = css("""
 <style>
 [data-testid=stMainBlockContainer]{padding-top:3rem}
 .sv-strip{font-size:1.35rem;line-height:2.2rem;padding:.6rem .8rem;border-radius:.6rem;
   background:rgba(127,127,127,.06);border:1px solid rgba(127,127,127,.18)}
-.sv-prompt{color:#8C8C8C;font-style:italic;margin-right:.4rem;white-space:pre-wrap}
+.sv-prompt{color:$GREY;font-style:italic;margin-right:.4rem;white-space:pre-wrap}
 .tok{display:inline-block;white-space:pre;line-height:1.7rem;padding:.1rem .2rem;margin:.15rem .08rem;
   border-radius:.3rem;
   border-bottom:3px solid;cursor:help}
 .tok sup{font-size:.7em;margin-left:.1em;font-weight:700}
-.tok-accepted{border-color:#0072B2;background:rgba(0,114,178,.12)}
-.tok-accepted sup{color:#0072B2}
-.tok-rejected{border-color:#D55E00;background:rgba(213,94,0,.12);text-decoration:line-through;
-  text-decoration-thickness:2px;text-decoration-color:#D55E00}
-.tok-rejected sup{color:#D55E00}
-.tok-resampled{border-color:#E69F00;background:rgba(230,159,0,.22);font-weight:700}
-.tok-resampled sup{color:#B07A00}
-.tok-bonus{border-color:#009E73;background:rgba(0,158,115,.16);font-weight:700}
-.tok-bonus sup{color:#009E73}
-.tok-target{border-color:#CC79A7;background:rgba(204,121,167,.16)}
-.tok-target sup{color:#CC79A7}
+.tok-accepted{border-color:$BLUE;background:$BLUE_12}
+.tok-accepted sup{color:$BLUE}
+.tok-rejected{border-color:$VERMILLION;background:$VERMILLION_12;text-decoration:line-through;
+  text-decoration-thickness:2px;text-decoration-color:$VERMILLION}
+.tok-rejected sup{color:$VERMILLION}
+.tok-resampled{border-color:$ORANGE;background:$ORANGE_22;font-weight:700}
+.tok-resampled sup{color:$ORANGE_TEXT}
+.tok-bonus{border-color:$GREEN;background:$GREEN_16;font-weight:700}
+.tok-bonus sup{color:$GREEN}
+.tok-target{border-color:$PURPLE;background:$PURPLE_16}
+.tok-target sup{color:$PURPLE}
 .tok-current{outline:2px dashed rgba(127,127,127,.7);outline-offset:1px}
 .sv-legend{display:flex;flex-wrap:wrap;gap:.8rem;font-size:1rem;margin:.4rem 0 .2rem}
 .sv-round{padding:.4rem 0}
@@ -329,33 +296,33 @@ CSS = """
 .card{min-width:6.5rem;padding:.5rem .7rem;border-radius:.6rem;border:2px solid;
   text-align:center}
 .card.new{animation:sv-pop .35s ease-out}
-.card.focus{outline:3px solid #CC79A7;outline-offset:3px}
+.card.focus{outline:3px solid $PURPLE;outline-offset:3px}
 .card .word{font-size:1.6rem;font-weight:600;white-space:pre;margin-bottom:.2rem}
 .card .num{font-family:ui-monospace,monospace;font-size:1rem;opacity:.85}
 .card .num.beta{font-weight:700;opacity:1}
 .card .verdict{font-weight:700;font-size:1rem;margin-top:.2rem;text-transform:uppercase;
   letter-spacing:.04em}
-.card-pending{border-style:dashed;border-color:#8C8C8C}
-.card-accepted{border-color:#0072B2;background:rgba(0,114,178,.12)}
-.card-accepted .verdict{color:#0072B2}
-.card-rejected{border-color:#D55E00;background:rgba(213,94,0,.12)}
-.card-rejected .word{text-decoration:line-through;text-decoration-color:#D55E00}
-.card-rejected .verdict{color:#D55E00}
-.card-discarded{border-color:#8C8C8C;opacity:.5}
-.tok-discarded{border-color:#8C8C8C;opacity:.6;text-decoration:line-through}
-.tok-discarded sup{color:#8C8C8C}
+.card-pending{border-style:dashed;border-color:$GREY}
+.card-accepted{border-color:$BLUE;background:$BLUE_12}
+.card-accepted .verdict{color:$BLUE}
+.card-rejected{border-color:$VERMILLION;background:$VERMILLION_12}
+.card-rejected .word{text-decoration:line-through;text-decoration-color:$VERMILLION}
+.card-rejected .verdict{color:$VERMILLION}
+.card-discarded{border-color:$GREY;opacity:.5}
+.tok-discarded{border-color:$GREY;opacity:.6;text-decoration:line-through}
+.tok-discarded sup{color:$GREY}
 .sv-tree-row{display:flex;flex-wrap:wrap;gap:1rem;align-items:flex-start}
 .sv-tree{max-height:34rem;overflow:auto;max-width:100%}
 .sv-tree-svg text,.sv-mask-svg text{font-family:ui-monospace,monospace}
 .sv-mask-title{font-size:.95rem;opacity:.8;margin-bottom:.2rem}
 .card-discarded .word{text-decoration:line-through}
-.card-resampled{border-color:#E69F00;background:rgba(230,159,0,.2)}
-.card-resampled .verdict{color:#B07A00}
-.card-bonus{border-color:#009E73;background:rgba(0,158,115,.16)}
-.card-bonus .verdict{color:#009E73}
-.card-target{border-color:#CC79A7;background:rgba(204,121,167,.16)}
-.card-target .verdict{color:#CC79A7}
+.card-resampled{border-color:$ORANGE;background:$ORANGE_20}
+.card-resampled .verdict{color:$ORANGE_TEXT}
+.card-bonus{border-color:$GREEN;background:$GREEN_16}
+.card-bonus .verdict{color:$GREEN}
+.card-target{border-color:$PURPLE;background:$PURPLE_16}
+.card-target .verdict{color:$PURPLE}
 .sv-caption{font-size:1.2rem;margin-top:.7rem}
 @keyframes sv-pop{from{transform:scale(.85);opacity:.2}to{transform:scale(1);opacity:1}}
 </style>
-"""
+""")
