@@ -348,6 +348,11 @@ class Readout:
             "accepted ÷ drafted (the vLLM-style rate; not α)"
 
     @property
+    def windowed(self) -> bool:
+        """τ was read off a windowed gauge (the last window), not counters (the whole run)."""
+        return self.tau_from != COUNTERS
+
+    @property
     def expected_tau(self) -> float | None:
         """Leviathan's E[τ] at the measured α and k (the i.i.d. model's check against τ)."""
         return theory.expected_acceptance_length(self.alpha, self.k) if self.alpha is not None and self.k else None

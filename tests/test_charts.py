@@ -5,11 +5,13 @@ import json
 
 import pytest
 
-from specviz import charts
 from specviz.measure import metrics
 from specviz.measure.prompts import PROMPTS
 from specviz.numbers import prob
 from specviz.present import round_view, tokens
+from specviz.present.charts.run import (GREEN, PURPLE, accept_test, anatomy, gap, position_acceptance,
+                                        residual, running_alpha, speedup, time_chart, time_lanes,
+                                        tokens_per_pass)
 from specviz.trace import Trace
 from specviz.ui.examples import shipped_traces
 
@@ -66,28 +68,28 @@ def test_examples_are_shipped_and_cover_the_brief():
 def test_progress_charts_plot_the_trace_numbers(label):
     t = TRACES[label]
     s = metrics.cumulative(t)
-    tpp = charts.tokens_per_pass(t)
+    tpp = tokens_per_pass(t)
     assert list(tpp.data[0].y) == s["tokens_per_pass"]
-    alpha = charts.running_alpha(t)
+    alpha = running_alpha(t)
     assert alpha.data[0].y[-1] == pytest.approx(metrics.alpha(metrics.counts(t)))
-    time = charts.time_chart(t)
+    time = time_chart(t)
     assert [d.name for d in time.data] == ["speculative", "plain decoding"]
     # the decode clock: the rounds' draft and verify spans plus the loop's own time between them
     assert time.data[0].y[-1] == pytest.approx(max(t.timing.spec_s, sum(r.draft_s + r.verify_s for r in t.rounds)))
-    sp = charts.speedup(t)
+    sp = speedup(t)
     assert [d.name for d in sp.data] == ["measured", "Leviathan (v = 1)", "with measured v"]
     summary = metrics.summarize(t)
     assert sp.data[0].y[-1] == pytest.approx(summary.speedup_measured)  # ends at the card's number
     half = len(t.rounds) // 2  # the chart as it stood mid-run is the start of the whole one
-    assert list(charts.speedup(t, half).data[0].y) == pytest.approx(list(sp.data[0].y)[:half])
+    assert list(speedup(t, half).data[0].y) == pytest.approx(list(sp.data[0].y)[:half])
     assert sp.data[1].y[-1] == pytest.approx(summary.speedup_theoretical)
     assert sp.data[2].y[-1] == pytest.approx(summary.speedup_verify_aware)
     # the two theories look different (colour and dash) and no line is clipped by the y range
-    assert {(d.line.color, d.line.dash) for d in sp.data[1:]} == {(charts.PURPLE, "dot"), (charts.GREEN, "dash")}
+    assert {(d.line.color, d.line.dash) for d in sp.data[1:]} == {(PURPLE, "dot"), (GREEN, "dash")}
     top = max(v for d in sp.data for v in d.y if v is not None)
     assert sp.layout.yaxis.range[1] > top and sp.layout.yaxis.tickformat is None
     assert sp.layout.title.text == "Speedup so far: measured vs theory"
-    pos = charts.position_acceptance(t)
+    pos = position_acceptance(t)
     cond, uncond = metrics.acceptance_by_position(metrics.counts(t))
     pad = [None] * (t.config.gamma - len(cond))
     assert [d.name for d in pos.data] == ["given the earlier ones accepted", "of all drafted (vLLM)"]
@@ -98,7 +100,7 @@ def test_conditional_acceptance_is_not_the_survival_curve():
     """Where later positions were drafted after rejections, the two readings differ."""
     t = max(TRACES.values(), key=lambda t: metrics.counts(t).rejections)
     c = metrics.counts(t)
-    pos = charts.position_acceptance(t)
+    pos = position_acceptance(t)
     i = len(c.checked_at) - 1
     assert c.checked_at[i] < c.drafted_at[i]
     if c.accepted_at[i]:
@@ -107,9 +109,9 @@ def test_conditional_acceptance_is_not_the_survival_curve():
 
 def test_charts_up_to_a_round_show_only_that_many_rounds():
     t = next(iter(TRACES.values()))
-    assert len(charts.tokens_per_pass(t, 3).data[0].x) == 3
-    assert len(charts.time_chart(t, 0).data[0].x) == 0  # before the first round: empty, no crash
-    assert len(charts.speedup(t, 0).data[0].x) == 0
+    assert len(tokens_per_pass(t, 3).data[0].x) == 3
+    assert len(time_chart(t, 0).data[0].x) == 0  # before the first round: empty, no crash
+    assert len(speedup(t, 0).data[0].x) == 0
 
 
 def _drafted(pred):
@@ -123,7 +125,7 @@ def _drafted(pred):
 
 def test_sampled_anatomy_shows_p_q_and_overlap_without_inventing_values():
     t, d = _drafted(lambda t, d: t.config.temperature > 0)
-    fig = charts.anatomy(d)
+    fig = anatomy(d)
     p, q, overlap = fig.data
     drafted = next(i for i, x in enumerate(p.x) if x.startswith("▶"))
     assert p.y[drafted] == pytest.approx(d.p) and q.y[drafted] == pytest.approx(d.q)
@@ -134,7 +136,7 @@ def test_sampled_anatomy_shows_p_q_and_overlap_without_inventing_values():
 
 def test_greedy_anatomy_explains_the_argmax_test_without_min_p_q():
     t, d = _drafted(lambda t, d: t.config.temperature == 0 and d.top_p)
-    fig = charts.anatomy(d, greedy=True)
+    fig = anatomy(d, greedy=True)
     assert [tr.name for tr in fig.data] == ["p (target)", "q (draft)"]
     assert fig.layout.title.text == "Greedy: kept iff ▶ is p's top"
     top = max(d.top_p, key=lambda c: c.prob)
@@ -148,14 +150,14 @@ def test_anatomy_always_shows_the_judged_token():
     t, d = _drafted(lambda t, d: len({c.token for c in d.top_p + d.top_q} | {d.token}) > 10)
     tiny = dataclasses.replace(d, p=1e-6, q=1e-6, accepted=False)
     for greedy in (False, True):
-        x = list(charts.anatomy(tiny, greedy).data[0].x)
+        x = list(anatomy(tiny, greedy).data[0].x)
         assert len(x) == 10 and x[-1] == "▶ " + tokens.show_text(d.text)
 
 
 def test_accept_test_marks_r_against_p_over_q():
     t = _pick(lambda r: r.draft and r.draft[0].r is not None)
     d = next(d for r in t.rounds for d in r.draft if d.r is not None)
-    fig = charts.accept_test(d)
+    fig = accept_test(d)
     assert fig.data[0].x[0] == pytest.approx(min(d.p / d.q, 1))
     assert any(f"r = {d.r:.3f}" in a.text for a in fig.layout.annotations)
     assert ("accepted" if d.accepted else "rejected") in fig.layout.title.text
@@ -164,7 +166,7 @@ def test_accept_test_marks_r_against_p_over_q():
 def test_residual_highlights_the_drawn_token():
     t = _pick(lambda r: r.correction.kind == "resampled" and r.correction.u is not None)
     c = next(r.correction for r in t.rounds if r.correction.kind == "resampled" and r.correction.u is not None)
-    fig = charts.residual(c)
+    fig = residual(c)
     assert [y for y in fig.data[0].y] == [x.prob for x in c.top_residual]
     assert any(x.startswith("▶") for x in fig.data[0].x) == any(x.token == c.token for x in c.top_residual)
 
@@ -255,7 +257,7 @@ def test_a_round_without_drafts_is_the_targets_own_step_not_a_bonus():
     assert tok.fate == "target" and "nothing" in tok.decision and "bonus" not in round_view.tooltip(tok)
     assert "tok-target" in round_view.strip_html(t, i + 1) and "tok-target" in round_view.legend_html()
     assert "card-target" in round_view.round_html(t, i, 99)
-    assert "nothing drafted" in charts.tokens_per_pass(t).data[0].customdata[i]
+    assert "nothing drafted" in tokens_per_pass(t).data[0].customdata[i]
     assert "plain step" in round_view.stage_caption(t.rounds[i], 1, t.config.gamma)
 
 
@@ -316,7 +318,7 @@ def test_beta_is_shown_beside_the_realised_decision(with_beta, mode):
 @pytest.mark.parametrize("label", sorted(TRACES))
 def test_gap_chart_walks_from_the_ideal_to_the_measured_speedup(label):
     g = metrics.trace_gap(TRACES[label])
-    fig = charts.gap(g)
+    fig = gap(g)
     bars = fig.data[0]
     levels = [v for _, v in g.steps()]
     running = [sum(bars.x[:i + 1]) for i in range(5)]  # where each bar ends
@@ -332,7 +334,7 @@ def test_gap_chart_walks_from_the_ideal_to_the_measured_speedup(label):
 @pytest.mark.parametrize("label", sorted(TRACES))
 def test_time_lanes_are_the_trace_s_measured_times(label):
     t = TRACES[label]
-    fig = charts.time_lanes(t)
+    fig = time_lanes(t)
     lanes = {b.name: b for b in fig.data}
     plain, draft, verify, over = (lanes[k] for k in ("plain step", "draft", "target pass", "loop overhead"))
     step = t.baseline.s_per_token
@@ -354,10 +356,10 @@ def test_time_lanes_are_the_trace_s_measured_times(label):
 
 def test_time_lanes_fade_what_is_still_to_come():
     t = TRACES["chat · layers-4 · greedy"]
-    fig = charts.time_lanes(t, upto=3)
+    fig = time_lanes(t, upto=3)
     lanes = {b.name: b for b in fig.data}
     assert list(lanes["draft"].marker.opacity) == [1.0] * 3 + [0.25] * (len(t.rounds) - 3)
     made = sum(sum(d.accepted for d in r.draft) + 1 for r in t.rounds[:3])  # the same tokens, plain
     assert list(lanes["plain step"].marker.opacity).count(1.0) == made
-    wide = charts.time_lanes(t, span=100.0)  # the other run of a comparison is slower
+    wide = time_lanes(t, span=100.0)  # the other run of a comparison is slower
     assert wide.layout.xaxis.range[1] >= 100

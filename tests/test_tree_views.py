@@ -6,10 +6,10 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import charts, look
 from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.present import round_view, tree_view
+from specviz.present.charts import look, run
 from specviz.trace import Trace
 from specviz.ui import views
 from specviz.ui.examples import shipped_traces
@@ -85,14 +85,14 @@ def test_projector_mode_draws_the_tree_and_its_mask_larger():
 def test_progress_charts_of_a_tree_run_plot_its_own_numbers():
     t = TREES[tree_label()]
     s, c = metrics.summarize(t), metrics.counts(t)
-    alpha = charts.running_alpha(t)
+    alpha = run.running_alpha(t)
     assert alpha.data[0].y[-1] == pytest.approx(s.node_acceptance) and "nodes" in alpha.layout.title.text
-    sp = charts.speedup(t)
+    sp = run.speedup(t)
     assert [d.name for d in sp.data] == ["measured", "τ ÷ (N̄c + v)"]  # no Leviathan theory for a tree
     assert sp.data[1].y[-1] == pytest.approx(s.speedup_from_costs)
     assert sp.data[0].y[-1] == pytest.approx(s.speedup_measured)
     cond, uncond = metrics.acceptance_by_position(c)
-    pos = charts.position_acceptance(t)
+    pos = run.position_acceptance(t)
     assert list(pos.data[0].y)[:len(cond)] == cond and pos.layout.xaxis.title.text == "depth in the tree"
 
 
@@ -116,9 +116,9 @@ def test_tree_cards_say_what_a_tree_reports():
     assert labels["τ ÷ (N̄c + v)"] == f"{s.speedup_from_costs:.2f}×"
     g = metrics.trace_gap(t)
     assert g.tree and len(g.steps()) == 4 and g.ideal == pytest.approx(s.mean_acceptance_length)
-    fig = charts.gap(g)
+    fig = run.gap(g)
     assert len(fig.data[0].y) == 5 and fig.data[0].y[0].startswith("τ =")
-    assert charts.position_acceptance(t).layout.title.text == "Acceptance by tree depth"
+    assert run.position_acceptance(t).layout.title.text == "Acceptance by tree depth"
 
 
 def test_step_through_plays_a_tree_round_to_the_end():

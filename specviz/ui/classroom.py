@@ -20,9 +20,9 @@ import qrcode.image.svg
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from .. import class_charts
-from ..paths import PAGES_DIR
 from ..classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
+from ..paths import PAGES_DIR
+from ..present.charts.classroom import answers
 from . import projector, safe, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
@@ -320,7 +320,7 @@ def _room_chart(qid: str) -> None:
 def _room_panel(qid: str, t: Tally, live: bool) -> None:
     """The presenter's chart of one question's answers, its reveal button and (not live) a
     button to watch it live."""
-    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_room_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(answers(t.options, t.counts)), key=f"sv_room_{qid}", config=PLOTLY)
     row = st.container(horizontal=True)
     label = "Hide the room's answers from students" if t.revealed else "Show students the room's answers"
     row.button(label, key=f"sv_reveal_{qid}", on_click=_reveal, args=(qid, not t.revealed))
@@ -356,4 +356,4 @@ def room_result(qid: str) -> None:
     if t is None:
         st.caption("The room's answers appear here when the presenter shows them.")
         return
-    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_res_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(answers(t.options, t.counts)), key=f"sv_res_{qid}", config=PLOTLY)

@@ -3,8 +3,8 @@ the default pair gets — read from the cache without loading a model; measured 
 import streamlit as st
 
 from ..decoding import kerneltable, machine
-from .. import lesson_charts
 from ..decoding.models import cpu_threads
+from ..present.charts import lessons
 from . import projector, run
 from .instruments.common import PLOTLY, errors
 
@@ -68,7 +68,7 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
                     delta_color="normal" if choice.speedup > 1 else "inverse",
                     help="the draft length with the highest expected speedup E[τ] / (γc + v(γ+1)) "
                          "from the pair's measured α, this machine's c and v(k)")
-    st.plotly_chart(projector.scaled(lesson_charts.machine_costs(t)), config=PLOTLY, key=f"machine_chart_{id(t)}")
+    st.plotly_chart(projector.scaled(lessons.machine_costs(t)), config=PLOTLY, key=f"machine_chart_{id(t)}")
     fp = t.fingerprint
     st.caption(f"{fp['cpu']}, {fp['threads']} thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}; "
                f"kernels timed {t.measured} in {t.tune_s:.1f} s (load average {t.load or 0:.1f}), "

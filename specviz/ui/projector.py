@@ -8,7 +8,7 @@ from collections import OrderedDict
 import plotly.graph_objects as go
 import streamlit as st
 
-from .. import look
+from ..present.charts import look
 from . import urlstate
 
 KEY, WIDGET = "sv_projector_on", "sv_projector"  # the mode; its toggle (a widget's own state does

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import server_charts, serving, serving_health, serving_requests
+from .. import serving, serving_health, serving_requests
+from ..brief import production_section
 from ..numbers import num
 from ..paths import SERVING_EXAMPLES
+from ..present.charts import server
 from . import projector
-from ..brief import production_section
 from .views import PLOTLY, plain
 
 TEST_DATA = "(test data, not a live server)"
@@ -160,10 +161,10 @@ def _readings() -> None:
     _numbers(r)
     _notes(r)
     if r.unconditional:
-        st.plotly_chart(projector.scaled(server_charts.position_acceptance(r)), config=PLOTLY, key="srv_pos")
+        st.plotly_chart(projector.scaled(server.position_acceptance(r)), config=PLOTLY, key="srv_pos")
     points = watch.points.get(model, [])
     if points:
-        st.plotly_chart(projector.scaled(server_charts.over_time(points)), config=PLOTLY, key="srv_time")
+        st.plotly_chart(projector.scaled(server.over_time(points)), config=PLOTLY, key="srv_time")
     else:
         st.caption("Over time: read the server again (or watch it live, or upload several saved copies) to see "
                    "windows between readings.")
@@ -285,11 +286,11 @@ def _requests(reading: serving_requests.Reading, source: str) -> None:
     elif s:
         st.caption(f"Outliers need at least {serving_requests.MIN_SPREAD} requests.")
     if s:
-        st.plotly_chart(projector.scaled(server_charts.request_spread(reading)), config=PLOTLY, key="srv_spread")
+        st.plotly_chart(projector.scaled(server.request_spread(reading)), config=PLOTLY, key="srv_spread")
     if reading.histogram:
-        st.plotly_chart(projector.scaled(server_charts.acceptance_histogram(reading.histogram)), config=PLOTLY,
+        st.plotly_chart(projector.scaled(server.acceptance_histogram(reading.histogram)), config=PLOTLY,
                         key="srv_hist")
     if p.unconditional:
-        st.plotly_chart(projector.scaled(server_charts.position_acceptance(p)), config=PLOTLY, key="srv_pos")
+        st.plotly_chart(projector.scaled(server.position_acceptance(p)), config=PLOTLY, key="srv_pos")
     st.markdown("#### Every request")
     st.dataframe([q.cells() for q in reading.requests], hide_index=True)

@@ -6,10 +6,11 @@ from dataclasses import replace
 
 import streamlit as st
 
-from .. import charts, look, theory
+from .. import theory
 from ..measure import metrics
 from ..numbers import num, prob
 from ..present import tokens
+from ..present.charts import look, run
 from ..present.round_view import CSS, Tok, legend_html, n_stages, on_screen, round_html, round_tokens, strip_html
 from ..trace import Trace
 from . import projector, safe
@@ -266,7 +267,7 @@ WHAT = {"α (Leviathan)": "accepted ÷ checked drafted tokens",
 
 
 def _gap_chart(trace: Trace):
-    return charts.gap(metrics.trace_gap(trace))
+    return run.gap(metrics.trace_gap(trace))
 
 
 def gap_panel(trace: Trace, key: str) -> None:
@@ -390,9 +391,9 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
     if tok.q is None:  # the closing token: the target's own
         c = rec.correction
         if c.kind == "resampled" and c.u is not None and c.top_residual:
-            st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
+            st.plotly_chart(figure(run.residual, trace, c), key=f"{key}_res", config=PLOTLY)
         else:
-            st.plotly_chart(figure(charts.target_only, trace, c), key=f"{key}_tgt", config=PLOTLY)
+            st.plotly_chart(figure(run.target_only, trace, c), key=f"{key}_tgt", config=PLOTLY)
         return
     d = rec.draft[tok.pos]
     greedy = trace.config.temperature == 0
@@ -400,7 +401,7 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
         st.markdown(beta_line(trace, tok, rec.tree is not None))
     # a tree node's bars: p and q after its parent (its test used p after its earlier siblings)
     shown_d = tree_node_token(rec, tok.pos) if rec.tree else d
-    st.plotly_chart(figure(charts.anatomy, trace, shown_d, greedy), key=f"{key}_pq", config=PLOTLY)
+    st.plotly_chart(figure(run.anatomy, trace, shown_d, greedy), key=f"{key}_pq", config=PLOTLY)
     if tok.fate == "discarded":
         st.info("This draft came after a rejection, so the target never tested it: it is thrown "
                 "away with the rest of the draft.")
@@ -414,29 +415,29 @@ def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | Non
                         f"the draft proposed **“{plain(tokens.visible(d.text), 24)}”** "
                         f"(p = {prob(d.p)}).")
         return
-    st.plotly_chart(figure(charts.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
+    st.plotly_chart(figure(run.accept_test, trace, d), key=f"{key}_test", config=PLOTLY)
     c = rec.correction
     if tok.fate == "rejected" and c.top_residual:
         st.markdown(f"So the target draws its own token from the residual: "
                     f"**“{plain(tokens.visible(c.text), 24)}”**.")
-        st.plotly_chart(figure(charts.residual, trace, c), key=f"{key}_res", config=PLOTLY)
+        st.plotly_chart(figure(run.residual, trace, c), key=f"{key}_res", config=PLOTLY)
 
 
 def speed_panel(trace: Trace, done: int, key: str) -> None:
     """The running speedup with both theories, then the whole run's gap chart."""
     if done:
-        st.plotly_chart(figure(charts.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
+        st.plotly_chart(figure(run.speedup, trace, trace, done), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)
 
 
 def lanes(trace: Trace, done: int | None, key: str, span: float | None = None) -> None:
     """Plain and speculative decoding on one wall-clock axis (charts.time_lanes), rounds to come faded."""
-    st.plotly_chart(figure(charts.time_lanes, trace, trace, done, span), key=f"{key}_lanes", config=PLOTLY)
+    st.plotly_chart(figure(run.time_lanes, trace, trace, done, span), key=f"{key}_lanes", config=PLOTLY)
 
 
 def lanes_span(*traces: Trace) -> float:
     """The longest lane of these runs: their time lanes on one scale."""
-    return max(x or 0.0 for t in traces for x in charts.lane_ends(t))
+    return max(x or 0.0 for t in traces for x in run.lane_ends(t))
 
 
 def progress_charts(trace: Trace, done: int, key: str) -> None:
@@ -447,11 +448,11 @@ def progress_charts(trace: Trace, done: int, key: str) -> None:
         return
     a, b = st.columns(2, gap="large")
     # charts with a legend side by side, so that their titles line up
-    a.plotly_chart(figure(charts.time_chart, trace, trace, done), key=f"{key}_time", config=PLOTLY)
-    b.plotly_chart(figure(charts.position_acceptance, trace, trace, done), key=f"{key}_pos",
+    a.plotly_chart(figure(run.time_chart, trace, trace, done), key=f"{key}_time", config=PLOTLY)
+    b.plotly_chart(figure(run.position_acceptance, trace, trace, done), key=f"{key}_pos",
                    config=PLOTLY)
-    a.plotly_chart(figure(charts.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
-    b.plotly_chart(figure(charts.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
+    a.plotly_chart(figure(run.tokens_per_pass, trace, trace, done), key=f"{key}_tpp", config=PLOTLY)
+    b.plotly_chart(figure(run.running_alpha, trace, trace, done), key=f"{key}_alpha", config=PLOTLY)
 
 
 def compare_table(traces: dict[str, Trace]) -> None:
@@ -466,7 +467,7 @@ def compare_table(traces: dict[str, Trace]) -> None:
     for label in labels:
         rows.append({"": label, **{n: v.get(label, "n/a") for n, v in values.items()}, "what it is": WHAT[label]})
     projector.table(rows, width="stretch", height="content")
-    st.plotly_chart(projector.scaled(charts.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
+    st.plotly_chart(projector.scaled(run.compare_bars(traces)), key="cmp_bars", config=PLOTLY)
 
 
 def shape(trace: Trace) -> str:
@@ -482,7 +483,7 @@ def side(trace: Trace, key: str, span: float | None = None) -> None:
     st.caption(plain(recorded_with(trace), 400))
     st.html(strip_html(trace, len(trace.rounds)))
     lanes(trace, None, key, span)
-    st.plotly_chart(projector.scaled(charts.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
+    st.plotly_chart(projector.scaled(run.speedup(trace)), key=f"{key}_speedup", config=PLOTLY)
     gap_panel(trace, key)
-    st.plotly_chart(projector.scaled(charts.tokens_per_pass(trace)), key=f"{key}_tpp", config=PLOTLY)
-    st.plotly_chart(projector.scaled(charts.position_acceptance(trace)), key=f"{key}_pos", config=PLOTLY)
+    st.plotly_chart(projector.scaled(run.tokens_per_pass(trace)), key=f"{key}_tpp", config=PLOTLY)
+    st.plotly_chart(projector.scaled(run.position_acceptance(trace)), key=f"{key}_pos", config=PLOTLY)

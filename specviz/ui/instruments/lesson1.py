@@ -5,10 +5,10 @@ import sys
 
 import streamlit as st
 
-from ... import lesson_charts as charts
 from ...measure.costcurve import CostCurve
 from ...measure.prompts import PROMPTS
 from ...numbers import span
+from ...present.charts import lessons as charts
 from .. import lesson, machine as this_machine, projector, urlstate
 from . import common
 from .common import PLOTLY, cost_of_pass

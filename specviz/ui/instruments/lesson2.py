@@ -2,11 +2,11 @@
 per-position acceptance, counterfactual replay, workloads, a slower-than-plain run and the gap."""
 import streamlit as st
 
-from ... import charts as run_charts, lesson_charts as charts
 from ...measure import metrics
 from ...measure.prompts import PROMPTS
 from ...measure.replay import caveat, replay_all
 from ...numbers import num, span
+from ...present.charts import lessons as charts, positions, run as run_charts
 from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
 from ...trace import Trace
 from .. import lesson, machine as this_machine, projector, state, urlstate
@@ -124,7 +124,8 @@ def acceptance() -> None:
         for row in (cards[:2], cards[2:4], cards[4:]):
             for col, (name, value, why) in zip(st.columns(2), row):
                 col.metric(name, value, help=why, border=True)
-    st.plotly_chart(projector.scaled(charts.positions(c, s.alpha, label)), config=PLOTLY, key="ac_pos")
+    fig = positions.of_counts(c, alpha=s.alpha, iid=True, title=f"Acceptance by draft position · {label}", height=400)
+    st.plotly_chart(projector.scaled(fig), config=PLOTLY, key="ac_pos")
     st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
                "counter) falls along the draft even when every checked position has the same α: "
                "position i is only reached when 1..i−1 were accepted (dashed: α^i). The conditional "

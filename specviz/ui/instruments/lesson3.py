@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts
+from ...present.charts import lessons as charts
 from .. import lesson, projector
 from . import common
 from .common import PLOTLY

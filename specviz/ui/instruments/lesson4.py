@@ -5,12 +5,13 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts, treesweep
+from ... import treesweep
 from ...brief import pooled_summary
 from ...decoding.models import draft_weights_digest, load_registry
 from ...measure.prompts import PROMPTS
 from ...numbers import num, span
 from ...present import round_view
+from ...present.charts import lessons as charts
 from .. import lesson, projector, state, urlstate, views
 from ..examples import shipped_traces
 from . import common

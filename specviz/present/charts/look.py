@@ -14,6 +14,7 @@ import textwrap
 from dataclasses import dataclass, replace
 
 import plotly.graph_objects as go
+from ..palette import GREY
 
 @dataclass(frozen=True)
 class Sizes:
@@ -33,6 +34,12 @@ WIDE = 1216  # px a full-width chart gets in projector mode at 1280×720
 PROJECTOR = Sizes(tick=24, legend=24, axis=26, title=28, text=22, scale=1.7, wrap=39)  # wrap: in 2 columns
 HEIGHT, TALLEST = 1.45, 640  # a projector chart is this much taller (its type is twice the size), up to
 # TALLEST px (the screen is 720)
+
+
+def hline(y: float, xref: str = "paper", yref: str = "y", **line) -> dict:
+    """A dotted grey reference line across the plot at y, as a layout shape (line: its overrides)."""
+    return dict(type="line", xref=xref, x0=0, x1=1, yref=yref, y0=y, y1=y,
+                line=dict(color=GREY, dash="dot", width=2) | line)
 
 
 def figure(data: list[dict], title: str, height: int = 320, **layout) -> go.Figure:

@@ -9,22 +9,16 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import plotly.graph_objects as go
 
-from . import counts, theory
-from .look import figure as _fig
-from .measure import metrics
-from .present.palette import GREY, LIGHT_GREY, PALETTE
+from ... import theory
+from ..palette import GREY, LIGHT_GREY, PALETTE
+from .look import figure, hline
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
-    from .decoding.kerneltable import KernelTable
-    from .measure.costs import CostCurve
-    from .measure.lab import LabResult
+    from ...decoding.kerneltable import KernelTable
+    from ...measure.costs import CostCurve
+    from ...measure.lab import LabResult
 
 SYMBOLS = ["diamond", "square", "triangle-up", "star", "hexagon", "pentagon"]
-
-
-def _hline(y: float, xref: str = "paper", yref: str = "y", **line) -> dict:
-    return dict(type="line", xref=xref, x0=0, x1=1, yref=yref, y0=y, y1=y,
-                line=dict(color=GREY, dash="dot", width=2) | line)
 
 
 def _two_panels(left: str, right: str, x_title: str, gap: float = 0.1) -> dict:
@@ -70,7 +64,7 @@ def cost_curve(curve: "CostCurve") -> go.Figure:
                      line=dict(color=GREY, dash="dot"), hoverinfo="skip"))
     threads = f", {curve.threads} thread{'s' * (curve.threads != 1)}" if curve.threads else ""
     top = max(ms + [1000 * s for s in curve.stock_seconds or []])
-    return _fig(data, f"One target pass vs tokens scored · {curve.device}{threads}, median of {curve.repeats}",
+    return figure(data, f"One target pass vs tokens scored · {curve.device}{threads}, median of {curve.repeats}",
                 height=400, barmode="group",
                 xaxis=dict(title="tokens scored in one pass (k) · hover a bar for v(k) = time ÷ one-token pass", dtick=1),
                 yaxis=dict(title="ms per pass", range=[0, top * 1.25]))
@@ -121,37 +115,10 @@ def theory_curves(alphas: list[float], c: float, measured: list[dict] | None = N
                                            "%{y:.2f}×<extra>theory</extra>"))
     right = f"expected speedup at c = {c:.2f}" + (" with my measured v(γ+1)" if v else " (verify = 1 step)")
     layout = _two_panels("expected tokens per target pass E[τ]", right, "γ (tokens drafted per round)")
-    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
+    layout["shapes"] = [hline(1, xref="x2 domain", yref="y2")]
     layout["yaxis2"]["title"] = "× plain decoding"
-    return _fig(data, "Theory (lines, Leviathan et al. 2023) · runs: filled = measured, open = theory at their own α",
+    return figure(data, "Theory (lines, Leviathan et al. 2023) · runs: filled = measured, open = theory at their own α",
                 height=470, **layout)
-
-
-def positions(c: counts.Counts, alpha: float | None, label: str) -> go.Figure:
-    """Per-position acceptance both ways: conditional (EAGLE's n-α) and unconditional (vLLM's)."""
-    cond, uncond = metrics.acceptance_by_position(c)
-    xs = list(range(1, len(cond) + 1))
-    data = [dict(type="bar", x=xs, y=cond, name="conditional: accepted ÷ checked at i (given 1..i−1 accepted)",
-                 marker_color=PALETTE[0], customdata=list(zip(c.accepted_at, c.checked_at)),
-                 hovertemplate="position %{x}: %{customdata[0]} accepted of %{customdata[1]} checked = "
-                               "%{y:.2f}<extra>conditional</extra>"),
-            dict(type="bar", x=xs, y=uncond, name="unconditional: accepted at i ÷ rounds that drafted i (vLLM)",
-                 marker_color=PALETTE[1], customdata=list(zip(c.accepted_at, c.drafted_at)),
-                 hovertemplate="position %{x}: %{customdata[0]} accepted of %{customdata[1]} drafted = "
-                               "%{y:.2f}<extra>unconditional</extra>")]
-    shapes, notes = [], []
-    if alpha is not None:
-        data.append(dict(type="scatter", x=xs, y=[alpha ** i for i in xs], mode="lines+markers",
-                         line=dict(color=PALETTE[3], dash="dash"),
-                         name=f"α^i: the unconditional rate if every checked position had α = {alpha:.2f}",
-                         hovertemplate="α^%{x} = %{y:.2f}<extra>i.i.d. model</extra>"))
-        shapes = [_hline(alpha, color=PALETTE[0])]
-        notes = [dict(text=f"α = {alpha:.2f} (all positions)", x=0, xref="paper", xanchor="left", y=alpha,
-                      yref="y", yanchor="bottom", showarrow=False, font=dict(color=PALETTE[0]),
-                      bgcolor="rgba(255,255,255,0.85)")]
-    return _fig(data, f"Acceptance by draft position · {label}", height=400, barmode="group", shapes=shapes,
-                annotations=notes, xaxis=dict(title="draft position i", dtick=1),
-                yaxis=dict(title="rate", range=[0, 1.1]))
 
 
 def replay_chart(points) -> go.Figure:
@@ -163,8 +130,8 @@ def replay_chart(points) -> go.Figure:
             dict(type="bar", x=gammas, y=[p.speedup or 0 for p in points], marker_color=colors, showlegend=False,
                  xaxis="x2", yaxis="y2", hovertemplate="γ = %{x}: %{y:.2f}×<extra>estimate</extra>")]
     layout = _two_panels("tokens per target pass (estimate)", "speedup over plain decoding (estimate)", "γ")
-    layout["shapes"] = [_hline(1, xref="x2 domain", yref="y2")]
-    return _fig(data, "Counterfactual replay of one recorded run: estimates (orange = the γ it really used)",
+    layout["shapes"] = [hline(1, xref="x2 domain", yref="y2")]
+    return figure(data, "Counterfactual replay of one recorded run: estimates (orange = the γ it really used)",
                 height=360, **layout)
 
 
@@ -193,7 +160,7 @@ def break_even(c_values: list[float], run: dict | None = None, v: Callable[[int]
                              name=f"break-even with the run's own v = {run['v']:.2f}",
                              hovertemplate="break-even α with v = %{customdata:.2f}: %{y:.2f}<extra>theory</extra>",
                              customdata=[run["v"]]))
-    return _fig(data, "Break-even α (theory): below its line, speculation is slower than plain decoding",
+    return figure(data, "Break-even α (theory): below its line, speculation is slower than plain decoding",
                 height=400, xaxis=dict(title="γ", dtick=1), yaxis=dict(title="α needed for speedup 1", range=[0, 1.02]))
 
 
@@ -207,7 +174,7 @@ def lab_distributions(result: "LabResult", texts: list[str], variants: list[str]
     data += [dict(type="bar", x=labels, y=result.variants[name].empirical[order],
                   name=f"{name} (TV {result.variants[name].tv:.3f})", marker_color=PALETTE[i % len(PALETTE)])
              for i, name in enumerate(variants)]
-    return _fig(data, f"First emitted token: {result.n} samples per method vs the target's p",
+    return figure(data, f"First emitted token: {result.n} samples per method vs the target's p",
                 height=380, barmode="group", yaxis=dict(title="probability / frequency"))
 
 
@@ -218,10 +185,10 @@ def lab_tv(result: "LabResult") -> go.Figure:
                  name=f"measured ({result.n} samples)", marker_color=PALETTE[0]),
             dict(type="bar", x=names, y=[result.variants[n].tv_exact for n in names],
                  name="exact law (closed form)", marker_color=PALETTE[1])]
-    floor = _hline(result.noise_floor, color=PALETTE[3], dash="dash")
+    floor = hline(result.noise_floor, color=PALETTE[3], dash="dash")
     note = dict(text="sampling noise (plain target)", x=0, xref="paper", y=result.noise_floor, yref="y",
                 showarrow=False, xanchor="left", yanchor="bottom", font=dict(color=PALETTE[3]))
-    return _fig(data, "Total-variation distance to the target's p", barmode="group", shapes=[floor],
+    return figure(data, "Total-variation distance to the target's p", barmode="group", shapes=[floor],
                 annotations=[note], yaxis=dict(title="TV distance"))
 
 
@@ -241,7 +208,7 @@ def profiles(points: list[dict], gamma: int = 4) -> go.Figure:
                   marker=dict(size=13, color=PALETTE[(i + 3) % len(PALETTE)], line=dict(color="#000", width=1)),
                   hovertemplate=f"{p['label']}: α = %{{y:.2f}}, c = %{{x:.2f}}<extra>measured</extra>")
              for i, p in enumerate(points)]
-    return _fig(data, f"Cost vs acceptance of measured runs (contours: Leviathan's speedup at γ = {gamma})",
+    return figure(data, f"Cost vs acceptance of measured runs (contours: Leviathan's speedup at γ = {gamma})",
                 height=460, xaxis=dict(title="cost ratio c (measured)", range=[-0.02, 0.6]),
                 yaxis=dict(title="α measured (accepted ÷ checked)", range=[-0.02, 1]))
 
@@ -292,7 +259,7 @@ def tree_sweep(rows: list, curve: dict | None = None) -> go.Figure:
     layout["yaxis2"]["title"] = "tokens · plain steps"
     top = max([r.tau or 0 for r in rows] + [max(r.hi or 0, r.speedup or 0) for r in rows]) * 1.25
     layout["yaxis"]["range"] = [0, top or 1]
-    return _fig(data, "Chain vs token trees on this machine", height=440, barmode="group", scattermode="group",
+    return figure(data, "Chain vs token trees on this machine", height=440, barmode="group", scattermode="group",
                 **layout)
 
 
@@ -316,7 +283,7 @@ def machine_costs(table: "KernelTable") -> go.Figure:
                          line=dict(color=PALETTE[5], dash="dash"),
                          hovertemplate="%{x} tokens: %{y:.2f}<extra>transformers</extra>"))
     top = max(y for d in data for y in d["y"] if y is not None)
-    return _fig(data, f"What a pass over k tokens costs here, in plain steps ({1000 * table.step_s:.1f} ms)",
+    return figure(data, f"What a pass over k tokens costs here, in plain steps ({1000 * table.step_s:.1f} ms)",
                 height=360, xaxis=dict(title="tokens in one target pass (k = γ + 1)", dtick=1),
                 yaxis=dict(title="v(k) = pass ÷ plain step", range=[0, top * 1.15]),
-                shapes=[_hline(1.0)])
+                shapes=[hline(1.0)])

@@ -9,17 +9,12 @@ from dataclasses import replace
 
 import plotly.graph_objects as go
 
-from .look import figure as _fig
-from .measure import metrics
-from .present.palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, tint
-from .present.tokens import FATES, ratio, show_text
-from .trace import Correction, DraftToken, Trace
-
-
-def _hline(y: float) -> dict:
-    """A dotted reference line across the plot, as a layout shape."""
-    return dict(shapes=[dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y,
-                             line=dict(color=GREY, dash="dot", width=2))])
+from ...measure import metrics
+from ...trace import Correction, DraftToken, Trace
+from ..palette import BLUE, GREEN, GREY, ORANGE, PURPLE, SKY, VERMILLION, tint
+from ..tokens import FATES, ratio, show_text
+from . import positions
+from .look import figure, hline
 
 
 def _rounds_axis(n: int) -> dict:
@@ -46,9 +41,9 @@ def tokens_per_pass(trace: Trace, upto: int | None = None) -> go.Figure:
                 customdata=[CLOSES[r.correction.kind] for r in t.rounds],
                 hovertemplate="round %{x}: %{y} tokens from one target pass; ended by "
                               "%{customdata}<extra></extra>")
-    return _fig([bars], "τ: tokens per target pass", xaxis=_rounds_axis(len(t.rounds)),
+    return figure([bars], "τ: tokens per target pass", xaxis=_rounds_axis(len(t.rounds)),
                 yaxis=dict(range=[0, trace.config.gamma + 1.3], dtick=1,
-                           title="tokens (dotted: plain = 1)"), **_hline(1))
+                           title="tokens (dotted: plain = 1)"), shapes=[hline(1)])
 
 
 def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
@@ -58,38 +53,20 @@ def running_alpha(trace: Trace, upto: int | None = None) -> go.Figure:
         line = dict(type="scatter", x=s["round"], y=s["node_acceptance"], mode="lines+markers",
                     line_color=BLUE, name="so far",
                     hovertemplate="after round %{x}: accepted ÷ checked nodes = %{y:.2f}<extra></extra>")
-        return _fig([line], "Running accepted ÷ checked nodes (tree)", xaxis=_rounds_axis(len(s["round"])),
+        return figure([line], "Running accepted ÷ checked nodes (tree)", xaxis=_rounds_axis(len(s["round"])),
                     yaxis=dict(range=[0, 1.05], title="accepted ÷ checked nodes"))
     line = dict(type="scatter", x=s["round"], y=s["alpha"], mode="lines+markers", line_color=BLUE,
                 name="α so far", hovertemplate="after round %{x}: α = %{y:.2f}<extra></extra>")
-    return _fig([line], "Running α (Leviathan's)", xaxis=_rounds_axis(len(s["round"])),
+    return figure([line], "Running α (Leviathan's)", xaxis=_rounds_axis(len(s["round"])),
                 yaxis=dict(range=[0, 1.05], title="accepted ÷ checked"))
 
 
 def position_acceptance(trace: Trace, upto: int | None = None) -> go.Figure:
-    """Acceptance per draft position, both ways: conditional (given the earlier positions were
-    accepted: flat when α is) and unconditional (vLLM's survival curve: falls even then)."""
+    """The acceptance per draft position (a tree: per depth) of the rounds so far, both ways."""
     t = upto_trace(trace, upto)
-    c = metrics.counts(t)
-    cond, uncond = metrics.acceptance_by_position(c)
-    pad = lambda xs: xs + [0] * (t.config.gamma - len(xs))  # noqa: E731
-    acc, chk, dft = pad(list(c.accepted_at)), pad(list(c.checked_at)), pad(list(c.drafted_at))
-    cond += [None] * (t.config.gamma - len(cond))
-    uncond += [None] * (t.config.gamma - len(uncond))
-    x = list(range(1, t.config.gamma + 1))
-    where = "depth" if t.config.tree_nodes else "position"  # a tree: did the walk get past depth d
-    data = [dict(type="bar", x=x, y=cond, name="given the earlier ones accepted", marker_color=BLUE,
-                 customdata=list(zip(acc, chk)),
-                 hovertemplate=f"{where} %{{x}}: %{{y:.2f}} = %{{customdata[0]}} accepted ÷ %{{customdata[1]}} "
-                               "checked<extra>conditional</extra>"),
-            dict(type="bar", x=x, y=uncond, name="of all drafted (vLLM)", marker_color=SKY,
-                 customdata=list(zip(acc, dft)),
-                 hovertemplate=f"{where} %{{x}}: %{{y:.2f}} = %{{customdata[0]}} accepted ÷ %{{customdata[1]}} "
-                               "drafted<extra>unconditional (vLLM)</extra>")]
-    title = "Acceptance by tree depth" if t.config.tree_nodes else "Acceptance by draft position"
-    return _fig(data, title, barmode="group",
-                xaxis=dict(title="depth in the tree" if t.config.tree_nodes else "position in the draft", dtick=1),
-                yaxis=dict(range=[0, 1.05], title="accepted fraction"))
+    tree = bool(t.config.tree_nodes)  # a tree: did the walk get past depth d
+    return positions.of_counts(metrics.counts(t), t.config.gamma, where="depth" if tree else "position",
+                               title="Acceptance by tree depth" if tree else "Acceptance by draft position")
 
 
 def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
@@ -101,7 +78,7 @@ def time_chart(trace: Trace, upto: int | None = None) -> go.Figure:
         data.append(dict(type="scatter", x=s["tokens"], y=s["baseline_s"], name="plain decoding",
                          mode="lines", line=dict(color=GREY, dash="dash", width=3),
                          hovertemplate="%{x} tokens: %{y:.2f} s<extra>plain (measured s/token)</extra>"))
-    return _fig(data, "Seconds so far: speculative vs plain", xaxis=dict(title="tokens generated"),
+    return figure(data, "Seconds so far: speculative vs plain", xaxis=dict(title="tokens generated"),
                 yaxis=dict(title="seconds", rangemode="tozero"))
 
 
@@ -148,7 +125,7 @@ def time_lanes(trace: Trace, upto: int | None = None, span: float | None = None)
     lanes = ["plain", "speculative"] if plain_end is not None else ["speculative"]
     title = ("Time lanes: speculative at {:.2f}× plain's speed".format(plain_end / spec_end)
              if plain_end and spec_end else "Time lanes: speculative decoding, as measured (no plain baseline)")
-    return _fig(data, title, height=150 + 60 * len(lanes), barmode="overlay", bargap=0.3, annotations=notes,
+    return figure(data, title, height=150 + 60 * len(lanes), barmode="overlay", bargap=0.3, annotations=notes,
                 xaxis=dict(title="seconds of decoding (prefill excluded)", range=[0, right], rangemode="tozero"),
                 yaxis=dict(categoryorder="array", categoryarray=lanes[::-1]))
 
@@ -182,9 +159,9 @@ def speedup(trace: Trace, upto: int | None = None) -> go.Figure:
                              hovertemplate=f"%{{x}} tokens: %{{y:.2f}}×<extra>{what}</extra>"))
     title = "Speedup so far: measured vs τ at the costs" if trace.config.tree_nodes else \
         "Speedup so far: measured vs theory"
-    return _fig(data, title, xaxis=dict(title="tokens generated"),
+    return figure(data, title, xaxis=dict(title="tokens generated"),
                 yaxis=dict(title="× plain decoding", range=[0, top * 1.12], ticksuffix="×"),
-                **_hline(1))
+                shapes=[hline(1)])
 
 
 def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
@@ -221,7 +198,7 @@ def anatomy(tok: DraftToken, greedy: bool = False) -> go.Figure:
         title = "p vs q (▶ = drafted)"
     # the bars fall from left to right (sorted), so the legend fits in the top-right corner
     legend = dict(orientation="v", x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,.7)")
-    return _fig(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35), legend=legend,
+    return figure(data, title, height=360, barmode="overlay", xaxis=dict(tickangle=-35), legend=legend,
                 yaxis=dict(title="probability", range=[0, 1.15]),
                 **marks)
 
@@ -241,7 +218,7 @@ def accept_test(tok: DraftToken) -> go.Figure:
     verdict = "accepted because r < p/q" if tok.accepted else "rejected because r ≥ p/q"
     if tok.r is None:
         verdict = "greedy: accepted iff it is the target's top token"
-    return _fig([bar], verdict, height=170, showlegend=False,
+    return figure([bar], verdict, height=170, showlegend=False,
                 xaxis=dict(range=[0, 1.0001], title="0 … 1", dtick=0.1), **marks)
 
 
@@ -250,7 +227,7 @@ def _produced(cands, token: int, color: str, name: str, title: str) -> go.Figure
     bar = dict(type="bar", x=x, y=[c.prob for c in cands],
                marker_color=[color if c.token == token else GREY for c in cands],
                hovertemplate=f"%{{x}}: %{{y:.3f}}<extra>{name}</extra>")
-    return _fig([bar], title, height=300, showlegend=False,
+    return figure([bar], title, height=300, showlegend=False,
                 yaxis=dict(title="probability", rangemode="tozero"))
 
 
@@ -275,7 +252,7 @@ def compare_bars(traces: dict[str, Trace]) -> go.Figure:
                                         "measured speedup ×"], name=name,
                          y=[s.node_acceptance, s.mean_acceptance_length, s.speedup_measured], marker_color=color,
                          texttemplate="%{y:.2f}", textposition="outside"))
-    return _fig(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))
+    return figure(data, "Side by side", height=360, barmode="group", yaxis=dict(rangemode="tozero"))
 
 
 def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
@@ -315,7 +292,7 @@ def gap(g: metrics.Gap, height: int = 380) -> go.Figure:
                               line=dict(color=GREY, dash="dash", width=2))],
                  annotations=[dict(yref="paper", x=1, y=1.0, text="plain = 1×", showarrow=False,
                                    yanchor="bottom", font=dict(color=GREY, size=14))])
-    return _fig([bars], "Why the speedup is below theory", height=height,
+    return figure([bars], "Why the speedup is below theory", height=height,
                 showlegend=False, margin=dict(l=10, r=30, b=10),
                 xaxis=dict(title="speedup over plain decoding (×)", range=[0, max(top, 1.15)],
                            ticksuffix="×"),

@@ -1,29 +1,15 @@
-"""Plotly figures for a class (no Streamlit): the room's answers and the no-model sandbox."""
+"""Plotly figures of the no-model sandbox (lesson 3): p and q, the accept test, the residual, convergence."""
 from __future__ import annotations
 
-import html
 from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
-from .classroom import Tally
-from .look import figure as _fig
-from .present.palette import BLUE, GREEN, ORANGE, PALETTE, VERMILLION
+from ..palette import BLUE, GREEN, ORANGE, PALETTE, VERMILLION
+from .look import figure
 
 if TYPE_CHECKING:  # the sandbox needs torch: every page draws the class panel, few the sandbox
-    from .measure.sandbox import Analysis, Simulation
-
-def answers(t: Tally, title: str = "The room's answers") -> go.Figure:
-    """One bar per option: how many chose it."""
-    share = [c / t.answered if t.answered else 0 for c in t.counts]
-    labels = [html.escape(o) for o in t.options]  # plotly renders <a href>, <b>... in labels
-    bars = dict(type="bar", orientation="h", y=labels, x=t.counts, marker_color=BLUE,
-                text=[f"{c} ({s:.0%})" for c, s in zip(t.counts, share)], textposition="auto",
-                hovertemplate="%{y}: %{x}<extra></extra>")
-    return _fig([bars], f"{title} · {t.answered} answered", height=120 + 44 * len(t.options),
-                xaxis=dict(title="answers", rangemode="tozero", dtick=max(1, -(-max(t.counts + [1]) // 8))),
-                yaxis=dict(autorange="reversed", automargin=True, type="category"))  # "0.4" is an option, not a number
-
+    from ...measure.sandbox import Analysis, Simulation
 
 def sandbox_dists(a: Analysis) -> go.Figure:
     """p and q per token, and their overlap min(p, q) whose sum is β."""
@@ -31,7 +17,7 @@ def sandbox_dists(a: Analysis) -> go.Figure:
     data = [dict(type="bar", x=a.tokens, y=a.q, name="q (draft)", marker_color=ORANGE),
             dict(type="bar", x=a.tokens, y=a.p, name="p (target)", marker_color=BLUE),
             dict(type="bar", x=a.tokens, y=overlap, name="min(p, q)", marker_color=GREEN)]
-    return _fig(data, f"β = Σ min(p, q) = {a.beta:.3f}: the chance a draft is accepted",
+    return figure(data, f"β = Σ min(p, q) = {a.beta:.3f}: the chance a draft is accepted",
                 barmode="group", yaxis=dict(title="probability", range=[0, 1]))
 
 
@@ -41,7 +27,7 @@ def sandbox_accept(a: Analysis) -> go.Figure:
     text = ["never drafted (q = 0)" if x is None else f"{x:.2f}" for x in a.accept]
     bar = dict(type="bar", x=a.tokens, y=y, text=text, textposition="auto", marker_color=BLUE,
                name="min(1, p/q)", hovertemplate="%{x}: accepted with probability %{y:.3f}<extra></extra>")
-    return _fig([bar], "If drafted, accepted with probability min(1, p/q)",
+    return figure([bar], "If drafted, accepted with probability min(1, p/q)",
                 yaxis=dict(title="probability", range=[0, 1.05]))
 
 
@@ -51,7 +37,7 @@ def sandbox_residual(a: Analysis) -> go.Figure:
     title = ("After a rejection the target samples norm(max(0, p − q))" if a.residual
              else "p = q: a draft is never rejected, so there is no residual")
     bar = dict(type="bar", x=a.tokens, y=y, marker_color=VERMILLION, name="residual")
-    return _fig([bar], title, yaxis=dict(title="probability", range=[0, 1]))
+    return figure([bar], title, yaxis=dict(title="probability", range=[0, 1]))
 
 
 def sandbox_convergence(a: Analysis, sim: Simulation) -> go.Figure:
@@ -64,7 +50,7 @@ def sandbox_convergence(a: Analysis, sim: Simulation) -> go.Figure:
         data.append(dict(type="scatter", x=[sim.draws[0], sim.draws[-1]], y=[a.p[j]] * 2, mode="lines",
                          line=dict(color=colour, dash="dot"), showlegend=False, legendgroup=tok,
                          hovertemplate=f"p({tok}) = {a.p[j]:.3f}<extra></extra>"))
-    return _fig(data, f"Output frequencies converge to p (dotted) · TV distance {sim.tv[-1]:.3f} "
+    return figure(data, f"Output frequencies converge to p (dotted) · TV distance {sim.tv[-1]:.3f} "
                       f"after {sim.n} draws", height=340,
                 xaxis=dict(title="draws (log scale)", type="log", dtick=1),  # decades: full-size labels
                 yaxis=dict(title="frequency", range=[0, 1]))

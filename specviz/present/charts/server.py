@@ -6,36 +6,25 @@ from datetime import datetime
 
 import plotly.graph_objects as go
 
-from .charts import _hline
-from .look import figure as _fig
-from .present.palette import BLUE, GREY, ORANGE, SKY, VERMILLION
-from .serving import COUNTERS, Point, Readout
-from .serving_requests import Reading
+from ..palette import BLUE, GREY, ORANGE, SKY, VERMILLION
+from .look import figure, hline
+from .positions import acceptance_by_position
 
 
 def _nan(v: float | None) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else v
 
 
-def position_acceptance(r: Readout) -> go.Figure:
-    """Per draft position: of all drafts (vLLM's survival curve) and given the earlier ones were
-    accepted (conditional), with Leviathan's α dotted."""
-    x = list(range(1, len(r.unconditional) + 1))
-    data = [dict(type="bar", x=x, y=[_nan(v) for v in r.unconditional], name="of all drafts",
-                 marker_color=SKY, hovertemplate="position %{x}: %{y:.3f} of all drafts<extra></extra>"),
-            dict(type="bar", x=x, y=[_nan(v) for v in r.conditional], name="given the earlier ones were accepted",
-                 marker_color=BLUE, hovertemplate="position %{x}: %{y:.3f} of the drafts that reached it"
-                                                  "<extra></extra>")]
-    layout = _hline(r.alpha) if r.alpha is not None else {}
+def position_acceptance(r) -> go.Figure:
+    """A server's acceptance per draft position (r: a serving Readout), with Leviathan's α dotted."""
     title = "Acceptance by draft position" + (f" (dotted: α = {r.alpha:.2f})" if r.alpha is not None else "")
-    return _fig(data, title, height=340, barmode="group",
-                xaxis=dict(title="position in the draft", dtick=1),
-                yaxis=dict(range=[0, 1.05], title="accepted fraction"), **layout)
+    return acceptance_by_position(r.conditional, r.unconditional, alpha=r.alpha, title=title, height=340)
 
 
-def over_time(points: list[Point]) -> go.Figure:
-    """τ per window (left axis), α and the acceptance rate per window (right axis); saved copies'
-    windows are named by file, live ones placed in time."""
+def over_time(points: list) -> go.Figure:
+    """τ per window (left axis), α and the acceptance rate per window (right axis) of a watch's points
+    (serving Points: name, at, restarted, readout); saved copies' windows are named by file, live
+    ones placed in time."""
     named = all(p.name for p in points)
     x = [p.name for p in points] if named else [datetime.fromtimestamp(p.at) for p in points]
     r = [p.readout for p in points]
@@ -50,8 +39,8 @@ def over_time(points: list[Point]) -> go.Figure:
     restarts = [dict(type="line", xref="x", yref="paper", x0=t, x1=t, y0=0, y1=1,
                      line=dict(color=VERMILLION, dash="dash", width=2))
                 for t, p in zip(x, points) if p.restarted]
-    kind = "each scrape's latest window (gauges)" if r and r[0].tau_from != COUNTERS else "each window between scrapes"
-    return _fig(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
+    kind = "each scrape's latest window (gauges)" if r and r[0].windowed else "each window between scrapes"
+    return figure(data, f"Over time ({kind}{'; dashed: a restart' if restarts else ''})", height=380,
                 margin=dict(l=10, r=10, b=110), shapes=restarts,
                 xaxis=dict(type="category") if named else {},
                 yaxis=dict(title="τ", rangemode="tozero"),
@@ -59,8 +48,9 @@ def over_time(points: list[Point]) -> go.Figure:
                             tickmode="linear", tick0=0, dtick=0.2))
 
 
-def request_spread(reading: Reading) -> go.Figure:
-    """Each request's τ (or rate), outliers in vermillion, the fences dashed and the median dotted."""
+def request_spread(reading) -> go.Figure:
+    """Each request's τ (or rate) of a serving Reading, outliers in vermillion, the fences dashed and
+    the median dotted."""
     s = reading.spread
     value = (lambda q: q.readout.tau) if s.by == "τ" else (lambda q: q.readout.rate)
     groups = [(False, "requests", BLUE), (True, "outliers", VERMILLION)]
@@ -68,10 +58,10 @@ def request_spread(reading: Reading) -> go.Figure:
                  x=[q.label for q in reading.requests if bool(q.outlier) == odd],
                  y=[_nan(value(q)) for q in reading.requests if bool(q.outlier) == odd],
                  hovertemplate="%{x}: " + s.by + " = %{y:.2f}<extra></extra>") for odd, name, color in groups]
-    shapes = _hline(s.median)["shapes"] + [dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y,
+    shapes = [hline(s.median)] + [dict(type="line", xref="paper", x0=0, x1=1, y0=y, y1=y,
                                                line=dict(color=VERMILLION, dash="dash", width=1))
                                           for y in (s.fences or ())]
-    return _fig(data, f"{s.by} per request (dotted: the median{'; dashed: the outlier fences' if s.fences else ''})",
+    return figure(data, f"{s.by} per request (dotted: the median{'; dashed: the outlier fences' if s.fences else ''})",
                 height=360, shapes=shapes, yaxis=dict(title=s.by, rangemode="tozero"),
                 xaxis=dict(type="category", title="request", categoryorder="array",  # file order, not by trace
                            categoryarray=[q.label for q in reading.requests]))
@@ -83,6 +73,6 @@ def acceptance_histogram(histogram: list[int]) -> go.Figure:
     data = [dict(type="bar", x=list(range(len(histogram))), y=histogram, marker_color=SKY, name="verify steps",
                  customdata=[n / total for n in histogram],
                  hovertemplate="%{y} steps accepted %{x} drafted token(s) (%{customdata:.0%})<extra></extra>")]
-    return _fig(data, "Verify steps by drafted tokens accepted (vLLM's acceptance histogram, all requests)",
+    return figure(data, "Verify steps by drafted tokens accepted (vLLM's acceptance histogram, all requests)",
                 height=320, showlegend=False, xaxis=dict(title="drafted tokens accepted in the step", dtick=1),
                 yaxis=dict(title="verify steps"))
