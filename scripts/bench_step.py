@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 from specviz.measure import metrics  # noqa: E402
 from specviz.present import round_view
 from specviz.present.charts import run
+from specviz.services.store import shipped_traces  # noqa: E402
 from specviz.trace import Trace  # noqa: E402
-from specviz.ui.examples import shipped_traces  # noqa: E402
 
 
 def pure_step(trace: Trace, rnd: int, stage: int) -> None:

@@ -77,7 +77,7 @@ def stepping(s: Session, steps: int, deadline: float) -> None:
     from streamlit.testing.v1 import AppTest
 
     from specviz.trace import Trace
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     trace = Trace.load(str(shipped_traces()[s.label]))
     expected = _expected_headings(trace, steps)
@@ -171,7 +171,7 @@ def load_test(sessions: int = 10, live_sessions: int = 2, steps: int = 25, max_n
 
 def _load_test(sessions, live_sessions, steps, max_new, temperature, max_seconds, rerun) -> dict:
     from specviz.trace import without_timings
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     labels = list(shipped_traces())
     deadline = time.monotonic() + max_seconds

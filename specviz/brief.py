@@ -348,7 +348,7 @@ def _safe(name: str) -> str:
 
 def production_section(r, source: str, span: str, trend: dict | None = None) -> str:
     """The brief's production section from a server's metrics (r: a serving.Readout)."""
-    from .serving import PUBLISHED_VERIFY, what_if
+    from .services.serving.readout import PUBLISHED_VERIFY, what_if
 
     name, rate = r.name, r.rate_label
     k = f" (draft length k = {r.k})" if r.k else ""

@@ -11,9 +11,9 @@ from specviz import theory
 from specviz.decoding.models import load_registry
 from specviz.measure import metrics
 from specviz.present import round_view
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
 from specviz.ui import run as run_ui, state, views
-from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["app.py", "pages/1_Step_through.py", "pages/2_Compare.py"]

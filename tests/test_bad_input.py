@@ -425,7 +425,7 @@ def test_ui_lab_refuses_a_huge_prompt():
 def test_replay_says_where_a_trace_came_from():
     """trace.env records versions and device; the Step through header shows them."""
     from specviz.trace import Trace
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     env = Trace.load(str(TRACE)).env
     assert {"specviz", "torch", "transformers", "python", "platform", "device"} <= env.keys()

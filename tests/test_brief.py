@@ -160,7 +160,7 @@ def test_brief_markdown_has_every_part():
 
 
 def test_brief_from_real_shipped_runs():
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     traces = [Trace.load(str(p)) for p in shipped_traces().values()]
     if not traces:

@@ -12,8 +12,8 @@ from specviz.present import round_view, tokens
 from specviz.present.charts.run import (GREEN, PURPLE, accept_test, anatomy, gap, position_acceptance,
                                         residual, running_alpha, speedup, time_chart, time_lanes,
                                         tokens_per_pass)
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui.examples import shipped_traces
 
 # chains: Leviathan's α, both theories and γ positions (token-tree runs: tests/test_tree_views.py)
 TRACES = {label: t for label, t in ((lb, Trace.load(str(p))) for lb, p in shipped_traces().items())

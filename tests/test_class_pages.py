@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
 from specviz.ui import classroom, lesson, projector, state, workshop
-from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = "pages/1_Step_through.py"

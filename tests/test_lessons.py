@@ -14,9 +14,9 @@ from specviz import theory
 from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.paths import LESSONS_DIR
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
 from specviz.ui import lesson, quiz
-from specviz.ui.examples import shipped_traces
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -290,12 +290,12 @@ def test_decision_brief_from_shipped_runs_downloads():
 
 
 def test_decision_brief_adds_the_production_section_read_on_your_server_page():
-    from specviz import serving
+    from specviz.services.serving import prometheus, readout
     from specviz.brief import production_section
 
     example = sorted((ROOT / "data" / "serving").glob("vllm*.prom"))[0]
-    reading = serving.parse(example.read_text(encoding="utf-8"))
-    section = production_section(next(iter(serving.readouts(reading).values())), example.name,
+    reading = prometheus.parse(example.read_text(encoding="utf-8"))
+    section = production_section(next(iter(readout.readouts(reading).values())), example.name,
                                  "since the server started")
     at = AppTest.from_file(str(ROOT / "pages/7_Decision_brief.py"), default_timeout=120)
     at.session_state["sv_production_section"] = section

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from specviz import serving, treesweep
+from specviz import treesweep
 from specviz.measure import metrics
 from specviz.present.charts import classroom, lessons, look, positions, server
 from specviz.present.charts.run import (accept_test, anatomy, compare_bars, gap, position_acceptance, residual,
                                         running_alpha, speedup, time_chart, tokens_per_pass)
+from specviz.services.serving import prometheus
+from specviz.services.serving.readout import readouts
 from specviz.trace import Trace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -25,7 +27,7 @@ def _figures() -> dict:
     run = dict(label="layers-4", gamma=4, alpha=0.05, c=0.34, v=1.5, break_even_v=0.7)
     marker = dict(label="lookup", gamma=4, tau=1.5, tau_expected=1.6, alpha=0.5, speedup=1.3, theory=1.5, c=0.01)
     sweep = json.loads((DATA / "tree_sweep.json").read_text())
-    readout = next(iter(serving.readouts(serving.parse((DATA / "serving" / "vllm_example.prom").read_text())).values()))
+    readout = next(iter(readouts(prometheus.parse((DATA / "serving" / "vllm_example.prom").read_text())).values()))
     return {
         "speedup": speedup(CHAIN, 10), "position_acceptance": position_acceptance(CHAIN),
         "time_chart": time_chart(CHAIN), "tokens_per_pass": tokens_per_pass(TREE),

@@ -163,7 +163,7 @@ def test_tau_counts_output_tokens_not_drafts_accepted_after_the_eos():
 
 
 def test_shipped_traces_tau_is_their_output_tokens_per_pass():
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     past_eos = []
     for label, path in shipped_traces().items():

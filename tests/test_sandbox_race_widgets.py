@@ -48,7 +48,7 @@ def _lanes(at) -> str:
 def test_race_runs_and_finishes():
     from specviz.measure import metrics
     from specviz.present.race import race
-    from specviz.store import TraceStore
+    from specviz.services.store import TraceStore
 
     trace = TraceStore().resolve("chat__lookup__greedy")  # its measured pace decides every number below
     r, n = race(trace), len(trace.baseline.output_ids)

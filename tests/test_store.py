@@ -6,11 +6,11 @@ import time
 
 import pytest
 
-from specviz import store as store_mod
 from specviz.errors import TraceError
-from specviz.store import TraceStore, trace_id
-from specviz.trace import Trace
 from specviz.paths import TRACES_DIR
+from specviz.services import store as store_mod
+from specviz.services.store import TraceStore, trace_id
+from specviz.trace import Trace
 
 SHIPPED = "summarise__lookup__greedy"
 

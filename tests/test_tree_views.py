@@ -10,9 +10,9 @@ from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.present import round_view, tree_view
 from specviz.present.charts import look, run
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
 from specviz.ui import views
-from specviz.ui.examples import shipped_traces
 
 from test_app import ROOT, cards, ok
 from specviz.paths import TREE_SWEEP

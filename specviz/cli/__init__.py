@@ -242,51 +242,51 @@ ALARM_EXIT = 5
 
 
 def cmd_watch(args) -> int:
-    from .. import serving
+    from ..services.serving import fetch
 
     if args.interval < 1 or args.timeout <= 0 or args.count < 0:
-        raise serving.ScrapeError("--interval must be at least 1 s, --timeout above 0 and --count at least 0")
+        raise fetch.ScrapeError("--interval must be at least 1 s, --timeout above 0 and --count at least 0")
     if any("://" in s for s in args.sources):
         if len(args.sources) > 1:
-            raise serving.ScrapeError("give one metrics URL, or saved copies (files), not both")
+            raise fetch.ScrapeError("give one metrics URL, or saved copies (files), not both")
         return _watch_live(args)
-    from ..serving_requests import looks_like_responses
+    from ..services.serving.requests import looks_like_responses
 
     texts = [(path, _read_source(path)) for path in args.sources]
     if any(looks_like_responses(t) for _, t in texts):
         if len(texts) > 1:
-            raise serving.ScrapeError("give one file of responses (JSON or JSON lines) at a time, "
+            raise fetch.ScrapeError("give one file of responses (JSON or JSON lines) at a time, "
                                       "without saved /metrics pages")
         return _watch_responses(*texts[0])
     return _watch_files(texts, args.fail_on_alarm)
 
 
 def _read_source(path: str) -> str:
-    from .. import serving
+    from ..services.serving import fetch
 
     try:
         with open(path, "rb") as f:
-            body = f.read(serving.MAX_BYTES + 1)
+            body = f.read(fetch.MAX_BYTES + 1)
     except OSError as e:
-        raise serving.ScrapeError(f"cannot read {path}: {e.strerror}") from None
-    return serving.decode(body)
+        raise fetch.ScrapeError(f"cannot read {path}: {e.strerror}") from None
+    return fetch.decode(body)
 
 
 def _print_readout(when: str, model: str, span: str, r) -> None:
-    from .. import serving
+    from ..services.serving import prometheus, readout
 
-    print(f"{when}{model or r.name} ({span}): {serving.line(r)}")
-    for note in [serving.OWN_RATE[r.engine], *r.missing]:
+    print(f"{when}{model or r.name} ({span}): {readout.line(r)}")
+    for note in [prometheus.OWN_RATE[r.engine], *r.missing]:
         print(f"  · {note}")
 
 
 def _new_alarms(watch, said: set) -> list:
     """Alarms over each model's windows not printed yet, printed now."""
-    from .. import serving_health
+    from ..services.serving import health
 
     new = []
     for model, points in watch.points.items():
-        for alarm in serving_health.check([p.readout for p in points], [p.name or _clock(p.at) for p in points]):
+        for alarm in health.check([p.readout for p in points], [p.name or _clock(p.at) for p in points]):
             if (model, alarm.kind, alarm.where) not in said:
                 said.add((model, alarm.kind, alarm.where))
                 new.append(alarm)
@@ -302,23 +302,24 @@ def _clock(t: float) -> str:
 
 def _watch_files(texts: list[tuple[str, str]], fail_on_alarm: bool) -> int:
     """Saved copies in time order: the first since the server started, then the windows between them."""
-    from .. import serving
+    from ..services.serving import fetch, prometheus, readout
+    from ..services.serving.watch import Watch
 
-    watch = serving.Watch()
+    watch = Watch()
     for i, (path, text) in enumerate(texts):
         try:
-            scrape = serving.parse(text, os.path.getmtime(path), os.path.basename(path))
-        except serving.ScrapeError as e:
-            raise serving.ScrapeError(f"{path}: {e}") from None
+            scrape = prometheus.parse(text, os.path.getmtime(path), os.path.basename(path))
+        except fetch.ScrapeError as e:
+            raise fetch.ScrapeError(f"{path}: {e}") from None
         for note in watch.add(scrape):
             print(f"· {note}", file=sys.stderr)
-        for model, r in serving.readouts(scrape).items():
+        for model, r in readout.readouts(scrape).items():
             if i == 0 or model not in scrape.totals:
                 span = "its latest window" if model not in scrape.totals else "since the server started"
                 _print_readout("", model, f"{scrape.name}, {span}", r)
             elif watch.points.get(model):
                 p = watch.points[model][-1]
-                print(f"{model or r.name} ({p.name}): {serving.line(p.readout)}")
+                print(f"{model or r.name} ({p.name}): {readout.line(p.readout)}")
     alarms = _new_alarms(watch, set())
     if len(texts) > 1 and not alarms:
         print("no health alarm over these windows")
@@ -328,13 +329,14 @@ def _watch_files(texts: list[tuple[str, str]], fail_on_alarm: bool) -> int:
 def _watch_live(args) -> int:
     import time
 
-    from .. import serving
+    from ..services.serving import fetch, prometheus, readout
+    from ..services.serving.watch import Watch
 
-    token, watch, n, said = os.environ.get("SPECVIZ_METRICS_TOKEN"), serving.Watch(), 0, set()
+    token, watch, n, said = os.environ.get("SPECVIZ_METRICS_TOKEN"), Watch(), 0, set()
     while True:
         try:
-            scrape = serving.parse(serving.fetch(args.sources[0], token, args.timeout))
-        except serving.ScrapeError as e:
+            scrape = prometheus.parse(fetch.fetch(args.sources[0], token, args.timeout))
+        except fetch.ScrapeError as e:
             if watch.last is None:
                 raise
             print(f"· {_clock(time.time())} {e}; keeping the last reading", file=sys.stderr, flush=True)
@@ -342,14 +344,14 @@ def _watch_live(args) -> int:
             first = watch.last is None
             for note in watch.add(scrape):
                 print(f"· {note}", file=sys.stderr)
-            for model, r in serving.readouts(scrape).items():
+            for model, r in readout.readouts(scrape).items():
                 if first or model not in scrape.totals:
                     span = "its latest window" if model not in scrape.totals else "since the server started"
                     _print_readout(f"{_clock(scrape.at)} ", model, span, r)
                 elif watch.points.get(model):
                     p = watch.points[model][-1]
                     print(f"{_clock(scrape.at)} {model or r.name} (last {p.seconds:.0f} s): "
-                          f"{serving.line(p.readout)}", flush=True)
+                          f"{readout.line(p.readout)}", flush=True)
             if _new_alarms(watch, said) and args.fail_on_alarm:
                 return ALARM_EXIT
         n += 1
@@ -360,15 +362,15 @@ def _watch_live(args) -> int:
 
 def _watch_responses(path: str, text: str) -> int:
     """A file of responses: every request, all of them pooled, their spread and outliers."""
-    from .. import serving, serving_requests
+    from ..services.serving import fetch, prometheus, readout, requests
 
     try:
-        reading = serving_requests.read(text)
-    except serving.ScrapeError as e:
-        raise serving.ScrapeError(f"{path}: {e}") from None
-    name, n = serving.NAMES[reading.engine], len(reading.requests)
+        reading = requests.read(text)
+    except fetch.ScrapeError as e:
+        raise fetch.ScrapeError(f"{path}: {e}") from None
+    name, n = prometheus.NAMES[reading.engine], len(reading.requests)
     print(f"{os.path.basename(path)}: {n} {name} response(s), pooled (every verify pass counts once): "
-          f"{serving.line(reading.pooled)}")
+          f"{readout.line(reading.pooled)}")
     spread = reading.spread
     if spread and spread.quartiles:
         print(f"  {spread.by} across requests: median {spread.median:.2f}, middle half {spread.quartiles[0]:.2f}"

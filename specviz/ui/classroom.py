@@ -20,9 +20,9 @@ import qrcode.image.svg
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from ..classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
 from ..paths import PAGES_DIR
 from ..present.charts.classroom import answers
+from ..services.classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
 from . import projector, safe, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)

@@ -17,9 +17,9 @@ import streamlit as st
 
 from ..numbers import prob
 from ..present import round_view, tokens
+from ..services.store import shipped_traces
 from ..trace import Trace
 from . import classroom, state
-from .examples import shipped_traces
 
 SCORES = "sv_quiz_scores"
 

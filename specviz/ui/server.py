@@ -9,11 +9,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import serving, serving_health, serving_requests
 from ..brief import production_section
 from ..numbers import num
 from ..paths import SERVING_EXAMPLES
 from ..present.charts import server
+from ..services.serving import fetch, health, prometheus, readout, requests
+from ..services.serving.watch import Point, Watch, trend
 from . import projector
 from .views import PLOTLY, plain
 
@@ -42,16 +43,16 @@ def _ss():
 
 def _take(texts: list[tuple[str, str]], source: str, fresh: bool = False) -> None:
     """Read pages (successive scrapes, in the given order) or one file of responses into this session."""
-    if any(serving_requests.looks_like_responses(t) for _, t in texts):
+    if any(requests.looks_like_responses(t) for _, t in texts):
         if len(texts) > 1:
-            raise serving.ScrapeError("give one file of responses at a time, without /metrics pages")
-        reading = serving_requests.read(texts[0][1])
+            raise fetch.ScrapeError("give one file of responses at a time, without /metrics pages")
+        reading = requests.read(texts[0][1])
         _ss().update(srv_reading=reading, srv_source=source, srv_view="requests", srv_error=None)
         return
     named = len(texts) > 1  # saved copies carry no time: their windows are named by file
-    scrapes = [serving.parse(text, name=name if named else None) for name, text in texts]
+    scrapes = [prometheus.parse(text, name=name if named else None) for name, text in texts]
     if fresh or _ss().get("srv_source") != source or "srv_watch" not in _ss():
-        _ss()["srv_watch"], _ss()["srv_source"] = serving.Watch(), source
+        _ss()["srv_watch"], _ss()["srv_source"] = Watch(), source
     for scrape in scrapes:
         _ss()["srv_watch"].add(scrape)
     _ss()["srv_view"], _ss()["srv_error"] = "metrics", None
@@ -61,7 +62,7 @@ def _attempt(work) -> None:
     """Run a read; a failure becomes the one error line and the last good reading stays."""
     try:
         work()
-    except serving.ScrapeError as e:
+    except fetch.ScrapeError as e:
         _ss()["srv_error"] = str(e)
 
 
@@ -70,7 +71,7 @@ def _read_url() -> None:
     if not url:
         _ss()["srv_error"] = "type the server's metrics URL first, e.g. http://localhost:8000/metrics"
         return
-    _attempt(lambda: _take([(url, serving.fetch(url, _ss().get("srv_token") or None))], f"{url} (live)"))
+    _attempt(lambda: _take([(url, fetch.fetch(url, _ss().get("srv_token") or None))], f"{url} (live)"))
     _ss()["srv_next"] = time.time() + _ss().get("srv_interval", 15)
 
 
@@ -78,7 +79,7 @@ def _on_upload() -> None:
     uploads = sorted(_ss().get("srv_upload") or [], key=lambda u: u.name)  # time order = name order
     if uploads:
         shown = ", ".join(u.name for u in uploads)
-        _attempt(lambda: _take([(u.name, serving.decode(u.getvalue())) for u in uploads],
+        _attempt(lambda: _take([(u.name, fetch.decode(u.getvalue())) for u in uploads],
                                f"{shown} (saved)", True))
 
 
@@ -87,12 +88,12 @@ def _read_paste() -> None:
     if not text.strip():
         _ss()["srv_error"] = "nothing to read: paste a response (JSON), JSON lines of them, or a /metrics page"
         return
-    _attempt(lambda: _take([("pasted", serving.decode(text.encode("utf-8")))], "a pasted response", True))
+    _attempt(lambda: _take([("pasted", fetch.decode(text.encode("utf-8")))], "a pasted response", True))
 
 
 def _open_example() -> None:
     label = _ss().get("srv_example")
-    _attempt(lambda: _take([(Path(f).name, serving.decode((SERVING_EXAMPLES / f).read_bytes())) for f in EXAMPLES[label]],
+    _attempt(lambda: _take([(Path(f).name, fetch.decode((SERVING_EXAMPLES / f).read_bytes())) for f in EXAMPLES[label]],
                            label, True))
 
 
@@ -140,7 +141,7 @@ def _readings() -> None:
     if _ss().get("srv_view") == "requests":
         _requests(_ss()["srv_reading"], _ss()["srv_source"])
         return
-    watch: serving.Watch | None = _ss().get("srv_watch")
+    watch: Watch | None = _ss().get("srv_watch")
     if watch is None or watch.last is None:
         st.info("Nothing read yet. Point the sidebar at your server's /metrics URL, upload saved copies "
                 "or responses, paste a response, or open an example.")
@@ -153,11 +154,11 @@ def _readings() -> None:
     models = scrape.models
     model = st.selectbox("model", models, key="srv_model") if len(models) > 1 else models[0]
     counted = model in scrape.totals
-    spans = ["since the server started"] if counted else [f"{serving.NAMES[scrape.engine]}'s latest window"]
+    spans = ["since the server started"] if counted else [f"{prometheus.NAMES[scrape.engine]}'s latest window"]
     if counted and watch.points.get(model):
         spans.append("since you started watching")
     span = st.radio("numbers over", spans, horizontal=True, key="srv_span") if len(spans) > 1 else spans[0]
-    r = watch.since_watching(model) if span == "since you started watching" else serving.readouts(scrape)[model]
+    r = watch.since_watching(model) if span == "since you started watching" else readout.readouts(scrape)[model]
     _numbers(r)
     _notes(r)
     if r.unconditional:
@@ -170,7 +171,7 @@ def _readings() -> None:
                    "windows between readings.")
     _health(points)
     _what_if(r)
-    _brief(r, source, span, serving.trend(points))
+    _brief(r, source, span, trend(points))
 
 
 def _shown(source: str) -> str:
@@ -182,31 +183,31 @@ def _cards(pairs: list[tuple[str, str, str | None]]) -> None:
         col.metric(label, value, border=True, help=why)
 
 
-def _numbers(r: serving.Readout) -> None:
-    gauge = r.tau_from != serving.COUNTERS
-    passes = serving.PASSES.get(r.engine, "drafts")
+def _numbers(r: readout.Readout) -> None:
+    gauge = r.tau_from != readout.COUNTERS
+    passes = prometheus.PASSES.get(r.engine, "drafts")
     _cards([("α (Leviathan)", num(r.alpha, ".3f"),
              "accepted ÷ (accepted + drafts that stopped before position k): the probability that a checked "
              "drafted token is accepted"),
             ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), num(r.tau),
-             f"{r.name}'s τ gauge, {serving.WINDOWED}" if gauge else
+             f"{r.name}'s τ gauge, {readout.WINDOWED}" if gauge else
              "generated tokens ÷ verify calls" if r.engine == "sglang" else
              "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
             ("E[τ] at α", num(r.expected_tau),
              "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
-            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != serving.COUNTERS else ""),
+            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != readout.COUNTERS else ""),
              num(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
                                          "Leviathan's formulas"),
             (f"{passes} counted", num(r.drafts, ",d"),
              f"k = {r.k}" if r.k else None)])
 
 
-def _notes(r: serving.Readout) -> None:
+def _notes(r: readout.Readout) -> None:
     """The engine's own rate beside the app's, its windowed gauges, and what its numbers cannot give."""
-    st.caption(f"**{r.name}'s own acceptance rate.** {serving.OWN_RATE[r.engine]}.")
+    st.caption(f"**{r.name}'s own acceptance rate.** {prometheus.OWN_RATE[r.engine]}.")
     if r.gauges:
         shown = " · ".join(f"`{n}` = {v:.2f}" for n, v in r.gauges.items())
-        st.caption(f"Gauges beside the counters, never mixed in (each {serving.WINDOWED}): {shown}")
+        st.caption(f"Gauges beside the counters, never mixed in (each {readout.WINDOWED}): {shown}")
     for note in r.missing:
         st.info(_sentence(note))
 
@@ -216,17 +217,17 @@ def _sentence(note: str) -> str:
     return (note if note.startswith("llama.cpp") else note[0].upper() + note[1:]) + "."
 
 
-def _health(points: list[serving.Point]) -> None:
+def _health(points: list[Point]) -> None:
     st.markdown("#### Health")
     names = [p.name or time.strftime("%H:%M:%S", time.localtime(p.at)) for p in points]
-    judged = sum(serving_health.judged(p.readout) for p in points)
-    if judged <= serving_health.MIN_BEFORE:
+    judged = sum(health.judged(p.readout) for p in points)
+    if judged <= health.MIN_BEFORE:
         st.caption(f"Alarms compare each window with the ones before it: they need at least "
-                   f"{serving_health.MIN_BEFORE + 1} windows of {serving_health.MIN_DRAFTS}+ drafts "
+                   f"{health.MIN_BEFORE + 1} windows of {health.MIN_DRAFTS}+ drafts "
                    f"({judged} so far). They flag τ collapsing toward 1.0, a draft position's acceptance "
                    "falling while τ holds, and sudden jumps.")
         return
-    alarms = serving_health.check([p.readout for p in points], names)
+    alarms = health.check([p.readout for p in points], names)
     for alarm in alarms:
         st.warning(plain(f"Alarm: {alarm}", 600))
     if not alarms:
@@ -235,12 +236,12 @@ def _health(points: list[serving.Point]) -> None:
     st.caption("`python -m specviz watch URL --fail-on-alarm` exits with code 5 on an alarm (for a cron or CI job).")
 
 
-def _what_if(r: serving.Readout) -> None:
+def _what_if(r: readout.Readout) -> None:
     if r.alpha is None or not r.k:
         return
     rows = [{"γ": w["gamma"], "E[τ] tokens / verify pass": round(w["expected_tau"], 2),
              "expected draft acceptance rate": round(w["expected_draft_acceptance_rate"], 3),
-             "": "now" if w["gamma"] == r.k else ""} for w in serving.what_if(r.alpha, r.k)]
+             "": "now" if w["gamma"] == r.k else ""} for w in readout.what_if(r.alpha, r.k)]
     st.markdown("#### What would γ ± 1 do? (an estimate)")
     projector.table(rows)
     st.caption(f"Estimate, not a measurement: Leviathan's formula at the measured α = {r.alpha:.3f}, "
@@ -248,7 +249,7 @@ def _what_if(r: serving.Readout) -> None:
                "costs draft time and a slot in the verify pass, and the counters say nothing about time.")
 
 
-def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> None:
+def _brief(r: readout.Readout, source: str, span: str, trend: dict | None) -> None:
     text = production_section(r, source, span, trend)
     st.session_state["sv_production_section"] = text  # the Decision brief page can append it
     with st.expander("The decision brief's production section", expanded=False):
@@ -257,7 +258,7 @@ def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> No
                        mime="text/markdown", key="srv_brief_dl", on_click="ignore")
 
 
-def _requests(reading: serving_requests.Reading, source: str) -> None:
+def _requests(reading: requests.Reading, source: str) -> None:
     """Per-request readings: every response, all of them pooled, their spread and outliers."""
     p, s = reading.pooled, reading.spread
     st.caption(f"Source: `{_shown(source)}` · {len(reading.requests)} {reading.pooled.name} response(s), "
@@ -284,7 +285,7 @@ def _requests(reading: serving_requests.Reading, source: str) -> None:
             if q.outlier:
                 st.markdown(f"- {plain(q.label, 80)}: {plain(q.outlier, 120)}, {q.hint}")
     elif s:
-        st.caption(f"Outliers need at least {serving_requests.MIN_SPREAD} requests.")
+        st.caption(f"Outliers need at least {requests.MIN_SPREAD} requests.")
     if s:
         st.plotly_chart(projector.scaled(server.request_spread(reading)), config=PLOTLY, key="srv_spread")
     if reading.histogram:

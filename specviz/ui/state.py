@@ -13,9 +13,8 @@ from pathlib import Path
 import streamlit as st
 
 from ..errors import SpecVizError
-from ..store import TraceStore
+from ..services.store import TraceStore, shipped_traces
 from ..trace import Trace
-from .examples import shipped_traces
 from .views import inert
 
 LIBRARY = "sv_library"

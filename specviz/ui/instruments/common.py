@@ -4,7 +4,6 @@ Every number an instrument shows comes from a real run on this machine (the sess
 measurements or the shipped example traces) or is labelled theory / estimate / published.
 Nothing here imports torch: a lesson page loads without it, and a measurement imports it.
 """
-import json
 
 import streamlit as st
 
@@ -13,10 +12,9 @@ from ...errors import SpecVizError, first_line
 from ...measure import metrics
 from ...measure.costcurve import CostCurve
 from ...measure.repeats import measure_prompts
-from ...paths import TREE_SWEEP
+from ...services.store import shipped_traces
 from ...trace import Trace
 from .. import lesson, state, views
-from ..examples import shipped_traces
 from ..run import shared_model
 
 TARGET = "smollm2-135m-instruct"
@@ -59,20 +57,6 @@ def cost_of_pass() -> CostCurve | None:
     return CostCurve.from_dict(d) if d else None
 
 
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _read_json(path: str, mtime: float) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def shipped_sweep() -> dict | None:
-    """The shipped bench run (lesson 4's chain vs trees, and the pass-cost curve it timed)."""
-    return _read_json(str(TREE_SWEEP), TREE_SWEEP.stat().st_mtime) if TREE_SWEEP.exists() else None
 
 
 def verify_costs():

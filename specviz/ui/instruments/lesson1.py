@@ -9,6 +9,7 @@ from ...measure.costcurve import CostCurve
 from ...measure.prompts import PROMPTS
 from ...numbers import span
 from ...present.charts import lessons as charts
+from ...services import store
 from .. import lesson, machine as this_machine, projector, urlstate
 from . import common
 from .common import PLOTLY, cost_of_pass
@@ -61,7 +62,7 @@ def cost_curve() -> None:
     curve = cost_of_pass()
     shipped = curve is None
     if shipped:  # the shipped curve first; "Measure on this device" beside it measures here
-        bench = common.shipped_sweep() or {}
+        bench = store.shipped_sweep() or {}
         if not bench.get("verify_cost"):
             st.info("Not measured yet in this session: press the button. Other users' work on a shared "
                     "machine makes timings noisy; the median helps.")

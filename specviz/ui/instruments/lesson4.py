@@ -12,8 +12,9 @@ from ...measure.prompts import PROMPTS
 from ...numbers import num, span
 from ...present import round_view
 from ...present.charts import lessons as charts
+from ...services import store
+from ...services.store import shipped_traces
 from .. import lesson, projector, state, urlstate, views
-from ..examples import shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -107,7 +108,7 @@ def tree_round() -> None:
 
 def _sweep_note() -> str:
     """Which draft and date the shipped sweep was measured with (from its JSON)."""
-    shipped = common.shipped_sweep()
+    shipped = store.shipped_sweep()
     return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
 
 
@@ -149,7 +150,7 @@ def tree_sweep() -> None:
                    "medusa.")
     result = st.session_state.get("sv_tree_sweep")
     if result is None:
-        shipped = common.shipped_sweep()
+        shipped = store.shipped_sweep()
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return

@@ -23,8 +23,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from .errors import SpecVizError
-from .paths import cache_dir
+from ..errors import SpecVizError
+from ..paths import cache_dir
 from .store import remove_stale_temps, write_atomic
 
 try:

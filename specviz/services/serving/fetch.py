@@ -13,7 +13,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-from .errors import RunError, first_line
+from ...errors import RunError, first_line
 
 TIMEOUT_S = 5.0
 MAX_BYTES = 10 * 2**20  # vLLM's whole /metrics page is a few hundred KiB

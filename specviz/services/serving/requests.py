@@ -16,9 +16,10 @@ import json
 import statistics
 from dataclasses import dataclass, field
 
-from .numbers import num
-from .serving import NAMES, OWN_RATE, Readout, Totals, readout_totals
-from .serving_fetch import ScrapeError
+from ...numbers import num
+from .fetch import ScrapeError
+from .prometheus import NAMES, OWN_RATE, Totals
+from .readout import Readout, readout_totals
 
 MIN_SPREAD = 5  # requests needed before any is called an outlier
 REACH, REACH_FLOOR = 1.5, 0.05  # Tukey's fences, at least 5 % of the median wide (equal requests)

@@ -5,9 +5,11 @@ Only validated trace JSON is stored (a Trace re-serialised by trace.py: never pi
 anything executable). The store is bounded by count, bytes and age (least recently used go
 first), and every write goes to a temporary file renamed into place, so a crash or a restart
 never leaves half a trace behind. `resolve(ref)` takes a stored id or a shipped trace's file stem.
-No Streamlit here.
+The shipped traces and the shipped tree sweep are read here too. No Streamlit here.
 """
+import functools
 import hashlib
+import json
 import os
 import re
 import tempfile
@@ -16,15 +18,43 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-from .errors import TraceError
-from .paths import TRACES_DIR, cache_dir
-from .trace import MAX_TRACE_BYTES, Trace
+from ..errors import TraceError
+from ..paths import TRACES_DIR, TREE_SWEEP, cache_dir
+from ..trace import MAX_TRACE_BYTES, Trace
 
 ID = re.compile(r"[0-9a-f]{16}")
 STEM = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,119}")
 TMP_PREFIX = ".tmp-"
 TOUCH_EVERY_S = 60.0  # refresh a stored trace's last use at most this often (readers poll)
 
+
+# ----------------------------------------------------------------------------- shipped with SpecViz
+
+def shipped_traces() -> dict[str, Path]:
+    """Label -> path of every example trace in data/traces, sorted by file name."""
+    return {_label(p): p for p in sorted(TRACES_DIR.glob("*.json"))}
+
+
+def _label(path: Path) -> str:
+    return path.stem.replace("__", " · ").replace("_", " ")
+
+
+@functools.lru_cache(maxsize=4)
+def _read_json(path: str, mtime: float) -> dict | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def shipped_sweep() -> dict | None:
+    """The shipped bench run (lesson 4's chain vs trees, and the pass-cost curve it timed): data/tree_sweep.json,
+    read once per version of the file."""
+    return _read_json(str(TREE_SWEEP), TREE_SWEEP.stat().st_mtime) if TREE_SWEEP.exists() else None
+
+
+# ----------------------------------------------------------------------------- the store
 
 def default_root() -> Path:
     return Path(os.environ.get("SPECVIZ_STORE", cache_dir() / "traces"))

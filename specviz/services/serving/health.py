@@ -9,10 +9,10 @@ MIN_DRAFTS drafts moves τ by about 0.1 from sampling alone, well inside every t
 import statistics
 from dataclasses import dataclass
 
-from . import counts
-from .measure import metrics
-from .numbers import num
-from .serving import Readout
+from ... import counts
+from ...measure import metrics
+from ...numbers import num
+from .readout import Readout
 
 MIN_DRAFTS = 30  # a window with fewer verify passes (or drafted tokens) is too small to judge
 MIN_BEFORE = 2  # windows a window is compared with, at least
