@@ -7,8 +7,10 @@ from dataclasses import replace
 import pytest
 from test_replay import make_trace
 
-from specviz import brief
+from specviz.measure import brief
 from specviz.measure.repeats import measure_prompts, repeats_of
+from specviz.present.brief import brief_markdown, evidence_table
+from specviz.services import workshop
 from specviz.trace import Trace
 
 
@@ -108,7 +110,7 @@ def test_decisions():
 def test_evidence_shows_leviathans_alpha_not_the_draft_acceptance_rate():
     # every round: first drafted token accepted, second rejected, 2 more never checked
     t = make_trace([[True, False, False, False]] * 10, gamma=4, n_out=20)
-    table = brief.evidence_table([brief.workload_row("chat", [t])])
+    table = evidence_table([brief.workload_row("chat", [t])])
     row = table.splitlines()[2].split(" | ")
     assert row[4] == "0.50"  # α: 10 accepted ÷ (10 + 10 rejections)
     assert row[8] == "0.25"  # draft acceptance rate: 10 accepted ÷ 40 drafted
@@ -147,7 +149,7 @@ def test_measure_on_the_real_model_times_both_methods_in_either_order(target):
 
 
 def test_brief_markdown_has_every_part():
-    md = brief.brief_markdown({"code edit": [fast()], "chat": [slow()]},
+    md = brief_markdown({"code edit": [fast()], "chat": [slow()]},
                               memory={"extra_param_bytes": 2**20, "kv_bytes_per_token": 6144},
                               cost={"one_token_ms": 31.0, "slope_fraction": 0.02}, notes="1x L4, vLLM")
     for part in ("## Recommendation", "Enable it only for: code edit", "## Evidence (measured)",
@@ -165,13 +167,13 @@ def test_brief_from_real_shipped_runs():
     traces = [Trace.load(str(p)) for p in shipped_traces().values()]
     if not traces:
         pytest.skip("no shipped traces in data/traces")
-    md = brief.brief_markdown({"examples": traces})
+    md = brief_markdown({"examples": traces})
     assert "## Evidence (measured)" in md and f"| examples | {len(traces)} |" in md
 
 
 def test_workshop_pack_round_trips():
     t = fast()
-    data = brief.workshop_pack({"edit run": t}, {"decision_brief.md": "# brief"})
+    data = workshop.workshop_pack({"edit run": t}, {"decision_brief.md": "# brief"})
     z = zipfile.ZipFile(io.BytesIO(data))
     assert set(z.namelist()) == {"traces/edit_run.json", "decision_brief.md", "README.txt"}
     assert Trace.from_json(z.read("traces/edit_run.json")).output_ids == t.output_ids

@@ -264,11 +264,11 @@ def test_workshop_pack_has_each_trace_once():
 
 
 def test_workshop_pack_is_bounded(monkeypatch):
-    from specviz import brief
+    from specviz.services import workshop as pack
 
     paths = list(shipped_traces().values())[:4]
-    monkeypatch.setattr(brief, "PACK_TRACES", 3)
-    z = zipfile.ZipFile(io.BytesIO(brief.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
+    monkeypatch.setattr(pack, "PACK_TRACES", 3)
+    z = zipfile.ZipFile(io.BytesIO(pack.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
     assert len([n for n in z.namelist() if n.startswith("traces/")]) == 3
     assert paths[3].stem in z.read("README.txt").decode()
 

@@ -291,7 +291,7 @@ def test_decision_brief_from_shipped_runs_downloads():
 
 def test_decision_brief_adds_the_production_section_read_on_your_server_page():
     from specviz.services.serving import prometheus, readout
-    from specviz.brief import production_section
+    from specviz.services.serving.report import production_section
 
     example = sorted((ROOT / "data" / "serving").glob("vllm*.prom"))[0]
     reading = prometheus.parse(example.read_text(encoding="utf-8"))

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz import treesweep
-from specviz.measure import metrics
+from specviz.measure import metrics, tree_sweep
 from specviz.present.charts import classroom, lessons, look, positions, server
 from specviz.present.charts.run import (accept_test, anatomy, compare_bars, gap, position_acceptance, residual,
                                         running_alpha, speedup, time_chart, tokens_per_pass)
@@ -38,7 +37,7 @@ def _figures() -> dict:
         "positions": positions.of_counts(metrics.counts(CHAIN), alpha=0.3, iid=True, title="chat · layers-4"),
         "break_even": lessons.break_even([0.05, 0.5], run, lambda k: 1 + 0.1 * k),
         "profiles": lessons.profiles([marker, run]),
-        "tree_sweep": lessons.tree_sweep(treesweep.from_bench(sweep), sweep.get("verify_cost")),
+        "tree_sweep": lessons.tree_sweep(tree_sweep.from_bench(sweep), sweep.get("verify_cost")),
         "answers": classroom.answers(["accepted", "rejected"], [3, 5]),
         "server_positions": server.position_acceptance(readout),
     }

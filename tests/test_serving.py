@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from specviz import counts, theory
-from specviz.brief import production_section
 from specviz.measure import exposition, metrics
 from specviz.services.serving import fetch, prometheus, readout, watch
+from specviz.services.serving.report import production_section
 from specviz.trace import Trace
 
 from metrics_server import STEP_POS, TOKEN, MetricsServer

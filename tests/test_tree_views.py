@@ -211,7 +211,8 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
 
 
 def test_the_explanation_follows_the_measured_costs():
-    from specviz.treesweep import Row, explain
+    from specviz.measure.tree_sweep import Row
+    from specviz.present.tree_sweep import explain
 
     chain = Row(0, 4, 4.0, 1.7, 1.3, 0.08, 1.0, 0.9, 1.1, 1.0)
     small = Row(8, 6, 8.0, 2.1, 1.6, 0.08, 1.1, 1.0, 1.2, 1.1)
@@ -274,14 +275,14 @@ def test_greedy_and_sampled_tree_rounds_count_checked_nodes_alike():
 
 
 def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
-    from specviz import treesweep
+    from specviz.measure import tree_sweep
 
     d = {"date": "2026-11-28", "rows": [{"method": "ours", "drafter": "trained:x", "tree": 8}],
          "draft_weights_sha256": {"trained:x": "a" * 64}}
-    assert "as shipped now" in treesweep.draft_note(d, lambda name: "a" * 64)
-    other = treesweep.draft_note(d, lambda name: "b" * 64)
+    assert "as shipped now" in tree_sweep.draft_note(d, lambda name: "a" * 64)
+    other = tree_sweep.draft_note(d, lambda name: "b" * 64)
     assert "on 2026-11-28 with an earlier training of trained:x" in other and "bbbbbbbbbbbb" in other
-    assert "without a record" in treesweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
+    assert "without a record" in tree_sweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
 
 
 def test_a_drafts_weights_digest_names_its_training():

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from ..brief import production_section
 from ..numbers import num
 from ..paths import SERVING_EXAMPLES
 from ..present.charts import server
 from ..services.serving import fetch, health, prometheus, readout, requests
+from ..services.serving.report import production_section
 from ..services.serving.watch import Point, Watch, trend
 from . import projector
 from .views import PLOTLY, plain

@@ -132,7 +132,7 @@ def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
 
 
 def pack(kept: dict[str, Trace], made: dict[str, dict[str, str]]) -> bytes:
-    from ..brief import workshop_pack
+    from ..services.workshop import workshop_pack
 
     return workshop_pack(kept, texts(made))
 

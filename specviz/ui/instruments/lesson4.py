@@ -5,13 +5,14 @@ import json
 
 import streamlit as st
 
-from ... import treesweep
-from ...brief import pooled_summary
 from ...decoding.models import draft_weights_digest, load_registry
+from ...measure.brief import pooled_summary
 from ...measure.prompts import PROMPTS
+from ...measure.tree_sweep import GAMMA, draft_note, from_bench, from_runs, measure
 from ...numbers import num, span
 from ...present import round_view
 from ...present.charts import lessons as charts
+from ...present.tree_sweep import explain
 from ...services import store
 from ...services.store import shipped_traces
 from .. import lesson, projector, state, urlstate, views
@@ -109,7 +110,7 @@ def tree_round() -> None:
 def _sweep_note() -> str:
     """Which draft and date the shipped sweep was measured with (from its JSON)."""
     shipped = store.shipped_sweep()
-    return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
+    return "n/a" if shipped is None else draft_note(shipped, draft_weights_digest)
 
 
 def _tree_drafters() -> list[str]:
@@ -154,7 +155,7 @@ def tree_sweep() -> None:
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return
-        rows = treesweep.from_bench(shipped)
+        rows = from_bench(shipped)
         result = {"rows": rows, "curve": shipped.get("verify_cost"),
                   "what": f"Shipped: {_sweep_note()}, with `python -m specviz bench` (greedy, "
                           f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
@@ -175,7 +176,7 @@ def tree_sweep() -> None:
                "in plain decoding steps; v(k) curve: one pass over k tokens ÷ a one-token pass, timed apart "
                "from the runs.")
     st.plotly_chart(projector.scaled(charts.tree_sweep(rows, curve)), config=PLOTLY, key="ts_chart")
-    st.markdown(treesweep.explain(rows, v_of))
+    st.markdown(explain(rows, v_of))
     st.caption(result["what"] + " Everything here is measured: τ and c from the runs, v from the runs and "
                "from the pass-cost curve (one pass over k tokens ÷ a one-token pass, median of repeats), the "
                "speedup against plain decoding timed side by side.")
@@ -198,20 +199,20 @@ def _measure(draft: str, budgets: tuple[int, ...], tokens: int) -> dict:
     target = common.target()
     bar = st.progress(0.0, text="loading the model ...")
     try:
-        runs = treesweep.measure([PROMPTS["chat"]], draft, (0, *budgets), repeats=2, max_new_tokens=tokens,
+        runs = measure([PROMPTS["chat"]], draft, (0, *budgets), repeats=2, max_new_tokens=tokens,
                                  target=TARGET, seed=lesson.seed(),
                                  progress=lambda done, total, what: bar.progress(done / total, text=what))
         bar.progress(1.0, text="timing target passes of each size ...")
         ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
         with target.lock:
             curve = measure_pass_costs(target.model, ids, 1, 5, stock=False,
-                                       sizes=[1, treesweep.GAMMA + 1, *(n + 1 for n in budgets)])
+                                       sizes=[1, GAMMA + 1, *(n + 1 for n in budgets)])
     finally:
         bar.empty()
     for nodes, ts in runs.items():
         for k, t in enumerate(ts):
             lesson.keep_trace(LESSON, f"tree-{nodes}-{k}" if nodes else f"chain-{k}", t)
-    return {"rows": treesweep.from_runs(runs), "curve": curve.to_dict(),
+    return {"rows": from_runs(runs), "curve": curve.to_dict(),
             "what": f"Measured now on this machine: {draft}, the chat prompt, {tokens} new tokens, greedy, two "
                     "interleaved repeats of each shape."}
 

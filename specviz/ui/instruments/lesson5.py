@@ -1,9 +1,9 @@
 """Lesson 5's instruments: the workload inputs and the decision brief."""
 import streamlit as st
 
-from ...brief import brief_markdown
 from ...decoding.models import load_registry
 from ...measure.prompts import PROMPTS
+from ...present.brief import brief_markdown
 from .. import lesson, urlstate
 from ..run import shared_model
 from . import common
