@@ -9,9 +9,9 @@ from specviz.measure import metrics
 from specviz.measure.prompts import PROMPTS
 from specviz.numbers import prob
 from specviz.present import round_view, tokens
-from specviz.present.charts.run import (GREEN, PURPLE, accept_test, anatomy, gap, position_acceptance,
-                                        residual, running_alpha, speedup, time_chart, time_lanes,
-                                        tokens_per_pass)
+from specviz.present.charts.run import (accept_test, anatomy, gap, position_acceptance, residual,
+                                        running_alpha, speedup, time_chart, time_lanes, tokens_per_pass)
+from specviz.present.palette import GREEN, PURPLE
 from specviz.services.store import shipped_traces
 from specviz.trace import Trace
 

@@ -11,12 +11,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from specviz import theory
+from specviz.lessons import content
+from specviz.lessons.quiz import predict_case, verdicts
 from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.paths import LESSONS_DIR
 from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import lesson, quiz
+from specviz.ui import quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -57,13 +59,13 @@ def span(xs, suffix: str = "") -> str:
 
 @pytest.mark.parametrize("page,name", LESSONS.items())
 def test_lesson_renders_with_quiz(page, name):
-    data = lesson.load(name)
+    data = content.load(name)
     assert len(data["quiz"]) >= 5
     at = app(page)
     quiz_radios = [r for r in at.radio if r.key and r.key.startswith(f"quiz_{name}_")]
     assert len(quiz_radios) == len(data["quiz"])  # every question, predict ones included, is shown
     assert data["sections"][0]["heading"] in [s.value for s in at.subheader]
-    assert not lesson.FACT.search(texts(at))  # every quoted fact was filled
+    assert not content.FACT.search(texts(at))  # every quoted fact was filled
 
 
 @pytest.mark.parametrize("page,name", LESSONS.items())
@@ -89,7 +91,7 @@ def test_lesson_texts_use_the_one_definition():
     for wrong in (r"[Aa]ccepted ÷ drafted is (the acceptance rate )?α", r"c ≈ 0\.2\b", r"c around 0\.2",
                   r"Draft & Verify train", r"means the verify pass cost more", r"costs? about the same"):
         assert not re.search(wrong, raw), wrong
-    questions = [q for q in lesson.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
+    questions = [q for q in content.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
     assert questions and "0.59" in questions[0]["options"][questions[0]["answer"]]
     # the worked numbers of that question are Leviathan's and vLLM's under the i.i.d. model
     assert round(theory.expected_acceptance_length(0.8, 4), 2) == 3.36
@@ -142,26 +144,26 @@ def test_lesson_4_names_the_gamma_and_the_draft_of_what_it_quotes():
 
 def test_quiz_scores_and_explains():
     name = "3_lossless"
-    q = lesson.load(name)["quiz"][0]
+    q = content.load(name)["quiz"][0]
     at = app("pages/5_Lossless.py")
     at.radio(key=f"quiz_{name}_0").set_value(q["options"][q["answer"]]).run()
     ok(at)
     assert any(q["explain"] in s.value for s in at.success)
-    at.radio(key=f"quiz_{name}_1").set_value(lesson.load(name)["quiz"][1]["options"][2]).run()
+    at.radio(key=f"quiz_{name}_1").set_value(content.load(name)["quiz"][1]["options"][2]).run()
     assert any("Not quite" in e.value for e in at.error)  # a wrong answer is an st.error with the answer
-    assert at.metric[-1].value == f"1 / {len(lesson.load(name)['quiz'])}"
+    assert at.metric[-1].value == f"1 / {len(content.load(name)['quiz'])}"
     # the score counts first answers only: correcting question 2 does not raise it
-    at.radio(key=f"quiz_{name}_1").set_value(lesson.load(name)["quiz"][1]["options"][0]).run()
+    at.radio(key=f"quiz_{name}_1").set_value(content.load(name)["quiz"][1]["options"][0]).run()
     assert at.metric[-1].value.startswith("1 /")
 
 
 PREDICTS = [(page, name, i) for page, name in LESSONS.items()
-            for i, q in enumerate(lesson.load(name)["quiz"]) if q.get("kind") == "predict"]
+            for i, q in enumerate(content.load(name)["quiz"]) if q.get("kind") == "predict"]
 
 
 @pytest.mark.parametrize("page,name,idx", PREDICTS)
 def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
-    item = lesson.load(name)["quiz"][idx]
+    item = content.load(name)["quiz"][idx]
     label, trace, rnd, pos = quiz._predict_setup(item)
     tok = trace.rounds[rnd].draft[pos]
     at = app(page)
@@ -310,7 +312,7 @@ def test_projector_mode_steps_sections():
     from specviz.ui import projector
 
     name = "1_why_it_works"
-    sections = lesson.load(name)["sections"]
+    sections = content.load(name)["sections"]
     at = app("pages/3_Why_it_works.py")
     ok(at.toggle(key=projector.WIDGET).set_value(True).run())
     assert [s.value for s in at.main.subheader] == [sections[0]["heading"]]  # one section at a time
@@ -356,7 +358,7 @@ def test_workshop_pack_holds_the_lesson_with_its_numbers_and_traces():
     names, d = set(z.namelist()), "lessons/2_acceptance_rate/"
     assert {d + "lesson.md", d + "quiz_answers.md", d + "notes.md", "traces/slower-than-plain.json"} <= names
     md = z.read(d + "lesson.md").decode()
-    assert not lesson.FACT.search(md) and "accepted ÷ drafted" in md
+    assert not content.FACT.search(md) and "accepted ÷ drafted" in md
     Trace.from_json(z.read("traces/slower-than-plain.json"))  # replayable
 
 
@@ -379,12 +381,12 @@ def test_lesson_pages_load_without_torch():
 def test_the_answer_key_gives_every_predict_questions_verdict(name):
     """The pack's key says what the predict-before-reveal questions reveal: which real token of
     which run, and whether it was accepted or rejected (it gave only the trace's name)."""
-    data = lesson.load(name)
-    key = lesson.answers(data, quiz.verdicts(data["quiz"]))
+    data = content.load(name)
+    key = content.answers(data, verdicts(data["quiz"]))
     for i, item in enumerate(data["quiz"]):
         if item.get("kind") != "predict":
             continue
-        label, trace, rnd, pos = quiz.predict_case(item, list(shipped_traces()),
+        label, trace, rnd, pos = predict_case(item, list(shipped_traces()),
                                                    lambda lb: Trace.load(str(shipped_traces()[lb])))
         verdict = "accepted" if trace.rounds[rnd].draft[pos].accepted else "rejected"
         entry = key.split(f"\n{i + 1}. ", 1)[1].split(f"\n{i + 2}. ", 1)[0]

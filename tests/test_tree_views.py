@@ -177,7 +177,7 @@ def test_step_through_runs_a_live_token_tree_on_the_real_model(offline_model):
 
 
 def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
-    from specviz.ui.instruments import lesson4
+    from specviz.lessons import facts
 
     at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=120)
     ok(at.run())
@@ -190,7 +190,7 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
     assert i == round_view.opening_round(t)
     at.slider(key=f"tr_stage_{label}_{i}").set_value(0).run()
     assert "draft expands the tree" in html(at)
-    facts = lesson4.facts()
+    facts = facts.lesson4()
     shown = " ".join(m.value for m in at.markdown)
     assert f"τ = {facts['tau_tree16']}" in " ".join(shown.split())
     taus = [metrics.summarize(t).mean_acceptance_length for label, t in TREES.items() if "greedy" in label]

@@ -79,6 +79,11 @@ class Registry:
     default_pair: str
     trained: dict[str, dict] = field(default_factory=dict)
 
+    def default_family(self) -> tuple[Pair, list[Pair]]:
+        """The default pair and every offline pair of its target (what this machine is profiled with)."""
+        default = self.pairs[self.default_pair]
+        return default, [p for p in self.pairs.values() if p.offline and p.target == default.target]
+
     def model(self, name: str) -> ModelSpec:
         """A models.yaml key or any hub id (then with default settings)."""
         if name in self.models:

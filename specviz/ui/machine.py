@@ -11,18 +11,12 @@ from .instruments.common import PLOTLY, errors
 TEMPERATURES = (0.0, 0.7)  # the two the pairs' α was measured at
 
 
-def _pairs():
-    reg = run.registry()
-    default = reg.pairs[reg.default_pair]
-    pairs = [p for p in reg.pairs.values() if p.offline and p.target == default.target]
-    return reg, default, pairs
-
-
 def panel(key: str) -> None:
     """The machine's numbers (plain step, v(k) of the chosen kernels beside the stock forward,
     c per drafter, the default pair's γ and expected speedup, when measured) and a button
     that measures them again."""
-    reg, default, pairs = _pairs()
+    reg = run.registry()
+    default, pairs = reg.default_family()
     threads = cpu_threads()
     profiles = {t: machine.saved_profile(reg.model(default.target), pairs, threads, t) for t in TEMPERATURES}
     prof = profiles[0.0]
@@ -88,7 +82,8 @@ def _kernels(t) -> str:
 
 def facts() -> dict[str, str]:
     """What lesson texts quote of this machine: v(2) and v(5) of the tuned engine, and when."""
-    reg, default, pairs = _pairs()
+    reg = run.registry()
+    default, pairs = reg.default_family()
     prof = machine.saved_profile(reg.model(default.target), pairs, cpu_threads())
     if prof is None:
         return {"v_here": "nothing yet (this machine is measured by its first run, or in lesson 1)"}

@@ -15,7 +15,7 @@ from .look import figure, hline
 
 if TYPE_CHECKING:  # costs and lab import torch: a lesson page must not pay for it on load
     from ...decoding.kerneltable import KernelTable
-    from ...measure.costs import CostCurve
+    from ...measure.costcurve import CostCurve
     from ...measure.lab import LabResult
 
 SYMBOLS = ["diamond", "square", "triangle-up", "star", "hexagon", "pentagon"]

@@ -9,6 +9,7 @@ import streamlit as st
 
 from ...decoding.models import load_registry
 from ...errors import SpecVizError, first_line
+from ...lessons.facts import shipped_summary
 from ...measure import metrics
 from ...measure.costcurve import CostCurve
 from ...measure.repeats import measure_prompts
@@ -76,30 +77,12 @@ def verify_costs():
 
 # ---------------------------------------------------------------- summaries of shipped traces
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _shipped_summary(path: str, mtime: float) -> metrics.Summary:
-    return metrics.summarize(state.load_shipped(path, mtime))
-
-
 def summary(label: str, trace: Trace) -> metrics.Summary:
     """metrics.summarize, computed once per process for a shipped trace."""
     path = shipped_traces().get(label)
     if path is not None and label not in state.library():
-        return _shipped_summary(str(path), path.stat().st_mtime)
+        return shipped_summary(path)
     return metrics.summarize(trace)
-
-
-def shipped_summaries(substring: str) -> dict[str, metrics.Summary]:
-    """label -> Summary of every shipped trace whose label contains substring."""
-    return {label: _shipped_summary(str(p), p.stat().st_mtime)
-            for label, p in shipped_traces().items() if substring in label}
-
-
-def gammas(*substrings: str) -> str:
-    """The γ (or γs: "1, 4") the shipped chains whose label contains every substring ran at."""
-    found = sorted({x.gamma for label, x in shipped_summaries("").items()
-                    if not x.tree and all(sub in label for sub in substrings)})
-    return ", ".join(map(str, found)) or "n/a"
 
 
 def workload_traces() -> dict[str, Trace]:

@@ -2,39 +2,20 @@
 per-position acceptance, counterfactual replay, workloads, a slower-than-plain run and the gap."""
 import streamlit as st
 
+from ...lessons.facts import EXAMPLE
 from ...measure import metrics
 from ...measure.prompts import PROMPTS
 from ...measure.replay import caveat, replay_all
-from ...numbers import num, span
+from ...numbers import num
 from ...present.charts import lessons as charts, positions, run as run_charts
 from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
 from ...trace import Trace
-from .. import lesson, machine as this_machine, projector, state, urlstate
+from .. import lesson, projector, state, urlstate
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
 
 LESSON = "2_acceptance_rate"
 SLOWER = "chat · layers-4 · greedy"  # the shipped run that was slower than plain decoding
-EXAMPLE = "summarise · lookup · greedy"
-
-
-def facts() -> dict[str, str]:
-    """Measured numbers lesson 2's text quotes, from the shipped runs."""
-    early = common.shipped_summaries("layers-4").values()
-    s = common.shipped_summaries(EXAMPLE).get(EXAMPLE)
-    gamma = next(iter(early)).gamma if early else 4
-    cost = [x.cost_ratio * x.gamma + x.verify_cost for x in early
-            if x.cost_ratio is not None and x.verify_cost is not None]
-    return {"alpha_layers4": span([x.alpha for x in early]),
-            "c_layers4": span([x.cost_ratio for x in early]),
-            "v_layers4": span([x.verify_cost for x in early]),
-            "tau_layers4": span([x.mean_acceptance_length for x in early]),
-            "speedup_layers4": span([x.speedup_measured for x in early], unit="×"),
-            "round_cost_layers4": span(cost), "gamma_layers4": str(gamma),
-            "alpha_example": num(s and s.alpha), "dar_example": num(s and s.draft_acceptance_rate),
-            "tau_example": num(s and s.mean_acceptance_length)} | this_machine.facts()
-
-
 def _point(label: str, trace: Trace) -> dict:
     """A measured run as a marker: its τ and speedup, and Leviathan's at its own α and c."""
     s = common.summary(label, trace)

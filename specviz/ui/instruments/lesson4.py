@@ -5,11 +5,12 @@ import json
 
 import streamlit as st
 
-from ...decoding.models import draft_weights_digest, load_registry
-from ...measure.brief import pooled_summary
+from ...decoding.models import load_registry
+from ...lessons.facts import sweep_note
 from ...measure.prompts import PROMPTS
-from ...measure.tree_sweep import GAMMA, draft_note, from_bench, from_runs, measure
-from ...numbers import num, span
+from ...measure.repeats import pooled_summary
+from ...measure.tree_sweep import GAMMA, from_bench, from_runs, measure
+from ...numbers import num
 from ...present import round_view
 from ...present.charts import lessons as charts
 from ...present.tree_sweep import explain
@@ -60,22 +61,6 @@ def medusa() -> None:
                    "(`trained:NAME`), it appears in the profiles below as a measured point.")
 
 
-def facts() -> dict[str, str]:
-    """Measured numbers lesson 4's text quotes, from the shipped runs."""
-    alpha = lambda sub: span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    c = lambda sub: span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    greedy = common.shipped_summaries("greedy")
-    tau = lambda keep: span([x.mean_acceptance_length for label, x in greedy.items() if keep(label, x)])  # noqa: E731
-    return {"alpha_layers4": alpha("layers-4"), "c_layers4": c("layers-4"), "c_lookup": c("lookup"),
-            "alpha_lookup_chat": alpha("chat · lookup"), "alpha_lookup_edit": alpha("code-edit · lookup"),
-            "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
-            "c_trained": c("trained"),
-            "tau_chain_trained": tau(lambda label, x: "trained" in label and not x.tree),
-            "gamma_chain_trained": common.gammas("trained", "greedy"),
-            "sweep_draft": _sweep_note(),
-            "tau_tree16": tau(lambda label, x: x.tree and "tree16" in label)}
-
-
 # ---------------------------------------------------------------- token trees
 
 BUDGETS = (8, 16, 32, 64)
@@ -105,12 +90,6 @@ def tree_round() -> None:
                "EAGLE draft. Hover a node for its q, p, p/q and (sampled) r; the mask's rows are the "
                "root and the nodes, a filled cell what that row may attend to. Step through plays every "
                "round of the run stage by stage.")
-
-
-def _sweep_note() -> str:
-    """Which draft and date the shipped sweep was measured with (from its JSON)."""
-    shipped = store.shipped_sweep()
-    return "n/a" if shipped is None else draft_note(shipped, draft_weights_digest)
 
 
 def _tree_drafters() -> list[str]:
@@ -157,7 +136,7 @@ def tree_sweep() -> None:
             return
         rows = from_bench(shipped)
         result = {"rows": rows, "curve": shipped.get("verify_cost"),
-                  "what": f"Shipped: {_sweep_note()}, with `python -m specviz bench` (greedy, "
+                  "what": f"Shipped: {sweep_note()}, with `python -m specviz bench` (greedy, "
                           f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
                           "Press Measure for this machine's numbers with the draft shipped now."}
     rows, curve = result["rows"], result["curve"]

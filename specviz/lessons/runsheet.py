@@ -15,11 +15,11 @@ from urllib.parse import urlencode
 
 import yaml
 
+from ..measure import metrics
+from ..numbers import num
+from ..paths import INSTRUMENT_TIMES, RUN_SHEET, TRACES_DIR
+from ..trace import Trace
 from .content import fill
-from .measure import metrics
-from .numbers import num
-from .paths import INSTRUMENT_TIMES, RUN_SHEET, TRACES_DIR
-from .trace import Trace
 
 SLOW_S = 10.0  # an instrument that makes the room wait this long is started early
 INSTRUMENTS = {  # name -> (page, what it measures, what it shows before): time_instruments.py presses each
