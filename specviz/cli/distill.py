@@ -168,4 +168,3 @@ def main(args) -> int:
     write_readme(out, card)
     print(f"saved {out / 'weights.safetensors'}; use it with --draft trained:{out}", file=sys.stderr)
     return 0
-

@@ -5,7 +5,8 @@ Chains of each gamma and, for drafters that can branch, token trees of each node
 theories are n/a for trees), the measured cost v of its N+1-token pass and τ ÷ (N̄c + v).
 
 Every method runs on the same prompts with the same settings, interleaved (the methods' order
-rotates each repeat: specviz.measure.repeats) so a noisy shared machine slows all of them alike. Greedy outputs of all methods are compared token for token: a mismatch is
+rotates each repeat: specviz.measure.repeats) so a noisy shared machine slows all of them alike.
+Greedy outputs of all methods are compared token for token: a mismatch is
 reported with the target's top-2 logit gap at the first differing position (a near-tie
 that batched verification may flip), never hidden. With --temperature > 0 every method
 samples (plain and speculative runs of a prompt and repeat share a seed); outputs then
