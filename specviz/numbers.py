@@ -26,3 +26,8 @@ def span(values: list[float | None], spec: str = ".2f", unit: str = "") -> str:
         return "n/a"
     lo, hi = format(xs[0], spec), format(xs[-1], spec)
     return f"{lo}{unit}" if lo == hi else f"{lo}–{hi}{unit}"
+
+
+def plural(n: int, word: str) -> str:
+    """“1 round”, “3 rounds”."""
+    return f"{n} {word}{'s' * (n != 1)}"

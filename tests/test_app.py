@@ -11,9 +11,10 @@ from specviz import theory
 from specviz.decoding.models import load_registry
 from specviz.measure import metrics
 from specviz.present import round_view
+from specviz.present.cards import metric_cards
 from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import run as run_ui, state, views
+from specviz.ui import run as run_ui, state
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["app.py", "pages/1_Step_through.py", "pages/2_Compare.py"]
@@ -132,7 +133,7 @@ def test_metric_cards_show_the_one_definition_of_each_metric():
 
 def _card_helps(stem: str) -> tuple[Trace, metrics.Summary, dict[str, tuple[str, str]]]:
     t = Trace.load(str(ROOT / "data" / "traces" / f"{stem}.json"))
-    return t, metrics.summarize(t), {label: (value, why) for row in views.metric_cards(t) for label, value, why in row}
+    return t, metrics.summarize(t), {label: (value, why) for row in metric_cards(t) for label, value, why in row}
 
 
 def test_the_theory_card_says_what_it_computes_the_drafts_the_run_made():
@@ -421,7 +422,7 @@ def test_compare_shows_the_same_numbers_as_the_cards():
     table = at.dataframe[0].value.set_index("")
     for side in ("left", "right"):
         label = at.session_state[f"cmp_{'a' if side == 'left' else 'b'}_current"]
-        rows = views.metric_cards(Trace.load(str(shipped_traces()[label])))
+        rows = metric_cards(Trace.load(str(shipped_traces()[label])))
         for label_, value, _ in (card for row in rows for card in row):
             assert table.loc[label_, side] == value
     assert table.loc["α (Leviathan)", "left"] != table.loc["vLLM rate", "left"]

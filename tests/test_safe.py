@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from conftest import streamlit_server
-from specviz.present import round_view
-from specviz.ui import safe
+from specviz.present import escape, round_view
 from tests.hostile import EVIL, PAYLOADS, hostile_trace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -15,20 +14,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_md_escapes_every_markdown_and_html_construct():
     for p in PAYLOADS:
-        out = safe.md(p)
+        out = escape.md(p)
         assert not re.search(r"(?<!\\)[][<>*_`:$!#]", out), out  # every such character escaped
         # GFM autolink patterns broken (escapes are not enough)
         assert not re.search(r"(?i)[a-z]://|www\.|\w@|mailto:", out.replace("\\", "")), out
-        assert out.replace("\\", "").replace(safe.WJ, "") == p  # nothing else changed
+        assert out.replace("\\", "").replace(escape.WJ, "") == p  # nothing else changed
 
 
 def test_md_shortens_and_keeps_one_line():
-    assert safe.md("a\nb  c", 4) == "a b…"
-    assert safe.md("a\nb", one_line=False) == "a  \nb"
+    assert escape.md("a\nb  c", 4) == "a b…"
+    assert escape.md("a\nb", one_line=False) == "a  \nb"
 
 
 def test_html_escapes_tags_and_quotes():
-    assert safe.html("<a href='x'>") == "&lt;a href=&#x27;x&#x27;&gt;"
+    assert escape.html("<a href='x'>") == "&lt;a href=&#x27;x&#x27;&gt;"
 
 
 def test_render_html_of_a_hostile_trace_has_no_tags_from_the_trace():
@@ -89,7 +88,7 @@ def test_hostile_strings_render_as_text_in_a_browser(tiny_server):
     safe_found = _elements(tiny_server)
     for sel in (f"a[href*='{EVIL}']", "img", "script", "iframe", "strong"):
         assert safe_found[sel] == 0, (sel, safe_found)
-    assert [t.strip().replace(safe.WJ, "") for t in safe_found["texts"]] == PAYLOADS
+    assert [t.strip().replace(escape.WJ, "") for t in safe_found["texts"]] == PAYLOADS
     # the same strings unescaped do become links and images: the check above can fail
     raw_found = _elements(tiny_server + "/?mode=raw")
     assert raw_found[f"a[href*='{EVIL}']"] > 0 and raw_found[f"img[src*='{EVIL}']"] > 0

@@ -9,10 +9,10 @@ from streamlit.testing.v1 import AppTest
 from specviz.measure import metrics
 from specviz.numbers import prob
 from specviz.present import round_view, tree_view
+from specviz.present.cards import metric_cards
 from specviz.present.charts import look, run
 from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import views
 
 from test_app import ROOT, cards, ok
 from specviz.paths import TREE_SWEEP
@@ -108,7 +108,7 @@ def test_tree_text_is_escaped():
 
 def test_tree_cards_say_what_a_tree_reports():
     t = TREES[tree_label()]
-    labels = {label: value for row in views.metric_cards(t) for label, value, _ in row}
+    labels = {label: value for row in metric_cards(t) for label, value, _ in row}
     s = metrics.summarize(t)
     assert labels["accepted ÷ checked"] == f"{s.node_acceptance:.2f}"
     assert labels["α (Leviathan)"] == "n/a"

@@ -7,7 +7,7 @@ import signal
 import sys
 
 from ..errors import RunError
-from ..numbers import num
+from ..numbers import num, plural
 from ..present.tokens import FATES
 from .terminal import quiet_transformers, use_color
 
@@ -260,7 +260,6 @@ def _summary_text(trace, s) -> str:
     unknown = "n/a (sampled)" if trace.config.temperature else "n/a (no baseline was run)"
     same = {True: "yes", False: "NO", None: unknown}[s.same_as_baseline]
     beta = num(s.alpha_expected, ".2f") if s.alpha_expected is not None else "not recorded"
-    plural = lambda n, word: f"{n} {word}{'s' * (n != 1)}"  # noqa: E731
     acceptance = (f"alpha {num(s.alpha, '.2f')} (Leviathan's α: accepted ÷ checked drafted tokens) · "
                   f"alpha_expected {beta} (mean β = Σ min(p, q) over checked positions)\n")
     if s.tree:

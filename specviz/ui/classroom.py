@@ -21,9 +21,10 @@ import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
 from ..paths import PAGES_DIR
+from ..present import escape
 from ..present.charts.classroom import answers
 from ..services.classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
-from . import projector, safe, urlstate
+from . import projector, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -227,7 +228,7 @@ def _where(view: dict) -> str:
         parts.append(str(view["page"]).split("_", 1)[-1].replace("_", " "))
     if view.get("round") is not None:
         parts.append(f"round {view['round']}")
-    return (" · presenter on " + ", ".join(safe.md(p) for p in parts)) if parts else ""
+    return (" · presenter on " + ", ".join(escape.md(p) for p in parts)) if parts else ""
 
 
 def bar(page: str) -> None:

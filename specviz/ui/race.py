@@ -8,10 +8,9 @@ import time
 import streamlit as st
 
 from ..measure import metrics
-from ..present import race, round_view, tokens
+from ..present import escape, race, round_view, tokens
 from ..present.palette import css
 from ..trace import Trace
-from . import safe
 
 PACES = {"¼×": 0.25, "½×": 0.5, "1×": 1.0}  # replay speed: 1× is the measured wall-clock pace
 TICK_S = 0.25
@@ -72,13 +71,13 @@ def _lanes(trace: Trace, r: race.Race, key: str) -> None:
         plain = '<div class="sv-lane">plain decoding: not recorded in this trace</div>'
     else:
         n = r.plain.done(t)
-        plain = _lane("plain", safe.html(tokens.visible(race.text_so_far(r.plain, n))) if n else "",
+        plain = _lane("plain", escape.html(tokens.visible(race.text_so_far(r.plain, n))) if n else "",
                       n, len(r.plain.times), t, r.plain.finish)
     st.html(plain + spec)
     if t >= r.length:
         s = metrics.measured_speedup(trace)
         speed = "not measured" if s is None else f"{s:.2f}× plain decoding's speed per token"
-        st.caption(f"Measured in the same run on {safe.md(trace.config.device)}: speculative "
+        st.caption(f"Measured in the same run on {escape.md(trace.config.device)}: speculative "
                    f"{speed}.")
         if _running(r, key) is False and st.session_state.get(f"{key}_ticking"):
             st.session_state[f"{key}_ticking"] = False

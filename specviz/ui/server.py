@@ -12,11 +12,12 @@ import streamlit as st
 from ..numbers import num
 from ..paths import SERVING_EXAMPLES
 from ..present.charts import server
+from ..present.escape import md
 from ..services.serving import fetch, health, prometheus, readout, requests
 from ..services.serving.report import production_section
 from ..services.serving.watch import Point, Watch, trend
 from . import projector
-from .views import PLOTLY, plain
+from .views import PLOTLY
 
 TEST_DATA = "(test data, not a live server)"
 EXAMPLES = {  # label -> files; only the first is a real run, the others are labelled test data
@@ -150,7 +151,7 @@ def _readings() -> None:
     st.caption(f"Source: `{_shown(source)}` · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
                f"{len(next(iter(watch.points.values()), []))} window(s) watched")
     for event in watch.events[-3:]:
-        st.warning(plain(event, 400))  # model names come from the server: no markdown from it
+        st.warning(md(event, 400))  # model names come from the server: no markdown from it
     models = scrape.models
     model = st.selectbox("model", models, key="srv_model") if len(models) > 1 else models[0]
     counted = model in scrape.totals
@@ -229,7 +230,7 @@ def _health(points: list[Point]) -> None:
         return
     alarms = health.check([p.readout for p in points], names)
     for alarm in alarms:
-        st.warning(plain(f"Alarm: {alarm}", 600))
+        st.warning(md(f"Alarm: {alarm}", 600))
     if not alarms:
         st.success(f"No alarm over {judged} windows: no collapse toward τ = 1, no position decaying while τ "
                    "holds, no sudden jump.")
@@ -264,7 +265,7 @@ def _requests(reading: requests.Reading, source: str) -> None:
     st.caption(f"Source: `{_shown(source)}` · {len(reading.requests)} {reading.pooled.name} response(s), "
                "each with its own speculative-decoding numbers")
     for note in reading.skipped:
-        st.warning(plain(f"Skipped {note}.", 400))
+        st.warning(md(f"Skipped {note}.", 400))
     _cards([("requests", str(len(reading.requests)), None),
             ("τ, all requests", num(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
                                                     "(long requests weigh more)"),
@@ -283,7 +284,7 @@ def _requests(reading: requests.Reading, source: str) -> None:
                     f"outside {s.fences[0]:.2f}–{s.fences[1]:.2f} (1.5 × the middle half beyond it).")
         for q in reading.requests:
             if q.outlier:
-                st.markdown(f"- {plain(q.label, 80)}: {plain(q.outlier, 120)}, {q.hint}")
+                st.markdown(f"- {md(q.label, 80)}: {md(q.outlier, 120)}, {q.hint}")
     elif s:
         st.caption(f"Outliers need at least {requests.MIN_SPREAD} requests.")
     if s:

@@ -13,9 +13,9 @@ from pathlib import Path
 import streamlit as st
 
 from ..errors import SpecVizError
+from ..present.escape import inert
 from ..services.store import TraceStore, shipped_traces
 from ..trace import Trace
-from .views import inert
 
 LIBRARY = "sv_library"
 REFS = "sv_refs"  # label -> store id of this session's uploads, live runs and opened links
