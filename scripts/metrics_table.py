@@ -4,7 +4,7 @@
     python scripts/metrics_table.py a.json b.json --json
 
 "old" is what SpecViz showed before the one definition: α = accepted ÷ drafted (vLLM's draft
-acceptance rate) fed to Leviathan's formulas at the configured γ. "new" is specviz.metrics:
+acceptance rate) fed to Leviathan's formulas at the configured γ. "new" is specviz.measure.metrics:
 Leviathan's α (accepted ÷ checked positions), E[τ] over the drafts the run made, and both
 theories. Works on trace versions 1 and 2 (α_expected needs β, recorded from version 2 on).
 """

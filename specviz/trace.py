@@ -18,7 +18,7 @@ READABLE_VERSIONS = (1, 2, 3)
 MAX_TRACE_BYTES = 20 * 1024 * 1024
 MAX_TREE_NODES = 128
 NODE_FATES = ("accepted", "rejected", "unchecked")
-TREE_KINDS = ("sample", "replace", "topk")  # how a tree's children were chosen (specviz.tree)
+TREE_KINDS = ("sample", "replace", "topk")  # how a tree's children were chosen (specviz.decoding.tree)
 
 
 @dataclass
@@ -78,7 +78,7 @@ class TreeNode:
 
 @dataclass
 class TreeDraft:
-    """A round's token tree: its nodes, how children were chosen (specviz.tree.KINDS), and the
+    """A round's token tree: its nodes, how children were chosen (specviz.decoding.tree.KINDS), and the
     attention mask of the target's one pass (row i: "1" at j where node i sees node j, i.e.
     its ancestors and itself; every node also sees the prompt, the output so far and the root)."""
 
@@ -111,7 +111,7 @@ class Config:
     chat: bool = True
     tree_nodes: int = 0  # node budget of a token tree per round (0: chains of gamma; gamma is then the depth)
     tree_top_k: int = 0  # children per expanded node
-    tree_kind: str = ""  # how children were chosen (specviz.tree.KINDS)
+    tree_kind: str = ""  # how children were chosen (specviz.decoding.tree.KINDS)
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Kernel autotuning (specviz.autotune) and γ from this machine's measurements (specviz.machine).
+"""Kernel autotuning (specviz.decoding.autotune) and γ from this machine's measurements (specviz.decoding.machine).
 
 The choice is tested on timing tables as other machines measure them, never on this machine's
 ranking (CI machines differ); lossless-ness is tested on every kernel and padding, whatever

@@ -138,7 +138,7 @@ def test_measure_interleaves_methods_and_repeats_every_workload():
 
 
 def test_measure_on_the_real_model_times_both_methods_in_either_order(target):
-    """Repeat 1 runs speculative first, repeat 2 plain first (runner's baseline_first)."""
+    """Repeat 1 runs speculative first, repeat 2 plain first (RunSettings.baseline_first)."""
     out = measure_prompts({"edit": ["Fix the typo: 'teh cat'"]}, "lookup", 3, max_new_tokens=8, repeats=2,
                         target="smollm2-135m-instruct", device="cpu")
     a, b = out["edit"]

@@ -1,4 +1,4 @@
-"""specviz.kernels: the CPU decoding forward computes transformers' forward, with a cache that
+"""specviz.decoding.kernels: the CPU decoding forward computes transformers' forward, with a cache that
 copies nothing per round. Tiny random models (never presented as real) cover the architectures
 the offline machine has no weights for; the real SmolLM2-135M covers the rest."""
 import warnings

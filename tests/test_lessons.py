@@ -1,6 +1,6 @@
 """Lesson pages under AppTest: each renders, its instruments respond, the quiz scores and explains,
 predict-before-reveal hides what it asks about, reruns do not grow state, and every measured
-number a lesson quotes is the one specviz.metrics computes from the shipped traces.
+number a lesson quotes is the one specviz.measure.metrics computes from the shipped traces.
 (Page-load times are measured by scripts/lesson_load_times.py, not by a timed test.)"""
 import json
 import pickle
@@ -99,7 +99,7 @@ def test_lesson_texts_use_the_one_definition():
 
 
 def test_quoted_numbers_are_the_shipped_traces_own():
-    """c and α the texts quote for layers:4 are what specviz.metrics computes from the traces."""
+    """c and α the texts quote for layers:4 are what specviz.measure.metrics computes from the traces."""
     early = [metrics.summarize(t) for t in shipped("layers-4").values()]
     c, alpha = span([s.cost_ratio for s in early]), span([s.alpha for s in early])
     assert texts(app("pages/3_Why_it_works.py")).count(f"c = {c} for") >= 1

@@ -1,4 +1,4 @@
-"""Leviathan et al. 2023 formulas, and the one definition of every run metric (specviz.metrics)."""
+"""Leviathan et al. 2023 formulas, and the one definition of every run metric (specviz.measure.metrics)."""
 import pytest
 import torch
 

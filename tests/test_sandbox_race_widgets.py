@@ -9,7 +9,7 @@ urlstate.notices()
 
 RACE = """
 import streamlit as st
-from specviz.store import TraceStore
+from specviz.services.store import TraceStore
 from specviz.ui import race
 race.race_view(TraceStore().resolve("chat__lookup__greedy"), "race")
 """

@@ -1,4 +1,4 @@
-"""Bring your own server: vLLM/SGLang/TGI metrics -> the app's own numbers (specviz.serving).
+"""Bring your own server: vLLM/SGLang/TGI metrics -> the app's own numbers (specviz.services.serving).
 
 The example pages in data/serving/ are test data in each engine's documented format (labelled
 so in their first lines); the end-to-end test reads a file written by a real

@@ -1,4 +1,4 @@
-"""Health alarms over watched windows (specviz.serving_health): each alarm fires on a crafted
+"""Health alarms over watched windows (specviz.services.serving.health): each alarm fires on a crafted
 collapse / decay / jump and none fires on a steady run; the CLI exits 5 with --fail-on-alarm.
 Windows are built from counters (200 drafts, k = 3 unless said); the arithmetic is in the comments."""
 import subprocess

@@ -1,4 +1,4 @@
-"""Per-request readings (specviz.serving_requests): vLLM's metrics.speculative_decoding, llama.cpp's
+"""Per-request readings (specviz.services.serving.requests): vLLM's metrics.speculative_decoding, llama.cpp's
 and MLX's timings, in JSON, JSON lists, JSON lines and streams; spread, outliers, bad input. The
 example files in data/serving/ are test data written by hand (labelled so in their `_example` key);
 every number below is worked out by hand in its comment."""

@@ -1,5 +1,5 @@
 """Take it to the slides: a trace as one offline HTML file stepped with the keyboard and as an
-animated GIF of chosen rounds (specviz.slides), from the CLI and from Step through; the HTML
+animated GIF of chosen rounds (specviz.present.slides), from the CLI and from Step through; the HTML
 opened from file:// in Chromium with the network cut off."""
 import io
 import re

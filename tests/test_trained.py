@@ -1,7 +1,6 @@
 """The shipped trained draft: loads by name, drafts losslessly, and is accepted on held-out prompts."""
 import json
 
-import pytest
 import torch
 
 from specviz.counts import Counts

@@ -77,7 +77,7 @@ def _add_show(sub) -> None:
     p = sub.add_parser("show", help="replay a saved trace in the terminal (no model needed)",
                        description="Replay a saved trace: tokens coloured by fate, every round, acceptance "
                        "per draft position (conditional and vLLM's unconditional) and every run metric "
-                       "under its specviz.metrics name; or take it to the slides: one offline HTML file "
+                       "under its specviz.measure.metrics name; or take it to the slides: one offline HTML file "
                        "(--html) or an animated GIF (--gif) of chosen rounds (--rounds).")
     p.add_argument("trace", metavar="TRACE.json")
     p.add_argument("--json", action="store_true", help="print the metrics as JSON (the keys of generate --json)")
@@ -185,7 +185,7 @@ def cmd_show(args) -> int:
 
 
 def _slides(trace, args) -> int:
-    """show --html / --gif: the trace taken to the slides (specviz.slides)."""
+    """show --html / --gif: the trace taken to the slides (specviz.present.slides)."""
     from ..present import slides
 
     if not (args.html or args.gif):
@@ -234,7 +234,7 @@ def _legend(color: bool) -> str:
 
 
 def _metrics_json(trace, s) -> dict:
-    """Every metric of the run under its specviz.metrics name, plus per-position acceptance."""
+    """Every metric of the run under its specviz.measure.metrics name, plus per-position acceptance."""
     from ..measure.metrics import acceptance_by_position, counts
 
     cond, uncond = acceptance_by_position(counts(trace))

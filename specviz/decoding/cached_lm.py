@@ -10,7 +10,7 @@ from .tree import additive
 class CachedLM:
     """A causal LM plus its own KV cache, which can be cut back after a rejection.
 
-    On a CPU, Llama-style models run specviz.kernels' decoding forward (its own KV cache:
+    On a CPU, Llama-style models run specviz.decoding.kernels' decoding forward (its own KV cache:
     growth and rollback copy nothing per round); elsewhere, or with stock=True (the
     reference the engine's speed is compared with), transformers' forward and cache.
     """

@@ -34,7 +34,7 @@ from .tree import Tree, allowed, position_ids
 @dataclass(frozen=True)
 class TreeShape:
     """One round's token tree: at most `nodes` drafted nodes, `top_k` children per expanded
-    node, `depth` levels; `kind` how children are chosen (specviz.tree: topk, sample, replace)."""
+    node, `depth` levels; `kind` how children are chosen (specviz.decoding.tree: topk, sample, replace)."""
 
     nodes: int
     top_k: int = 8  # children per expanded node (EAGLE-2 uses 10); the node budget then picks the best

@@ -8,7 +8,7 @@ same math (the model's own norms, rotary embedding, activation and weights) with
 - a KVCache that appends in place and rolls back by moving a length (no copy per round);
   after a token tree's pass, keep() moves only the accepted path's rows into place;
 - linear kernels chosen per pass size by measurement on the machine it runs on
-  (specviz.autotune): nn.Linear's, or a oneDNN copy of the weights packed once (q|k|v and
+  (specviz.decoding.autotune): nn.Linear's, or a oneDNN copy of the weights packed once (q|k|v and
   gate|up as one matrix each), and for a pass of k tokens possibly a cheaper larger pass
   of j > k rows whose extra rows are discarded. Which wins differs between machines of the
   same kind (docs/performance.md), so nothing here assumes a ranking: until a Plan is
@@ -181,7 +181,7 @@ class Layer:
 @dataclass
 class Plan:
     """What a pass over k new tokens runs: a kernel and a row count j >= k (rows after the k
-    real ones are padding, discarded). Measured on the machine by specviz.autotune."""
+    real ones are padding, discarded). Measured on the machine by specviz.decoding.autotune."""
 
     choices: dict[int, tuple[str, int]] = field(default_factory=dict)  # k -> (kernel, rows)
 

@@ -2,7 +2,7 @@
 the choice that follows (kernel and padded row count per k, and v(k)), and its cache file.
 
 No torch here: a page reads a machine's table and draws it without loading a model
-(specviz.autotune measures it).
+(specviz.decoding.autotune measures it).
 """
 import datetime
 import hashlib
@@ -18,7 +18,7 @@ from ..paths import cache_dir
 
 TABLE_VERSION = 2
 SIZES = tuple(range(1, 10))  # pass sizes measured at load: plain decoding and chains up to γ = 8
-KERNELS = ("linear", "packed")  # nn.Linear's kernel, the packed oneDNN copy (specviz.kernels)
+KERNELS = ("linear", "packed")  # nn.Linear's kernel, the packed oneDNN copy (specviz.decoding.kernels)
 
 Progress = Callable[[str], None]
 

@@ -2,7 +2,7 @@
 
 A pair's α belongs to the pair (how often the target agrees with its draft); the costs belong
 to the machine: v(k), what a k-token target pass costs in plain steps (the tuned kernel
-table, specviz.autotune), and c, what a drafted token costs in plain steps (measured here by
+table, specviz.decoding.autotune), and c, what a drafted token costs in plain steps (measured here by
 a short calibration run of the drafter, cached beside the kernel table). Together they choose
 γ (or a token tree) for a run: the models.yaml γ is only the fallback for pairs without a
 measured α.
@@ -35,7 +35,7 @@ class DraftCost:
 
 def measure_c(target: LoadedModel, drafter, prompts_ids: list[list[int]],
               tokens: int = CALIBRATION_TOKENS) -> DraftCost:
-    """c as specviz.metrics defines it, from a greedy run at γ = 1 of each request beside plain
+    """c as specviz.measure.metrics defines it, from a greedy run at γ = 1 of each request beside plain
     decoding of the same request (interleaved, so both see the same load)."""
     import torch  # noqa: PLC0415 - pages read saved profiles without loading torch
 

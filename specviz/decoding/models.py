@@ -163,7 +163,7 @@ class LoadedModel:
         return self.spec.model_id
 
     def tune(self, sizes=None, retune: bool = False, progress: Progress = lambda m: None):
-        """The kernel table at the current thread count (specviz.autotune: measured once per
+        """The kernel table at the current thread count (specviz.decoding.autotune: measured once per
         machine, then read from the cache): the CPU kernels in use, and v(k)."""
         from . import autotune, kerneltable
 

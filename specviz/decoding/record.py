@@ -29,7 +29,7 @@ class RunSettings:
     target: str | None = None  # models.yaml key or hub id; None = the default pair's target
     draft: str | None = None  # drafter spec; None = the default pair's draft
     gamma: int | str | None = 4  # tokens drafted per round; "auto" = chosen by measurement on
-    # this machine (specviz.machine); None = auto where the pair has a measured α, else its models.yaml γ
+    # this machine (specviz.decoding.machine); None = auto where the pair has a measured α, else its models.yaml γ
     temperature: float = 0.0
     top_k: int = 0
     top_p: float = 1.0
@@ -174,7 +174,7 @@ def pair_for(target: str, draft: str) -> Pair | None:
 
 def choose_auto_gamma(target: LoadedModel, s: RunSettings, progress: Progress = lambda m: None):
     """γ (or a token tree, for drafters that branch) from the pair's measured α and this
-    machine's c and v(k) (specviz.machine); the caller holds the target's lock."""
+    machine's c and v(k) (specviz.decoding.machine); the caller holds the target's lock."""
     pair = pair_for(s.target, s.draft)
     if pair is None or not pair.alpha:
         raise RunError(f"auto gamma needs a measured alpha for {s.draft} on {s.target} "

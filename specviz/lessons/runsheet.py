@@ -2,7 +2,7 @@
 
 The plan is data (runsheet.yaml): blocks with their length, page, a link that opens the view,
 what to click, what the room should see, the quiz questions to ask and the instruments shown.
-Every number in its prose is a `{{fact}}` (specviz.content): the linked trace's own metrics, the
+Every number in its prose is a `{{fact}}` (specviz.lessons.content): the linked trace's own metrics, the
 lessons' facts, the instruments' measured times (data/instrument_times.json, written by
 scripts/time_instruments.py). Questions and answers come from the lessons' quizzes, passed in by
 the caller (the Run sheet page, the workshop pack) with the predict questions' verdicts.

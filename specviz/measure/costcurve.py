@@ -1,5 +1,5 @@
 """A measured pass-cost curve: the time of one cached target pass vs the tokens it scores
-(specviz.costs measures it; bench --json ships one). No torch here: a lesson page draws a shipped
+(specviz.measure.costs measures it; bench --json ships one). No torch here: a lesson page draws a shipped
 curve without loading a model."""
 from dataclasses import asdict, dataclass
 

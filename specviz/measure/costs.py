@@ -31,7 +31,7 @@ def measure_pass_costs(model, prompt_ids: list[int], max_tokens: int = 16, repea
     """Median time of one cached target pass scoring 1..max_tokens tokens (or the given sizes,
     which must include 1: a token tree's N + 1) after prompt_ids.
 
-    Timed through the engine's forward (specviz.drafters.CachedLM: what plain and speculative
+    Timed through the engine's forward (specviz.decoding.cached_lm.CachedLM: what plain and speculative
     decoding pay) and, with stock=True, interleaved with transformers' own forward and cache.
     threads: torch intra-op threads for the measurement (restored afterwards). On a CPU that
     other processes keep busy, more threads than free cores can make multi-token passes far
@@ -75,7 +75,7 @@ def _measure(model, prompt_ids, sizes, repeats, progress, stock) -> CostCurve:
 
 @torch.inference_mode()
 def measure_draft_cost(target, drafter, prompt_ids: list[int], repeats: int = 7, gamma: int = 4) -> dict:
-    """c as specviz.metrics defines it: draft seconds per drafted token (one proposal of gamma
+    """c as specviz.measure.metrics defines it: draft seconds per drafted token (one proposal of gamma
     tokens, its per-round catch-up included, ÷ the tokens it drafted) ÷ one target step; medians."""
     seq = torch.tensor([prompt_ids], device=target.device)
     lm = CachedLM(target)

@@ -6,7 +6,7 @@ the first rejection of a round was proposed after the real output so far. Replay
 gamma walks the same output with different round boundaries and reuses those observations, so
 the replay is prefix-consistent with the recorded text. Positions never drafted on the true
 prefix (the bonus tokens) are unknown and count as accepted with the trace's Leviathan α (the
-probability that a checked drafted token is accepted; specviz.metrics.alpha). Where a drafter
+probability that a checked drafted token is accepted; specviz.measure.metrics.alpha). Where a drafter
 proposed fewer tokens than asked (prompt lookup without a match), a replayed round's draft also
 stops there.
 
@@ -46,7 +46,7 @@ def observations(trace: Trace) -> list[bool | None | str]:
 
 def caveat(trace: Trace) -> str | None:
     """Why the replay's observed positions are an estimate for this run (None: they are exact)."""
-    kind = trace.config.draft.partition(":")[0]  # the drafter spec's kind (see runner.build_drafter)
+    kind = trace.config.draft.partition(":")[0]  # the drafter spec's kind (see decoding.drafters.build_drafter)
     if kind == "trained":
         return ("the trained draft reads the target's hidden state at the start of each round, so "
                 "its proposals would differ had a round started elsewhere: an estimate")
@@ -61,12 +61,12 @@ def caveat(trace: Trace) -> str | None:
 @dataclass
 class ReplayPoint:
     """Expected counts and metrics of the run replayed at draft length gamma (named as in
-    specviz.metrics)."""
+    specviz.measure.metrics)."""
 
     gamma: int
     alpha: float | None  # Leviathan's α: expected accepted ÷ expected checked positions
     draft_acceptance_rate: float  # vLLM's rate: expected accepted ÷ expected drafted
-    mean_acceptance_length: float  # τ: output tokens ÷ expected target passes (as specviz.metrics)
+    mean_acceptance_length: float  # τ: output tokens ÷ expected target passes (as specviz.measure.metrics)
     passes: float  # expected target passes for the whole output
     drafted: float  # expected drafted tokens
     speedup: float | None  # estimated walltime speedup over plain decoding (None without timings)
@@ -106,7 +106,7 @@ def replay(trace: Trace, gamma: int, verify_ratio: Callable[[int], float] | None
             rej[s] += stop * ((j < g) + rej[nxt])
             if j < g:
                 reach *= a[s + j]
-    # the definitions of specviz.metrics, on expected counts
+    # the definitions of specviz.measure.metrics, on expected counts
     checked = acc[0] + rej[0]
     point = ReplayPoint(gamma, acc[0] / checked if checked else None, acc[0] / drf[0] if drf[0] else 0.0,
                         n_out / passes[0] if passes[0] else 0.0, passes[0], drf[0], None,

@@ -42,7 +42,7 @@ def headline(trace: Trace) -> str:
 
 
 def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
-    """(label, value, help) of every card, from the one definition in specviz.metrics."""
+    """(label, value, help) of every card, from the one definition in specviz.measure.metrics."""
     s = metrics.summarize(trace)
     if s.tree:
         return tree_cards(trace, s)
@@ -119,7 +119,7 @@ def _measured_card(s: metrics.Summary) -> tuple[str, str, str]:
 
 def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, str]]]:
     """The cards of a run that drafted token trees: Leviathan's α and the chain theories do not
-    apply, so the cards say what a tree reports instead (specviz.metrics, "Token trees")."""
+    apply, so the cards say what a tree reports instead (specviz.measure.metrics, "Token trees")."""
     c = trace.config
     acceptance = [
         ("accepted ÷ checked", num(s.node_acceptance),

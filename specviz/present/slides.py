@@ -2,7 +2,7 @@
 its rounds with the keyboard (no server, no internet: every style and script inline, no chart
 library), and an animated GIF of chosen rounds. Both draw what the app draws, in its palette and
 words: the token strip coloured by fate, each drafted token's q, p, p/q and r, the residual the
-target resampled from, the bonus token (render.py; a token tree as treeview's SVG).
+target resampled from, the bonus token (round_view.py; a token tree as tree_view.py's SVG).
 
     python -m specviz show run.json --html run.html
     python -m specviz show run.json --gif run.gif --rounds 1-5

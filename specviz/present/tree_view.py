@@ -4,7 +4,7 @@ the attention mask of the target's one pass, and the walk down the accepted path
 Stages of a tree round (Plan): the draft expands the tree one depth at a time → one target
 pass scores every node → the walk tests the children of each path node in turn, one depth
 per step → the target's own token. Every number shown comes from the trace; colours and
-glyphs are render.FATES (a node never tested is "discarded": never checked).
+glyphs are tokens.FATES (a node never tested is "discarded": never checked).
 """
 import html
 from dataclasses import dataclass

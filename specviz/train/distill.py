@@ -11,7 +11,7 @@
 3. fit    a logit scale per draft step, chosen on held-out data so that the expected
           acceptance sum(min(p, q)) at T = 0.7 is highest (calibrated sampling drafts).
 4. eval   held-out runs of the engine (hand-written requests, held-out task types) at
-          T = 0, 0.7 and 1.0, summarised by specviz.metrics, written to a card.
+          T = 0, 0.7 and 1.0, summarised by specviz.measure.metrics, written to a card.
 """
 import json
 import math

@@ -1,7 +1,7 @@
 """The trace player: first / back / play / pause / next / last, speed, round slider, shortcuts.
 
-Position = (round, stage); stages animate one round (see render.n_stages). A trace opens on
-the first round that shows the idea (render.opening_round). Stepping only re-renders the
+Position = (round, stage); stages animate one round (see round_view.n_stages). A trace opens on
+the first round that shows the idea (round_view.opening_round). Stepping only re-renders the
 recorded trace: no model runs here. Any page can embed `player(trace, key)`; with address=True
 the position is in the page's address (?round=R&stage=S&token=T, all as shown: from 1; token is
 the one the anatomy explains), so a link opens it and every step updates it (and a presenter's
@@ -17,7 +17,7 @@ from . import page, urlstate, views
 
 SPEEDS = {"0.5×": 1.6, "1×": 0.8, "2×": 0.4, "4×": 0.2}  # seconds per step while playing
 
-# a click on a chip of the token strip (render.chip: data-round) sends its round back: the strip
+# a click on a chip of the token strip (round_view.chip: data-round) sends its round back: the strip
 # stays plain HTML, this script-only component listens on the page (our own code, no trace data)
 _CHIP_JS = """
 export default function(component) {

@@ -1,5 +1,5 @@
 """The race widget: plain and speculative decoding of one trace replayed side by side at their
-measured pace (specviz.race), so the room sees who finishes first.
+measured pace (specviz.present.race), so the room sees who finishes first.
 
     race.race_view(trace, "race")
 """

@@ -2,7 +2,7 @@
 
 The page polls the job in a fragment, so the view updates while the model works and Cancel
 stays clickable. Models are shared by every session of the server process (st.cache_resource);
-runner.run holds the model's lock, so concurrent runs queue up instead of clashing.
+decoding.record.run holds the model's lock, so concurrent runs queue up instead of clashing.
 """
 import os
 import threading
@@ -36,12 +36,12 @@ def _registry(path: str, mtime: int) -> Registry:
     return load_registry(path)
 
 
-MAX_NEW_TOKENS = 512  # runner.MAX_NEW_TOKENS; the runner checks it again (imported lazily: torch is slow)
+MAX_NEW_TOKENS = 512  # record.MAX_NEW_TOKENS; the run checks it again (imported lazily: torch is slow)
 
 
 @dataclass
 class Job:
-    settings: object  # a runner.RunSettings, already resolved and checked
+    settings: object  # a record.RunSettings, already resolved and checked
     rounds: list[Round] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     stop: bool = False
@@ -51,7 +51,7 @@ class Job:
     started: float = field(default_factory=time.monotonic)
 
     def add_round(self, rnd: Round) -> None:
-        """Called by the runner (in the worker thread) as each round finishes."""
+        """Called by the run (in the worker thread) as each round finishes."""
         self.rounds.append(rnd)
 
 

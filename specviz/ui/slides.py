@@ -1,5 +1,5 @@
 """Take it to the slides: download the shown trace as one offline HTML file that steps through its
-rounds with ← / →, or as an animated GIF of chosen rounds (specviz.slides builds both).
+rounds with ← / →, or as an animated GIF of chosen rounds (specviz.present.slides builds both).
 
     slides.downloads("step", label, trace)
 """

@@ -91,9 +91,9 @@ def round_view(trace: Trace, rnd: int, stage: int, focus: int | None = None, bli
 
 
 def show_round(trace: Trace, rnd: int, stage: int, focus: int | None = None, blind: bool = False) -> None:
-    """render.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
+    """round_view.round_html on the page. A token tree is SVG, which st.html's sanitizer (DOMPurify's
     HTML profile) strips, so it goes through markdown's raw HTML; every text in it is escaped by
-    specviz.treeview, and it holds no blank line (that would end markdown's HTML block)."""
+    specviz.present.tree_view, and it holds no blank line (that would end markdown's HTML block)."""
     out = round_html(trace, rnd, stage, focus, blind, look.PROJECTOR.scale if projector.on() else 1.0)
     if trace.rounds[rnd].tree is not None:
         st.markdown(out, unsafe_allow_html=True)

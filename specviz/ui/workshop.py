@@ -3,7 +3,7 @@
 The pack is built on click from what this session used: every lesson's text and answer key,
 the files the lessons made (the brief, measurements), and the traces of every page (the
 lessons', the ones on Step through and Compare, uploads and live runs), each trace once and
-the whole bounded (brief.workshop_pack).
+the whole bounded (services/workshop.py).
 """
 from pathlib import Path
 
@@ -76,7 +76,7 @@ def _lessons() -> dict[str, tuple[dict, dict]]:
 
 
 def run_sheet(base: str = "", lessons: dict[str, tuple[dict, dict]] | None = None) -> str:
-    """The run sheet (specviz.runsheet) as markdown: the lessons' facts, their questions with
+    """The run sheet (specviz.lessons.runsheet) as markdown: the lessons' facts, their questions with
     answers (a predict question's verdict on the shipped traces), the instruments' times."""
     lessons = lessons or _lessons()
     facts, questions = {}, {}

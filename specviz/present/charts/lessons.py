@@ -1,6 +1,6 @@
 """Plotly figures for the lessons (no Streamlit): cost curve, theory, acceptance, replay, lab, profiles.
 
-Theory lines come from specviz.metrics (Leviathan et al. 2023); every marker is a measured run
+Theory lines come from specviz.measure.metrics (Leviathan et al. 2023); every marker is a measured run
 and says so. Figures are built in one constructor call from plain dicts (plotly validates each
 incremental update separately, which is slow), so a page load stays cheap.
 """

@@ -228,5 +228,5 @@ def gap() -> None:
         return
     st.plotly_chart(projector.scaled(run_charts.gap(g)), config=PLOTLY, key="gap_chart")
     st.caption(" → ".join(f"{name}: {x:.2f}×" for name, x in g.steps()) + ". Every step uses a cost "
-               "measured in this run (specviz.metrics.gap); what is left at the end is the loop's own "
+               "measured in this run (specviz.measure.metrics.gap); what is left at the end is the loop's own "
                "work and timing noise.")

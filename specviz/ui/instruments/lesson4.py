@@ -208,7 +208,7 @@ def _shipped_points(stamp: tuple) -> list[dict]:
 
 
 def _point(name: str, runs: list) -> dict:
-    """One drafter's runs pooled (brief.pooled_summary: counts summed, c from the total times)."""
+    """One drafter's runs pooled (repeats.pooled_summary: counts summed, c from the total times)."""
     s = pooled_summary([t for _, t in runs])
     return {"label": f"{name}, {len(runs)} runs", "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
             "runs": runs}
