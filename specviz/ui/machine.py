@@ -78,16 +78,3 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
 
 def _kernels(t) -> str:
     return kerneltable.summary(t).split("; ", 1)[1]  # the CLI's words, without the plain step
-
-
-def facts() -> dict[str, str]:
-    """What lesson texts quote of this machine: v(2) and v(5) of the tuned engine, and when."""
-    reg = run.registry()
-    default, pairs = reg.default_family()
-    prof = machine.saved_profile(reg.model(default.target), pairs, cpu_threads())
-    if prof is None:
-        return {"v_here": "nothing yet (this machine is measured by its first run, or in lesson 1)"}
-    t = prof.table
-    k = min(5, max(t.sizes))
-    return {"v_here": f"v(2) = {t.v(min(2, k)):.2f} and v({k}) = {t.v(k):.2f} (timed {t.measured[:10]}, "
-                      f"{t.fingerprint['threads']} thread{'s' * (t.fingerprint['threads'] != 1)})"}
