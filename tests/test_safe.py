@@ -44,14 +44,14 @@ APP = """
 import sys
 sys.path.insert(0, {root!r})
 import streamlit as st
-from specviz.ui import safe
+from specviz.present import escape
 from tests.hostile import PAYLOADS
 raw = st.query_params.get("mode") == "raw"
 for i, p in enumerate(PAYLOADS):
     with st.container(key=f"md{{i}}"):
-        st.markdown(p if raw else safe.md(p))
+        st.markdown(p if raw else escape.md(p))
     with st.container(key=f"html{{i}}"):
-        st.html(p if raw else f"<div>{{safe.html(p)}}</div>")
+        st.html(p if raw else f"<div>{{escape.html(p)}}</div>")
 st.markdown("DONE")
 """
 
