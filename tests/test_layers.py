@@ -14,6 +14,7 @@ from layers import violations
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
 def test_specviz_keeps_its_layers():
     found = violations(ROOT)
     assert not found, "\n".join(found)
