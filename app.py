@@ -1,7 +1,8 @@
 """SpecViz landing page: what speculative decoding is, a live mini-demo, and the pages."""
 import streamlit as st
 
-from specviz.ui import page, player, state, views
+from specviz.present import cards
+from specviz.ui import page, player, state
 
 page.setup("Home", "app")
 
@@ -23,7 +24,7 @@ with left:
     shown = state.current("home", preferred="summarise · lookup · greedy")
     if shown:
         label, trace = shown
-        st.markdown(f"#### Live demo · {views.describe(trace)}")
-        st.caption(views.headline(trace))
+        st.markdown(f"#### Live demo · {cards.describe(trace)}")
+        st.caption(cards.headline(trace))
         player.player(trace, "home", label, anatomy=False, charts=False, autoplay=True)
 page.done()

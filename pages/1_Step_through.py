@@ -1,6 +1,7 @@
 """Step through: run a real model or replay a trace, one draft->verify round at a time."""
 import streamlit as st
 
+from specviz.present import cards
 from specviz.ui import library, machine, page, player, projector, run, slides, state, views
 
 KEY = "step"
@@ -31,7 +32,7 @@ run.live(KEY)
 if shown:
     label, trace = shown
     if projector.on():  # the round and the player on the first screen, the run's numbers folded
-        st.markdown(views.describe(trace))
+        st.markdown(cards.describe(trace))
         with st.expander("the run's measured numbers: α, τ, costs, speedup"):
             views.cards(trace)
     else:

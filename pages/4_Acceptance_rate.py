@@ -1,12 +1,12 @@
 """Lesson: acceptance rate (text and quiz in specviz/lessons/2_acceptance_rate.yaml)."""
 from specviz.ui import lesson
-from specviz.ui.instruments import lesson2 as instruments
+from specviz.ui.instruments import lesson2
 
 lesson.render("2_acceptance_rate", {
-    "theory": instruments.theory,
-    "acceptance": instruments.acceptance,
-    "replay": instruments.replay,
-    "workloads": instruments.workloads,
-    "slower": instruments.slower,
-    "gap": instruments.gap,
-}, instruments.facts, instruments.address)
+    "theory": lesson2.theory,
+    "acceptance": lesson2.acceptance,
+    "replay": lesson2.replay,
+    "workloads": lesson2.workloads,
+    "slower": lesson2.slower,
+    "gap": lesson2.gap,
+}, lesson2.address)

@@ -1,10 +1,10 @@
 """Lesson: beyond draft models (text and quiz in specviz/lessons/4_beyond_draft_models.yaml)."""
 from specviz.ui import lesson
-from specviz.ui.instruments import lesson4 as instruments
+from specviz.ui.instruments import lesson4
 
 lesson.render("4_beyond_draft_models", {
-    "medusa": instruments.medusa,
-    "tree_round": instruments.tree_round,
-    "tree_sweep": instruments.tree_sweep,
-    "profiles": instruments.profiles,
-}, instruments.facts, instruments.address)
+    "medusa": lesson4.medusa,
+    "tree_round": lesson4.tree_round,
+    "tree_sweep": lesson4.tree_sweep,
+    "profiles": lesson4.profiles,
+}, lesson4.address)

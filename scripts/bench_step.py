@@ -20,24 +20,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz import charts, metrics, render  # noqa: E402
+from specviz.measure import metrics  # noqa: E402
+from specviz.present import round_view
+from specviz.present.charts import run
+from specviz.services.store import shipped_traces  # noqa: E402
 from specviz.trace import Trace  # noqa: E402
-from specviz.ui.examples import shipped_traces  # noqa: E402
 
 
 def pure_step(trace: Trace, rnd: int, stage: int) -> None:
     """Everything the player computes for one step, down to the JSON sent to the browser."""
     done = rnd + 1
-    render.round_html(trace, rnd, stage)
-    render.strip_html(trace, done)
-    figs = [charts.speedup(trace, done), charts.time_chart(trace, done), charts.tokens_per_pass(trace, done),
-            charts.running_alpha(trace, done), charts.position_acceptance(trace, done)]
+    round_view.round_html(trace, rnd, stage)
+    round_view.strip_html(trace, done)
+    figs = [run.speedup(trace, done), run.time_chart(trace, done), run.tokens_per_pass(trace, done),
+            run.running_alpha(trace, done), run.position_acceptance(trace, done)]
     gap = metrics.trace_gap(trace)
     if gap is not None:
-        figs.append(charts.gap(gap))
+        figs.append(run.gap(gap))
     if trace.rounds[rnd].draft:
         d = trace.rounds[rnd].draft[0]
-        figs += [charts.anatomy(d, trace.config.temperature == 0), charts.accept_test(d)]
+        figs += [run.anatomy(d, trace.config.temperature == 0), run.accept_test(d)]
     for f in figs:
         f.to_json()
 
@@ -55,7 +57,7 @@ def bench_pure(steps: int) -> None:
         for i in range(steps):
             rnd = i % len(trace.rounds)
             t0 = time.perf_counter()
-            pure_step(trace, rnd, render.n_stages(trace.rounds[rnd]) - 1)
+            pure_step(trace, rnd, round_view.n_stages(trace.rounds[rnd]) - 1)
             ms.append((time.perf_counter() - t0) * 1e3)
         summary(f"pure step · {label}", ms)
 

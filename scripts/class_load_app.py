@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import streamlit as st  # noqa: E402
 
-from specviz.store import TraceStore  # noqa: E402
+from specviz.services.store import TraceStore  # noqa: E402
 from specviz.ui import classroom, player, views  # noqa: E402
 
 PAGE, KEY, STEM = "class_load_app", "step", "chat__trained-smollm2-135m-eagle__greedy"  # 30 rounds

@@ -41,7 +41,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from specviz.classroom import Classes  # noqa: E402
+from specviz.services.classroom import Classes  # noqa: E402
 
 TUNED = ["--server.fileWatcherType", "none", "--runner.postScriptGC", "false"]
 STEM = "chat__trained-smollm2-135m-eagle__greedy"  # the trace class_load_app.py shows (30 rounds)

@@ -18,12 +18,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz.adaptive import LOOKUP_C  # noqa: E402
-from specviz.drafters import PromptLookupDrafter  # noqa: E402
-from specviz.engine import speculative_decode  # noqa: E402
-from specviz.runner import build_drafter, encode_prompt, eos_ids, load_target  # noqa: E402
-from specviz.sampling import SamplingParams  # noqa: E402
-from specviz.train.prompts import EVAL_REQUESTS  # noqa: E402
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.drafters.lookup import PromptLookupDrafter  # noqa: E402
+from specviz.decoding.engine import speculative_decode  # noqa: E402
+from specviz.decoding.gamma import LOOKUP_C  # noqa: E402
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.record import load_target  # noqa: E402
+from specviz.decoding.sampling import SamplingParams  # noqa: E402
+from specviz.measure.prompts import EVAL_REQUESTS  # noqa: E402
 
 LOOKAHEAD = 4
 

@@ -41,17 +41,17 @@ class Session:
 
 def _expected_headings(trace, steps: int) -> list[str]:
     """The round heading after each Next click, from the trace alone (no app state)."""
-    from specviz import render
+    from specviz.present import round_view
 
-    n, rnd, stage, out = len(trace.rounds), render.opening_round(trace), 0, []
+    n, rnd, stage, out = len(trace.rounds), round_view.opening_round(trace), 0, []
     for _ in range(steps):
-        last = render.n_stages(trace.rounds[rnd]) - 1
+        last = round_view.n_stages(trace.rounds[rnd]) - 1
         if stage < last:
             stage += 1
         elif rnd < n - 1:
             rnd, stage = rnd + 1, 0
         out.append(f"#### Round {rnd + 1} of {n} · step {stage + 1} of "
-                   f"{render.n_stages(trace.rounds[rnd])}")
+                   f"{round_view.n_stages(trace.rounds[rnd])}")
     return out
 
 
@@ -77,7 +77,7 @@ def stepping(s: Session, steps: int, deadline: float) -> None:
     from streamlit.testing.v1 import AppTest
 
     from specviz.trace import Trace
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     trace = Trace.load(str(shipped_traces()[s.label]))
     expected = _expected_headings(trace, steps)
@@ -124,7 +124,7 @@ def live(s: Session, max_new: int, temperature: float, deadline: float) -> None:
 
 def sequential_rerun(trace):
     """The same settings run again on their own (no other session busy)."""
-    from specviz.runner import RunSettings, run
+    from specviz.decoding.record import RunSettings, run
 
     c = trace.config
     return run(RunSettings(trace.prompt, c.target, c.draft, c.gamma, c.temperature, c.top_k, c.top_p,
@@ -171,7 +171,7 @@ def load_test(sessions: int = 10, live_sessions: int = 2, steps: int = 25, max_n
 
 def _load_test(sessions, live_sessions, steps, max_new, temperature, max_seconds, rerun) -> dict:
     from specviz.trace import without_timings
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     labels = list(shipped_traces())
     deadline = time.monotonic() + max_seconds

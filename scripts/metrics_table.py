@@ -4,7 +4,7 @@
     python scripts/metrics_table.py a.json b.json --json
 
 "old" is what SpecViz showed before the one definition: α = accepted ÷ drafted (vLLM's draft
-acceptance rate) fed to Leviathan's formulas at the configured γ. "new" is specviz.metrics:
+acceptance rate) fed to Leviathan's formulas at the configured γ. "new" is specviz.measure.metrics:
 Leviathan's α (accepted ÷ checked positions), E[τ] over the drafts the run made, and both
 theories. Works on trace versions 1 and 2 (α_expected needs β, recorded from version 2 on).
 """
@@ -15,7 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz import metrics  # noqa: E402
+from specviz import theory  # noqa: E402
+from specviz.measure import metrics
 from specviz.trace import Trace  # noqa: E402
 
 TRACES = Path(__file__).resolve().parent.parent / "data" / "traces"
@@ -25,13 +26,13 @@ def row(name: str, trace: Trace, version: int | None = None) -> dict:
     """One trace's old and new numbers (None where a number cannot be computed)."""
     s, g = metrics.summarize(trace), trace.config.gamma
     old_alpha = s.draft_acceptance_rate
-    old_theory = (metrics.speedup_theoretical(old_alpha, g, s.cost_ratio)
+    old_theory = (theory.speedup_theoretical(old_alpha, g, s.cost_ratio)
                   if None not in (old_alpha, s.cost_ratio) else None)
     ratio = lambda m, t: m / t if m is not None and t else None  # noqa: E731
     return {"trace": name, "version": version or trace.version, "gamma": g,
             "alpha_old": old_alpha, "alpha": s.alpha, "alpha_expected": s.alpha_expected,
             "tau": s.mean_acceptance_length,
-            "expected_tau_old": metrics.expected_acceptance_length(old_alpha, g) if old_alpha is not None else None,
+            "expected_tau_old": theory.expected_acceptance_length(old_alpha, g) if old_alpha is not None else None,
             "expected_tau": s.expected_acceptance_length,
             "c": s.cost_ratio, "v": s.verify_cost, "speedup_measured": s.speedup_measured,
             "theory_old": old_theory, "theory": s.speedup_theoretical, "theory_v": s.speedup_verify_aware,

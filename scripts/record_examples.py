@@ -19,10 +19,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from specviz.metrics import summarize  # noqa: E402
-from specviz.models import load_registry, use_cpu_threads  # noqa: E402
-from specviz.runner import RunSettings, run  # noqa: E402
-from specviz.ui.examples import PROMPTS, TRACES_DIR  # noqa: E402
+from specviz.decoding.models import load_registry, use_cpu_threads  # noqa: E402
+from specviz.decoding.record import RunSettings, run  # noqa: E402
+from specviz.measure.metrics import summarize  # noqa: E402
+from specviz.measure.prompts import PROMPTS  # noqa: E402
+from specviz.paths import TRACES_DIR  # noqa: E402
 
 TARGET = "smollm2-135m-instruct"
 MAX_NEW_TOKENS = 40

@@ -1,7 +1,7 @@
 """Time the lesson instruments that make a room wait: press each one's Measure button on its page
 (AppTest, in this process, with the real model) and write how long the page took to come back to
 data/instrument_times.json, with the date, the machine and its load. The run sheet
-(specviz/runsheet.py) tells a lecturer which to start early from these times.
+(specviz/lessons/runsheet.py) tells a lecturer which to start early from these times.
 
     HF_HUB_CACHE=../shared/hf-cache HF_HUB_OFFLINE=1 python scripts/time_instruments.py [--only tree_sweep]
 
@@ -21,7 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from specviz.runsheet import INSTRUMENTS, TIMES  # noqa: E402
+from specviz.lessons.runsheet import INSTRUMENTS  # noqa: E402
+from specviz.paths import INSTRUMENT_TIMES  # noqa: E402
 
 PRESS = {  # instrument -> (page, widget settings before the press, the button's key)
     "cost_curve": ("pages/3_Why_it_works.py", {}, "cost_go"),
@@ -58,7 +59,7 @@ def main() -> int:
     from specviz.ui.instruments.common import TARGET
     from specviz.ui.run import shared_model
 
-    old = json.loads(TIMES.read_text(encoding="utf-8")) if TIMES.exists() else {}
+    old = json.loads(INSTRUMENT_TIMES.read_text(encoding="utf-8")) if INSTRUMENT_TIMES.exists() else {}
     load_before = os.getloadavg()[0]
     t = time.perf_counter()
     target = shared_model(TARGET, "auto")
@@ -76,8 +77,8 @@ def main() -> int:
                       f"{target.device}",
            "load_before": round(load_before, 1), "load_after": round(os.getloadavg()[0], 1),
            "model_load_s": round(load_s, 1), "instruments": times}
-    TIMES.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {TIMES.relative_to(ROOT)}: load average {out['load_before']} -> {out['load_after']} "
+    INSTRUMENT_TIMES.write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {INSTRUMENT_TIMES.relative_to(ROOT)}: load average {out['load_before']} -> {out['load_after']} "
           f"on {os.cpu_count()} cores; model loaded in {load_s:.1f} s")
     return 0
 

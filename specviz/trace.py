@@ -18,7 +18,7 @@ READABLE_VERSIONS = (1, 2, 3)
 MAX_TRACE_BYTES = 20 * 1024 * 1024
 MAX_TREE_NODES = 128
 NODE_FATES = ("accepted", "rejected", "unchecked")
-TREE_KINDS = ("sample", "replace", "topk")  # how a tree's children were chosen (specviz.tree)
+TREE_KINDS = ("sample", "replace", "topk")  # how a tree's children were chosen (specviz.decoding.tree)
 
 
 @dataclass
@@ -78,7 +78,7 @@ class TreeNode:
 
 @dataclass
 class TreeDraft:
-    """A round's token tree: its nodes, how children were chosen (specviz.tree.KINDS), and the
+    """A round's token tree: its nodes, how children were chosen (specviz.decoding.tree.KINDS), and the
     attention mask of the target's one pass (row i: "1" at j where node i sees node j, i.e.
     its ancestors and itself; every node also sees the prompt, the output so far and the root)."""
 
@@ -111,7 +111,7 @@ class Config:
     chat: bool = True
     tree_nodes: int = 0  # node budget of a token tree per round (0: chains of gamma; gamma is then the depth)
     tree_top_k: int = 0  # children per expanded node
-    tree_kind: str = ""  # how children were chosen (specviz.tree.KINDS)
+    tree_kind: str = ""  # how children were chosen (specviz.decoding.tree.KINDS)
 
 
 @dataclass
@@ -271,14 +271,21 @@ def _check_tree(rnd: Round, config: Config, where: str) -> None:
         raise TraceError(f"malformed trace: {where}.tree.mask is not the attention mask of its nodes")
 
 
-def mask_rows(parents: list[int]) -> list[str]:
-    """A tree's attention mask as text rows: "1" at j where node i sees node j (ancestors, itself)."""
-    rows = []
+def sees(parents: list[int]) -> list[list[bool]]:
+    """The tree attention relation, the one definition: row i is True at j where node i sees node j
+    (its ancestors and itself; nodes in topological order, parent -1 the root). The trace's mask,
+    the target's pass over a tree and a draft's tree passes are all built from it."""
+    rows: list[list[bool]] = []
     for i, a in enumerate(parents):
-        row = list(rows[a]) if a >= 0 else ["0"] * len(parents)
-        row[i] = "1"
-        rows.append("".join(row))
+        row = list(rows[a]) if a >= 0 else [False] * len(parents)
+        row[i] = True
+        rows.append(row)
     return rows
+
+
+def mask_rows(parents: list[int]) -> list[str]:
+    """sees() as a trace keeps it: text rows, "1" at j where node i sees node j."""
+    return ["".join("1" if x else "0" for x in row) for row in sees(parents)]
 
 
 def _is_number(v: Any) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz.ui import lesson
+from specviz.lessons import content
 
 SHOTS = Path(__file__).resolve().parent / "artifacts" / "pages"
 LESSONS = {"Why_it_works": "1_why_it_works", "Acceptance_rate": "2_acceptance_rate",
@@ -21,7 +21,7 @@ PAGES = {  # url path -> (h1 text, selector proving the content rendered, how ma
     "Compare": ("Compare two runs", ".sv-strip", 2),
     "Your_server": ("Your server", "text=Read now", 1),
     "Run_sheet": ("run sheet", "text=Ask the room", 1),
-    **{path: (lesson.load(name)["title"].split("·")[0].strip(), "text=End-of-lesson check", 1)
+    **{path: (content.load(name)["title"].split("·")[0].strip(), "text=End-of-lesson check", 1)
        for path, name in LESSONS.items()},
 }
 

@@ -7,12 +7,14 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, render
-from specviz.models import load_registry
+from specviz import theory
+from specviz.decoding.models import load_registry
+from specviz.measure import metrics
+from specviz.present import round_view
+from specviz.present.cards import metric_cards
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import run as run_ui
-from specviz.ui import state, views
-from specviz.ui.examples import shipped_traces
+from specviz.ui import run as run_ui, state
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = ["app.py", "pages/1_Step_through.py", "pages/2_Compare.py"]
@@ -84,7 +86,7 @@ def test_page_renders_a_shipped_trace(page):
 
 def test_player_steps_through_stages_and_rounds():
     at = ok(app(STEP))
-    opening = render.opening_round(shown_trace(at)) + 1  # a round that shows the idea
+    opening = round_view.opening_round(shown_trace(at)) + 1  # a round that shows the idea
     assert round_heading(at).startswith(f"#### Round {opening} of ") and "step 1 of" in round_heading(at)
     at.button(key="step_next").click().run()
     assert "step 2 of" in round_heading(ok(at))
@@ -131,7 +133,7 @@ def test_metric_cards_show_the_one_definition_of_each_metric():
 
 def _card_helps(stem: str) -> tuple[Trace, metrics.Summary, dict[str, tuple[str, str]]]:
     t = Trace.load(str(ROOT / "data" / "traces" / f"{stem}.json"))
-    return t, metrics.summarize(t), {label: (value, why) for row in views.metric_cards(t) for label, value, why in row}
+    return t, metrics.summarize(t), {label: (value, why) for row in metric_cards(t) for label, value, why in row}
 
 
 def test_the_theory_card_says_what_it_computes_the_drafts_the_run_made():
@@ -143,7 +145,7 @@ def test_the_theory_card_says_what_it_computes_the_drafts_the_run_made():
     assert f"γ̄ = {s.drafted} ÷ {s.rounds} = {c.mean_gamma:.2f}" in why
     quoted = metrics.expected_acceptance_length_of(c) / (c.mean_gamma * s.cost_ratio + 1)
     assert value == f"{quoted:.2f}×"
-    at_gamma = metrics.speedup_theoretical(s.alpha, t.config.gamma, s.cost_ratio)
+    at_gamma = theory.speedup_theoretical(s.alpha, t.config.gamma, s.cost_ratio)
     assert f"{at_gamma:.2f}×" != value and f"would give {at_gamma:.2f}×" in why  # named as what it is not
     _, _, full = _card_helps("code-edit__layers-4__greedy")  # drafted γ every round: no such aside
     assert "would give" not in full["theory"][1]
@@ -298,7 +300,7 @@ def test_a_model_that_is_not_available_shows_an_error():
     assert "sv-cards" in html(at)
 
 
-def test_live_run_streams_rounds_into_the_view(monkeypatch):
+def test_live_run_streams_rounds_into_the_view(monkeypatch, offline_model):
     """A real run of the default model; the first round is held until the view has shown it."""
     shown = threading.Event()
     add = run_ui.Job.add_round
@@ -341,11 +343,11 @@ def test_gamma_out_of_range_is_refused():
     assert at.error and "gamma must be 1 .. 16" in at.error[0].value
 
 
-def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch):
+def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch, offline_model):
     """The engine's OOM path (a RuntimeError after one round) on the real model."""
-    import specviz.runner as runner
+    from specviz.decoding import record
 
-    real = runner.speculative_decode
+    real = record.speculative_decode
 
     def oom_after_one_round(*args, on_round, **kw):
         def boom(rnd):
@@ -353,7 +355,7 @@ def test_out_of_memory_mid_run_keeps_the_trace_on_screen(monkeypatch):
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(*args, on_round=boom, **kw)
 
-    monkeypatch.setattr(runner, "speculative_decode", oom_after_one_round)
+    monkeypatch.setattr(record, "speculative_decode", oom_after_one_round)
     at = ok(app(STEP))
     before = at.session_state["step_current"]
     at.number_input(key="step_max_new").set_value(4).run()
@@ -371,11 +373,11 @@ def test_without_stage_animation_next_steps_whole_rounds():
     at.button(key="step_next").click().run()
     heading = round_heading(ok(at))
     steps = heading.split("step ")[1]
-    opening = render.opening_round(shown_trace(at)) + 1
+    opening = round_view.opening_round(shown_trace(at)) + 1
     assert heading.startswith(f"#### Round {opening + 1} of ") and steps.split(" of ")[0] == steps.split(" of ")[1]
 
 
-def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch):
+def test_cancel_keeps_the_rounds_decoded_so_far(monkeypatch, offline_model):
     """Cancel a real run after its first round: the partial trace is shown, marked unfinished."""
     first = threading.Event()
     release = threading.Event()
@@ -420,7 +422,7 @@ def test_compare_shows_the_same_numbers_as_the_cards():
     table = at.dataframe[0].value.set_index("")
     for side in ("left", "right"):
         label = at.session_state[f"cmp_{'a' if side == 'left' else 'b'}_current"]
-        rows = views.metric_cards(Trace.load(str(shipped_traces()[label])))
+        rows = metric_cards(Trace.load(str(shipped_traces()[label])))
         for label_, value, _ in (card for row in rows for card in row):
             assert table.loc[label_, side] == value
     assert table.loc["α (Leviathan)", "left"] != table.loc["vLLM rate", "left"]
@@ -429,9 +431,9 @@ def test_compare_shows_the_same_numbers_as_the_cards():
 def test_this_machine_panel_reads_the_machines_saved_measurements(tmp_path, monkeypatch):
     """Step through's "This machine" shows the cached kernel table and draft costs of this
     machine (no model loaded), and the γ they imply for the default pair; unmeasured, it says so."""
-    from specviz import kerneltable, machine
-    from specviz.adaptive import alpha_at, choose_gamma
-    from specviz.models import cpu_threads
+    from specviz.decoding import kerneltable, machine
+    from specviz.decoding.gamma import alpha_at, choose_gamma
+    from specviz.decoding.models import cpu_threads
 
     monkeypatch.setenv("SPECVIZ_CACHE", str(tmp_path))
     at = ok(app(STEP))

@@ -1,4 +1,4 @@
-"""Kernel autotuning (specviz.autotune) and γ from this machine's measurements (specviz.machine).
+"""Kernel autotuning (specviz.decoding.autotune) and γ from this machine's measurements (specviz.decoding.machine).
 
 The choice is tested on timing tables as other machines measure them, never on this machine's
 ranking (CI machines differ); lossless-ness is tested on every kernel and padding, whatever
@@ -9,13 +9,14 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, LlamaConfig
 
-from specviz import autotune, kernels, kerneltable
-from specviz.adaptive import choose_gamma
-from specviz.drafters import CachedLM
-from specviz.engine import plain_decode, speculative_decode
-from specviz.metrics import speedup_verify_aware
-from specviz.runner import build_drafter, encode_prompt, eos_ids
-from specviz.sampling import SamplingParams
+from specviz.decoding import autotune, kernels, kerneltable
+from specviz.decoding.gamma import choose_gamma
+from specviz.decoding.cached_lm import CachedLM
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.theory import speedup_verify_aware
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams
 
 # seconds of a whole pass of k rows, per kernel, as three machines measured them
 # (ms / 1000; docs/performance.md and the issue that asked for tuning)

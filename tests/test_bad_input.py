@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz.models import load_registry
+from specviz.decoding.models import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
 TRACE = ROOT / "data" / "traces" / "chat__lookup__greedy.json"
@@ -91,9 +91,9 @@ def inject(kind: str, after: int = 2, only_thread: str | None = None) -> None:
     """
     import torch
 
-    from specviz import drafters
+    from specviz.decoding import cached_lm
 
-    real, calls = drafters.CachedLM.forward, []
+    real, calls = cached_lm.CachedLM.forward, []
 
     def forward(self, ids):
         if only_thread is None or threading.current_thread().name == only_thread:
@@ -104,7 +104,7 @@ def inject(kind: str, after: int = 2, only_thread: str | None = None) -> None:
                 raise ValueError("index 49153 is out of bounds for dimension 0")
         return real(self, ids)
 
-    drafters.CachedLM.forward = forward
+    cached_lm.CachedLM.forward = forward
 
 
 # ------------------------------------------------------------------ the CLI
@@ -220,7 +220,7 @@ def test_cli_bad_input(name, fault, code, message, cli_runs):
         assert "1 round was decoded before the failure; the partial trace, marked incomplete" in done.stderr
 
 
-def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path):
+def test_cli_ctrl_c_keeps_the_partial_trace(tmp_path, offline_model):
     """Ctrl-C mid-run: exit 130, the rounds so far are written, marked incomplete."""
     import signal
 
@@ -366,9 +366,9 @@ def test_ui_missing_gguf_file(files, monkeypatch):
 ])
 def test_ui_model_fails_mid_run(kind, message, target, monkeypatch):
     """One round decodes, then a forward pass raises: message, partial trace kept and marked."""
-    from specviz import drafters
+    from specviz.decoding import cached_lm
 
-    monkeypatch.setattr(drafters.CachedLM, "forward", drafters.CachedLM.forward)  # undone after
+    monkeypatch.setattr(cached_lm.CachedLM, "forward", cached_lm.CachedLM.forward)  # undone after
     inject(kind, only_thread="specviz-run")
     at = app()
     before = on_screen(at)
@@ -425,7 +425,7 @@ def test_ui_lab_refuses_a_huge_prompt():
 def test_replay_says_where_a_trace_came_from():
     """trace.env records versions and device; the Step through header shows them."""
     from specviz.trace import Trace
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     env = Trace.load(str(TRACE)).env
     assert {"specviz", "torch", "transformers", "python", "platform", "device"} <= env.keys()

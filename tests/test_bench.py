@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from specviz import bench
+from specviz.cli import bench
 
 
 def test_tiny_bench_outputs_agree(target, capsys):
@@ -29,7 +29,7 @@ def test_tiny_bench_outputs_agree(target, capsys):
 
 
 def test_adaptive_policy_follows_hf_heuristic():
-    from specviz.adaptive import HeuristicGamma
+    from specviz.decoding.gamma import HeuristicGamma
 
     policy = HeuristicGamma(4, 1, 6)
     policy.update(4, 4)
@@ -48,8 +48,8 @@ def test_sampled_bench_with_auto_gamma_and_task_rows(target, capsys, tmp_path, m
 
     import yaml
 
-    from specviz.adaptive import choose_gamma
-    from specviz.models import MODELS_YAML
+    from specviz.decoding.gamma import choose_gamma
+    from specviz.paths import MODELS_YAML
 
     registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
     registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,

@@ -7,7 +7,10 @@ from dataclasses import replace
 import pytest
 from test_replay import make_trace
 
-from specviz import brief
+from specviz.measure import brief
+from specviz.measure.repeats import measure_prompts, repeats_of
+from specviz.present.brief import brief_markdown, evidence_table
+from specviz.services import workshop
 from specviz.trace import Trace
 
 
@@ -64,7 +67,7 @@ def test_repeats_give_medians_and_a_spread():
 
 def test_repeats_of_groups_the_kth_run_of_each_prompt():
     runs = repeats(1.0, 1.1, prompt="x")[:1] + repeats(1.0, prompt="y") + repeats(1.1, prompt="x")
-    groups = brief.repeats_of(runs)
+    groups = repeats_of(runs)
     assert [[t.prompt for t in g] for g in groups] == [["x", "y"], ["x"]]
 
 
@@ -107,7 +110,7 @@ def test_decisions():
 def test_evidence_shows_leviathans_alpha_not_the_draft_acceptance_rate():
     # every round: first drafted token accepted, second rejected, 2 more never checked
     t = make_trace([[True, False, False, False]] * 10, gamma=4, n_out=20)
-    table = brief.evidence_table([brief.workload_row("chat", [t])])
+    table = evidence_table([brief.workload_row("chat", [t])])
     row = table.splitlines()[2].split(" | ")
     assert row[4] == "0.50"  # α: 10 accepted ÷ (10 + 10 rejections)
     assert row[8] == "0.25"  # draft acceptance rate: 10 accepted ÷ 40 drafted
@@ -122,7 +125,7 @@ def test_measure_interleaves_methods_and_repeats_every_workload():
         return replace(fast(1.2, settings.prompt), config=replace(fast().config, draft=settings.draft))
 
     seen = []
-    out = brief.measure({"edit": ["e1", "e2"], "chat": ["c1"], "empty": []}, "lookup", 4, repeats=3,
+    out = measure_prompts({"edit": ["e1", "e2"], "chat": ["c1"], "empty": []}, "lookup", 4, repeats=3,
                         run=run, progress=lambda done, total, what: seen.append((done, total)))
     assert calls == [("e1", False), ("e2", False), ("c1", False),
                      ("e1", True), ("e2", True), ("c1", True),
@@ -130,13 +133,13 @@ def test_measure_interleaves_methods_and_repeats_every_workload():
     assert seen[0] == (0, 9) and seen[-1] == (8, 9)
     assert list(out) == ["edit", "chat"] and len(out["edit"]) == 6 and len(out["chat"]) == 3
     assert brief.workload_row("edit", out["edit"]).repeats == 3
-    stopped = brief.measure({"edit": ["e1"]}, "lookup", 4, repeats=3, run=run, should_stop=lambda: len(calls) >= 10)
+    stopped = measure_prompts({"edit": ["e1"]}, "lookup", 4, repeats=3, run=run, should_stop=lambda: len(calls) >= 10)
     assert len(stopped["edit"]) == 1  # what was measured before the stop is kept
 
 
 def test_measure_on_the_real_model_times_both_methods_in_either_order(target):
-    """Repeat 1 runs speculative first, repeat 2 plain first (runner's baseline_first)."""
-    out = brief.measure({"edit": ["Fix the typo: 'teh cat'"]}, "lookup", 3, max_new_tokens=8, repeats=2,
+    """Repeat 1 runs speculative first, repeat 2 plain first (RunSettings.baseline_first)."""
+    out = measure_prompts({"edit": ["Fix the typo: 'teh cat'"]}, "lookup", 3, max_new_tokens=8, repeats=2,
                         target="smollm2-135m-instruct", device="cpu")
     a, b = out["edit"]
     for t in (a, b):  # both methods timed in every run, and greedy output is plain greedy output
@@ -146,7 +149,7 @@ def test_measure_on_the_real_model_times_both_methods_in_either_order(target):
 
 
 def test_brief_markdown_has_every_part():
-    md = brief.brief_markdown({"code edit": [fast()], "chat": [slow()]},
+    md = brief_markdown({"code edit": [fast()], "chat": [slow()]},
                               memory={"extra_param_bytes": 2**20, "kv_bytes_per_token": 6144},
                               cost={"one_token_ms": 31.0, "slope_fraction": 0.02}, notes="1x L4, vLLM")
     for part in ("## Recommendation", "Enable it only for: code edit", "## Evidence (measured)",
@@ -159,18 +162,18 @@ def test_brief_markdown_has_every_part():
 
 
 def test_brief_from_real_shipped_runs():
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     traces = [Trace.load(str(p)) for p in shipped_traces().values()]
     if not traces:
         pytest.skip("no shipped traces in data/traces")
-    md = brief.brief_markdown({"examples": traces})
+    md = brief_markdown({"examples": traces})
     assert "## Evidence (measured)" in md and f"| examples | {len(traces)} |" in md
 
 
 def test_workshop_pack_round_trips():
     t = fast()
-    data = brief.workshop_pack({"edit run": t}, {"decision_brief.md": "# brief"})
+    data = workshop.workshop_pack({"edit run": t}, {"decision_brief.md": "# brief"})
     z = zipfile.ZipFile(io.BytesIO(data))
     assert set(z.namelist()) == {"traces/edit_run.json", "decision_brief.md", "README.txt"}
     assert Trace.from_json(z.read("traces/edit_run.json")).output_ids == t.output_ids

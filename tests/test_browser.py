@@ -8,8 +8,8 @@ the test skips.
 import re
 from pathlib import Path
 
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui.examples import shipped_traces
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # the server and page fixtures: conftest.py
 

@@ -9,15 +9,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from specviz.lessons import content
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import classroom, lesson, projector, state, workshop
-from specviz.ui.examples import shipped_traces
+from specviz.ui import classroom, projector, state, workshop
 
 ROOT = Path(__file__).resolve().parent.parent
 STEP = "pages/1_Step_through.py"
 STEM = "chat__layers-4__greedy"  # a deterministic drafter: its rounds do not move when drafts are retrained
 ROUNDS = len(Trace.load(str(ROOT / "data" / "traces" / f"{STEM}.json")).rounds)
-LESSON_PAGES = {stem: name for stem, name in workshop.LESSONS.items()}
+LESSON_PAGES = {stem: name for stem, name in content.LESSONS.items()}
 
 
 @pytest.fixture(autouse=True)
@@ -78,9 +79,9 @@ def test_step_through_link_names_the_token_the_anatomy_explains():
 def test_step_through_stage_past_the_round_shows_it_complete_and_bad_values_say_so():
     at = page(STEP, trace=STEM, round=2, stage=99)
     rnd = Trace.load(str(next(p for p in shipped_traces().values() if p.stem == STEM))).rounds[1]
-    from specviz import render
+    from specviz.present import round_view
 
-    n = render.n_stages(rnd)
+    n = round_view.n_stages(rnd)
     assert heading(at) == f"#### Round 2 of {ROUNDS} · step {n} of {n}"
     bad = page(STEP, trace="no-such-trace", round="x")
     said = [i.value.replace("\\", "") for i in bad.info]  # as rendered: markdown escapes removed
@@ -103,7 +104,7 @@ def test_compare_keeps_both_traces_in_the_address():
 @pytest.mark.parametrize("stem", list(LESSON_PAGES))
 def test_lesson_section_and_projector_round_trip(stem):
     name = LESSON_PAGES[stem]
-    sections = lesson.load(name)["sections"]
+    sections = content.load(name)["sections"]
     at = page(f"pages/{stem}.py", projector="true", section=2)
     assert at.session_state[projector.KEY] is True
     assert at.subheader[0].value == sections[1]["heading"]  # one section at a time
@@ -112,7 +113,7 @@ def test_lesson_section_and_projector_round_trip(stem):
     assert at.subheader[0].value == sections[2]["heading"] and query(at)["section"] == "3"
     ok(at.button(key=f"{name}_slide_prev").click().run())
     ok(at.button(key=f"{name}_slide_prev").click().run())
-    assert at.title[0].value == lesson.load(name)["title"]
+    assert at.title[0].value == content.load(name)["title"]
     assert "section" not in query(at)  # the first section is the default: left out of links
     assert not [n for n in at.number_input if n.key == "sv_seed"]  # the seed is fixed
 
@@ -213,7 +214,7 @@ def test_only_the_live_question_polls_and_revealing_it_moves_on():
     presenter = page(path)
     _start(ok(presenter))
     ok(presenter.run())
-    n = len(lesson.load(name)["quiz"])
+    n = len(content.load(name)["quiz"])
     watch = [b.key for b in presenter.button if b.label == "Watch this question live"]
     assert len(watch) == n - 1 and f"sv_live_{name}.q0" not in watch  # q0 is live: the only poll
     ok(presenter.button(key=f"sv_reveal_{name}.q0").click().run())
@@ -230,7 +231,7 @@ def test_the_presenter_sees_the_rooms_quiz_answers():
     presenter = page(path)
     code = _start(presenter)
     name = "3_lossless"
-    items = lesson.load(name)["quiz"]
+    items = content.load(name)["quiz"]
     i = next(k for k, q in enumerate(items) if q.get("kind") != "predict")
     qid = f"{name}.q{i}"
     ok(presenter.run())
@@ -258,17 +259,17 @@ def test_workshop_pack_has_each_trace_once():
     assert len(files) == 2
     bodies = [z.read(n) for n in files]
     assert len(set(bodies)) == 2
-    assert any(f"lessons/{n}/lesson.md" in z.namelist() for n in workshop.LESSONS.values())
+    assert any(f"lessons/{n}/lesson.md" in z.namelist() for n in content.LESSONS.values())
     for body in bodies:
         Trace.from_json(body)  # replayable
 
 
 def test_workshop_pack_is_bounded(monkeypatch):
-    from specviz import brief
+    from specviz.services import workshop as pack
 
     paths = list(shipped_traces().values())[:4]
-    monkeypatch.setattr(brief, "PACK_TRACES", 3)
-    z = zipfile.ZipFile(io.BytesIO(brief.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
+    monkeypatch.setattr(pack, "PACK_TRACES", 3)
+    z = zipfile.ZipFile(io.BytesIO(pack.workshop_pack({p.stem: Trace.load(str(p)) for p in paths}, {})))
     assert len([n for n in z.namelist() if n.startswith("traces/")]) == 3
     assert paths[3].stem in z.read("README.txt").decode()
 

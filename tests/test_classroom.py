@@ -4,8 +4,7 @@ import threading
 
 import pytest
 
-from specviz.classroom import (MAX_QUESTIONS, ClassError, Classes, check_view, new_voter,
-                               normalise_code)
+from specviz.services.classroom import ClassError, Classes, MAX_QUESTIONS, check_view, new_voter, normalise_code
 
 
 class Clock:
@@ -189,7 +188,7 @@ def test_two_processes_sharing_the_directory_see_each_other(tmp_path, clock):
 
 
 def test_pollers_never_wait_for_a_write_nor_see_half_a_change(tmp_path, monkeypatch):
-    from specviz import classroom as cm
+    from specviz.services import classroom as cm
 
     classes = Classes(tmp_path)
     code, secret = classes.start()

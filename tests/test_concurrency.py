@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from specviz.runner import RunSettings, run
+from specviz.decoding.record import RunSettings, run
 from specviz.trace import without_timings
 
 ROOT = Path(__file__).resolve().parent.parent

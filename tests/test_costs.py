@@ -3,8 +3,9 @@ import copy
 
 import pytest
 
-from specviz import costs
-from specviz.runner import build_drafter, encode_prompt
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt
+from specviz.measure import costs
 
 
 def test_fit_and_ratio_on_known_numbers():

@@ -6,14 +6,16 @@ import random
 import pytest
 import torch
 
-from specviz.engine import plain_decode, speculative_decode
+from specviz.cli import distill
+from specviz.decoding.drafters.network import Draft
+from specviz.decoding.drafters.trained import load_trained_drafter, read_draft
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams
 from specviz.errors import SpecVizError
-from specviz.runner import encode_prompt, eos_ids
-from specviz.sampling import SamplingParams
+from specviz.measure.prompts import EVAL_REQUESTS, HELD_OUT_TASKS, eval_requests
 from specviz.train import data as D
-from specviz.train import distill
-from specviz.train import prompts as P
-from specviz.train.draft import load_trained_drafter
+from specviz.train.prompts import HELD_OUT_REWRITES, REWRITES, TASKS, clean_request, copy_request
 
 
 def parse(argv: list[str]):
@@ -73,36 +75,57 @@ def test_bad_arguments_are_one_line_errors(tmp_path):
         load_trained_drafter(str(tmp_path / "nothing-here"), None)
 
 
+def test_fuse_is_gone_and_an_old_fused_draft_is_refused_in_one_line(tmp_path):
+    """distill --fuse (EAGLE-3 fused target layers) was removed: the engine never handed a draft
+    those layers. Its flag is unknown now, and a draft it trained loads as a one-line error."""
+    with pytest.raises(SystemExit):
+        parse(["--fuse", "--feature-layers", "2,15", "--out", str(tmp_path / "x")])
+    from safetensors.torch import save_file
+
+    cfg = {"kind": "eagle", "n_layers": 1, "n_heads": 4, "hidden": 8, "heads": 2, "kv_heads": 1, "head_dim": 4,
+           "inner": 16, "eps": 1e-5, "rope_theta": 10000.0, "feature_layers": [2], "n_features": 2}
+    tensors = Draft(cfg).state_dict() | {"fuse.weight": torch.zeros(8, 16), "vocab_ids": torch.arange(10)}
+    (tmp_path / "fused").mkdir()
+    save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp_path / "fused" / "weights.safetensors"),
+              metadata={"config": json.dumps(cfg)})
+    with pytest.raises(SpecVizError, match=r"^draft fused fuses target layers .*retrain it without --fuse$"):
+        read_draft(tmp_path / "fused", "cpu", torch.float32)
+    cfg = dict(cfg, feature_layers=[], n_features=1)  # the shipped draft's card still says so: it loads
+    save_file({k: v.contiguous() for k, v in (Draft(cfg).state_dict() | {"vocab_ids": torch.arange(10)}).items()},
+              str(tmp_path / "fused" / "weights.safetensors"), metadata={"config": json.dumps(cfg)})
+    assert read_draft(tmp_path / "fused", "cpu", torch.float32)[0].cfg["n_features"] == 1
+
+
 def test_held_out_sets_never_meet_the_training_prompts():
-    train_seeds = {r for _, seeds in P.TASKS.values() for r in seeds}
-    held_seeds = {r for _, seeds in P.HELD_OUT_TASKS.values() for r in seeds}
-    evals = {r for _, r in P.EVAL_REQUESTS}
-    assert not set(P.TASKS) & set(P.HELD_OUT_TASKS)
+    train_seeds = {r for _, seeds in TASKS.values() for r in seeds}
+    held_seeds = {r for _, seeds in HELD_OUT_TASKS.values() for r in seeds}
+    evals = {r for _, r in EVAL_REQUESTS}
+    assert not set(TASKS) & set(HELD_OUT_TASKS)
     assert not train_seeds & held_seeds and not evals & (train_seeds | held_seeds)
-    assert not {n for n, _ in P.REWRITES} & {n for n, _ in P.HELD_OUT_REWRITES}
-    first = [task for task, _ in P.eval_requests()[:len({t for t, _ in P.EVAL_REQUESTS})]]
+    assert not {n for n, _ in REWRITES} & {n for n, _ in HELD_OUT_REWRITES}
+    first = [task for task, _ in eval_requests()[:len({t for t, _ in EVAL_REQUESTS})]]
     assert len(set(first)) == len(first)  # every task type once before any twice
 
 
 def test_request_filter_and_copy_requests():
     seeds = ["List five ways to save water at home."]
-    assert P.clean_request(" What are good snacks for a hike?\n2. More", seeds) == "What are good snacks for a hike?"
-    assert P.clean_request(" List five ways to save water at home.", seeds) is None  # a seed, copied
-    assert P.clean_request(" 3. Tell me", seeds) is None and P.clean_request(" ok", seeds) is None
+    assert clean_request(" What are good snacks for a hike?\n2. More", seeds) == "What are good snacks for a hike?"
+    assert clean_request(" List five ways to save water at home.", seeds) is None  # a seed, copied
+    assert clean_request(" 3. Tell me", seeds) is None and clean_request(" ok", seeds) is None
     rng = random.Random(0)
     text = "Their dog likes walking in the park every morning. It barks at birds and chases squirrels happily."
-    fixed = P.copy_request("Fix this:\n\n{text}", "fix", text, rng)
+    fixed = copy_request("Fix this:\n\n{text}", "fix", text, rng)
     assert fixed.startswith("Fix this:") and fixed != "Fix this:\n\n" + text  # mistakes were added
     code = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```\nDone."
-    assert P.copy_request("Explain:\n\n{code}", "x", code, rng).endswith("return a + b\n```")
-    assert P.copy_request("Explain:\n\n{code}", "x", text, rng) is None  # no code block
+    assert copy_request("Explain:\n\n{code}", "x", code, rng).endswith("return a + b\n```")
+    assert copy_request("Explain:\n\n{code}", "x", text, rng) is None  # no code block
 
 
 def test_data_generation_resumes_from_its_partial_file(target, tmp_path, monkeypatch):
     """A killed generation keeps the prompts it finished; the rerun generates only the rest."""
     asked = []
 
-    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad, feature_layers=(), keep=True):
+    def fake_generate(model, prompts, max_new, temperature, gen, topk, eos, pad, keep=True):
         asked.extend(map(tuple, prompts))
         return [{"tokens": torch.tensor(p + [7, 8], dtype=torch.int32), "prompt_len": len(p),
                  "hidden": torch.zeros(len(p) + 1, 4, dtype=torch.float16),

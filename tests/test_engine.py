@@ -3,11 +3,14 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz.drafters import ModelDrafter, PromptLookupDrafter, truncated_model
-from specviz.engine import TokenTexts, plain_decode, speculative_decode
+from specviz.decoding.drafters.model import ModelDrafter, truncated_model
+from specviz.decoding.drafters.lookup import PromptLookupDrafter
+from specviz.decoding.engine import TokenTexts, plain_decode, speculative_decode
 from specviz.errors import ModelError, RunError
-from specviz.runner import RunSettings, build_drafter, encode_prompt, eos_ids, run
-from specviz.sampling import SamplingParams, probs_from_logits, sample, verify
+from specviz.decoding.record import RunSettings, run
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams, probs_from_logits, sample, verify
 
 PROMPTS = [
     "What is the capital of France? Answer in one sentence.",
@@ -170,7 +173,7 @@ def test_one_drafter_serves_two_runs(target):
 def test_recording_a_trace_is_outside_the_timed_span(target, monkeypatch):
     """The app's recorded run and the benchmark's lean run time the same work: a round's
     recording (and the callback the app streams it with) never lands in decode_s."""
-    from specviz import engine
+    from specviz.decoding import engine
 
     class Clock:  # a fake perf_counter that only recording advances, by an hour per round
         now = 0.0

@@ -2,8 +2,8 @@
 import pytest
 import yaml
 
-from specviz.adaptive import TreeOption, alpha_at, choose_gamma, pass_cost_ratios
-from specviz.metrics import best_gamma, break_even_alpha, speedup_verify_aware
+from specviz.decoding.gamma import TreeOption, alpha_at, choose_gamma, pass_cost_ratios
+from specviz.theory import best_gamma, break_even_alpha, speedup_verify_aware
 
 
 @pytest.mark.parametrize("alpha, c", [(0.6, 0.1), (0.8, 0.05), (0.9, 0.2), (0.3, 0.02)])
@@ -45,8 +45,8 @@ def test_measured_inputs():
 
 def test_auto_gamma_run_says_what_it_chose_and_why(target, tmp_path, monkeypatch):
     from specviz.errors import RunError
-    from specviz.models import MODELS_YAML
-    from specviz.runner import RunSettings, run
+    from specviz.paths import MODELS_YAML
+    from specviz.decoding.record import RunSettings, run
 
     registry = yaml.safe_load(MODELS_YAML.read_text(encoding="utf-8"))
     registry["pairs"]["measured-lookup"] = {"target": "smollm2-135m-instruct", "draft": "lookup", "gamma": 2,
@@ -71,7 +71,7 @@ V = [1.0, 1.02, 1.08, 1.18, 1.48, 1.44, 1.46, 1.52, 1.52]  # a v(1..9) one Intel
 
 
 def test_online_gamma_follows_the_requests_own_acceptance():
-    from specviz.adaptive import online_gamma
+    from specviz.decoding.gamma import online_gamma
 
     policy = online_gamma(0.37, 0.09, V, 0.002)
     start = policy.gamma_for("draft")
@@ -83,7 +83,7 @@ def test_online_gamma_follows_the_requests_own_acceptance():
 
 
 def test_online_gamma_stops_drafting_when_drafts_do_not_pay_and_probes():
-    from specviz.adaptive import online_gamma
+    from specviz.decoding.gamma import online_gamma
 
     policy = online_gamma(0.37, 0.09, V, 0.002)
     for _ in range(20):
@@ -96,7 +96,7 @@ def test_online_gamma_stops_drafting_when_drafts_do_not_pay_and_probes():
 
 
 def test_online_gamma_keeps_sources_apart():
-    from specviz.adaptive import online_gamma
+    from specviz.decoding.gamma import online_gamma
 
     policy = online_gamma(0.37, 0.09, V, 0.002)
     for _ in range(10):
@@ -112,11 +112,12 @@ def test_online_gamma_is_lossless_on_the_real_model(target, alpha):
     that draft nothing (alpha 0: the trained draft must catch up on skipped positions)."""
     import torch
 
-    from specviz.adaptive import online_gamma
-    from specviz.engine import plain_decode, speculative_decode
-    from specviz.models import load_registry
-    from specviz.runner import build_drafter, encode_prompt, eos_ids
-    from specviz.sampling import SamplingParams
+    from specviz.decoding.gamma import online_gamma
+    from specviz.decoding.engine import plain_decode, speculative_decode
+    from specviz.decoding.models import load_registry
+    from specviz.decoding.drafters import build_drafter
+    from specviz.decoding.models import encode_prompt, eos_ids
+    from specviz.decoding.sampling import SamplingParams
 
     name = next(iter(load_registry().trained))
     eos, params = eos_ids(target), SamplingParams()

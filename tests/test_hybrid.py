@@ -4,11 +4,13 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz.drafters import CachedLM, HybridDrafter
-from specviz.engine import plain_decode, speculative_decode
-from specviz.models import load_registry
-from specviz.runner import build_drafter, encode_prompt, eos_ids
-from specviz.sampling import SamplingParams, probs_from_logits, verify
+from specviz.decoding.cached_lm import CachedLM
+from specviz.decoding.drafters.hybrid import HybridDrafter
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import load_registry
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams, probs_from_logits, verify
 
 NAME = next(iter(load_registry().trained))  # the shipped trained draft
 

@@ -1,4 +1,4 @@
-"""specviz.kernels: the CPU decoding forward computes transformers' forward, with a cache that
+"""specviz.decoding.kernels: the CPU decoding forward computes transformers' forward, with a cache that
 copies nothing per round. Tiny random models (never presented as real) cover the architectures
 the offline machine has no weights for; the real SmolLM2-135M covers the rest."""
 import warnings
@@ -8,9 +8,10 @@ import torch
 from transformers import (AutoModelForCausalLM, GPT2Config, LlamaConfig, MistralConfig,
                           Qwen2Config)
 
-from specviz import kernels
-from specviz.drafters import CachedLM, truncated_model
-from specviz.runner import encode_prompt
+from specviz.decoding import kernels
+from specviz.decoding.cached_lm import CachedLM
+from specviz.decoding.drafters.model import truncated_model
+from specviz.decoding.models import encode_prompt
 
 TINY = dict(vocab_size=128, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
             num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512)
@@ -125,7 +126,7 @@ def test_no_deprecated_transformers_interface(target):
 def test_cpu_threads_default_follows_the_free_cores(monkeypatch):
     import os
 
-    from specviz import models
+    from specviz.decoding import models
 
     monkeypatch.delenv("SPECVIZ_THREADS", raising=False)
     assert models.cpu_threads(3) == 3  # an explicit choice wins

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from specviz import lab
-from specviz.sampling import SamplingParams
+from specviz.decoding.sampling import SamplingParams
+from specviz.measure import lab
 
 P = torch.tensor([0.5, 0.3, 0.15, 0.05], dtype=torch.float64)
 Q = torch.tensor([0.1, 0.6, 0.1, 0.2], dtype=torch.float64)
@@ -49,7 +49,8 @@ def test_statistics_on_hand_built_distributions():
 @pytest.fixture(scope="module")
 def real_pq(target):
     """p and q of the lab's default setup on SmolLM2-135M-Instruct with a 28-layer early exit."""
-    from specviz.runner import build_drafter, encode_prompt
+    from specviz.decoding.drafters import build_drafter
+    from specviz.decoding.models import encode_prompt
     from specviz.ui.instruments.lesson3 import LAB_PREFIX, LAB_PROMPT
 
     tok = target.tokenizer

@@ -1,6 +1,6 @@
 """Lesson pages under AppTest: each renders, its instruments respond, the quiz scores and explains,
 predict-before-reveal hides what it asks about, reruns do not grow state, and every measured
-number a lesson quotes is the one specviz.metrics computes from the shipped traces.
+number a lesson quotes is the one specviz.measure.metrics computes from the shipped traces.
 (Page-load times are measured by scripts/lesson_load_times.py, not by a timed test.)"""
 import json
 import pickle
@@ -10,10 +10,15 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics
+from specviz import theory
+from specviz.lessons import content
+from specviz.lessons.quiz import predict_case, verdicts
+from specviz.measure import metrics
+from specviz.numbers import prob
+from specviz.paths import LESSONS_DIR
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import lesson, quiz
-from specviz.ui.examples import shipped_traces
+from specviz.ui import quiz
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = {"pages/3_Why_it_works.py": "1_why_it_works", "pages/4_Acceptance_rate.py": "2_acceptance_rate",
@@ -54,13 +59,13 @@ def span(xs, suffix: str = "") -> str:
 
 @pytest.mark.parametrize("page,name", LESSONS.items())
 def test_lesson_renders_with_quiz(page, name):
-    data = lesson.load(name)
+    data = content.load(name)
     assert len(data["quiz"]) >= 5
     at = app(page)
     quiz_radios = [r for r in at.radio if r.key and r.key.startswith(f"quiz_{name}_")]
     assert len(quiz_radios) == len(data["quiz"])  # every question, predict ones included, is shown
     assert data["sections"][0]["heading"] in [s.value for s in at.subheader]
-    assert not lesson.FACT.search(texts(at))  # every quoted fact was filled
+    assert not content.FACT.search(texts(at))  # every quoted fact was filled
 
 
 @pytest.mark.parametrize("page,name", LESSONS.items())
@@ -82,19 +87,19 @@ def test_reruns_do_not_grow_state(page, name):
 
 def test_lesson_texts_use_the_one_definition():
     """Wrong statements issue 11 found in the lesson texts must not come back."""
-    raw = "\n".join(p.read_text(encoding="utf-8") for p in lesson.LESSONS_DIR.glob("*.yaml"))
+    raw = "\n".join(p.read_text(encoding="utf-8") for p in LESSONS_DIR.glob("*.yaml"))
     for wrong in (r"[Aa]ccepted ÷ drafted is (the acceptance rate )?α", r"c ≈ 0\.2\b", r"c around 0\.2",
                   r"Draft & Verify train", r"means the verify pass cost more", r"costs? about the same"):
         assert not re.search(wrong, raw), wrong
-    questions = [q for q in lesson.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
+    questions = [q for q in content.load("2_acceptance_rate")["quiz"] if "accepted ÷ drafted" in q.get("question", "")]
     assert questions and "0.59" in questions[0]["options"][questions[0]["answer"]]
     # the worked numbers of that question are Leviathan's and vLLM's under the i.i.d. model
-    assert round(metrics.expected_acceptance_length(0.8, 4), 2) == 3.36
-    assert round(metrics.draft_acceptance_rate_expected(0.8, 4), 2) == 0.59
+    assert round(theory.expected_acceptance_length(0.8, 4), 2) == 3.36
+    assert round(theory.draft_acceptance_rate_expected(0.8, 4), 2) == 0.59
 
 
 def test_quoted_numbers_are_the_shipped_traces_own():
-    """c and α the texts quote for layers:4 are what specviz.metrics computes from the traces."""
+    """c and α the texts quote for layers:4 are what specviz.measure.metrics computes from the traces."""
     early = [metrics.summarize(t) for t in shipped("layers-4").values()]
     c, alpha = span([s.cost_ratio for s in early]), span([s.alpha for s in early])
     assert texts(app("pages/3_Why_it_works.py")).count(f"c = {c} for") >= 1
@@ -139,26 +144,26 @@ def test_lesson_4_names_the_gamma_and_the_draft_of_what_it_quotes():
 
 def test_quiz_scores_and_explains():
     name = "3_lossless"
-    q = lesson.load(name)["quiz"][0]
+    q = content.load(name)["quiz"][0]
     at = app("pages/5_Lossless.py")
     at.radio(key=f"quiz_{name}_0").set_value(q["options"][q["answer"]]).run()
     ok(at)
     assert any(q["explain"] in s.value for s in at.success)
-    at.radio(key=f"quiz_{name}_1").set_value(lesson.load(name)["quiz"][1]["options"][2]).run()
+    at.radio(key=f"quiz_{name}_1").set_value(content.load(name)["quiz"][1]["options"][2]).run()
     assert any("Not quite" in e.value for e in at.error)  # a wrong answer is an st.error with the answer
-    assert at.metric[-1].value == f"1 / {len(lesson.load(name)['quiz'])}"
+    assert at.metric[-1].value == f"1 / {len(content.load(name)['quiz'])}"
     # the score counts first answers only: correcting question 2 does not raise it
-    at.radio(key=f"quiz_{name}_1").set_value(lesson.load(name)["quiz"][1]["options"][0]).run()
+    at.radio(key=f"quiz_{name}_1").set_value(content.load(name)["quiz"][1]["options"][0]).run()
     assert at.metric[-1].value.startswith("1 /")
 
 
 PREDICTS = [(page, name, i) for page, name in LESSONS.items()
-            for i, q in enumerate(lesson.load(name)["quiz"]) if q.get("kind") == "predict"]
+            for i, q in enumerate(content.load(name)["quiz"]) if q.get("kind") == "predict"]
 
 
 @pytest.mark.parametrize("page,name,idx", PREDICTS)
 def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
-    item = lesson.load(name)["quiz"][idx]
+    item = content.load(name)["quiz"][idx]
     label, trace, rnd, pos = quiz._predict_setup(item)
     tok = trace.rounds[rnd].draft[pos]
     at = app(page)
@@ -171,19 +176,14 @@ def test_predict_before_reveal_hides_the_answer_until_answered(page, name, idx):
     assert len(changed) == 1  # this question's round, and only it, was revealed by the answer
     card, revealed = changed[0]
     # before: the draft's side only (token, q): no p, no verdict, no test, for any token of the round
-    assert f"q {_fmt(tok.q)}" in card and 'focus"' in card
+    assert f"q {prob(tok.q)}" in card and 'focus"' in card
     assert "card-pending" in card and not re.search(r'class="num">p |β|✓|✗|accepted|rejected|p/q', card)
-    assert f'class="num">p {_fmt(tok.p)}' in revealed
+    assert f'class="num">p {prob(tok.p)}' in revealed
     assert ("accepted" if tok.accepted else "rejected") in revealed
-    assert f"p(x) = {_fmt(tok.p)}" in texts(at)
+    assert f"p(x) = {prob(tok.p)}" in texts(at)
 
 
-def _fmt(x: float) -> str:
-    from specviz.render import fmt
-    return fmt(x)
-
-
-def test_cost_curve_reports_measured_points_not_the_fit():
+def test_cost_curve_reports_measured_points_not_the_fit(offline_model):
     import torch
 
     before = torch.get_num_threads()
@@ -247,8 +247,8 @@ def test_slower_compares_alpha_with_break_even_alpha_and_shows_the_gap():
     s = metrics.summarize(t)
     at = app("pages/4_Acceptance_rate.py")
     shown = texts(at)
-    assert f"**{metrics.break_even_alpha(4, s.cost_ratio):.2f}** by Leviathan's formula" in shown
-    assert f"**{metrics.break_even_alpha(4, s.cost_ratio, s.verify_cost):.2f}** with the run's measured v" in shown
+    assert f"**{theory.break_even_alpha(4, s.cost_ratio):.2f}** by Leviathan's formula" in shown
+    assert f"**{theory.break_even_alpha(4, s.cost_ratio, s.verify_cost):.2f}** with the run's measured v" in shown
     assert f"The run's α = **{s.alpha:.2f}**" in shown
     assert any("gap_chart" in c.proto.id for c in at.get("plotly_chart"))
     assert at.selectbox(key="gap_label").value == "chat · layers-4 · greedy"  # the gap of the slower run
@@ -261,7 +261,7 @@ def test_slower_compares_alpha_with_break_even_alpha_and_shows_the_gap():
     assert f"ideal: E[τ], free draft, verify = 1 step: {g.ideal:.2f}×" in texts(at)
 
 
-def test_lab_strict_matches_loose_drifts():
+def test_lab_strict_matches_loose_drifts(offline_model):
     at = app("pages/5_Lossless.py")
     at.select_slider(key="lab_n").set_value(2000)
     ok(at.button(key="lab_go").click().run())
@@ -292,12 +292,12 @@ def test_decision_brief_from_shipped_runs_downloads():
 
 
 def test_decision_brief_adds_the_production_section_read_on_your_server_page():
-    from specviz import serving
-    from specviz.brief import production_section
+    from specviz.services.serving import prometheus, readout
+    from specviz.services.serving.report import production_section
 
     example = sorted((ROOT / "data" / "serving").glob("vllm*.prom"))[0]
-    reading = serving.parse(example.read_text(encoding="utf-8"))
-    section = production_section(next(iter(serving.readouts(reading).values())), example.name,
+    reading = prometheus.parse(example.read_text(encoding="utf-8"))
+    section = production_section(next(iter(readout.readouts(reading).values())), example.name,
                                  "since the server started")
     at = AppTest.from_file(str(ROOT / "pages/7_Decision_brief.py"), default_timeout=120)
     at.session_state["sv_production_section"] = section
@@ -312,7 +312,7 @@ def test_projector_mode_steps_sections():
     from specviz.ui import projector
 
     name = "1_why_it_works"
-    sections = lesson.load(name)["sections"]
+    sections = content.load(name)["sections"]
     at = app("pages/3_Why_it_works.py")
     ok(at.toggle(key=projector.WIDGET).set_value(True).run())
     assert [s.value for s in at.main.subheader] == [sections[0]["heading"]]  # one section at a time
@@ -321,7 +321,7 @@ def test_projector_mode_steps_sections():
     assert not [n for n in at.number_input if n.key == "sv_seed"]
 
 
-def test_decision_brief_measures_a_workload_live():
+def test_decision_brief_measures_a_workload_live(offline_model):
     at = app("pages/7_Decision_brief.py")
     ok(at.radio(key="br_source").set_value("measure my workload now").run())
     for key, prompt in (("br_chat", "Say hi."), ("br_summarise", "Repeat: red green blue red green blue"),
@@ -358,7 +358,7 @@ def test_workshop_pack_holds_the_lesson_with_its_numbers_and_traces():
     names, d = set(z.namelist()), "lessons/2_acceptance_rate/"
     assert {d + "lesson.md", d + "quiz_answers.md", d + "notes.md", "traces/slower-than-plain.json"} <= names
     md = z.read(d + "lesson.md").decode()
-    assert not lesson.FACT.search(md) and "accepted ÷ drafted" in md
+    assert not content.FACT.search(md) and "accepted ÷ drafted" in md
     Trace.from_json(z.read("traces/slower-than-plain.json"))  # replayable
 
 
@@ -381,12 +381,12 @@ def test_lesson_pages_load_without_torch():
 def test_the_answer_key_gives_every_predict_questions_verdict(name):
     """The pack's key says what the predict-before-reveal questions reveal: which real token of
     which run, and whether it was accepted or rejected (it gave only the trace's name)."""
-    data = lesson.load(name)
-    key = lesson.answers(data, quiz.verdicts(data["quiz"]))
+    data = content.load(name)
+    key = content.answers(data, verdicts(data["quiz"]))
     for i, item in enumerate(data["quiz"]):
         if item.get("kind") != "predict":
             continue
-        label, trace, rnd, pos = quiz.predict_case(item, list(shipped_traces()),
+        label, trace, rnd, pos = predict_case(item, list(shipped_traces()),
                                                    lambda lb: Trace.load(str(shipped_traces()[lb])))
         verdict = "accepted" if trace.rounds[rnd].draft[pos].accepted else "rejected"
         entry = key.split(f"\n{i + 1}. ", 1)[1].split(f"\n{i + 2}. ", 1)[0]

@@ -7,7 +7,7 @@ and never downloads a browser.
 """
 from pathlib import Path
 
-from specviz.ui import lesson
+from specviz.lessons import content
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"  # the server and page fixtures: conftest.py
 LESSONS = {"Why_it_works": "1_why_it_works", "Acceptance_rate": "2_acceptance_rate",
@@ -37,7 +37,7 @@ def test_every_lesson_renders_and_its_quiz_answers(page, server):
     pg = page
     pg.set_viewport_size({"width": 1280, "height": 720})
     for path, name in LESSONS.items():
-        data = lesson.load(name)
+        data = content.load(name)
         pg.goto(f"{server}/{path}")
         pg.wait_for_selector(f"h1:has-text('{data['title'].split('·')[0].strip()}')")
         _loaded(pg)

@@ -1,4 +1,4 @@
-"""The one look of every chart (specviz.look): each chart module's figures, built from the shipped
+"""The one look of every chart (specviz.present.charts.look): each chart module's figures, built from the shipped
 traces and data, carry explicit type sizes on screen and at least 24 px ticks, legends and axis
 titles in projector mode, with the legend under the title (the browser measures what Chromium
 draws: tests/test_projector_browser.py)."""
@@ -7,8 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from specviz import charts, class_charts, lesson_charts, look, metrics, server_charts, serving, treesweep
-from specviz.classroom import Tally
+from specviz.measure import metrics, tree_sweep
+from specviz.present.charts import classroom, lessons, look, positions, server
+from specviz.present.charts.run import (accept_test, anatomy, compare_bars, gap, position_acceptance, residual,
+                                        running_alpha, speedup, time_chart, tokens_per_pass)
+from specviz.services.serving import prometheus
+from specviz.services.serving.readout import readouts
 from specviz.trace import Trace
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -22,20 +26,20 @@ def _figures() -> dict:
     run = dict(label="layers-4", gamma=4, alpha=0.05, c=0.34, v=1.5, break_even_v=0.7)
     marker = dict(label="lookup", gamma=4, tau=1.5, tau_expected=1.6, alpha=0.5, speedup=1.3, theory=1.5, c=0.01)
     sweep = json.loads((DATA / "tree_sweep.json").read_text())
-    readout = next(iter(serving.readouts(serving.parse((DATA / "serving" / "vllm_example.prom").read_text())).values()))
+    readout = next(iter(readouts(prometheus.parse((DATA / "serving" / "vllm_example.prom").read_text())).values()))
     return {
-        "speedup": charts.speedup(CHAIN, 10), "position_acceptance": charts.position_acceptance(CHAIN),
-        "time_chart": charts.time_chart(CHAIN), "tokens_per_pass": charts.tokens_per_pass(TREE),
-        "running_alpha": charts.running_alpha(CHAIN), "anatomy": charts.anatomy(rejected.draft[0]),
-        "accept_test": charts.accept_test(rejected.draft[0]), "residual": charts.residual(rejected.correction),
-        "gap": charts.gap(metrics.trace_gap(CHAIN)), "compare_bars": charts.compare_bars({"a": SAMPLED, "b": CHAIN}),
-        "theory_curves": lesson_charts.theory_curves([0.3, 0.8], 0.05, [marker], lambda k: 1 + 0.1 * k),
-        "positions": lesson_charts.positions(metrics.counts(CHAIN), 0.3, "chat · layers-4"),
-        "break_even": lesson_charts.break_even([0.05, 0.5], run, lambda k: 1 + 0.1 * k),
-        "profiles": lesson_charts.profiles([marker, run]),
-        "tree_sweep": lesson_charts.tree_sweep(treesweep.from_bench(sweep), sweep.get("verify_cost")),
-        "answers": class_charts.answers(Tally(["accepted", "rejected"], [3, 5], False)),
-        "server_positions": server_charts.position_acceptance(readout),
+        "speedup": speedup(CHAIN, 10), "position_acceptance": position_acceptance(CHAIN),
+        "time_chart": time_chart(CHAIN), "tokens_per_pass": tokens_per_pass(TREE),
+        "running_alpha": running_alpha(CHAIN), "anatomy": anatomy(rejected.draft[0]),
+        "accept_test": accept_test(rejected.draft[0]), "residual": residual(rejected.correction),
+        "gap": gap(metrics.trace_gap(CHAIN)), "compare_bars": compare_bars({"a": SAMPLED, "b": CHAIN}),
+        "theory_curves": lessons.theory_curves([0.3, 0.8], 0.05, [marker], lambda k: 1 + 0.1 * k),
+        "positions": positions.of_counts(metrics.counts(CHAIN), alpha=0.3, iid=True, title="chat · layers-4"),
+        "break_even": lessons.break_even([0.05, 0.5], run, lambda k: 1 + 0.1 * k),
+        "profiles": lessons.profiles([marker, run]),
+        "tree_sweep": lessons.tree_sweep(tree_sweep.from_bench(sweep), sweep.get("verify_cost")),
+        "answers": classroom.answers(["accepted", "rejected"], [3, 5]),
+        "server_positions": server.position_acceptance(readout),
     }
 
 

@@ -1,12 +1,14 @@
-"""Leviathan et al. 2023 formulas, and the one definition of every run metric (specviz.metrics)."""
+"""Leviathan et al. 2023 formulas, and the one definition of every run metric (specviz.measure.metrics)."""
 import pytest
 import torch
 
-from specviz import metrics
-from specviz.metrics import (Counts, best_gamma, break_even_alpha, draft_acceptance_rate_expected,
-                             expected_acceptance_length, operations_factor, speedup_theoretical,
-                             speedup_verify_aware, summarize)
-from specviz.sampling import overlap, verify
+from specviz.counts import Counts
+from specviz.decoding.sampling import overlap, verify
+from specviz.measure import metrics
+from specviz.measure.metrics import summarize
+from specviz.theory import (best_gamma, break_even_alpha, draft_acceptance_rate_expected,
+                            expected_acceptance_length, operations_factor, speedup_theoretical,
+                            speedup_verify_aware)
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
 
 
@@ -161,7 +163,7 @@ def test_tau_counts_output_tokens_not_drafts_accepted_after_the_eos():
 
 
 def test_shipped_traces_tau_is_their_output_tokens_per_pass():
-    from specviz.ui.examples import shipped_traces
+    from specviz.services.store import shipped_traces
 
     past_eos = []
     for label, path in shipped_traces().items():

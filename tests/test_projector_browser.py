@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from specviz.ui import lesson
+from specviz.lessons import content
 
 W, H = 1280, 720
 SHOTS = ARTIFACTS / "projector"
@@ -21,7 +21,7 @@ PAGES = [("Step through, a chain", "Step_through?trace=chat__layers-4__greedy&ro
          ("Step through, a tree", "Step_through?trace=chat__tree16-eagle__greedy&round=2&stage=99"),
          ("Compare", "Compare")]
 PAGES += [(f"{path} §{i} {s['instrument']}", f"{path}?section={i}") for path, name in LESSONS.items()
-          for i, s in enumerate(lesson.load(name)["sections"], 1) if s.get("instrument")]
+          for i, s in enumerate(content.load(name)["sections"], 1) if s.get("instrument")]
 
 SIZES = r"""() => {
   const shown = e => { const r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; };

@@ -1,10 +1,10 @@
 """Counterfactual replay: hand-computed expectations, and exact reproduction of real runs."""
 import pytest
 
-from specviz import metrics
-from specviz.replay import NO_DRAFT, caveat, observations, replay, replay_all
+from specviz.measure import metrics
+from specviz.measure.replay import NO_DRAFT, caveat, observations, replay, replay_all
+from specviz.services.store import shipped_traces
 from specviz.trace import Baseline, Config, Correction, DraftToken, Round, Timing, Trace
-from specviz.ui.examples import shipped_traces
 
 
 def make_trace(rounds: list[list[bool]], gamma: int, n_out: int, draft: str = "layers:4",

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from specviz import metrics, runsheet
-from specviz.content import FACT
+from specviz.lessons import content, runsheet
+from specviz.lessons.content import FACT
+from specviz.measure import metrics
+from specviz.paths import INSTRUMENT_TIMES
 from specviz.trace import Trace
-from specviz.ui import lesson, workshop
+from specviz.ui import workshop
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,7 +38,7 @@ def test_the_plan_fills_the_workshop_through_real_pages_questions_and_instrument
     for b in blocks:
         assert (ROOT / ("app.py" if b.page == "app" else f"pages/{b.page}.py")).exists(), b.page
         for q in b.ask:
-            assert q["question"] < len(lesson.load(q["lesson"])["quiz"]), q
+            assert q["question"] < len(content.load(q["lesson"])["quiz"]), q
         for name in b.instruments:
             assert runsheet.INSTRUMENTS[name][0] == b.page, name  # shown on the page it runs on
         for stem in [*b.traces.values(), *(v for k, v in b.link.items() if k in ("trace", "a", "b"))]:
@@ -76,7 +78,7 @@ def test_slow_instruments_are_started_early_with_their_measured_time(tmp_path):
 
 def _questions() -> dict:
     return {(name, i): runsheet.Question(q.get("question", ""), "x", "y")
-            for name in workshop.LESSONS.values() for i, q in enumerate(lesson.load(name)["quiz"])}
+            for name in content.LESSONS.values() for i, q in enumerate(content.load(name)["quiz"])}
 
 
 def test_the_sheet_quotes_the_shipped_data_and_the_quizzes():
@@ -86,16 +88,17 @@ def test_the_sheet_quotes_the_shipped_data_and_the_quizzes():
     assert f"α = {s.alpha:.2f}, τ = {s.mean_acceptance_length:.2f} tokens per pass" in md
     assert "Open: `http://host:8501/Step_through?trace=summarise__lookup__greedy`" in md
     assert "## 0:00–3:00 · " in md and "–45:00 · " in md
-    q = lesson.load("3_lossless")["quiz"][0]
+    q = content.load("3_lossless")["quiz"][0]
     assert f"- {q['question']}\n  - Answer: **{q['options'][q['answer']]}**" in md
     assert "  - Answer: real run " in md and ("**accepted**" in md or "**rejected**" in md)  # a predict verdict
-    if runsheet.TIMES.exists():  # the shipped measurement: every instrument timed
-        assert set(json.loads(runsheet.TIMES.read_text())["instruments"]) == set(runsheet.INSTRUMENTS)
+    if INSTRUMENT_TIMES.exists():  # the shipped measurement: every instrument timed
+        assert set(json.loads(INSTRUMENT_TIMES.read_text())["instruments"]) == set(runsheet.INSTRUMENTS)
         assert "not timed yet" not in md
 
 
-def test_the_run_sheet_module_imports_no_streamlit():
-    code = "import sys, specviz.runsheet, specviz.content; assert 'streamlit' not in sys.modules"
+def test_the_lessons_and_the_run_sheet_import_no_streamlit():
+    code = ("import sys, specviz.lessons.runsheet, specviz.lessons.content, specviz.lessons.facts, specviz.lessons.quiz; "
+            "assert 'streamlit' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
 
 

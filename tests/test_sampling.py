@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from specviz.sampling import SamplingParams, probs_from_logits, residual, sample, verify
+from specviz.decoding.sampling import SamplingParams, probs_from_logits, residual, sample, verify
 
 
 def dist(*probs):

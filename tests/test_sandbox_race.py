@@ -3,8 +3,9 @@ the race (both lanes at their measured pace)."""
 import pytest
 from scipy.stats import chisquare
 
-from specviz import metrics, race, sandbox
-from specviz.store import SHIPPED_DIR
+from specviz.measure import metrics, sandbox
+from specviz.paths import TRACES_DIR
+from specviz.present import race
 from specviz.trace import Trace
 
 
@@ -54,7 +55,7 @@ def test_identical_p_and_q_never_reject():
 
 @pytest.mark.parametrize("stem", ["chat__lookup__greedy", "summarise__layers-4__sampled"])
 def test_race_lanes_run_at_the_measured_pace(stem):
-    trace = Trace.load(str(SHIPPED_DIR / f"{stem}.json"))
+    trace = Trace.load(str(TRACES_DIR / f"{stem}.json"))
     r = race.race(trace)
     assert r.spec.finish == pytest.approx(trace.timing.spec_s)
     assert r.plain.finish == pytest.approx(metrics.baseline_step_s(trace) * len(trace.baseline.output_ids))
@@ -77,6 +78,6 @@ def render_kept(rnd) -> int:
 
 
 def test_race_without_a_baseline():
-    trace = Trace.load(str(SHIPPED_DIR / "chat__lookup__greedy.json"))
+    trace = Trace.load(str(TRACES_DIR / "chat__lookup__greedy.json"))
     trace.baseline.output_ids = []
     assert race.race(trace).plain is None

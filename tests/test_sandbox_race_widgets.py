@@ -9,7 +9,7 @@ urlstate.notices()
 
 RACE = """
 import streamlit as st
-from specviz.store import TraceStore
+from specviz.services.store import TraceStore
 from specviz.ui import race
 race.race_view(TraceStore().resolve("chat__lookup__greedy"), "race")
 """
@@ -46,9 +46,9 @@ def _lanes(at) -> str:
 
 
 def test_race_runs_and_finishes():
-    from specviz import metrics
-    from specviz.race import race
-    from specviz.store import TraceStore
+    from specviz.measure import metrics
+    from specviz.present.race import race
+    from specviz.services.store import TraceStore
 
     trace = TraceStore().resolve("chat__lookup__greedy")  # its measured pace decides every number below
     r, n = race(trace), len(trace.baseline.output_ids)

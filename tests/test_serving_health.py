@@ -1,4 +1,4 @@
-"""Health alarms over watched windows (specviz.serving_health): each alarm fires on a crafted
+"""Health alarms over watched windows (specviz.services.serving.health): each alarm fires on a crafted
 collapse / decay / jump and none fires on a steady run; the CLI exits 5 with --fail-on-alarm.
 Windows are built from counters (200 drafts, k = 3 unless said); the arithmetic is in the comments."""
 import subprocess
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from specviz import serving, serving_health as health
+from specviz.services.serving import health, prometheus, readout
 
 from metrics_server import MetricsServer
 
@@ -15,10 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 COLLAPSE = ROOT / "data" / "serving" / "watch_collapse"
 
 
-def window(*accepted_at: int, drafts: int = 200) -> serving.Readout:
+def window(*accepted_at: int, drafts: int = 200) -> readout.Readout:
     """A vLLM window: `drafts` drafts of k = len(accepted_at), accepted at each position."""
-    t = serving.Totals(drafts, sum(accepted_at), drafts * len(accepted_at), tuple(accepted_at))
-    return serving.readout_totals("vllm", "m", t)
+    t = prometheus.Totals(drafts, sum(accepted_at), drafts * len(accepted_at), tuple(accepted_at))
+    return readout.readout_totals("vllm", "m", t)
 
 
 STEADY = [window(160, 120, 80), window(156, 118, 82), window(162, 121, 79), window(158, 122, 80),
@@ -71,8 +71,8 @@ def test_small_windows_and_too_short_a_watch_are_not_judged():
 
 
 def test_gauge_windows_are_judged_on_their_values():
-    def sglang(tau: float) -> serving.Readout:
-        return serving.readout_gauges("sglang", "m", {"spec_accept_length": [tau], "spec_accept_rate": [0.6]})
+    def sglang(tau: float) -> readout.Readout:
+        return readout.readout_gauges("sglang", "m", {"spec_accept_length": [tau], "spec_accept_rate": [0.6]})
 
     windows = [sglang(3.1), sglang(3.0), sglang(3.2), sglang(1.2)]  # mean level 2.1; 0.2 ≤ 0.25 × 2.1
     assert [a.kind for a in health.check(windows, names(4))] == ["collapse"]

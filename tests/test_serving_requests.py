@@ -1,4 +1,4 @@
-"""Per-request readings (specviz.serving_requests): vLLM's metrics.speculative_decoding, llama.cpp's
+"""Per-request readings (specviz.services.serving.requests): vLLM's metrics.speculative_decoding, llama.cpp's
 and MLX's timings, in JSON, JSON lists, JSON lines and streams; spread, outliers, bad input. The
 example files in data/serving/ are test data written by hand (labelled so in their `_example` key);
 every number below is worked out by hand in its comment."""
@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from specviz import serving, serving_requests
+from specviz.services.serving import fetch, requests
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "data" / "serving"
 
 
-def read(name: str) -> serving_requests.Reading:
-    return serving_requests.read((DATA / name).read_text())
+def read(name: str) -> requests.Reading:
+    return requests.read((DATA / name).read_text())
 
 
 def vllm_line(hist: list[int], **extra) -> str:
@@ -87,7 +87,7 @@ def test_a_stream_and_stray_lines_are_read_and_said():
     text = "\n".join(["data: " + json.dumps({"id": "c", "choices": [{"delta": {"content": "Hi"}}]}),
                       "", ": keep-alive", "data: " + vllm_line([2, 3, 5]), "data: [DONE]", "oops {",
                       vllm_line([1, 1, 8], mean_acceptance_length=9.9)])
-    reading = serving_requests.read(text)
+    reading = requests.read(text)
     assert [q.readout.tau for q in reading.requests] == pytest.approx([2.3, 2.7])  # 1 + 13 ÷ 10, 1 + 17 ÷ 10
     assert reading.skipped == ["1 line(s) that are not JSON (line 6)"]
     assert "differs from 1 + accepted ÷ steps = 2.700" in reading.requests[1].readout.missing[-1]
@@ -106,8 +106,8 @@ def test_a_stream_and_stray_lines_are_read_and_said():
     (vllm_line([1, 2]) + '\n{"timings": {"draft_n": 5, "draft_n_accepted": 2}}', "mix llama.cpp and vLLM"),
 ])
 def test_bad_responses_give_one_clear_line(text, says):
-    with pytest.raises(serving.ScrapeError) as e:
-        serving_requests.read(text)
+    with pytest.raises(fetch.ScrapeError) as e:
+        requests.read(text)
     assert says in str(e.value) and "\n" not in str(e.value)
 
 

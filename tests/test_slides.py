@@ -1,5 +1,5 @@
 """Take it to the slides: a trace as one offline HTML file stepped with the keyboard and as an
-animated GIF of chosen rounds (specviz.slides), from the CLI and from Step through; the HTML
+animated GIF of chosen rounds (specviz.present.slides), from the CLI and from Step through; the HTML
 opened from file:// in Chromium with the network cut off."""
 import io
 import re
@@ -10,9 +10,10 @@ import pytest
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-from specviz import render, slides
 from specviz.cli import main
 from specviz.errors import RunError
+from specviz.numbers import prob
+from specviz.present import round_view, slides, tokens
 from specviz.trace import Trace
 
 from conftest import CHROMIUM, CHROMIUM_ARGS
@@ -76,13 +77,13 @@ def test_the_html_is_self_contained_and_shows_every_round_with_its_numbers(path)
     assert sections == [str(i) for i in range(len(t.rounds))]
     assert page.count(" hidden>") == len(t.rounds) - 1  # one round on screen at a time
     for i, rnd in enumerate(t.rounds):  # each round's accept tests, in the app's numbers
-        for tok in render.round_tokens(rnd, i):
-            assert render.fmt(tok.p) in page and tok.decision.replace("<", "&lt;") in page.replace("&#x27;", "'")
+        for tok in round_view.round_tokens(rnd, i):
+            assert prob(tok.p) in page and tok.decision.replace("<", "&lt;") in page.replace("&#x27;", "'")
     rnd = next(r for r in t.rounds if r.correction.kind == "resampled")
     if rnd.correction.top_residual:
         assert "from the residual norm(max(0, p − q))" in page
-    assert render.FATES["bonus"][2] in page  # the legend's words, the app's palette
-    for colour, _, _ in render.FATES.values():
+    assert tokens.FATES["bonus"][2] in page  # the legend's words, the app's palette
+    for colour, _, _ in tokens.FATES.values():
         assert colour in page
 
 
@@ -139,9 +140,7 @@ def test_step_through_offers_the_slides_and_a_gif_of_chosen_rounds():
     assert "GIF of rounds 2–4 (.gif)" in [b.proto.label for b in at.get("download_button")]
 
 
-def test_the_html_steps_with_the_keyboard_offline_in_chromium(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing; the browser tests never download a browser")
+def test_the_html_steps_with_the_keyboard_offline_in_chromium(tmp_path, chromium):
     from playwright.sync_api import sync_playwright
 
     t = Trace.load(str(SAMPLED))
@@ -159,12 +158,12 @@ def test_the_html_steps_with_the_keyboard_offline_in_chromium(tmp_path):
         pg.goto(out.as_uri())
         shown = lambda: pg.locator("section.round:not([hidden])")  # noqa: E731
         assert shown().count() == 1 and shown().get_attribute("data-round") == "0"
-        assert pg.locator(".sv-strip .tok:not(.later)").count() == len(render.strip_tokens(t.rounds[:1]))
+        assert pg.locator(".sv-strip .tok:not(.later)").count() == len(round_view.strip_tokens(t.rounds[:1]))
         pg.keyboard.press("ArrowRight")
         pg.keyboard.press("ArrowRight")
         assert shown().get_attribute("data-round") == "2" and "Round 3 of" in shown().inner_text()
         assert pg.locator("#where").inner_text().startswith("round 3")
-        assert pg.locator(".sv-strip .tok:not(.later)").count() == len(render.strip_tokens(t.rounds[:3]))
+        assert pg.locator(".sv-strip .tok:not(.later)").count() == len(round_view.strip_tokens(t.rounds[:3]))
         pg.keyboard.press("ArrowLeft")
         assert shown().get_attribute("data-round") == "1"
         pg.keyboard.press("End")

@@ -6,10 +6,11 @@ import dataclasses
 import pytest
 import torch
 
-from specviz.engine import plain_decode, speculative_decode
-from specviz.models import load_model, load_registry
-from specviz.runner import build_drafter, encode_prompt, eos_ids
-from specviz.sampling import SamplingParams
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import load_model, load_registry
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams
 
 from conftest import TARGET
 

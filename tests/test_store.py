@@ -6,9 +6,10 @@ import time
 
 import pytest
 
-from specviz import store as store_mod
 from specviz.errors import TraceError
-from specviz.store import TraceStore, trace_id
+from specviz.paths import TRACES_DIR
+from specviz.services import store as store_mod
+from specviz.services.store import TraceStore, trace_id
 from specviz.trace import Trace
 
 SHIPPED = "summarise__lookup__greedy"
@@ -16,7 +17,7 @@ SHIPPED = "summarise__lookup__greedy"
 
 @pytest.fixture(scope="module")
 def base():
-    return Trace.load(str(store_mod.SHIPPED_DIR / f"{SHIPPED}.json"))
+    return Trace.load(str(TRACES_DIR / f"{SHIPPED}.json"))
 
 
 def variant(base: Trace, i: int) -> Trace:

@@ -1,16 +1,16 @@
 """The shipped trained draft: loads by name, drafts losslessly, and is accepted on held-out prompts."""
 import json
 
-import pytest
 import torch
 
-from specviz import metrics
-from specviz.train.prompts import eval_requests
-from specviz.engine import plain_decode, speculative_decode
-from specviz.models import load_registry
-from specviz.runner import build_drafter, encode_prompt, eos_ids
-from specviz.sampling import SamplingParams
-from specviz.train.draft import DRAFTS_DIR
+from specviz.counts import Counts
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.engine import plain_decode, speculative_decode
+from specviz.decoding.models import encode_prompt, eos_ids, load_registry
+from specviz.decoding.sampling import SamplingParams
+from specviz.measure import metrics
+from specviz.measure.prompts import eval_requests
+from specviz.paths import DRAFTS_DIR
 
 NAME = "smollm2-135m-eagle"
 
@@ -28,7 +28,7 @@ def test_shipped_draft_is_lossless_and_its_alpha_does_not_depend_on_gamma(target
     at γ = 1 and γ = 4 it must agree, and E[τ] at that α must predict the measured τ."""
     drafter = build_drafter(f"trained:{NAME}", target)
     eos, params = eos_ids(target), SamplingParams()
-    counts = {1: metrics.Counts(), 4: metrics.Counts()}
+    counts = {1: Counts(), 4: Counts()}
     for _, prompt in eval_requests()[:3]:  # hand-written requests the draft never saw in training
         ids = encode_prompt(target.tokenizer, prompt, True)
         plain = plain_decode(target.model, ids, params, 48, torch.Generator(), eos)

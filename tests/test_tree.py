@@ -6,9 +6,9 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz import tree as T
-from specviz.sampling import sample, verify
-from specviz.tree import Tree, attention_mask, chain, position_ids, proposal, verify_tree
+from specviz.decoding import tree as T
+from specviz.decoding.sampling import sample, verify
+from specviz.decoding.tree import Tree, additive, allowed, chain, position_ids, proposal, verify_tree
 
 
 def dist(*probs):
@@ -20,17 +20,20 @@ PARENTS = [-1, -1, -1, 0, 0, 3, 1]
 
 
 def test_mask_lets_each_node_see_the_past_the_root_and_its_ancestors_only():
-    m = attention_mask(PARENTS, n_past=2)
-    assert m.shape == (1, 1, 8, 10)
-    allowed = (m[0, 0] == 0).int()
-    assert allowed[0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]  # root: past + itself
-    assert allowed[1 + 5].tolist() == [1, 1, 1, 1, 0, 0, 1, 0, 1, 0]  # node 5: root, 0, 3, itself
-    assert allowed[1 + 6].tolist() == [1, 1, 1, 0, 1, 0, 0, 0, 0, 1]  # node 6: root, 1, itself
+    m = additive(allowed(PARENTS, n_past=2), torch.float32)
+    assert m.shape == (8, 10)
+    ok = (m == 0).int()
+    assert ok[0].tolist() == [1, 1, 1, 0, 0, 0, 0, 0, 0, 0]  # root: past + itself
+    assert ok[1 + 5].tolist() == [1, 1, 1, 1, 0, 0, 1, 0, 1, 0]  # node 5: root, 0, 3, itself
+    assert ok[1 + 6].tolist() == [1, 1, 1, 0, 1, 0, 0, 0, 0, 1]  # node 6: root, 1, itself
     assert position_ids(PARENTS, 2).tolist() == [[2, 3, 3, 3, 4, 4, 5, 4]]
     assert Tree([0] * 7, PARENTS, [1.0] * 7).depths == [1, 1, 1, 2, 2, 3, 2]
     # a chain's mask is the causal mask
-    causal = attention_mask([-1, 0, 1], n_past=0)[0, 0] == 0
+    causal = allowed([-1, 0, 1], n_past=0)
     assert torch.equal(causal, torch.ones(4, 4, dtype=torch.bool).tril())
+    # a draft's pass over the nodes of one depth, after the cached nodes 0 and 1 (in that order)
+    assert allowed(PARENTS, 2, nodes=[3, 4, 6], cached=[0, 1]).int().tolist() == [
+        [1, 1, 1, 0, 1, 0, 0], [1, 1, 1, 0, 0, 1, 0], [1, 1, 0, 1, 0, 0, 1]]
 
 
 def test_parents_must_come_before_children():
@@ -219,7 +222,7 @@ def test_testing_siblings_drawn_without_replacement_against_plain_q_fails(monkey
 
 def first_tokens_real(p, q, kind, n, k=3):
     """First emitted token over n one-level trees of k children drawn from the real draft q."""
-    from specviz.treedraft import grow
+    from specviz.decoding.grow import grow
 
     g = torch.Generator().manual_seed(0)
     out = []
@@ -232,10 +235,11 @@ def first_tokens_real(p, q, kind, n, k=3):
 
 def test_tree_first_token_follows_the_real_target_and_a_wrong_update_does_not(target, monkeypatch):
     """Real p (SmolLM2, T = 1) and q (the trained EAGLE draft's root distribution)."""
-    from specviz.drafters import CachedLM
-    from specviz.runner import build_drafter, encode_prompt
-    from specviz.sampling import SamplingParams, probs_from_logits
-    from specviz.treedraft import draft_tree
+    from specviz.decoding.cached_lm import CachedLM
+    from specviz.decoding.drafters import build_drafter
+    from specviz.decoding.models import encode_prompt
+    from specviz.decoding.sampling import SamplingParams, probs_from_logits
+    from specviz.decoding.grow import draft_tree
 
     hot = SamplingParams(1.0)
     drafter = build_drafter("trained:smollm2-135m-eagle", target)

@@ -8,15 +8,20 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from specviz import metrics, tree as T
-from specviz.drafters import CachedLM, start
-from specviz.engine import TokenTexts, _tree_round, plain_decode, speculative_decode
+from specviz.decoding import tree as T
+from specviz.decoding.cached_lm import CachedLM
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.drafters.base import start
+from specviz.decoding.drafters.network import Draft
+from specviz.decoding.drafters.trained import make_drafter
+from specviz.decoding.engine import TokenTexts, _tree_round, plain_decode, speculative_decode
+from specviz.decoding.grow import TreeShape
+from specviz.decoding.models import encode_prompt, eos_ids
+from specviz.decoding.sampling import SamplingParams, probs_from_logits
 from specviz.errors import TraceError
-from specviz.runner import build_drafter, encode_prompt, eos_ids
-from specviz.sampling import SamplingParams, probs_from_logits
+from specviz.measure import metrics
 from specviz.trace import Trace
-from specviz.train.draft import Draft, draft_config, make_drafter
-from specviz.treedraft import TreeShape
+from specviz.train.draft import draft_config
 
 GREEDY = SamplingParams(0.0)
 PROMPTS = ["Describe the history of origami briefly.", "Write a short note inviting a friend to dinner."]
@@ -91,8 +96,8 @@ def test_the_trace_of_a_tree_run_carries_what_the_engine_counted(target, prompts
     assert out[:len(res.output_ids)] == res.output_ids  # each round's draft is its accepted path
     for r in loaded.rounds:
         nodes = r.tree.nodes
-        assert r.tree.mask == [
-            "".join("1" if m else "0" for m in row) for row in T.ancestor_mask([n.parent for n in nodes]).tolist()]
+        target_pass = T.allowed([n.parent for n in nodes], 0)[1:, 1:]  # the mask the target ran with
+        assert r.tree.mask == ["".join("1" if m else "0" for m in row) for row in target_pass.tolist()]
         for n in nodes:  # tested nodes carry their draw and β; untested ones neither
             assert (n.r is None) == (n.beta is None) == (n.fate == "unchecked")
 

@@ -6,12 +6,16 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from specviz import charts, look, metrics, render, treeview
+from specviz.measure import metrics
+from specviz.numbers import prob
+from specviz.present import round_view, tree_view
+from specviz.present.cards import metric_cards
+from specviz.present.charts import look, run
+from specviz.services.store import shipped_traces
 from specviz.trace import Trace
-from specviz.ui import views
-from specviz.ui.examples import shipped_traces
 
 from test_app import ROOT, cards, ok
+from specviz.paths import TREE_SWEEP
 
 
 def html(at: AppTest) -> str:
@@ -39,37 +43,37 @@ def test_shipped_tree_traces_are_real_version_3_trees():
 @pytest.mark.parametrize("mode", ["greedy", "sampled"])
 def test_the_tree_is_revealed_in_stages(mode):
     t = TREES[tree_label(mode)]
-    i = render.opening_round(t)
+    i = round_view.opening_round(t)
     rnd = t.rounds[i]
-    plan = treeview.plan(rnd)
+    plan = tree_view.plan(rnd)
     nodes = rnd.tree.nodes
     assert len(rnd.draft) >= 2 and any(n.fate == "rejected" for n in nodes)  # opens on a round that shows it
-    assert render.n_stages(rnd) == plan.n == max(n.depth for n in nodes) + 1 + len(plan.levels) + 1
-    boxes = lambda h: len(re.findall(rf"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"{treeview.BOX_W}\"", h))  # noqa: E731
-    first = render.round_html(t, i, 0)
+    assert round_view.n_stages(rnd) == plan.n == max(n.depth for n in nodes) + 1 + len(plan.levels) + 1
+    boxes = lambda h: len(re.findall(rf"<rect x=\"[\d.]+\" y=\"[\d.]+\" width=\"{tree_view.BOX_W}\"", h))  # noqa: E731
+    first = round_view.round_html(t, i, 0)
     assert boxes(first) == 1 + sum(n.depth == 1 for n in nodes)  # the root and depth 1 only
     assert "draft expands the tree" in first and "dasharray" in first  # drafted, not yet scored
-    scored = render.round_html(t, i, plan.score)
+    scored = round_view.round_html(t, i, plan.score)
     assert boxes(scored) == 1 + len(nodes) and "ONE target pass" in scored
-    assert f"p = {render.fmt(nodes[0].p)}" in scored  # every node's p on hover once scored
+    assert f"p = {prob(nodes[0].p)}" in scored  # every node's p on hover once scored
     assert "p = " not in first.split("<title>")[2].split("</title>")[0]  # not before
-    last = render.round_html(t, i, plan.last)
+    last = round_view.round_html(t, i, plan.last)
     assert boxes(last) == 2 + len(nodes)  # plus the target's own token
     assert last.count('stroke-width="4"/>') == len(rnd.draft)  # the accepted path, bold
     assert "tree attention mask" in last and last.count("<g><title>") == len(nodes) + 1  # a mask row each
     if mode == "sampled":  # hover shows what the test compared
         tested = next(n for n in nodes if n.fate == "rejected")
-        assert f"r = {render.fmt(tested.r)}" in last and f"q_j = {render.fmt(tested.q_test)}" in last
+        assert f"r = {prob(tested.r)}" in last and f"q_j = {prob(tested.q_test)}" in last
     # the anatomy never runs ahead of the walk
-    assert [render.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
-    assert render.on_screen(rnd, plan.score) == 0
+    assert [round_view.on_screen(rnd, s) for s in range(plan.n)][-1] == len(rnd.draft) + 1
+    assert round_view.on_screen(rnd, plan.score) == 0
 
 
 def test_projector_mode_draws_the_tree_and_its_mask_larger():
     t = TREES[tree_label()]
-    i = render.opening_round(t)
+    i = round_view.opening_round(t)
     sizes = lambda h, cls: [float(x) for x in re.findall(r'font-size="([\d.]+)"', h.split(cls)[1].split("</svg>")[0])]  # noqa: E731
-    plain, big = render.round_html(t, i, 99), render.round_html(t, i, 99, scale=look.PROJECTOR.scale)
+    plain, big = round_view.round_html(t, i, 99), round_view.round_html(t, i, 99, scale=look.PROJECTOR.scale)
     assert min(sizes(plain, "sv-tree-svg")) == 11 and min(sizes(big, "sv-tree-svg")) >= 18.7
     assert min(sizes(big, "sv-tree-svg")) == pytest.approx(look.PROJECTOR.scale * min(sizes(plain, "sv-tree-svg")))
     assert min(sizes(plain, "sv-mask-svg")) <= 11 and min(sizes(big, "sv-mask-svg")) >= 17
@@ -81,30 +85,30 @@ def test_projector_mode_draws_the_tree_and_its_mask_larger():
 def test_progress_charts_of_a_tree_run_plot_its_own_numbers():
     t = TREES[tree_label()]
     s, c = metrics.summarize(t), metrics.counts(t)
-    alpha = charts.running_alpha(t)
+    alpha = run.running_alpha(t)
     assert alpha.data[0].y[-1] == pytest.approx(s.node_acceptance) and "nodes" in alpha.layout.title.text
-    sp = charts.speedup(t)
+    sp = run.speedup(t)
     assert [d.name for d in sp.data] == ["measured", "τ ÷ (N̄c + v)"]  # no Leviathan theory for a tree
     assert sp.data[1].y[-1] == pytest.approx(s.speedup_from_costs)
     assert sp.data[0].y[-1] == pytest.approx(s.speedup_measured)
     cond, uncond = metrics.acceptance_by_position(c)
-    pos = charts.position_acceptance(t)
+    pos = run.position_acceptance(t)
     assert list(pos.data[0].y)[:len(cond)] == cond and pos.layout.xaxis.title.text == "depth in the tree"
 
 
 def test_tree_text_is_escaped():
     t = copy.deepcopy(TREES[tree_label()])
-    rnd = t.rounds[render.opening_round(t)]
+    rnd = t.rounds[round_view.opening_round(t)]
     for n in rnd.tree.nodes:
         n.text = "<script>alert(1)</script>"
     rnd.correction.text = "<img src=x onerror=alert(1)>"
-    out = render.round_html(t, t.rounds.index(rnd), 99)
+    out = round_view.round_html(t, t.rounds.index(rnd), 99)
     assert "<script>" not in out and "<img" not in out and "&lt;script&gt;" in out
 
 
 def test_tree_cards_say_what_a_tree_reports():
     t = TREES[tree_label()]
-    labels = {label: value for row in views.metric_cards(t) for label, value, _ in row}
+    labels = {label: value for row in metric_cards(t) for label, value, _ in row}
     s = metrics.summarize(t)
     assert labels["accepted ÷ checked"] == f"{s.node_acceptance:.2f}"
     assert labels["α (Leviathan)"] == "n/a"
@@ -112,9 +116,9 @@ def test_tree_cards_say_what_a_tree_reports():
     assert labels["τ ÷ (N̄c + v)"] == f"{s.speedup_from_costs:.2f}×"
     g = metrics.trace_gap(t)
     assert g.tree and len(g.steps()) == 4 and g.ideal == pytest.approx(s.mean_acceptance_length)
-    fig = charts.gap(g)
+    fig = run.gap(g)
     assert len(fig.data[0].y) == 5 and fig.data[0].y[0].startswith("τ =")
-    assert charts.position_acceptance(t).layout.title.text == "Acceptance by tree depth"
+    assert run.position_acceptance(t).layout.title.text == "Acceptance by tree depth"
 
 
 def test_step_through_plays_a_tree_round_to_the_end():
@@ -124,7 +128,7 @@ def test_step_through_plays_a_tree_round_to_the_end():
     assert "accepted ÷ checked" in cards(at) and cards(at)["α (Leviathan)"] == "n/a"
     assert "draft expands the tree" in html(at)
     t = TREES[tree_label()]
-    stages = render.n_stages(t.rounds[at.session_state["step_round"]])
+    stages = round_view.n_stages(t.rounds[at.session_state["step_round"]])
     for _ in range(stages - 1):
         ok(at.button(key="step_next").click().run())
     page = html(at)
@@ -149,12 +153,12 @@ def test_compare_puts_a_chain_beside_a_tree():
     assert table.loc["draft · shape · T", "right"].endswith("tree of 16 · 0")
 
 
-def test_step_through_runs_a_live_token_tree_on_the_real_model():
+def test_step_through_runs_a_live_token_tree_on_the_real_model(offline_model):
     from test_app import _wait_for_job
 
     at = AppTest.from_file(str(ROOT / "pages/1_Step_through.py"), default_timeout=120)
     ok(at.run())
-    from specviz.models import load_registry
+    from specviz.decoding.models import load_registry
 
     reg = load_registry()  # the default pair's drafter may not branch (hybrid); pick its trained draft
     at.selectbox(key=f"step_draft_{reg.default_pair}").set_value("trained:smollm2-135m-eagle").run()
@@ -173,7 +177,7 @@ def test_step_through_runs_a_live_token_tree_on_the_real_model():
 
 
 def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
-    from specviz.ui.instruments import lesson4
+    from specviz.lessons import facts
 
     at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=120)
     ok(at.run())
@@ -183,10 +187,10 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
     assert "tree" in label and label in TREES
     t = TREES[label]
     i = at.selectbox(key=f"tr_round_{label}").value
-    assert i == render.opening_round(t)
+    assert i == round_view.opening_round(t)
     at.slider(key=f"tr_stage_{label}_{i}").set_value(0).run()
     assert "draft expands the tree" in html(at)
-    facts = lesson4.facts()
+    facts = facts.lesson4()
     shown = " ".join(m.value for m in at.markdown)
     assert f"τ = {facts['tau_tree16']}" in " ".join(shown.split())
     taus = [metrics.summarize(t).mean_acceptance_length for label, t in TREES.items() if "greedy" in label]
@@ -195,7 +199,7 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
     # the shipped chain-vs-tree measurement (bench --json): a row per shape, the same numbers
     import json
 
-    shipped = json.loads(lesson4.SWEEP.read_text())
+    shipped = json.loads(TREE_SWEEP.read_text())
     table = next(d.value for d in at.dataframe if "shape" in d.value.columns)
     bench = {("tree of %d" % r["tree"]) if r["tree"] else f"chain γ = {r['gamma']}": r
              for r in shipped["rows"] if r["method"] == "ours"}
@@ -207,7 +211,8 @@ def test_lesson_4_draws_a_real_tree_and_the_shipped_chain_vs_trees():
 
 
 def test_the_explanation_follows_the_measured_costs():
-    from specviz.treesweep import Row, explain
+    from specviz.measure.tree_sweep import Row
+    from specviz.present.tree_sweep import explain
 
     chain = Row(0, 4, 4.0, 1.7, 1.3, 0.08, 1.0, 0.9, 1.1, 1.0)
     small = Row(8, 6, 8.0, 2.1, 1.6, 0.08, 1.1, 1.0, 1.2, 1.1)
@@ -220,7 +225,7 @@ def test_the_explanation_follows_the_measured_costs():
     assert "**pays**" in explain([chain, small, cheap])
 
 
-def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine():
+def test_lesson_4_measures_a_chain_and_a_tree_on_this_machine(offline_model):
     at = AppTest.from_file(str(ROOT / "pages/6_Beyond_draft_models.py"), default_timeout=600)
     ok(at.run())
     at.multiselect(key="ts_budgets").set_value([8]).run()
@@ -248,7 +253,7 @@ def test_the_closing_caption_says_how_the_target_chose_its_token(mode):
             continue
         for r in t.rounds:
             if r.tree.nodes and r.correction.kind == "resampled":
-                text = treeview.caption(r, treeview.plan(r).last, greedy)
+                text = tree_view.caption(r, tree_view.plan(r).last, greedy)
                 assert ("takes its own top token" in text) == greedy, text
                 assert ("from what is left of p" in text) != greedy, text  # greedy draws nothing
                 seen += 1
@@ -270,21 +275,22 @@ def test_greedy_and_sampled_tree_rounds_count_checked_nodes_alike():
 
 
 def test_the_sweep_says_which_training_of_the_draft_it_was_measured_with():
-    from specviz import treesweep
+    from specviz.measure import tree_sweep
 
     d = {"date": "2026-11-28", "rows": [{"method": "ours", "drafter": "trained:x", "tree": 8}],
          "draft_weights_sha256": {"trained:x": "a" * 64}}
-    assert "as shipped now" in treesweep.draft_note(d, lambda name: "a" * 64)
-    other = treesweep.draft_note(d, lambda name: "b" * 64)
+    assert "as shipped now" in tree_sweep.draft_note(d, lambda name: "a" * 64)
+    other = tree_sweep.draft_note(d, lambda name: "b" * 64)
     assert "on 2026-11-28 with an earlier training of trained:x" in other and "bbbbbbbbbbbb" in other
-    assert "without a record" in treesweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
+    assert "without a record" in tree_sweep.draft_note({"rows": d["rows"]}, lambda name: "a" * 64)
 
 
 def test_a_drafts_weights_digest_names_its_training():
     import hashlib
 
-    from specviz.models import ROOT, draft_weights_digest
+    from specviz.decoding.models import draft_weights_digest
+    from specviz.paths import DRAFTS_DIR
 
-    weights = ROOT / "drafts" / "smollm2-135m-eagle" / "weights.safetensors"
+    weights = DRAFTS_DIR / "smollm2-135m-eagle" / "weights.safetensors"
     assert draft_weights_digest("smollm2-135m-eagle") == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert draft_weights_digest("no-such-draft") is None

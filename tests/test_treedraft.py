@@ -4,12 +4,17 @@ import random
 
 import pytest
 import torch
-from specviz.drafters import CachedLM, ModelDrafter, truncated_model
-from specviz.runner import build_drafter, encode_prompt
-from specviz.sampling import SamplingParams, probs_from_logits, sample
-from specviz.train.draft import Draft, draft_config, make_drafter
-from specviz.tree import Tree
-from specviz.treedraft import ModelExpander, chain_shape, draft_tree, grow, tree_pass
+from specviz.decoding.cached_lm import CachedLM
+from specviz.decoding.drafters.model import ModelDrafter, truncated_model
+from specviz.decoding.drafters import build_drafter
+from specviz.decoding.models import encode_prompt
+from specviz.decoding.sampling import SamplingParams, probs_from_logits, sample
+from specviz.decoding.drafters.network import Draft
+from specviz.train.draft import draft_config
+from specviz.decoding.drafters.trained import make_drafter
+from specviz.decoding.tree import Tree
+from specviz.decoding.drafters.model import ModelExpander
+from specviz.decoding.grow import chain_shape, draft_tree, grow, tree_pass
 
 GREEDY, HOT = SamplingParams(0.0), SamplingParams(1.0)
 PROMPT = "Describe the history of origami briefly."

@@ -4,7 +4,7 @@
              (prompts.TASKS), one new request per completion (raw text, T = 0.8);
 2. answers   the target answers every request in the chat template, greedily or sampled at
              a temperature drawn from --temperatures; every position keeps the target's
-             hidden state(s) and its top-k next-token log-probabilities;
+             final hidden state and its top-k next-token log-probabilities;
 3. copies    copy-style requests (fix, rewrite, summarise, explain code) over passages cut
              from the target's own answers, answered the same way.
 Every stage is cached on disk and resumes where a killed run stopped.
@@ -18,20 +18,16 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from ..models import LoadedModel
-from . import prompts as P
+from ..decoding.models import LoadedModel
+from .prompts import clean_request, copy_request, request_prompt
 
 
 @torch.inference_mode()
 def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: float,
-                   gen: torch.Generator, topk: int, eos: set[int], pad: int,
-                   feature_layers: tuple[int, ...] = (), keep: bool = True) -> list[dict]:
-    """Left-padded batched sampling; keeps each position's features and top-k if keep.
-
-    Features per position: the hidden states after the layers in feature_layers (each divided
-    by its RMS, so fp16 holds the huge residual-stream values), then the final normed hidden
-    state. Finished rows leave the batch (their KV cache rows are dropped), so a batch costs
-    what its live rows cost.
+                   gen: torch.Generator, topk: int, eos: set[int], pad: int, keep: bool = True) -> list[dict]:
+    """Left-padded batched sampling; keeps each position's feature (the final normed hidden
+    state) and top-k if keep. Finished rows leave the batch (their KV cache rows are dropped),
+    so a batch costs what its live rows cost.
     """
     from transformers import DynamicCache
 
@@ -48,14 +44,13 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
     new = [[] for _ in prompts]
     for step in range(max_new + 1):
         out = model.model(input_ids=cur, attention_mask=mask, position_ids=pos, cache=cache,
-                          use_cache=True, output_hidden_states=bool(feature_layers and keep))
+                          use_cache=True)
         h = out.last_hidden_state
         # the head runs on the last position only: a prompt's earlier top-k are never learnt
         # from (they would cost a [batch, prompt, vocabulary] tensor)
         logp = torch.log_softmax(model.lm_head(h[:, -1:]).float(), -1)
         if keep:
-            parts = [rms_normed(out.hidden_states[i]) for i in feature_layers] + [h]
-            f = torch.cat(parts, -1).half().cpu()
+            f = h.half().cpu()
             top = torch.topk(logp, topk, dim=-1)
             ti, tv = top.indices.int().cpu(), top.values.half().cpu()
             for b, row in enumerate(live):
@@ -96,11 +91,6 @@ def generate_batch(model, prompts: list[list[int]], max_new: int, temperature: f
     return rows
 
 
-def rms_normed(x: torch.Tensor) -> torch.Tensor:
-    x = x.float()
-    return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
-
-
 def generation_model(target: LoadedModel, dtype: str):
     """The target itself, or a copy in dtype (bfloat16 generates ~2.4x faster on an AVX-512 CPU)."""
     import copy
@@ -112,7 +102,7 @@ def generation_model(target: LoadedModel, dtype: str):
 
 
 def stop_tokens(target: LoadedModel) -> tuple[set[int], int]:
-    from ..runner import eos_ids
+    from ..decoding.models import eos_ids
 
     eos, tok = eos_ids(target), target.tokenizer
     return eos, tok.pad_token_id if tok.pad_token_id is not None else min(eos)
@@ -147,10 +137,10 @@ def write_requests(target: LoadedModel, model, tasks: dict, per_task: int, path:
                 need = per_task - len(got)
                 if need <= 0:
                     break
-                asks = [tok(P.request_prompt(desc, seeds, rng)).input_ids for _ in range(need + need // 2 + 2)]
+                asks = [tok(request_prompt(desc, seeds, rng)).input_ids for _ in range(need + need // 2 + 2)]
                 for i in range(0, len(asks), batch):
                     for r in generate_batch(model, asks[i:i + batch], 48, 0.8, gen, 1, stop, pad, keep=False):
-                        text = P.clean_request(tok.decode(r["tokens"][r["prompt_len"]:].tolist(),
+                        text = clean_request(tok.decode(r["tokens"][r["prompt_len"]:].tolist(),
                                                           skip_special_tokens=True), seeds)
                         if text and text.lower() not in seen:
                             seen.add(text.lower())
@@ -170,7 +160,7 @@ def copy_requests(answers: list[dict], rewrites: list[tuple[str, str]], n: int, 
         name, template = rewrites[k % len(rewrites)]
         for _ in range(50):  # code templates need an answer that has a code block
             a = rng.choice(answers)
-            request = P.copy_request(template, name, a["answer"], rng)
+            request = copy_request(template, name, a["answer"], rng)
             if request:
                 out.append({"task": f"copy:{name}", "request": request})
                 break
@@ -194,7 +184,7 @@ def build_data(target: LoadedModel, requests: list[dict], temps: list[float], ar
     Rows are saved to <path>.partial every ten minutes, so a killed run resumes generating
     where it stopped (the resumed part samples with a fresh generator state).
     """
-    from ..runner import encode_prompt
+    from ..decoding.models import encode_prompt
 
     if path.exists():
         return load_data(path)
@@ -219,14 +209,14 @@ def build_data(target: LoadedModel, requests: list[dict], temps: list[float], ar
     saved = time.time()
     for temp, idx in bar:
         got = generate_batch(model, [encoded[i] for i in idx], args.max_new_tokens, temp, gen,
-                             args.topk, eos, pad, tuple(args.feature_layers))
+                             args.topk, eos, pad)
         rows += [dict(r, index=i, temperature=temp) for i, r in zip(idx, got)]
         bar.set_postfix(tokens=sum(len(r["tokens"]) - r["prompt_len"] for r in rows))
         if time.time() - saved > 600:
-            save_data(partial, rows, args.feature_layers)
+            save_data(partial, rows)
             saved = time.time()
     rows.sort(key=lambda r: r["index"])
-    save_data(path, rows, args.feature_layers)
+    save_data(path, rows)
     path.with_suffix(".json").write_text(json.dumps(requests, indent=1), encoding="utf-8")
     partial.unlink(missing_ok=True)
     return load_data(path)
@@ -247,7 +237,7 @@ def answers_text(data: dict | None, tokenizer, requests: list[dict]) -> list[dic
 
 # ----------------------------------------------------------------------------- storage
 
-def save_data(path: Path, rows: list[dict], feature_layers=()) -> None:
+def save_data(path: Path, rows: list[dict]) -> None:
     """All sequences concatenated, with offsets: one safetensors file."""
     from safetensors.torch import save_file
 
@@ -259,8 +249,7 @@ def save_data(path: Path, rows: list[dict], feature_layers=()) -> None:
                "top_ids": torch.cat([r["top_ids"] for r in rows]),
                "top_logp": torch.cat([r["top_logp"] for r in rows]),
                "index": torch.tensor([r.get("index", i) for i, r in enumerate(rows)]),
-               "temperature": torch.tensor([float(r.get("temperature", 0.0)) for r in rows]),
-               "feature_layers": torch.tensor(list(feature_layers), dtype=torch.long)}
+               "temperature": torch.tensor([float(r.get("temperature", 0.0)) for r in rows])}
     tmp = path.with_suffix(".tmp")
     save_file({k: v.contiguous() for k, v in tensors.items()}, str(tmp))
     tmp.replace(path)
@@ -291,7 +280,6 @@ def with_offsets(d: dict) -> dict:
     d["pos_starts"] = [s - i for i, s in enumerate(d["starts"])]  # per-position arrays are 1 shorter
     d.setdefault("index", torch.arange(len(lengths)))
     d.setdefault("temperature", torch.zeros(len(lengths)))
-    d.setdefault("feature_layers", torch.zeros(0, dtype=torch.long))
     return d
 
 
@@ -305,7 +293,7 @@ def merge(parts: list[dict | None]) -> dict:
     for d in parts:
         index.append(d["index"] + shift)
         shift += int(d["index"].max()) + 1 if len(d["index"]) else 0
-    out["index"], out["feature_layers"] = torch.cat(index), parts[0]["feature_layers"]
+    out["index"] = torch.cat(index)
     return with_offsets(out)
 
 

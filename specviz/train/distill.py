@@ -2,7 +2,7 @@
 
 1. data   the target writes user requests across many task types, answers them (greedy and
           sampled at several temperatures) and answers copy-style requests over its own
-          text (specviz.train.data); every position keeps its hidden state(s) and top-k
+          text (specviz.train.data); every position keeps its hidden state and top-k
           next-token distribution. Held-out task types are generated the same way.
 2. train  the draft learns the target's next-token distribution (cross-entropy against the
           stored top-k: KL(p || q) up to a constant). EAGLE drafts are unrolled over several
@@ -11,38 +11,37 @@
 3. fit    a logit scale per draft step, chosen on held-out data so that the expected
           acceptance sum(min(p, q)) at T = 0.7 is highest (calibrated sampling drafts).
 4. eval   held-out runs of the engine (hand-written requests, held-out task types) at
-          T = 0, 0.7 and 1.0, summarised by specviz.metrics, written to a card.
+          T = 0, 0.7 and 1.0, summarised by specviz.measure.metrics, written to a card.
 """
-import argparse
 import json
 import math
 import random
-import shlex
 import sys
-import time
 from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
-from .. import metrics
+from ..decoding.drafters.network import Draft, frozen_head
+from ..decoding.drafters.trained import read_draft, resolve
+from ..decoding.models import LoadedModel
 from ..errors import RunError
-from ..models import LoadedModel
+from ..measure.prompts import HELD_OUT_TASKS, round_robin
+from ..measure.repeats import interleaved, plain_first, pooled_summary
+from ..numbers import dash
+from ..paths import cache_dir
 from . import data as D
-from . import prompts as P
 from .data import sequence
-from .draft import (KINDS, Draft, draft_config, frozen_head, init_from_target,
-                    n_params, read_draft, resolve, save_draft)
-
-CACHE = Path.home() / ".cache" / "specviz" / "distill"
-
+from .draft import draft_config, init_from_target
+from .prompts import HELD_OUT_REWRITES, REWRITES, TASKS
 
 # ----------------------------------------------------------------------------- training
 
 def make_batch(data: dict, idx: list[int], remap: torch.Tensor, device: str, width: int) -> dict:
     """Right-padded batch; teacher ids remapped to the draft vocabulary (-1 = outside it).
 
-    width: feature columns the draft reads (the last ones of the stored features).
+    width: the target's hidden size (the last columns of the stored features: data cached by
+    an older SpecViz may hold fused target layers before them).
     """
     seqs = [sequence(data, i) for i in idx]
     T = max(len(s["tokens"]) for s in seqs)
@@ -100,7 +99,7 @@ def eagle_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.0
     noise of this half-width on the target features while training (as in EAGLE).
     """
     emb = embed(batch["tokens"][:, 1:-1])  # tokens 1 .. T-2
-    feats = draft.target_features(batch["hidden"][:, :-1])  # target features 0 .. T-3
+    feats = batch["hidden"][:, :-1]  # target features 0 .. T-3
     if noise and draft.training:
         feats = feats + (torch.rand_like(feats) - 0.5) * 2 * noise
     T = emb.shape[1]
@@ -128,7 +127,7 @@ def layers_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.
 
 def medusa_steps(draft: Draft, embed, batch: dict, steps: int, noise: float = 0.0):
     """Head k on the target feature j predicts token j+k+1 (teacher row j+k)."""
-    feats = draft.target_features(batch["hidden"])
+    feats = batch["hidden"]
     return [(block(feats[:, :-k]), shifted(batch, k)) for k, block in enumerate(draft.heads, 1)]
 
 
@@ -184,16 +183,6 @@ def load_state(path: Path, draft: Draft, opt) -> tuple[int, list]:
     return info["step"], info["history"]
 
 
-def held_out_accuracy(draft, embed, head, data, remap, device, steps) -> list[float]:
-    """Teacher-forced top-1 agreement per draft step on the held-out data."""
-    draft.eval()
-
-
-def feature_width(draft: Draft) -> int:
-    """Feature columns the draft reads: all stored layers if it fuses them, else the last."""
-    return draft.cfg["hidden"] * draft.cfg.get("n_features", 1)
-
-
 def vocab_remap(vocab_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
     """Target token id -> draft vocabulary index (-1 outside it)."""
     remap = torch.full((vocab_size,), -1, dtype=torch.long)
@@ -204,7 +193,7 @@ def vocab_remap(vocab_ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
 def held_out_batches(draft: Draft, data: dict, remap, device, size: int = 32):
     for i in range(0, len(data["lengths"]), size):
         yield make_batch(data, list(range(i, min(i + size, len(data["lengths"])))), remap, device,
-                         feature_width(draft))
+                         draft.cfg["hidden"])
 
 
 def held_out_accuracy(draft, embed, head, data, remap, device, steps) -> list[float]:
@@ -240,8 +229,7 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
     """Train the draft on data; checkpoints in out/ every --save-every steps (resumable)."""
     torch.manual_seed(args.seed)
     device = target.device
-    cfg = draft_config(target.model.config, args.kind, args.layers, args.heads,
-                       tuple(args.feature_layers) if args.fuse else ())
+    cfg = draft_config(target.model.config, args.kind, args.layers, args.heads)
     draft = Draft(cfg)
     init_from_target(draft, target.model)
     if args.init:
@@ -256,7 +244,7 @@ def train(target: LoadedModel, data: dict, held: dict, vocab_ids: torch.Tensor, 
     step, history = load_state(out, draft, opt) if args.resume else (0, [])
     if step:
         print(f"resuming from step {step}", file=sys.stderr)
-    n_seq, width = len(data["lengths"]), feature_width(draft)
+    n_seq, width = len(data["lengths"]), draft.cfg["hidden"]
     bar = tqdm(range(step, args.steps), initial=step, total=args.steps, desc=f"training {args.kind}",
                unit="step", file=sys.stderr)
     for step in bar:
@@ -341,13 +329,13 @@ def build_all(target: LoadedModel, args) -> tuple[dict, dict, dict]:
     cached = all((folder / f).exists() for f in ("answers.safetensors", "copies.safetensors",
                                                    "held_out.safetensors", "held_copies.safetensors"))
     model = None if cached else D.generation_model(target, args.gen_dtype)
-    tasks, held_tasks = task_subset(P.TASKS, args.tasks), task_subset(P.HELD_OUT_TASKS, args.tasks)
+    tasks, held_tasks = task_subset(TASKS, args.tasks), task_subset(HELD_OUT_TASKS, args.tasks)
     requests = D.write_requests(target, model, tasks, args.requests_per_task, folder / "requests.json",
                                 args.seed, args.gen_batch)
     temps = D.assign_temperatures(len(requests), args.temperatures, args.seed)
     answers = D.build_data(target, requests, temps, args, folder / "answers.safetensors", model)
     texts = D.answers_text(answers, target.tokenizer, requests)
-    copies = D.copy_requests(texts, P.REWRITES, args.copy_prompts, args.seed)
+    copies = D.copy_requests(texts, REWRITES, args.copy_prompts, args.seed)
     copied = D.build_data(target, copies, D.assign_temperatures(len(copies), args.temperatures, args.seed + 1),
                           args, folder / "copies.safetensors", model)
     # held out: requests for unseen task types, answered greedily by the target as loaded
@@ -357,15 +345,15 @@ def build_all(target: LoadedModel, args) -> tuple[dict, dict, dict]:
     held = D.build_data(target, held_requests, [0.0] * len(held_requests), args,
                         folder / "held_out.safetensors")
     held_texts = D.answers_text(held, target.tokenizer, held_requests)
-    held_copies = D.copy_requests(held_texts, P.HELD_OUT_REWRITES, len(held_requests) // 3, args.seed + 1)
+    held_copies = D.copy_requests(held_texts, HELD_OUT_REWRITES, len(held_requests) // 3, args.seed + 1)
     held_copied = D.build_data(target, held_copies, [0.0] * len(held_copies), args,
                                folder / "held_copies.safetensors")
     del model
     info = {"folder": str(folder), "requests": len(requests), "copies": len(copies),
             "held_out_requests": len(held_requests), "held_out_copies": len(held_copies),
             "tasks": list(tasks), "held_out_tasks": list(held_tasks),
-            "rewrites": sorted({n for n, _ in P.REWRITES}), "held_out_rewrites": sorted({n for n, _ in P.HELD_OUT_REWRITES}),
-            "held_out_pairs": P.round_robin([(r["task"], r["request"]) for r in held_requests + held_copies])}
+            "rewrites": sorted({n for n, _ in REWRITES}), "held_out_rewrites": sorted({n for n, _ in HELD_OUT_REWRITES}),
+            "held_out_pairs": round_robin([(r["task"], r["request"]) for r in held_requests + held_copies])}
     return D.merge([answers, copied]), D.merge([held, held_copied]), info
 
 
@@ -375,29 +363,34 @@ def data_dir(args) -> Path:
     temps = "-".join(f"{t:g}" for t in args.temperatures)
     tag = (f"{args.target.replace('/', '--')}-r{args.requests_per_task}x{args.tasks or 'all'}"
            f"-c{args.copy_prompts}-h{args.held_out_per_task}-n{args.max_new_tokens}-t{temps}"
-           f"-k{args.topk}-f{'-'.join(map(str, args.feature_layers)) or 'top'}-s{args.seed}"
+           f"-k{args.topk}-ftop-s{args.seed}"  # "-ftop": the name data caches had before --fuse went
            + ("" if args.gen_dtype == "float32" else f"-{args.gen_dtype}"))
-    return CACHE / tag
+    return cache_dir() / "distill" / tag
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 def evaluate(target: LoadedModel, spec: str, sets: dict, gamma: int, temperatures: list[float],
              max_new_tokens: int) -> dict:
-    """Engine runs of spec on every prompt at every temperature, pooled per set, per temperature
-    and per task type with specviz.metrics.
+    """Engine runs of spec on every prompt at every temperature (repeats.interleaved, once), pooled
+    per set, per temperature and per task type (repeats.pooled_summary).
 
     The plain-decoding baseline (for c, v and the measured speedup) runs at T = 0 only.
     """
-    from ..runner import RunSettings, run
+    from ..decoding.record import RunSettings, run
 
-    runs = [(name, task, prompt, t) for name, pairs in sets.items() for task, prompt in pairs
-            for t in temperatures]
+    def one(job, r):
+        _, _, prompt, t = job
+        return run(RunSettings(prompt, target=target.spec.key, draft=spec, gamma=gamma, temperature=t,
+                               max_new_tokens=max_new_tokens, device=target.device, baseline=t == 0,
+                               baseline_first=plain_first(r)))
+
+    groups = [[(name, task, prompt, t) for t in temperatures] for name, pairs in sets.items() for task, prompt in pairs]
+    with tqdm(total=sum(map(len, groups)), desc="held-out eval", unit="run", file=sys.stderr) as bar:
+        done = interleaved(groups, 1, one, lambda *_: bar.update())
     traces: dict = {}
     lossless = True
-    for name, task, prompt, t in tqdm(runs, desc="held-out eval", unit="run", file=sys.stderr):
-        trace = run(RunSettings(prompt, target=target.spec.key, draft=spec, gamma=gamma, temperature=t,
-                                max_new_tokens=max_new_tokens, device=target.device, baseline=t == 0))
+    for (name, task, _, t), _, trace in done:
         lossless &= t != 0 or trace.output_ids == trace.baseline.output_ids
         traces.setdefault((name, t), []).append((task, trace))
     result: dict = {"lossless": lossless}
@@ -406,194 +399,20 @@ def evaluate(target: LoadedModel, spec: str, sets: dict, gamma: int, temperature
         for task, trace in got:
             by_task.setdefault(task, []).append(trace)
         result.setdefault(name, {})[f"T={t:g}"] = {
-            "all": pooled([tr for _, tr in got], gamma),
-            "by_task": {task: pooled(trs, gamma) for task, trs in sorted(by_task.items())}}
+            "all": pooled(tr for _, tr in got),
+            "by_task": {task: pooled(trs) for task, trs in sorted(by_task.items())}}
     return result
 
 
-def pooled(traces: list, gamma: int) -> dict:
-    """The pooled metrics of runs (specviz.metrics); timing from the runs that have a baseline."""
-    import statistics
-
-    counts = metrics.pooled(traces)
-    timed = [t for t in traces if metrics.baseline_step_s(t)]
-    step_s = statistics.median(metrics.baseline_step_s(t) for t in timed) if timed else None
-    measured = [metrics.measured_speedup(t) for t in timed]
-    s = metrics.summarize_counts(counts, gamma, step_s, statistics.median(measured) if measured else None)
+def pooled(traces) -> dict:
+    """The card's numbers of runs, pooled as the brief pools them (repeats.pooled_summary)."""
+    traces = list(traces)
+    s = pooled_summary(traces)
     r = lambda x, d=4: None if x is None else round(x, d)  # noqa: E731
     return {"prompts": len(traces), "rounds": s.rounds, "alpha": r(s.alpha), "alpha_expected": r(s.alpha_expected),
             "tau": r(s.mean_acceptance_length), "tau_expected": r(s.expected_acceptance_length),
             "draft_acceptance_rate": r(s.draft_acceptance_rate), "c": r(s.cost_ratio), "v": r(s.verify_cost, 3),
-            "speedup_median": r(s.speedup_measured, 3)}
-
-
-# ----------------------------------------------------------------------------- CLI
-
-def floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
-
-
-def ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser("distill", help="train a draft on the target's own text (self-distillation)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", default="smollm2-135m-instruct", help="models.yaml key or hub id")
-    p.add_argument("--kind", choices=KINDS, default="eagle", help="draft shape (default eagle)")
-    p.add_argument("--layers", type=int, default=1, help="decoder layers (eagle, layers)")
-    p.add_argument("--heads", type=int, default=4, help="Medusa heads (medusa)")
-    p.add_argument("--draft-vocab", type=int, default=12288,
-                   help="reduced draft vocabulary: the N most frequent tokens (0 = full vocabulary)")
-    p.add_argument("--tasks", type=int, default=0, help="use only the first N task types (0 = all; for quick runs)")
-    p.add_argument("--requests-per-task", type=int, default=70, help="requests the target writes per task type")
-    p.add_argument("--copy-prompts", type=int, default=700,
-                   help="copy-style requests (fix, rewrite, summarise, explain code) over the target's answers")
-    p.add_argument("--held-out-per-task", type=int, default=8, help="requests per held-out task type")
-    p.add_argument("--max-new-tokens", type=int, default=160, help="tokens generated per answer")
-    p.add_argument("--gen-batch", type=int, default=48, help="prompts generated at once")
-    p.add_argument("--temperatures", type=floats, default=[0, 0, 0.3, 0.5, 0.7, 1.0],
-                   help="answer temperatures, cycled over the requests (0 = greedy; default 0,0,0.3,0.5,0.7,1)")
-    p.add_argument("--topk", type=int, default=16, help="teacher top-k stored per position")
-    p.add_argument("--feature-layers", type=ints, default=[],
-                   help="also store these target layers' outputs (hidden_states indices, e.g. 2,15) for --fuse")
-    p.add_argument("--fuse", action="store_true",
-                   help="EAGLE-3: the draft reads the --feature-layers and the final hidden state, fused")
-    p.add_argument("--data-only", action="store_true", help="stop after generating the data")
-    p.add_argument("--init", default="",
-                   help="start from this trained draft's weights (same shape; e.g. a draft "
-                        "trained on other data)")
-    p.add_argument("--steps", type=int, default=1000, help="training steps")
-    p.add_argument("--batch", type=int, default=16, help="sequences per step")
-    p.add_argument("--lr", type=float, default=1e-3, help="peak learning rate")
-    p.add_argument("--ttt", type=int, default=3, help="EAGLE draft steps unrolled in training")
-    p.add_argument("--noise", type=float, default=0.0, help="EAGLE: uniform feature noise half-width in training")
-    p.add_argument("--calibrate-temperature", type=float, default=0.7,
-                   help="fit each draft step's logit scale for this sampling temperature (0 = skip)")
-    p.add_argument("--save-every", type=int, default=100, help="checkpoint every N steps")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="output folder (e.g. drafts/NAME)")
-    p.add_argument("--data", default=None, help=f"data cache folder (default {CACHE}/<target>-<settings>)")
-    p.add_argument("--no-resume", dest="resume", action="store_false", help="ignore a saved train state")
-    p.add_argument("--eval-held-out", type=int, default=16,
-                   help="held-out task-type prompts in the final eval (besides the hand-written ones; "
-                        "--eval-temperatures '' skips the eval)")
-    p.add_argument("--eval-temperatures", type=floats, default=[0, 0.7, 1.0],
-                   help="temperatures of the final eval runs (default 0,0.7,1; '' = no eval)")
-    p.add_argument("--eval-gamma", type=int, default=3, help="gamma of the final eval runs")
-    p.add_argument("--eval-tokens", type=int, default=64, help="new tokens per final eval run")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    p.add_argument("--gen-dtype", choices=("float32", "bfloat16"), default="bfloat16",
-                   help="dtype of the target copy that generates the training data (bfloat16: ~2.4x "
-                        "faster on an AVX-512 CPU, slightly noisier features and labels; the held-out "
-                        "data and the eval always use the target as loaded)")
-    p.add_argument("--train-dtype", choices=("float32", "bfloat16"), default="bfloat16",
-                   help="bfloat16 = mixed-precision training (autocast; fp32 weights and optimizer)")
-    p.set_defaults(func=main)
-
-
-def check_args(args) -> None:
-    for name in ("layers", "heads", "requests_per_task", "held_out_per_task", "max_new_tokens", "gen_batch",
-                 "topk", "steps", "batch", "ttt", "save_every", "eval_gamma", "eval_tokens"):
-        if getattr(args, name) < 1:
-            raise RunError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    if min(args.draft_vocab, args.eval_held_out, args.seed, args.tasks, args.copy_prompts) < 0:
-        raise RunError("--draft-vocab, --eval-held-out, --seed, --tasks and --copy-prompts must be >= 0")
-    if not args.temperatures or not all(0 <= t <= 2 for t in args.temperatures + args.eval_temperatures):
-        raise RunError("--temperatures and --eval-temperatures must be in [0, 2] (0 = greedy)")
-    if args.kind != "medusa" and args.layers > 8:
-        raise RunError(f"--layers {args.layers} is too many for a draft: use 1 .. 8")
-    if args.fuse and (args.kind != "eagle" or not args.feature_layers):
-        raise RunError("--fuse needs --kind eagle and --feature-layers (e.g. 2,15)")
-    if not 0 <= args.calibrate_temperature <= 2:
-        raise RunError("--calibrate-temperature must be in [0, 2] (0 = skip)")
-
-
-def lean_memory() -> None:
-    """Keep a long CPU training run's memory flat.
-
-    Batches change shape every step; with glibc's default thresholds freed blocks stay in
-    the heap and oneDNN caches a primitive per shape, so memory grew ~25-150 MB per step
-    (measured). Big blocks straight from mmap and a small primitive cache keep it flat.
-    """
-    import ctypes
-    import os
-
-    os.environ.setdefault("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "8")  # read when oneDNN first runs
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 131072)  # M_MMAP_THRESHOLD
-        libc.mallopt(-1, 131072)  # M_TRIM_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tune
-        pass
-
-
-def main(args) -> int:
-    from ..runner import load_target
-
-    check_args(args)
-    lean_memory()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    start = time.time()
-    out = Path(args.out).expanduser()
-    target = load_target(args.target, args.device, lambda m: print(m, file=sys.stderr))
-    data, held, info = build_all(target, args)
-    n_tokens = int(sum(data["lengths"]) - sum(data["prompt_lens"]))
-    print(f"data: {len(data['lengths'])} answers, {n_tokens} generated tokens in {info['folder']}",
-          file=sys.stderr)
-    if args.data_only:
-        return 0
-    data_min = (time.time() - start) / 60
-    vocab_ids = D.draft_vocabulary(data, args.draft_vocab, target.model.config.vocab_size)
-    cover = D.coverage(held, vocab_ids)
-    print(f"draft vocabulary {len(vocab_ids)} tokens covers {cover:.1%} of held-out greedy tokens",
-          file=sys.stderr)
-    draft = train(target, data, held, vocab_ids, args, out)
-    calibration = None
-    if args.calibrate_temperature:
-        embed = target.model.get_input_embeddings()
-        remap = vocab_remap(vocab_ids, target.model.config.vocab_size)
-        head = frozen_head(target.model, vocab_ids).float()
-        scales, calibration = calibrate(draft, embed, head, held, remap, target.device, args.ttt,
-                                        args.calibrate_temperature)
-        draft.cfg["q_scale"] = scales
-        print(f"q calibration at T={args.calibrate_temperature}: {calibration}", file=sys.stderr)
-    train_min = (time.time() - start) / 60
-    card = {"name": out.name, "target": target.spec.hub_id, "target_gguf_file": target.spec.gguf_file,
-            "target_hidden": target.model.config.hidden_size, "kind": args.kind,
-            "config": draft.cfg, "new_parameters": n_params(draft), "draft_vocab": len(vocab_ids),
-            "draft_vocab_held_out_coverage": round(cover, 4),
-            "data": {**{k: v for k, v in info.items() if k != "held_out_pairs"},
-                     "generated_tokens": n_tokens, "max_new_tokens": args.max_new_tokens,
-                     "temperatures": args.temperatures, "teacher_topk": args.topk,
-                     "feature_layers": args.feature_layers, "gen_dtype": args.gen_dtype,
-                     "minutes": round(data_min, 1)},
-            "training": {"steps": args.steps, "batch": args.batch, "lr": args.lr, "ttt": args.ttt,
-                         "noise": args.noise, "seed": args.seed, "device": target.device,
-                         "dtype": args.train_dtype, "minutes": round(train_min, 1),
-                         "final": draft.history[-1] if draft.history else None},
-            "calibration": {"temperature": args.calibrate_temperature, "steps": calibration},
-            "command": "python -m specviz distill " + " ".join(shlex.quote(a) for a in sys.argv[2:])}
-    save_draft(out, draft, vocab_ids, card)  # usable before the eval; the eval adds its numbers
-    if args.eval_temperatures:
-        sets = {"hand-written": P.eval_requests(),
-                "held-out task types": info["held_out_pairs"][:args.eval_held_out]}
-        card["held_out_eval"] = {"gamma": args.eval_gamma, "max_new_tokens": args.eval_tokens,
-                                 **evaluate(target, f"trained:{out}", sets, args.eval_gamma,
-                                            args.eval_temperatures, args.eval_tokens)}
-        save_draft(out, draft, vocab_ids, card)
-    write_readme(out, card)
-    print(f"saved {out / 'weights.safetensors'}; use it with --draft trained:{out}", file=sys.stderr)
-    return 0
+            "speedup": r(s.speedup_measured, 3)}
 
 
 def write_readme(out: Path, card: dict) -> None:
@@ -601,7 +420,6 @@ def write_readme(out: Path, card: dict) -> None:
     d, t = card["data"], card["training"]
     lines = [f"# Draft `{card['name']}` for {card['target']}", "",
              f"- shape: {card['kind']}, {card['config'].get('n_layers', 0)} layer(s)"
-             f"{', fused target layers ' + str(card['config']['feature_layers']) if card['config'].get('feature_layers') else ''}"
              f" ({card['new_parameters']:,} new parameters; frozen target embeddings and LM head), draft "
              f"vocabulary {card['draft_vocab']} tokens ({card['draft_vocab_held_out_coverage']:.1%} of held-out "
              "greedy tokens)",
@@ -633,7 +451,6 @@ def eval_table(ev: dict) -> list[str]:
             continue
         for t, res in by_t.items():
             a = res["all"]
-            f = lambda v, d=3: "–" if v is None else f"{v:.{d}f}"  # noqa: E731
-            rows.append(f"| {name} | {t[2:]} | {f(a['alpha'])} | {f(a['alpha_expected'])} | {f(a['tau'], 2)} | "
-                        f"{f(a['draft_acceptance_rate'])} |")
+            rows.append(f"| {name} | {t[2:]} | {dash(a['alpha'], 3)} | {dash(a['alpha_expected'], 3)} | {dash(a['tau'], 2)} | "
+                        f"{dash(a['draft_acceptance_rate'], 3)} |")
     return rows

@@ -1,4 +1,6 @@
-"""Streamlit widgets shared by the pages (everything below `ui/` is Streamlit-free).
+"""Streamlit widgets shared by the pages: with pages/ and app.py the only code that imports
+Streamlit (tests/test_layers.py checks it); what they show comes from present/, services/ and
+lessons/, which import no Streamlit.
 
 Embedding in another page, e.g. a lesson:
     shown = state.current("lesson1", preferred="summarise · lookup · greedy")  # (label, Trace)

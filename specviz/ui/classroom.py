@@ -14,20 +14,20 @@ presenter is) but stay put.
 """
 import io
 import os
-from pathlib import Path
 
 import qrcode
 import qrcode.image.svg
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from .. import class_charts
-from ..classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
-from . import projector, safe, urlstate
+from ..paths import PAGES_DIR
+from ..present import escape
+from ..present.charts.classroom import answers
+from ..services.classroom import ClassError, Classes, Snapshot, Tally, new_voter, normalise_code
+from . import projector, urlstate
 
 POLL_S = float(os.environ.get("SPECVIZ_CLASS_POLL_S", "1.0"))  # followers' poll (scripts/class_load_test.py --poll)
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
-PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 CODE, SECRET, FOLLOW, VOTER = "sv_class", "sv_class_secret", "sv_class_follow", "sv_voter"
 APPLIED, PENDING = "sv_class_applied", "sv_class_pending"
 
@@ -228,7 +228,7 @@ def _where(view: dict) -> str:
         parts.append(str(view["page"]).split("_", 1)[-1].replace("_", " "))
     if view.get("round") is not None:
         parts.append(f"round {view['round']}")
-    return (" · presenter on " + ", ".join(safe.md(p) for p in parts)) if parts else ""
+    return (" · presenter on " + ", ".join(escape.md(p) for p in parts)) if parts else ""
 
 
 def bar(page: str) -> None:
@@ -321,7 +321,7 @@ def _room_chart(qid: str) -> None:
 def _room_panel(qid: str, t: Tally, live: bool) -> None:
     """The presenter's chart of one question's answers, its reveal button and (not live) a
     button to watch it live."""
-    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_room_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(answers(t.options, t.counts)), key=f"sv_room_{qid}", config=PLOTLY)
     row = st.container(horizontal=True)
     label = "Hide the room's answers from students" if t.revealed else "Show students the room's answers"
     row.button(label, key=f"sv_reveal_{qid}", on_click=_reveal, args=(qid, not t.revealed))
@@ -357,4 +357,4 @@ def room_result(qid: str) -> None:
     if t is None:
         st.caption("The room's answers appear here when the presenter shows them.")
         return
-    st.plotly_chart(projector.scaled(class_charts.answers(t)), key=f"sv_res_{qid}", config=PLOTLY)
+    st.plotly_chart(projector.scaled(answers(t.options, t.counts)), key=f"sv_res_{qid}", config=PLOTLY)

@@ -1,38 +1,21 @@
 """Lesson renderer: text and quizzes from specviz/lessons/*.yaml, one section at a time in projector mode.
 
-A page calls `render(name, instruments, facts)`: each section's markdown is shown, followed by
-the live instrument the section names. Lesson texts never state a measured number themselves:
-they write `{{name}}` and `facts()` fills it from the shipped traces (or says "n/a").
+A page calls `render(name, instruments)`: each section's markdown is shown, followed by the live
+instrument the section names. Lesson texts never state a measured number themselves: they write
+`{{name}}` and specviz.lessons.facts fills it from the shipped traces (or says "n/a").
 Projector mode (sidebar, every page: projector.py) shows one section at a time (PageDown /
 PageUp: what a presentation clicker sends; the section is in the address as ?section=N), the
 title and summary once, and fixes the seed. The workshop pack (workshop.py) holds every lesson.
 """
-from pathlib import Path
 from typing import Callable
 
 import streamlit as st
-import yaml
 
-from ..content import FACT, fill  # noqa: F401 - FACT: what a lesson's placeholders look like
+from ..lessons import facts
+from ..lessons.content import LESSONS, load
 from ..trace import Trace
-from . import page, projector, quiz, urlstate, workshop
+from . import page, projector, quiz, urlstate
 
-LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
-
-
-@st.cache_resource(show_spinner=False)
-def _load(path: str, mtime: float) -> dict:
-    with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
-
-
-def load(name: str, facts: dict[str, str] | None = None) -> dict:
-    """One lesson's data: title, summary, sections, quiz (with `{{fact}}` filled when facts are given)."""
-    path = next(LESSONS_DIR.glob(f"{name}*.yaml"), None)
-    if path is None:
-        raise FileNotFoundError(f"no lesson {name!r} in {LESSONS_DIR}")
-    data = _load(str(path), path.stat().st_mtime)
-    return fill(data, facts) if facts is not None else data
 
 
 def presenting() -> bool:
@@ -65,27 +48,6 @@ def _sidebar() -> None:
             st.number_input("seed for live runs", 0, 2**31 - 1, key="sv_seed")
 
 
-def markdown(data: dict) -> str:
-    """The lesson as one markdown document."""
-    parts = [f"# {data['title']}", data.get("summary", "")]
-    parts += [f"## {s['heading']}\n\n{s['body']}" for s in data["sections"]]
-    return "\n\n".join(parts)
-
-
-def answers(data: dict, verdicts: dict[int, str] | None = None) -> str:
-    """Teacher's key: every question with its answer and explanation; a predict question with
-    its verdict (verdicts: question index -> markdown, quiz.verdicts)."""
-    lines = [f"# {data['title']}: answers", ""]
-    for i, q in enumerate(data["quiz"], 1):
-        if q.get("kind") == "predict":
-            verdict = (verdicts or {}).get(i - 1, "no recorded trace has such a token")
-            lines.append(f"{i}. {q['question']}\n   Verdict on the {verdict}\n"
-                         f"   {q.get('explain', '')}")
-        else:
-            lines.append(f"{i}. {q['question']}\n   **{q['options'][q['answer']]}**. {q['explain']}")
-    return "\n".join(lines)
-
-
 def _section(section: dict, instruments: dict[str, Callable[[], None]]) -> None:
     """A section's heading, text and instrument; presenting, the instrument comes first, so the
     room sees it on the first screen and the text is under it."""
@@ -101,14 +63,12 @@ def _section(section: dict, instruments: dict[str, Callable[[], None]]) -> None:
 
 
 def render(name: str, instruments: dict[str, Callable[[], None]],
-           facts: Callable[[], dict[str, str]] | None = None,
            address: Callable[[], dict[str, tuple[str, urlstate.Param]]] | None = None) -> None:
-    """The lesson page: title, sections with their instruments, then the quiz.
-
-    facts(): the measured numbers the lesson's text quotes, by name (see `fill`).
-    address(): the instruments' main settings the address keeps (urlstate.bind)."""
-    data = load(name, facts() if facts else {})
-    stem = next(s for s, n in workshop.LESSONS.items() if n == name)
+    """The lesson page: title, sections with their instruments, then the quiz; the text quotes the
+    measured numbers of lessons.facts. address(): the instruments' main settings the address keeps
+    (urlstate.bind)."""
+    data = load(name, facts.of(name))
+    stem = next(s for s, n in LESSONS.items() if n == name)
     page.setup(data["title"].split("·")[-1].strip(), stem, address=address() if address else None)
     _sidebar()
     if presenting():

@@ -3,9 +3,9 @@ import re
 
 import streamlit as st
 
+from ..services.store import shipped_traces
 from ..trace import Trace
 from . import state, urlstate
-from .examples import shipped_traces
 
 
 # While a newly chosen file uploads and the page reruns (a second or more on a busy server), the

@@ -2,19 +2,13 @@
 the default pair gets — read from the cache without loading a model; measured on demand."""
 import streamlit as st
 
-from .. import kerneltable, lesson_charts, machine
-from ..models import cpu_threads
+from ..decoding import kerneltable, machine
+from ..decoding.models import cpu_threads
+from ..present.charts import lessons
 from . import projector, run
 from .instruments.common import PLOTLY, errors
 
 TEMPERATURES = (0.0, 0.7)  # the two the pairs' α was measured at
-
-
-def _pairs():
-    reg = run.registry()
-    default = reg.pairs[reg.default_pair]
-    pairs = [p for p in reg.pairs.values() if p.offline and p.target == default.target]
-    return reg, default, pairs
 
 
 def panel(key: str) -> None:
@@ -26,7 +20,8 @@ def panel(key: str) -> None:
 
 
 def _panel(key: str) -> None:
-    reg, default, pairs = _pairs()
+    reg = run.registry()
+    default, pairs = reg.default_family()
     threads = cpu_threads()
     profiles = {t: machine.saved_profile(reg.model(default.target), pairs, threads, t) for t in TEMPERATURES}
     prof = profiles[0.0]
@@ -45,7 +40,7 @@ def _panel(key: str) -> None:
 
 
 def _measure(default, pairs, retune: bool):
-    from ..runner import build_drafter  # noqa: PLC0415 - imports torch: only when asked
+    from ..decoding.drafters import build_drafter  # noqa: PLC0415 - imports torch: only when asked
 
     def go():
         target = run.shared_model(default.target, "auto")
@@ -73,7 +68,7 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
                     help=f"for the default pair {default} at T = 0: the draft length with the highest "
                          "expected speedup E[τ] / (γc + v(γ+1)) from the pair's measured α, this "
                          "machine's c and v(k)")
-    st.plotly_chart(projector.scaled(lesson_charts.machine_costs(t)), config=PLOTLY, key=f"machine_chart_{id(t)}")
+    st.plotly_chart(projector.scaled(lessons.machine_costs(t)), config=PLOTLY, key=f"machine_chart_{id(t)}")
     fp = t.fingerprint
     st.caption(f"{fp['cpu']}, {fp['threads']} thread{'s' * (fp['threads'] != 1)}, torch {fp['torch']}; "
                f"kernels timed {t.measured} in {t.tune_s:.1f} s (load average {t.load or 0:.1f}), "
@@ -90,15 +85,3 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
 
 def _kernels(t) -> str:
     return kerneltable.summary(t).split("; ", 1)[1]  # the CLI's words, without the plain step
-
-
-def facts() -> dict[str, str]:
-    """What lesson texts quote of this machine: v(2) and v(5) of the tuned engine, and when."""
-    reg, default, pairs = _pairs()
-    prof = machine.saved_profile(reg.model(default.target), pairs, cpu_threads())
-    if prof is None:
-        return {"v_here": "nothing yet (this machine is measured by its first run, or in lesson 1)"}
-    t = prof.table
-    k = min(5, max(t.sizes))
-    return {"v_here": f"v(2) = {t.v(min(2, k)):.2f} and v({k}) = {t.v(k):.2f} (timed {t.measured[:10]}, "
-                      f"{t.fingerprint['threads']} thread{'s' * (t.fingerprint['threads'] != 1)})"}

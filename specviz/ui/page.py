@@ -10,11 +10,11 @@ page publishes its address and followers' pages open it (classroom.py), so follo
 every page without page-specific code.
 """
 import re
-from pathlib import Path
 
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from ..paths import PAGES_DIR
 from . import classroom, projector, urlstate, workshop
 from .views import css
 
@@ -22,7 +22,6 @@ PAGE = "sv_page"  # the stem of the page this session is on ("app", "1_Step_thro
 SLOTS = "sv_page_slots"
 PRIVATE = ("class", "projector")  # never part of a shared view or link
 VIEW_KEY = re.compile(r"[a-z][a-z0-9_]{0,31}")
-PAGES_DIR = Path(__file__).resolve().parents[2] / "pages"
 PAGE_PATHS = tuple(p.stem.split("_", 1)[-1] for p in sorted(PAGES_DIR.glob("*.py")))  # their URL paths
 
 

@@ -1,7 +1,7 @@
 """The trace player: first / back / play / pause / next / last, speed, round slider, shortcuts.
 
-Position = (round, stage); stages animate one round (see render.n_stages). A trace opens on
-the first round that shows the idea (render.opening_round). Stepping only re-renders the
+Position = (round, stage); stages animate one round (see round_view.n_stages). A trace opens on
+the first round that shows the idea (round_view.opening_round). Stepping only re-renders the
 recorded trace: no model runs here. Any page can embed `player(trace, key)`; with address=True
 the position is in the page's address (?round=R&stage=S&token=T, all as shown: from 1; token is
 the one the anatomy explains), so a link opens it and every step updates it (and a presenter's
@@ -11,13 +11,13 @@ import time
 
 import streamlit as st
 
-from .. import render
+from ..present import round_view
 from ..trace import Trace
 from . import page, urlstate, views
 
 SPEEDS = {"0.5×": 1.6, "1×": 0.8, "2×": 0.4, "4×": 0.2}  # seconds per step while playing
 
-# a click on a chip of the token strip (render.chip: data-round) sends its round back: the strip
+# a click on a chip of the token strip (round_view.chip: data-round) sends its round back: the strip
 # stays plain HTML, this script-only component listens on the page (our own code, no trace data)
 _CHIP_JS = """
 export default function(component) {
@@ -46,7 +46,7 @@ def position(key: str) -> tuple[int, int]:
 
 
 def _last_stage(trace: Trace, rnd: int) -> int:
-    return render.n_stages(trace.rounds[rnd]) - 1
+    return round_view.n_stages(trace.rounds[rnd]) - 1
 
 
 def _set(key: str, rnd: int, stage: int) -> None:
@@ -92,14 +92,14 @@ def _sync(trace: Trace, key: str, label: str, autoplay: bool) -> None:
     ident = f"{label}|{id(trace)}"
     if _ss().get(f"{key}_shown") != ident:
         _ss()[f"{key}_shown"] = ident
-        _set(key, render.opening_round(trace), 0)
+        _set(key, round_view.opening_round(trace), 0)
         _ss()[f"{key}_playing"] = autoplay
         _ss()[f"{key}_tick"] = time.monotonic()
 
 
 def _schema(trace: Trace) -> list[urlstate.Param]:
     n = len(trace.rounds)
-    return [urlstate.Int("round", render.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99),
+    return [urlstate.Int("round", round_view.opening_round(trace) + 1, 1, n), urlstate.Int("stage", 1, 1, 99),
             urlstate.Int("token", 0, 0, 99)]  # 0: the anatomy's own choice
 
 

@@ -2,14 +2,13 @@
 and the player above the fold. It is kept across pages in the session and in the address
 (`?projector=true`), so a link opens in it too.
 """
-import threading
-from collections import OrderedDict
 
 import plotly.graph_objects as go
 import streamlit as st
 
-from .. import look
+from ..present.charts import look
 from . import urlstate
+from .memo import Memo
 
 KEY, WIDGET = "sv_projector_on", "sv_projector"  # the mode; its toggle (a widget's own state does
 # not survive a page switch: Streamlit drops it with the page that drew it)
@@ -70,8 +69,7 @@ def table(rows, where=None, **dataframe) -> None:
         where.dataframe(rows, hide_index=True, **dataframe)
 
 
-_SCALED: OrderedDict = OrderedDict()  # (id(figure), columns) -> (figure, its enlarged copy)
-_LOCK = threading.Lock()
+_SCALED = Memo(128)  # (figure, columns) -> its enlarged copy
 
 
 def scaled(fig, columns: int = 2):
@@ -80,13 +78,4 @@ def scaled(fig, columns: int = 2):
     the figure itself."""
     if not on() or not isinstance(fig, go.Figure):
         return fig
-    with _LOCK:
-        hit = _SCALED.get((id(fig), columns))
-        if hit is not None and hit[0] is fig:
-            return hit[1]
-    big = look.projector(fig, columns)
-    with _LOCK:  # the entry keeps fig alive, so its id cannot be reused while it is cached
-        _SCALED[(id(fig), columns)] = (fig, big)
-        while len(_SCALED) > 128:
-            _SCALED.popitem(last=False)
-    return big
+    return _SCALED.get(fig, columns, lambda: look.projector(fig, columns))

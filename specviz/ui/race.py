@@ -1,5 +1,5 @@
 """The race widget: plain and speculative decoding of one trace replayed side by side at their
-measured pace (specviz.race), so the room sees who finishes first.
+measured pace (specviz.present.race), so the room sees who finishes first.
 
     race.race_view(trace, "race")
 """
@@ -7,9 +7,10 @@ import time
 
 import streamlit as st
 
-from .. import metrics, race, render
+from ..measure import metrics
+from ..present import escape, race, round_view, tokens
+from ..present.palette import css
 from ..trace import Trace
-from . import safe
 
 PACES = {"¼×": 0.25, "½×": 0.5, "1×": 1.0}  # replay speed: 1× is the measured wall-clock pace
 TICK_S = 0.25
@@ -24,13 +25,13 @@ def _lane(title: str, body_html: str, n: int, total: int, t: float, finish: floa
             f'<div class="sv-lane-text">{body_html}</div></div>')
 
 
-CSS = """<style>
+CSS = css("""<style>
 .sv-lane{padding:.5rem .7rem;border:1px solid rgba(127,127,127,.25);border-radius:.6rem;margin:.3rem 0}
 .sv-lane-head{font-size:1.15rem;margin-bottom:.3rem}
 .sv-bar{height:.7rem;background:rgba(127,127,127,.15);border-radius:.35rem;overflow:hidden}
-.sv-bar div{height:100%;background:#0072B2}
+.sv-bar div{height:100%;background:$BLUE}
 .sv-lane-text{font-size:1.1rem;white-space:pre-wrap;margin-top:.4rem;min-height:2.4rem}
-</style>"""
+</style>""")
 
 
 def race_view(trace: Trace, key: str) -> None:
@@ -64,19 +65,19 @@ def _lanes(trace: Trace, r: race.Race, key: str) -> None:
     t = _elapsed(key)
     t = 0.0 if t is None else min(t, r.length)
     k = r.rounds_done(t)
-    spec = _lane("speculative", render.rounds_strip_html(trace.rounds[:k]) if k else "",
+    spec = _lane("speculative", round_view.rounds_strip_html(trace.rounds[:k]) if k else "",
                  r.spec.done(t), len(r.spec.times), t, r.spec.finish)
     if r.plain is None:
         plain = '<div class="sv-lane">plain decoding: not recorded in this trace</div>'
     else:
         n = r.plain.done(t)
-        plain = _lane("plain", safe.html(render.visible(race.text_so_far(r.plain, n))) if n else "",
+        plain = _lane("plain", escape.html(tokens.visible(race.text_so_far(r.plain, n))) if n else "",
                       n, len(r.plain.times), t, r.plain.finish)
     st.html(plain + spec)
     if t >= r.length:
         s = metrics.measured_speedup(trace)
         speed = "not measured" if s is None else f"{s:.2f}× plain decoding's speed per token"
-        st.caption(f"Measured in the same run on {safe.md(trace.config.device)}: speculative "
+        st.caption(f"Measured in the same run on {escape.md(trace.config.device)}: speculative "
                    f"{speed}.")
         if _running(r, key) is False and st.session_state.get(f"{key}_ticking"):
             st.session_state[f"{key}_ticking"] = False

@@ -2,7 +2,7 @@
 
 The page polls the job in a fragment, so the view updates while the model works and Cancel
 stays clickable. Models are shared by every session of the server process (st.cache_resource);
-runner.run holds the model's lock, so concurrent runs queue up instead of clashing.
+decoding.record.run holds the model's lock, so concurrent runs queue up instead of clashing.
 """
 import contextlib
 import os
@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 
 import streamlit as st
 
-from .. import render
+from ..decoding.models import Registry, load_registry
 from ..errors import SpecVizError, first_line
-from ..models import MODELS_YAML, Registry, load_registry
+from ..measure.prompts import PROMPTS
+from ..paths import MODELS_YAML
+from ..present import round_view
 from ..trace import Round, Trace
 from . import state
-from .examples import PROMPTS
 
 DRAFTERS = ["layers:4", "layers:8", "layers:16", "lookup", "lookup:2"]
 def registry() -> Registry:
@@ -37,12 +38,12 @@ def _registry(path: str, mtime: int) -> Registry:
     return load_registry(path)
 
 
-MAX_NEW_TOKENS = 512  # runner.MAX_NEW_TOKENS; the runner checks it again (imported lazily: torch is slow)
+MAX_NEW_TOKENS = 512  # record.MAX_NEW_TOKENS; the run checks it again (imported lazily: torch is slow)
 
 
 @dataclass
 class Job:
-    settings: object  # a runner.RunSettings, already resolved and checked
+    settings: object  # a record.RunSettings, already resolved and checked
     rounds: list[Round] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     stop: bool = False
@@ -52,14 +53,14 @@ class Job:
     started: float = field(default_factory=time.monotonic)
 
     def add_round(self, rnd: Round) -> None:
-        """Called by the runner (in the worker thread) as each round finishes."""
+        """Called by the run (in the worker thread) as each round finishes."""
         self.rounds.append(rnd)
 
 
 @st.cache_resource(show_spinner=False)
 def shared_model(name: str, device: str):
     """Load a target once per server process; every session shares it."""
-    from ..runner import load_target
+    from ..decoding.record import load_target
 
     return load_target(name, device)
 
@@ -92,8 +93,8 @@ def timed_work():
 
 def _work(job: Job) -> None:
     """The background thread: load, decode, record; errors become one-line messages."""
-    from ..models import use_cpu_threads
-    from ..runner import run
+    from ..decoding.models import use_cpu_threads
+    from ..decoding.record import run
 
     s = job.settings
     try:
@@ -118,7 +119,7 @@ def _work(job: Job) -> None:
 
 def start(key: str, prompt: str, **settings) -> None:
     """Check settings (errors show at once, no model loaded) and start a background run."""
-    from ..runner import RunSettings
+    from ..decoding.record import RunSettings
 
     try:
         s = RunSettings(prompt, **settings).resolved()
@@ -226,7 +227,7 @@ def _live_body(key: str, job: Job) -> None:
                     text=f"{len(job.rounds)} round{'s' * (len(job.rounds) != 1)} · {tokens} of {s.max_new_tokens} tokens · "
                          f"{time.monotonic() - job.started:.0f} s · {job.messages[-1] if job.messages else ''}")
         if job.rounds:
-            st.html(render.rounds_strip_html(job.rounds))
+            st.html(round_view.rounds_strip_html(job.rounds))
         st.button("Cancel", key=f"{key}_cancel", on_click=setattr, args=(job, "stop", True),
                   disabled=job.stop)
 

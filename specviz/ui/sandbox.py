@@ -5,7 +5,8 @@ accept probability, the residual and many draws through the real verifier conver
 """
 import streamlit as st
 
-from .. import class_charts, sandbox as sb
+from ..measure import sandbox as sb
+from ..present.charts.sandbox import sandbox_accept, sandbox_convergence, sandbox_dists, sandbox_residual
 from . import projector, urlstate
 
 PLOTLY = {"displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -62,14 +63,14 @@ def sandbox(key: str = "sb", seed: int = 0) -> None:
         return
     st.metric("β = Σ min(p, q)", f"{a.beta:.3f}", help="the chance a drafted token is accepted", border=True)
     c1, c2, c3 = st.columns(3)
-    c1.plotly_chart(projector.scaled(class_charts.sandbox_dists(a), columns=3), key=f"{key}_dists", config=PLOTLY)
-    c2.plotly_chart(projector.scaled(class_charts.sandbox_accept(a), columns=3), key=f"{key}_accept", config=PLOTLY)
-    c3.plotly_chart(projector.scaled(class_charts.sandbox_residual(a), columns=3), key=f"{key}_res", config=PLOTLY)
+    c1.plotly_chart(projector.scaled(sandbox_dists(a), columns=3), key=f"{key}_dists", config=PLOTLY)
+    c2.plotly_chart(projector.scaled(sandbox_accept(a), columns=3), key=f"{key}_accept", config=PLOTLY)
+    c3.plotly_chart(projector.scaled(sandbox_residual(a), columns=3), key=f"{key}_res", config=PLOTLY)
     st.session_state.setdefault(f"{key}_draws", 1000)
     n = st.segmented_control("draws", DRAWS, key=f"{key}_draws", required=True,
                              format_func=lambda d: f"{d:,} draws")
     sim = _simulate(tuple(p_w), tuple(q_w), n, seed)
-    st.plotly_chart(projector.scaled(class_charts.sandbox_convergence(a, sim)), key=f"{key}_conv", config=PLOTLY)
+    st.plotly_chart(projector.scaled(sandbox_convergence(a, sim)), key=f"{key}_conv", config=PLOTLY)
     st.caption(f"{sim.n:,} rounds of γ = 1 through the engine's own verifier (seed {seed}): "
                f"{sim.accepted / sim.n:.1%} of drafts accepted (β = {a.beta:.1%}); the output "
                f"tokens' distance to p is {sim.tv[-1]:.3f} (total variation).")

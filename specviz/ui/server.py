@@ -9,12 +9,16 @@ from pathlib import Path
 
 import streamlit as st
 
-from .. import server_charts, serving, serving_health, serving_requests
+from ..numbers import num
+from ..paths import SERVING_EXAMPLES
+from ..present.charts import server
+from ..present.escape import md
+from ..services.serving import fetch, health, prometheus, readout, requests
+from ..services.serving.report import production_section
+from ..services.serving.watch import Point, Watch, trend
 from . import projector
-from ..brief import production_section
-from .views import PLOTLY, plain
+from .views import PLOTLY
 
-EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "data" / "serving"
 TEST_DATA = "(test data, not a live server)"
 EXAMPLES = {  # label -> files; only the first is a real run, the others are labelled test data
     "SpecViz's own run (real: SmolLM2-135M on this CPU, generate --metrics-out)": ["specviz_generate.prom"],
@@ -40,16 +44,16 @@ def _ss():
 
 def _take(texts: list[tuple[str, str]], source: str, fresh: bool = False) -> None:
     """Read pages (successive scrapes, in the given order) or one file of responses into this session."""
-    if any(serving_requests.looks_like_responses(t) for _, t in texts):
+    if any(requests.looks_like_responses(t) for _, t in texts):
         if len(texts) > 1:
-            raise serving.ScrapeError("give one file of responses at a time, without /metrics pages")
-        reading = serving_requests.read(texts[0][1])
+            raise fetch.ScrapeError("give one file of responses at a time, without /metrics pages")
+        reading = requests.read(texts[0][1])
         _ss().update(srv_reading=reading, srv_source=source, srv_view="requests", srv_error=None)
         return
     named = len(texts) > 1  # saved copies carry no time: their windows are named by file
-    scrapes = [serving.parse(text, name=name if named else None) for name, text in texts]
+    scrapes = [prometheus.parse(text, name=name if named else None) for name, text in texts]
     if fresh or _ss().get("srv_source") != source or "srv_watch" not in _ss():
-        _ss()["srv_watch"], _ss()["srv_source"] = serving.Watch(), source
+        _ss()["srv_watch"], _ss()["srv_source"] = Watch(), source
     for scrape in scrapes:
         _ss()["srv_watch"].add(scrape)
     _ss()["srv_view"], _ss()["srv_error"] = "metrics", None
@@ -59,7 +63,7 @@ def _attempt(work) -> None:
     """Run a read; a failure becomes the one error line and the last good reading stays."""
     try:
         work()
-    except serving.ScrapeError as e:
+    except fetch.ScrapeError as e:
         _ss()["srv_error"] = str(e)
 
 
@@ -68,7 +72,7 @@ def _read_url() -> None:
     if not url:
         _ss()["srv_error"] = "type the server's metrics URL first, e.g. http://localhost:8000/metrics"
         return
-    _attempt(lambda: _take([(url, serving.fetch(url, _ss().get("srv_token") or None))], f"{url} (live)"))
+    _attempt(lambda: _take([(url, fetch.fetch(url, _ss().get("srv_token") or None))], f"{url} (live)"))
     _ss()["srv_next"] = time.time() + _ss().get("srv_interval", 15)
 
 
@@ -76,7 +80,7 @@ def _on_upload() -> None:
     uploads = sorted(_ss().get("srv_upload") or [], key=lambda u: u.name)  # time order = name order
     if uploads:
         shown = ", ".join(u.name for u in uploads)
-        _attempt(lambda: _take([(u.name, serving.decode(u.getvalue())) for u in uploads],
+        _attempt(lambda: _take([(u.name, fetch.decode(u.getvalue())) for u in uploads],
                                f"{shown} (saved)", True))
 
 
@@ -85,12 +89,12 @@ def _read_paste() -> None:
     if not text.strip():
         _ss()["srv_error"] = "nothing to read: paste a response (JSON), JSON lines of them, or a /metrics page"
         return
-    _attempt(lambda: _take([("pasted", serving.decode(text.encode("utf-8")))], "a pasted response", True))
+    _attempt(lambda: _take([("pasted", fetch.decode(text.encode("utf-8")))], "a pasted response", True))
 
 
 def _open_example() -> None:
     label = _ss().get("srv_example")
-    _attempt(lambda: _take([(Path(f).name, serving.decode((EXAMPLES_DIR / f).read_bytes())) for f in EXAMPLES[label]],
+    _attempt(lambda: _take([(Path(f).name, fetch.decode((SERVING_EXAMPLES / f).read_bytes())) for f in EXAMPLES[label]],
                            label, True))
 
 
@@ -138,7 +142,7 @@ def _readings() -> None:
     if _ss().get("srv_view") == "requests":
         _requests(_ss()["srv_reading"], _ss()["srv_source"])
         return
-    watch: serving.Watch | None = _ss().get("srv_watch")
+    watch: Watch | None = _ss().get("srv_watch")
     if watch is None or watch.last is None:
         st.info("Nothing read yet. Point the sidebar at your server's /metrics URL, upload saved copies "
                 "or responses, paste a response, or open an example.")
@@ -147,28 +151,28 @@ def _readings() -> None:
     st.caption(f"Source: `{_shown(source)}` · last read {time.strftime('%H:%M:%S', time.localtime(scrape.at))} · "
                f"{len(next(iter(watch.points.values()), []))} window(s) watched")
     for event in watch.events[-3:]:
-        st.warning(plain(event, 400))  # model names come from the server: no markdown from it
+        st.warning(md(event, 400))  # model names come from the server: no markdown from it
     models = scrape.models
     model = st.selectbox("model", models, key="srv_model") if len(models) > 1 else models[0]
     counted = model in scrape.totals
-    spans = ["since the server started"] if counted else [f"{serving.NAMES[scrape.engine]}'s latest window"]
+    spans = ["since the server started"] if counted else [f"{prometheus.NAMES[scrape.engine]}'s latest window"]
     if counted and watch.points.get(model):
         spans.append("since you started watching")
     span = st.radio("numbers over", spans, horizontal=True, key="srv_span") if len(spans) > 1 else spans[0]
-    r = watch.since_watching(model) if span == "since you started watching" else serving.readouts(scrape)[model]
+    r = watch.since_watching(model) if span == "since you started watching" else readout.readouts(scrape)[model]
     _numbers(r)
     _notes(r)
     if r.unconditional:
-        st.plotly_chart(projector.scaled(server_charts.position_acceptance(r)), config=PLOTLY, key="srv_pos")
+        st.plotly_chart(projector.scaled(server.position_acceptance(r)), config=PLOTLY, key="srv_pos")
     points = watch.points.get(model, [])
     if points:
-        st.plotly_chart(projector.scaled(server_charts.over_time(points)), config=PLOTLY, key="srv_time")
+        st.plotly_chart(projector.scaled(server.over_time(points)), config=PLOTLY, key="srv_time")
     else:
         st.caption("Over time: read the server again (or watch it live, or upload several saved copies) to see "
                    "windows between readings.")
     _health(points)
     _what_if(r)
-    _brief(r, source, span, serving.trend(points))
+    _brief(r, source, span, trend(points))
 
 
 def _shown(source: str) -> str:
@@ -180,31 +184,31 @@ def _cards(pairs: list[tuple[str, str, str | None]]) -> None:
         col.metric(label, value, border=True, help=why)
 
 
-def _numbers(r: serving.Readout) -> None:
-    gauge = r.tau_from != serving.COUNTERS
-    passes = serving.PASSES.get(r.engine, "drafts")
-    _cards([("α (Leviathan)", serving.fmt(r.alpha, ".3f"),
+def _numbers(r: readout.Readout) -> None:
+    gauge = r.tau_from != readout.COUNTERS
+    passes = prometheus.PASSES.get(r.engine, "drafts")
+    _cards([("α (Leviathan)", num(r.alpha, ".3f"),
              "accepted ÷ (accepted + drafts that stopped before position k): the probability that a checked "
              "drafted token is accepted"),
-            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), serving.fmt(r.tau),
-             f"{r.name}'s τ gauge, {serving.WINDOWED}" if gauge else
+            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), num(r.tau),
+             f"{r.name}'s τ gauge, {readout.WINDOWED}" if gauge else
              "generated tokens ÷ verify calls" if r.engine == "sglang" else
              "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
-            ("E[τ] at α", serving.fmt(r.expected_tau),
+            ("E[τ] at α", num(r.expected_tau),
              "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
-            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != serving.COUNTERS else ""),
-             serving.fmt(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
+            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != readout.COUNTERS else ""),
+             num(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
                                          "Leviathan's formulas"),
-            (f"{passes} counted", serving.fmt(r.drafts, ",d") if r.drafts is not None else "n/a",
+            (f"{passes} counted", num(r.drafts, ",d"),
              f"k = {r.k}" if r.k else None)])
 
 
-def _notes(r: serving.Readout) -> None:
+def _notes(r: readout.Readout) -> None:
     """The engine's own rate beside the app's, its windowed gauges, and what its numbers cannot give."""
-    st.caption(f"**{r.name}'s own acceptance rate.** {serving.OWN_RATE[r.engine]}.")
+    st.caption(f"**{r.name}'s own acceptance rate.** {prometheus.OWN_RATE[r.engine]}.")
     if r.gauges:
         shown = " · ".join(f"`{n}` = {v:.2f}" for n, v in r.gauges.items())
-        st.caption(f"Gauges beside the counters, never mixed in (each {serving.WINDOWED}): {shown}")
+        st.caption(f"Gauges beside the counters, never mixed in (each {readout.WINDOWED}): {shown}")
     for note in r.missing:
         st.info(_sentence(note))
 
@@ -214,31 +218,31 @@ def _sentence(note: str) -> str:
     return (note if note.startswith("llama.cpp") else note[0].upper() + note[1:]) + "."
 
 
-def _health(points: list[serving.Point]) -> None:
+def _health(points: list[Point]) -> None:
     st.markdown("#### Health")
     names = [p.name or time.strftime("%H:%M:%S", time.localtime(p.at)) for p in points]
-    judged = sum(serving_health.judged(p.readout) for p in points)
-    if judged <= serving_health.MIN_BEFORE:
+    judged = sum(health.judged(p.readout) for p in points)
+    if judged <= health.MIN_BEFORE:
         st.caption(f"Alarms compare each window with the ones before it: they need at least "
-                   f"{serving_health.MIN_BEFORE + 1} windows of {serving_health.MIN_DRAFTS}+ drafts "
+                   f"{health.MIN_BEFORE + 1} windows of {health.MIN_DRAFTS}+ drafts "
                    f"({judged} so far). They flag τ collapsing toward 1.0, a draft position's acceptance "
                    "falling while τ holds, and sudden jumps.")
         return
-    alarms = serving_health.check([p.readout for p in points], names)
+    alarms = health.check([p.readout for p in points], names)
     for alarm in alarms:
-        st.warning(plain(f"Alarm: {alarm}", 600))
+        st.warning(md(f"Alarm: {alarm}", 600))
     if not alarms:
         st.success(f"No alarm over {judged} windows: no collapse toward τ = 1, no position decaying while τ "
                    "holds, no sudden jump.")
     st.caption("`python -m specviz watch URL --fail-on-alarm` exits with code 5 on an alarm (for a cron or CI job).")
 
 
-def _what_if(r: serving.Readout) -> None:
+def _what_if(r: readout.Readout) -> None:
     if r.alpha is None or not r.k:
         return
     rows = [{"γ": w["gamma"], "E[τ] tokens / verify pass": round(w["expected_tau"], 2),
              "expected draft acceptance rate": round(w["expected_draft_acceptance_rate"], 3),
-             "": "now" if w["gamma"] == r.k else ""} for w in serving.what_if(r.alpha, r.k)]
+             "": "now" if w["gamma"] == r.k else ""} for w in readout.what_if(r.alpha, r.k)]
     st.markdown("#### What would γ ± 1 do? (an estimate)")
     projector.table(rows)
     st.caption(f"Estimate, not a measurement: Leviathan's formula at the measured α = {r.alpha:.3f}, "
@@ -246,7 +250,7 @@ def _what_if(r: serving.Readout) -> None:
                "costs draft time and a slot in the verify pass, and the counters say nothing about time.")
 
 
-def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> None:
+def _brief(r: readout.Readout, source: str, span: str, trend: dict | None) -> None:
     text = production_section(r, source, span, trend)
     st.session_state["sv_production_section"] = text  # the Decision brief page can append it
     with st.expander("The decision brief's production section", expanded=False):
@@ -255,19 +259,19 @@ def _brief(r: serving.Readout, source: str, span: str, trend: dict | None) -> No
                        mime="text/markdown", key="srv_brief_dl", on_click="ignore")
 
 
-def _requests(reading: serving_requests.Reading, source: str) -> None:
+def _requests(reading: requests.Reading, source: str) -> None:
     """Per-request readings: every response, all of them pooled, their spread and outliers."""
     p, s = reading.pooled, reading.spread
     st.caption(f"Source: `{_shown(source)}` · {len(reading.requests)} {reading.pooled.name} response(s), "
                "each with its own speculative-decoding numbers")
     for note in reading.skipped:
-        st.warning(plain(f"Skipped {note}.", 400))
+        st.warning(md(f"Skipped {note}.", 400))
     _cards([("requests", str(len(reading.requests)), None),
-            ("τ, all requests", serving.fmt(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
+            ("τ, all requests", num(p.tau), "1 + accepted ÷ verify passes, every pass counted once "
                                                     "(long requests weigh more)"),
-            ("α (Leviathan)", serving.fmt(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
+            ("α (Leviathan)", num(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
                                                           "from the pooled acceptance histograms"),
-            ("accepted ÷ drafted", serving.fmt(p.rate, ".3f"), f"{p.rate_label}"),
+            ("accepted ÷ drafted", num(p.rate, ".3f"), f"{p.rate_label}"),
             ("median request", f"{s.median:.2f}" if s else "n/a",
              f"the middle request's {s.by if s else 'τ'}: each request counts once, however long")])
     st.caption(f"**{p.name}'s own acceptance rate.** {reading.own_rate}.")
@@ -280,15 +284,15 @@ def _requests(reading: serving_requests.Reading, source: str) -> None:
                     f"outside {s.fences[0]:.2f}–{s.fences[1]:.2f} (1.5 × the middle half beyond it).")
         for q in reading.requests:
             if q.outlier:
-                st.markdown(f"- {plain(q.label, 80)}: {plain(q.outlier, 120)}, {q.hint}")
+                st.markdown(f"- {md(q.label, 80)}: {md(q.outlier, 120)}, {q.hint}")
     elif s:
-        st.caption(f"Outliers need at least {serving_requests.MIN_SPREAD} requests.")
+        st.caption(f"Outliers need at least {requests.MIN_SPREAD} requests.")
     if s:
-        st.plotly_chart(projector.scaled(server_charts.request_spread(reading)), config=PLOTLY, key="srv_spread")
+        st.plotly_chart(projector.scaled(server.request_spread(reading)), config=PLOTLY, key="srv_spread")
     if reading.histogram:
-        st.plotly_chart(projector.scaled(server_charts.acceptance_histogram(reading.histogram)), config=PLOTLY,
+        st.plotly_chart(projector.scaled(server.acceptance_histogram(reading.histogram)), config=PLOTLY,
                         key="srv_hist")
     if p.unconditional:
-        st.plotly_chart(projector.scaled(server_charts.position_acceptance(p)), config=PLOTLY, key="srv_pos")
+        st.plotly_chart(projector.scaled(server.position_acceptance(p)), config=PLOTLY, key="srv_pos")
     st.markdown("#### Every request")
     st.dataframe([q.cells() for q in reading.requests], hide_index=True)

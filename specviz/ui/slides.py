@@ -1,32 +1,21 @@
 """Take it to the slides: download the shown trace as one offline HTML file that steps through its
-rounds with ← / →, or as an animated GIF of chosen rounds (specviz.slides builds both).
+rounds with ← / →, or as an animated GIF of chosen rounds (specviz.present.slides builds both).
 
     slides.downloads("step", label, trace)
 """
 import re
-import threading
-from collections import OrderedDict
 
 import streamlit as st
 
-from .. import render, slides
+from ..present import round_view, slides
 from ..trace import Trace
+from .memo import Memo
 
-_HTML: OrderedDict = OrderedDict()  # id(trace) -> (trace, its HTML): every page run offers it
-_LOCK = threading.Lock()
+_HTML = Memo(16)  # every page run offers the download: made once per trace
 
 
 def _html(trace: Trace) -> bytes:
-    with _LOCK:
-        hit = _HTML.get(id(trace))
-        if hit is not None and hit[0] is trace:
-            return hit[1]
-    made = slides.to_html(trace).encode("utf-8")
-    with _LOCK:  # the entry keeps trace alive, so its id cannot be reused while it is cached
-        _HTML[id(trace)] = (trace, made)
-        while len(_HTML) > 16:
-            _HTML.popitem(last=False)
-    return made
+    return _HTML.get(trace, "html", lambda: slides.to_html(trace).encode("utf-8"))
 
 
 def downloads(key: str, label: str, trace: Trace) -> None:
@@ -41,7 +30,7 @@ def downloads(key: str, label: str, trace: Trace) -> None:
                            key=f"{key}_slides_html", on_click="ignore", width="stretch",
                            icon=":material/download:")
         n = len(trace.rounds)
-        start = render.opening_round(trace) + 1
+        start = round_view.opening_round(trace) + 1
         chosen = (start, min(n, start + 4))
         if n > 1:
             chosen = st.slider("GIF rounds", 1, n, chosen, key=f"{key}_gif_rounds")

@@ -4,7 +4,7 @@ A page (or an embedded widget) owns a key prefix; `current(key)` is the trace it
 A failed load or run only sets an error message, so the last good trace stays on screen.
 
 Links name a trace by a reference (`ref`): a shipped trace's file stem, or the id under which
-an upload or a live run went into the server's trace store (specviz.store), so a link to it
+an upload or a live run went into the server's trace store (specviz.services.store), so a link to it
 works in any browser on the same server.
 """
 import re
@@ -13,10 +13,9 @@ from pathlib import Path
 import streamlit as st
 
 from ..errors import SpecVizError
-from ..store import TraceStore
+from ..present.escape import inert
+from ..services.store import TraceStore, shipped_traces
 from ..trace import Trace
-from .examples import shipped_traces
-from .views import inert
 
 LIBRARY = "sv_library"
 REFS = "sv_refs"  # label -> store id of this session's uploads, live runs and opened links

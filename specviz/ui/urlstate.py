@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import streamlit as st
 
-from . import safe
+from ..present import escape
 
 NOTICES = "sv_url_notices"
 KEYS = "sv_url_keys"  # the schema keys this session has written the address for
@@ -213,7 +213,7 @@ def publish_bound(key: str, widgets: Mapping[str, tuple[str, Param]]) -> None:
 def notices() -> None:
     """Say which address values were ignored (once, under the page title)."""
     for text in st.session_state.pop(NOTICES, []):
-        st.info(safe.md(text), icon=":material/link_off:")
+        st.info(escape.md(text), icon=":material/link_off:")
 
 
 def hidden(control: str) -> bool:

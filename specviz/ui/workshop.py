@@ -3,21 +3,20 @@
 The pack is built on click from what this session used: every lesson's text and answer key,
 the files the lessons made (the brief, measurements), and the traces of every page (the
 lessons', the ones on Step through and Compare, uploads and live runs), each trace once and
-the whole bounded (brief.workshop_pack).
+the whole bounded (services/workshop.py).
 """
 from pathlib import Path
 
 import streamlit as st
 
-from .. import runsheet
+from ..lessons import facts, runsheet
+from ..lessons.content import LESSONS, answers, load, markdown
+from ..lessons.quiz import verdicts
 from ..trace import Trace
 from . import projector, urlstate
 
 AGENDA = ["app", "1_Step_through", "2_Compare", "3_Why_it_works", "4_Acceptance_rate", "5_Lossless",
           "6_Beyond_draft_models", "7_Decision_brief"]
-LESSONS = {"3_Why_it_works": "1_why_it_works", "4_Acceptance_rate": "2_acceptance_rate",
-           "5_Lossless": "3_lossless", "6_Beyond_draft_models": "4_beyond_draft_models",
-           "7_Decision_brief": "5_decision_brief"}
 SHOWN = {"step": "Step through", "cmp_a": "Compare, left", "cmp_b": "Compare, right"}
 
 
@@ -67,30 +66,23 @@ def traces() -> dict[str, Trace]:
     return out
 
 
-def _lessons() -> dict[str, dict]:
+def _lessons() -> dict[str, tuple[dict, dict]]:
     """Every lesson's data, filled with its measured facts, and its facts: name -> (data, facts)."""
-    from . import lesson
-    from .instruments import lesson1, lesson2, lesson4
-
-    facts = {"1_why_it_works": lesson1.facts, "2_acceptance_rate": lesson2.facts,
-             "4_beyond_draft_models": lesson4.facts}
     out = {}
     for name in LESSONS.values():
-        known = facts[name]() if name in facts else {}
-        out[name] = (lesson.load(name, known), known)
+        known = facts.of(name)
+        out[name] = (load(name, known), known)
     return out
 
 
 def run_sheet(base: str = "", lessons: dict[str, tuple[dict, dict]] | None = None) -> str:
-    """The run sheet (specviz.runsheet) as markdown: the lessons' facts, their questions with
+    """The run sheet (specviz.lessons.runsheet) as markdown: the lessons' facts, their questions with
     answers (a predict question's verdict on the shipped traces), the instruments' times."""
-    from . import quiz
-
     lessons = lessons or _lessons()
     facts, questions = {}, {}
     for name, (data, known) in lessons.items():
         facts.update(known)
-        found = quiz.verdicts(data["quiz"])
+        found = verdicts(data["quiz"])
         for i, q in enumerate(data["quiz"]):
             answer = found.get(i, "n/a") if q.get("kind") == "predict" else f"**{q['options'][q['answer']]}**"
             questions[(name, i)] = runsheet.Question(q["question"], answer, q.get("explain", ""))
@@ -119,12 +111,10 @@ def run_sheet_view() -> None:
 def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
     """Every lesson (filled with its measured facts) and its answer key, the run sheet, and the
     files the lessons made (made: lesson -> file name -> text). Needs no session: it runs on click."""
-    from . import lesson, quiz
-
     lessons, out = _lessons(), {}
     for name, (data, _) in lessons.items():
-        out[f"lessons/{name}/lesson.md"] = lesson.markdown(data)
-        out[f"lessons/{name}/quiz_answers.md"] = lesson.answers(data, quiz.verdicts(data["quiz"]))
+        out[f"lessons/{name}/lesson.md"] = markdown(data)
+        out[f"lessons/{name}/quiz_answers.md"] = answers(data, verdicts(data["quiz"]))
         for fname, text in made.get(name, {}).items():
             out[f"lessons/{name}/{Path(fname).name}"] = text
     out["run_sheet.md"] = run_sheet(lessons=lessons)
@@ -132,7 +122,7 @@ def texts(made: dict[str, dict[str, str]]) -> dict[str, str]:
 
 
 def pack(kept: dict[str, Trace], made: dict[str, dict[str, str]]) -> bytes:
-    from ..brief import workshop_pack
+    from ..services.workshop import workshop_pack
 
     return workshop_pack(kept, texts(made))
 

@@ -4,17 +4,18 @@ Every number an instrument shows comes from a real run on this machine (the sess
 measurements or the shipped example traces) or is labelled theory / estimate / published.
 Nothing here imports torch: a lesson page loads without it, and a measurement imports it.
 """
-import json
 
 import streamlit as st
 
-from ... import metrics
-from ...costcurve import CostCurve
+from ...decoding.models import load_registry
 from ...errors import SpecVizError, first_line
-from ...models import load_registry
+from ...lessons.facts import shipped_summary
+from ...measure import metrics
+from ...measure.costcurve import CostCurve
+from ...measure.repeats import measure_prompts
+from ...services.store import shipped_traces
 from ...trace import Trace
 from .. import lesson, state, views
-from ..examples import TRACES_DIR, shipped_traces
 from ..run import shared_model, timed_work
 
 TARGET = "smollm2-135m-instruct"
@@ -59,21 +60,6 @@ def cost_of_pass() -> CostCurve | None:
     return CostCurve.from_dict(d) if d else None
 
 
-SWEEP = TRACES_DIR.parent / "tree_sweep.json"  # `python -m specviz bench --json` on the machine that built the app
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def _read_json(path: str, mtime: float) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def shipped_sweep() -> dict | None:
-    """The shipped bench run (lesson 4's chain vs trees, and the pass-cost curve it timed)."""
-    return _read_json(str(SWEEP), SWEEP.stat().st_mtime) if SWEEP.exists() else None
 
 
 def verify_costs():
@@ -93,39 +79,12 @@ def verify_costs():
 
 # ---------------------------------------------------------------- summaries of shipped traces
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _shipped_summary(path: str, mtime: float) -> metrics.Summary:
-    return metrics.summarize(state.load_shipped(path, mtime))
-
-
 def summary(label: str, trace: Trace) -> metrics.Summary:
     """metrics.summarize, computed once per process for a shipped trace."""
     path = shipped_traces().get(label)
     if path is not None and label not in state.library():
-        return _shipped_summary(str(path), path.stat().st_mtime)
+        return shipped_summary(path)
     return metrics.summarize(trace)
-
-
-def shipped_summaries(substring: str) -> dict[str, metrics.Summary]:
-    """label -> Summary of every shipped trace whose label contains substring."""
-    return {label: _shipped_summary(str(p), p.stat().st_mtime)
-            for label, p in shipped_traces().items() if substring in label}
-
-
-def gammas(*substrings: str) -> str:
-    """The γ (or γs: "1, 4") the shipped chains whose label contains every substring ran at."""
-    found = sorted({x.gamma for label, x in shipped_summaries("").items()
-                    if not x.tree and all(sub in label for sub in substrings)})
-    return ", ".join(map(str, found)) or "n/a"
-
-
-def span(values: list[float | None], spec: str = ".2f", suffix: str = "") -> str:
-    """“0.30–0.32” (or one value) for quoting measured numbers in a lesson's text; n/a if none."""
-    xs = sorted(x for x in values if x is not None)
-    if not xs:
-        return "n/a"
-    lo, hi = format(xs[0], spec), format(xs[-1], spec)
-    return f"{lo}{suffix}" if lo == hi else f"{lo}–{hi}{suffix}"
 
 
 def workload_traces() -> dict[str, Trace]:
@@ -137,27 +96,18 @@ def workload_traces() -> dict[str, Trace]:
     return {w: t for w, t in found.items() if t is not None}
 
 
-def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int,
-                temperature: float = 0.0, target: str = TARGET) -> dict[str, list[Trace]] | None:
-    """Run every prompt of every group (speculative + plain baseline) with a progress bar."""
-    from ...runner import RunSettings, run
-
-    total = sum(len(v) for v in groups.values())
-    bar, done, out = st.progress(0.0, text="loading the model ..."), 0, {}
+def run_prompts(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int, temperature: float = 0.0,
+                target: str = TARGET, repeats: int = 1) -> dict[str, list[Trace]] | None:
+    """Run every prompt of every group `repeats` times (speculative + plain baseline, interleaved:
+    repeats.measure_prompts) with a progress bar on the real model."""
+    bar = st.progress(0.0, text="loading the model ...")
     try:
         with st.spinner(f"loading {target} ..."):
             shared_model(target, "auto")
-        for name, prompts in groups.items():
-            for prompt in prompts:
-                bar.progress(done / total, text=f"{name}: run {done + 1} of {total} (speculative, "
-                                                f"then plain decoding) ...")
-                out.setdefault(name, []).append(run(RunSettings(
-                    prompt, target, draft, gamma, temperature, seed=lesson.seed(),
-                    max_new_tokens=max_new)))
-                done += 1
+        return measure_prompts(groups, draft, gamma, max_new, repeats, target, temperature, seed=lesson.seed(),
+                               progress=lambda done, total, what: bar.progress(done / total, text=what))
     except SpecVizError as e:
         st.error(str(e))
         return None
     finally:
         bar.empty()
-    return out

@@ -5,29 +5,16 @@ import sys
 
 import streamlit as st
 
-from ... import lesson_charts as charts
-from ...costcurve import CostCurve
+from ...lessons import facts
+from ...lessons.facts import GAMMA
+from ...measure.costcurve import CostCurve
+from ...measure.prompts import PROMPTS
+from ...present.charts import lessons as charts
+from ...services import store
 from .. import lesson, projector, urlstate
-from .. import machine as this_machine
-from ..examples import PROMPTS
+from ..machine import panel
 from . import common
 from .common import PLOTLY, cost_of_pass
-
-GAMMA = 4  # the draft length c is measured at here, and whose verify pass (v(5)) the text discusses
-
-
-def facts() -> dict[str, str]:
-    """Measured numbers lesson 1's text quotes, from the shipped runs (each with the γ it ran at)."""
-    c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    chains = [x for x in common.shipped_summaries("").values() if not x.tree]
-    by_gamma = {g: [x.verify_cost for x in chains if x.gamma == g] for g in sorted({x.gamma for x in chains}, reverse=True)}
-    return {"c_lookup": c("lookup"), "c_layers4": c("layers-4"), "c_trained": c("trained"),
-            "gamma_lookup": common.gammas("lookup"), "gamma_layers4": common.gammas("layers-4"),
-            "gamma_trained": common.gammas("trained"),
-            "v_shipped": common.span(by_gamma.get(GAMMA, []), suffix="×"),  # v(γ + 1) at the γ the text names
-            "v_by_gamma": " and ".join(f"{common.span(v, suffix='×')} at γ = {g} ({g + 1} tokens scored)"
-                                       for g, v in by_gamma.items()) or "n/a"} | this_machine.facts()
-
 
 def cost_curve() -> None:
     """Measure the time of a target pass vs tokens scored, plot it, keep it for later lessons."""
@@ -45,8 +32,8 @@ def cost_curve() -> None:
         bar = st.progress(0.0, text="timing target passes ...")
 
         def measure():
-            from ...costs import measure_pass_costs
-            from ...runner import encode_prompt
+            from ...measure.costs import measure_pass_costs
+            from ...decoding.models import encode_prompt
 
             target = common.target()
             ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
@@ -61,7 +48,7 @@ def cost_curve() -> None:
     curve = cost_of_pass()
     shipped = curve is None
     if shipped:  # the shipped curve first; "Measure on this device" beside it measures here
-        bench = common.shipped_sweep() or {}
+        bench = store.shipped_sweep() or {}
         if not bench.get("verify_cost"):
             st.info("Not measured yet in this session: press the button. Other users' work on a shared "
                     "machine makes timings noisy; the median helps.")
@@ -70,7 +57,7 @@ def cost_curve() -> None:
         st.info(f"Shipped, not this machine: measured on {bench.get('date', 'an unrecorded date')} by "
                 f"`python -m specviz bench` on the machine that built this app ({bench.get('env', '')}). "
                 "**Measure on this device** times yours. From the shipped runs, a verify pass cost "
-                f"{facts()['v_by_gamma']}, each relative to a plain decoding step of the same run.",
+                f"{facts.lesson1()['v_by_gamma']}, each relative to a plain decoding step of the same run.",
                 icon=":material/inventory_2:")
     n = curve.n_tokens[-1]
     m = st.columns(4)
@@ -100,7 +87,7 @@ def cost_curve() -> None:
 
 def machine() -> None:
     """This machine's tuned kernels, v(k), c per drafter and the γ they choose (re-measurable)."""
-    this_machine.panel("lesson1")
+    panel("lesson1")
 
 
 def torch_threads() -> int:
@@ -124,8 +111,9 @@ def draft_cost() -> None:
                             key="c_drafters")
     if st.button("Measure c", key="c_go", disabled=not chosen):
         def measure():
-            from ...costs import draft_memory, measure_draft_cost
-            from ...runner import build_drafter, encode_prompt
+            from ...measure.costs import draft_memory, measure_draft_cost
+            from ...decoding.drafters import build_drafter
+            from ...decoding.models import encode_prompt
 
             target = common.target()
             ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
@@ -150,7 +138,7 @@ def draft_cost() -> None:
                    "proposal (its per-round fixed cost, such as the trained draft's catch-up, included) "
                    "÷ the tokens it drafted, ÷ one plain target step.")
     else:
-        f = facts()
+        f = facts.lesson1()
         st.caption(f"Not measured yet in this session. The shipped runs measured c = {f['c_layers4']} for "
                    f"layers:4 (γ = {f['gamma_layers4']}), {f['c_lookup']} for lookup (γ = {f['gamma_lookup']}) "
                    f"and {f['c_trained']} for the trained draft (γ = {f['gamma_trained']}), with the same "

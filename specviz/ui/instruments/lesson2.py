@@ -2,43 +2,20 @@
 per-position acceptance, counterfactual replay, workloads, a slower-than-plain run and the gap."""
 import streamlit as st
 
-from ... import charts as run_charts
-from ... import lesson_charts as charts
-from ... import metrics
-from ...replay import caveat, replay_all
+from ...lessons.facts import EXAMPLE
+from ...measure import metrics
+from ...measure.prompts import PROMPTS
+from ...measure.replay import caveat, replay_all
+from ...numbers import num
+from ...present.charts import lessons as charts, positions, run as run_charts
+from ...theory import best_gamma, break_even_alpha, draft_acceptance_rate_expected, speedup_verify_aware
 from ...trace import Trace
 from .. import lesson, projector, state, urlstate
-from .. import machine as this_machine
-from ..examples import PROMPTS
 from . import common
 from .common import PLOTLY, WORKLOADS, verify_costs
 
 LESSON = "2_acceptance_rate"
 SLOWER = "chat · layers-4 · greedy"  # the shipped run that was slower than plain decoding
-EXAMPLE = "summarise · lookup · greedy"
-
-
-def _f(x: float | None, spec: str = ".2f", suffix: str = "") -> str:
-    return "n/a" if x is None else format(x, spec) + suffix
-
-
-def facts() -> dict[str, str]:
-    """Measured numbers lesson 2's text quotes, from the shipped runs."""
-    early = common.shipped_summaries("layers-4").values()
-    s = common.shipped_summaries(EXAMPLE).get(EXAMPLE)
-    gamma = next(iter(early)).gamma if early else 4
-    cost = [x.cost_ratio * x.gamma + x.verify_cost for x in early
-            if x.cost_ratio is not None and x.verify_cost is not None]
-    return {"alpha_layers4": common.span([x.alpha for x in early]),
-            "c_layers4": common.span([x.cost_ratio for x in early]),
-            "v_layers4": common.span([x.verify_cost for x in early]),
-            "tau_layers4": common.span([x.mean_acceptance_length for x in early]),
-            "speedup_layers4": common.span([x.speedup_measured for x in early], suffix="×"),
-            "round_cost_layers4": common.span(cost), "gamma_layers4": str(gamma),
-            "alpha_example": _f(s and s.alpha), "dar_example": _f(s and s.draft_acceptance_rate),
-            "tau_example": _f(s and s.mean_acceptance_length)} | this_machine.facts()
-
-
 def _point(label: str, trace: Trace) -> dict:
     """A measured run as a marker: its τ and speedup, and Leviathan's at its own α and c."""
     s = common.summary(label, trace)
@@ -82,10 +59,10 @@ def theory() -> None:
     points = [_point(label, t) for w, (label, t) in _workload_labels().items()]
     fig = charts.theory_curves(sorted(alphas) or [0.8], c, points, v if use_v else None)
     st.plotly_chart(projector.scaled(fig), config=PLOTLY, key="th_chart")
-    best = {al: metrics.best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
+    best = {al: best_gamma(al, c, v if use_v else None) for al in sorted(alphas)}
     cost = (lambda g: v(g + 1)) if use_v else (lambda g: 1.0)
     st.caption("Best γ by the formula at this c: " + ", ".join(
-        f"α = {al:.2f} → γ = {g} ({metrics.speedup_verify_aware(al, g, c, cost(g)):.2f}×)" for al, g in best.items())
+        f"α = {al:.2f} → γ = {g} ({speedup_verify_aware(al, g, c, cost(g)):.2f}×)" for al, g in best.items())
         + ". Lines are theory. Each measured run is a filled marker (its measured τ and speedup) next "
         "to an open one: Leviathan's formula at the run's own α (accepted ÷ checked) and c. Where the "
         "filled speedup sits below the open one, the section “Why measured falls short” takes the "
@@ -108,27 +85,28 @@ def acceptance() -> None:
         ("target passes (rounds)", c.passes), ("drafted tokens", c.drafted), ("accepted", c.accepted),
         ("rounds ending in a rejection", c.rejections), ("checked = accepted + rejections", c.checked),
         ("never checked (after a rejection)", c.drafted - c.checked))], left)
-    expected = metrics.draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
+    expected = draft_acceptance_rate_expected(s.alpha, gamma) if s.alpha is not None else None
     beta_why = ("mean over checked positions of β = Σ min(p, q), computed by the engine from the full "
                 "distributions; E[β] is α itself, a check on the estimate. Greedy: β is 1 or 0")
     if s.alpha_expected is None:
         beta_why = "not recorded: this trace predates β (trace version 1). " + beta_why
-    cards = [("α (Leviathan)", _f(s.alpha), "accepted ÷ checked = accepted ÷ (accepted + rounds ending in a "
+    cards = [("α (Leviathan)", num(s.alpha), "accepted ÷ checked = accepted ÷ (accepted + rounds ending in a "
               "rejection): the probability that a drafted token the target checked is accepted"),
-             ("accepted ÷ drafted", _f(s.draft_acceptance_rate), "vLLM's draft acceptance rate: it counts the "
+             ("accepted ÷ drafted", num(s.draft_acceptance_rate), "vLLM's draft acceptance rate: it counts the "
               "never-checked tokens too. Not α; never feed it to Leviathan's formulas"),
-             ("i.i.d. value at α", _f(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
+             ("i.i.d. value at α", num(expected), f"what accepted ÷ drafted should be at γ = {gamma} if every "
               "checked token were accepted with probability α: (α − α^(γ+1)) / (γ(1 − α))"),
-             ("mean β", _f(s.alpha_expected), beta_why),
-             ("τ measured", _f(s.mean_acceptance_length), "output tokens per target pass (vLLM's mean "
+             ("mean β", num(s.alpha_expected), beta_why),
+             ("τ measured", num(s.mean_acceptance_length), "output tokens per target pass (vLLM's mean "
               "acceptance length): 1 + accepted ÷ passes, less drafts accepted after the output's EOS"),
-             ("E[τ] at α", _f(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
+             ("E[τ] at α", num(s.expected_acceptance_length), "Leviathan's (1 − α^(γ+1)) / (1 − α) over the "
               "drafts the run made: the model check")]
     with right:
         for row in (cards[:2], cards[2:4], cards[4:]):
             for col, (name, value, why) in zip(st.columns(2), row):
                 col.metric(name, value, help=why, border=True)
-    st.plotly_chart(projector.scaled(charts.positions(c, s.alpha, label)), config=PLOTLY, key="ac_pos")
+    fig = positions.of_counts(c, alpha=s.alpha, iid=True, title=f"Acceptance by draft position · {label}", height=400)
+    st.plotly_chart(projector.scaled(fig), config=PLOTLY, key="ac_pos")
     st.caption("Both per-position rates are measured. The unconditional rate (vLLM's per-position "
                "counter) falls along the draft even when every checked position has the same α: "
                "position i is only reached when 1..i−1 were accepted (dashed: α^i). The conditional "
@@ -155,10 +133,10 @@ def replay() -> None:
     best = max(points, key=lambda p: p.speedup or 0)
     same = abs(rec.mean_acceptance_length - (s.mean_acceptance_length or 0)) < 1e-9
     st.markdown(
-        f"Recorded at γ = {trace.config.gamma}: measured α = {_f(s.alpha)}, τ = {_f(s.mean_acceptance_length)} "
-        f"tokens per pass, speedup {_f(s.speedup_measured, suffix='×')}; the replay at that γ gives "
+        f"Recorded at γ = {trace.config.gamma}: measured α = {num(s.alpha)}, τ = {num(s.mean_acceptance_length)} "
+        f"tokens per pass, speedup {num(s.speedup_measured, unit='×')}; the replay at that γ gives "
         f"τ = {rec.mean_acceptance_length:.2f} ({'it reproduces the run' if same else 'close to the run'}). "
-        f"**Estimate:** the best γ for this run would have been {best.gamma} ({_f(best.speedup, suffix='×')}).")
+        f"**Estimate:** the best γ for this run would have been {best.gamma} ({num(best.speedup, unit='×')}).")
     why = "; ".join(w for w in ("positions the draft never saw are filled with the run's α (Leviathan's)",
                                 caveat(trace)) if w)
     st.caption(f"Estimate, not a measurement: {why}. Verify cost per "
@@ -188,7 +166,7 @@ def workloads() -> None:
             ("c (draft ÷ plain step)", "cost_ratio"), ("v (verify pass ÷ plain step)", "verify_cost"),
             ("measured speedup", "speedup_measured"), ("theory (Leviathan)", "speedup_theoretical"),
             ("theory with the measured v", "speedup_verify_aware")]
-    table = [{"": name, **{w: _f(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
+    table = [{"": name, **{w: num(getattr(s, attr)) for w, s in sums.items()}} for name, attr in rows]
     table.append({"": "greedy output identical to plain",
                   **{w: {True: "yes", False: "NO", None: "n/a"}[s.same_as_baseline] for w, s in sums.items()}})
     projector.table(table)
@@ -209,23 +187,23 @@ def slower() -> None:
     s = common.summary(SLOWER, trace)
     gamma, c, v = trace.config.gamma, s.cost_ratio, s.verify_cost
     m = st.columns(5)
-    m[0].metric("α", _f(s.alpha), border=True, help="measured: Leviathan's α, accepted ÷ checked")
-    m[1].metric("c", _f(c), border=True, help="measured: draft seconds per drafted token ÷ one plain step")
-    m[2].metric("v", _f(v), border=True, help=f"measured: one verify pass over {gamma + 1} tokens ÷ one plain step")
-    m[3].metric("τ", _f(s.mean_acceptance_length), border=True, help="measured: tokens per target pass")
-    m[4].metric("speedup", _f(s.speedup_measured, suffix="×"), border=True,
+    m[0].metric("α", num(s.alpha), border=True, help="measured: Leviathan's α, accepted ÷ checked")
+    m[1].metric("c", num(c), border=True, help="measured: draft seconds per drafted token ÷ one plain step")
+    m[2].metric("v", num(v), border=True, help=f"measured: one verify pass over {gamma + 1} tokens ÷ one plain step")
+    m[3].metric("τ", num(s.mean_acceptance_length), border=True, help="measured: tokens per target pass")
+    m[4].metric("speedup", num(s.speedup_measured, unit="×"), border=True,
                 help="measured: plain ÷ speculative time; below 1 is slower than plain decoding")
     if c is None or s.alpha is None:
         st.info("This run has no baseline or no drafts: the break-even α needs its measured c and α.")
         return
-    leviathan, aware = metrics.break_even_alpha(gamma, c), metrics.break_even_alpha(gamma, c, v or 1.0)
+    leviathan, aware = break_even_alpha(gamma, c), break_even_alpha(gamma, c, v or 1.0)
     be = lambda x: "above 1: even α = 1 would not pay" if x is None else f"{x:.2f}"  # noqa: E731
     verdict = ("below both: speculation cannot pay at this c" if s.alpha < (aware or 1)
                else "between them" if s.alpha < (leviathan or 1) else "above both")
     drafted = metrics.counts(trace).mean_gamma  # below γ where the token limit cut the last rounds
     st.markdown(f"Early exit `{trace.config.draft}`, γ = {gamma}: a round drafted {drafted:.2f} tokens on "
-                f"average ({drafted * c:.2f} plain steps of drafting), paid a verify pass (v = {_f(v)} steps) and yielded "
-                f"τ = {_f(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
+                f"average ({drafted * c:.2f} plain steps of drafting), paid a verify pass (v = {num(v)} steps) and yielded "
+                f"τ = {num(s.mean_acceptance_length)} tokens. Break-even α (speedup 1) at this γ and c: "
                 f"**{be(leviathan)}** by Leviathan's formula (verify = 1 step), **{be(aware)}** with the "
                 f"run's measured v. The run's α = **{s.alpha:.2f}**, the same kind of number, is {verdict}.")
     run = {"label": "this run", "gamma": gamma, "alpha": s.alpha, "c": c, "v": v or 1.0, "break_even_v": aware}
@@ -250,5 +228,5 @@ def gap() -> None:
         return
     st.plotly_chart(projector.scaled(run_charts.gap(g)), config=PLOTLY, key="gap_chart")
     st.caption(" → ".join(f"{name}: {x:.2f}×" for name, x in g.steps()) + ". Every step uses a cost "
-               "measured in this run (specviz.metrics.gap); what is left at the end is the loop's own "
+               "measured in this run (specviz.measure.metrics.gap); what is left at the end is the loop's own "
                "work and timing noise.")

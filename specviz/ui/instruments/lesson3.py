@@ -4,7 +4,7 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts
+from ...present.charts import lessons as charts
 from .. import lesson, projector
 from . import common
 from .common import PLOTLY
@@ -47,9 +47,11 @@ def lab() -> None:
 
         def work():
             from ...errors import RunError
-            from ...lab import next_token_distributions, run_lab
-            from ...runner import MAX_PROMPT_CHARS, build_drafter, encode_prompt
-            from ...sampling import SamplingParams
+            from ...measure.lab import next_token_distributions, run_lab
+            from ...decoding.record import MAX_PROMPT_CHARS
+            from ...decoding.drafters import build_drafter
+            from ...decoding.models import encode_prompt
+            from ...decoding.sampling import SamplingParams
 
             if len(prompt) + len(prefix) > MAX_PROMPT_CHARS:
                 raise RunError(f"the prompt and prefix are {len(prompt) + len(prefix)} characters; "
@@ -73,7 +75,7 @@ def lab() -> None:
     if not saved:
         st.info("Press Run: about a second per thousand samples on a quiet CPU with top-k 50.")
         return
-    from ...lab import LOOSE, VARIANTS  # imports torch: only once there is a result to show
+    from ...measure.lab import LOOSE, VARIANTS  # imports torch: only once there is a result to show
 
     res = saved["result"]
     st.caption(f"Setup: {saved['setup']} · β = Σ min(p, q) = {float((res.p.clip(max=res.q)).sum()):.3f} "

@@ -5,12 +5,18 @@ import json
 
 import streamlit as st
 
-from ... import lesson_charts as charts
-from ... import render, treesweep
-from ...brief import pooled_summary
-from ...models import draft_weights_digest, load_registry
+from ...decoding.models import load_registry
+from ...lessons.facts import sweep_note
+from ...measure.prompts import PROMPTS
+from ...measure.repeats import pooled_summary
+from ...measure.tree_sweep import GAMMA, from_bench, from_runs, measure
+from ...numbers import num
+from ...present import round_view
+from ...present.charts import lessons as charts
+from ...present.tree_sweep import explain
+from ...services import store
+from ...services.store import shipped_traces
 from .. import lesson, projector, state, urlstate, views
-from ..examples import PROMPTS, shipped_traces
 from . import common
 from .common import PLOTLY, TARGET
 
@@ -55,25 +61,8 @@ def medusa() -> None:
                    "(`trained:NAME`), it appears in the profiles below as a measured point.")
 
 
-def facts() -> dict[str, str]:
-    """Measured numbers lesson 4's text quotes, from the shipped runs."""
-    alpha = lambda sub: common.span([x.alpha for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    c = lambda sub: common.span([x.cost_ratio for x in common.shipped_summaries(sub).values()])  # noqa: E731
-    greedy = common.shipped_summaries("greedy")
-    tau = lambda keep: common.span([x.mean_acceptance_length for label, x in greedy.items() if keep(label, x)])  # noqa: E731
-    return {"alpha_layers4": alpha("layers-4"), "c_layers4": c("layers-4"), "c_lookup": c("lookup"),
-            "alpha_lookup_chat": alpha("chat · lookup"), "alpha_lookup_edit": alpha("code-edit · lookup"),
-            "alpha_lookup_summarise": alpha("summarise · lookup"), "alpha_trained": alpha("trained"),
-            "c_trained": c("trained"),
-            "tau_chain_trained": tau(lambda label, x: "trained" in label and not x.tree),
-            "gamma_chain_trained": common.gammas("trained", "greedy"),
-            "sweep_draft": _sweep_note(),
-            "tau_tree16": tau(lambda label, x: x.tree and "tree16" in label)}
-
-
 # ---------------------------------------------------------------- token trees
 
-SWEEP = common.SWEEP
 BUDGETS = (8, 16, 32, 64)
 
 
@@ -91,22 +80,16 @@ def tree_round() -> None:
     if not rounds:
         st.info("This run drafted no tree (every round was the target's own step).")
         return
-    opening = render.opening_round(trace)
+    opening = round_view.opening_round(trace)
     i = b.selectbox("round", rounds, index=rounds.index(opening) if opening in rounds else 0,
                     format_func=lambda j: f"{j + 1} of {len(trace.rounds)}", key=f"tr_round_{label}")
-    last = render.n_stages(trace.rounds[i]) - 1
+    last = round_view.n_stages(trace.rounds[i]) - 1
     stage = c.slider("stage (① draft … ④ the target's token)", 0, last, last, key=f"tr_stage_{label}_{i}")
     views.show_round(trace, i, stage)
     st.caption("A real round, recorded on this app's CPU with SmolLM2-135M-Instruct and the trained "
                "EAGLE draft. Hover a node for its q, p, p/q and (sampled) r; the mask's rows are the "
                "root and the nodes, a filled cell what that row may attend to. Step through plays every "
                "round of the run stage by stage.")
-
-
-def _sweep_note() -> str:
-    """Which draft and date the shipped sweep was measured with (from its JSON)."""
-    shipped = common.shipped_sweep()
-    return "n/a" if shipped is None else treesweep.draft_note(shipped, draft_weights_digest)
 
 
 def _tree_drafters() -> list[str]:
@@ -147,23 +130,23 @@ def tree_sweep() -> None:
                    "medusa.")
     result = st.session_state.get("sv_tree_sweep")
     if result is None:
-        shipped = common.shipped_sweep()
+        shipped = store.shipped_sweep()
         if shipped is None:
             st.info("Not measured yet: press the button (a few minutes on a busy 2-core CPU).")
             return
-        rows = treesweep.from_bench(shipped)
+        rows = from_bench(shipped)
         result = {"rows": rows, "curve": shipped.get("verify_cost"),
-                  "what": f"Shipped: {_sweep_note()}, with `python -m specviz bench` (greedy, "
+                  "what": f"Shipped: {sweep_note()}, with `python -m specviz bench` (greedy, "
                           f"{len(shipped.get('prompts', []))} held-out prompts, medians over repeats); {shipped.get('env', '')}. "
                           "Press Measure for this machine's numbers with the draft shipped now."}
     rows, curve = result["rows"], result["curve"]
     v_of = _curve_v(curve)
-    projector.table([{"shape": r.name, "τ / pass": _f(r.tau),
-                   "speedup": _f(r.speedup, suffix="×"),
+    projector.table([{"shape": r.name, "τ / pass": num(r.tau),
+                   "speedup": num(r.speedup, unit="×"),
                    "repeats": f"{r.lo:.2f}–{r.hi:.2f}×" if r.lo is not None else "n/a",
-                   "τ ÷ (N̄c + v)": _f(r.predicted, suffix="×"), "steps / round": _f(r.round_cost),
-                   "v in runs": _f(r.v), "pass tokens": r.pass_tokens, "v(k) curve": _f(v_of(r.pass_tokens)),
-                   "drafted / pass": f"{r.drafted:.1f}", "c per node": _f(r.c, ".3f")}
+                   "τ ÷ (N̄c + v)": num(r.predicted, unit="×"), "steps / round": num(r.round_cost),
+                   "v in runs": num(r.v), "pass tokens": r.pass_tokens, "v(k) curve": num(v_of(r.pass_tokens)),
+                   "drafted / pass": f"{r.drafted:.1f}", "c per node": num(r.c, ".3f")}
                      for r in rows])
     st.caption("speedup: measured against plain decoding, each prompt's median over repeats; repeats: the "
                "lowest and highest whole repeat, every prompt timed side by side with plain decoding (the "
@@ -172,14 +155,10 @@ def tree_sweep() -> None:
                "in plain decoding steps; v(k) curve: one pass over k tokens ÷ a one-token pass, timed apart "
                "from the runs.")
     st.plotly_chart(projector.scaled(charts.tree_sweep(rows, curve)), config=PLOTLY, key="ts_chart")
-    st.markdown(treesweep.explain(rows, v_of))
+    st.markdown(explain(rows, v_of))
     st.caption(result["what"] + " Everything here is measured: τ and c from the runs, v from the runs and "
                "from the pass-cost curve (one pass over k tokens ÷ a one-token pass, median of repeats), the "
                "speedup against plain decoding timed side by side.")
-
-
-def _f(x, spec: str = ".2f", suffix: str = "") -> str:
-    return "n/a" if x is None else f"{format(x, spec)}{suffix}"
 
 
 def _curve_v(curve: dict | None):
@@ -193,26 +172,26 @@ def _curve_v(curve: dict | None):
 def _measure(draft: str, budgets: tuple[int, ...], tokens: int) -> dict:
     """Run the chain and each tree beside plain decoding (interleaved, two repeats) and time the
     passes they need; imports torch only now."""
-    from ...costs import measure_pass_costs
-    from ...runner import encode_prompt
+    from ...measure.costs import measure_pass_costs
+    from ...decoding.models import encode_prompt
 
     target = common.target()
     bar = st.progress(0.0, text="loading the model ...")
     try:
-        runs = treesweep.measure([PROMPTS["chat"]], draft, (0, *budgets), repeats=2, max_new_tokens=tokens,
+        runs = measure([PROMPTS["chat"]], draft, (0, *budgets), repeats=2, max_new_tokens=tokens,
                                  target=TARGET, seed=lesson.seed(),
                                  progress=lambda done, total, what: bar.progress(done / total, text=what))
         bar.progress(1.0, text="timing target passes of each size ...")
         ids = encode_prompt(target.tokenizer, PROMPTS["chat"], True)
         with target.lock:
             curve = measure_pass_costs(target.model, ids, 1, 5, stock=False,
-                                       sizes=[1, treesweep.GAMMA + 1, *(n + 1 for n in budgets)])
+                                       sizes=[1, GAMMA + 1, *(n + 1 for n in budgets)])
     finally:
         bar.empty()
     for nodes, ts in runs.items():
         for k, t in enumerate(ts):
             lesson.keep_trace(LESSON, f"tree-{nodes}-{k}" if nodes else f"chain-{k}", t)
-    return {"rows": treesweep.from_runs(runs), "curve": curve.to_dict(),
+    return {"rows": from_runs(runs), "curve": curve.to_dict(),
             "what": f"Measured now on this machine: {draft}, the chat prompt, {tokens} new tokens, greedy, two "
                     "interleaved repeats of each shape."}
 
@@ -229,7 +208,7 @@ def _shipped_points(stamp: tuple) -> list[dict]:
 
 
 def _point(name: str, runs: list) -> dict:
-    """One drafter's runs pooled (brief.pooled_summary: counts summed, c from the total times)."""
+    """One drafter's runs pooled (repeats.pooled_summary: counts summed, c from the total times)."""
     s = pooled_summary([t for _, t in runs])
     return {"label": f"{name}, {len(runs)} runs", "alpha": s.alpha or 0.0, "c": s.cost_ratio or 0.0,
             "runs": runs}

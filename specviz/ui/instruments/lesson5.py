@@ -1,11 +1,10 @@
 """Lesson 5's instruments: the workload inputs and the decision brief."""
 import streamlit as st
 
-from ...brief import brief_markdown, measure
-from ...errors import SpecVizError
-from ...models import load_registry
+from ...decoding.models import load_registry
+from ...measure.prompts import PROMPTS
+from ...present.brief import brief_markdown
 from .. import lesson, urlstate
-from ..examples import PROMPTS
 from ..run import shared_model
 from . import common
 from .common import WORKLOADS, verify_costs
@@ -65,32 +64,16 @@ def brief_inputs() -> None:
     st.text_input("hardware / deployment notes for the brief (optional)", key="br_notes",
                   placeholder="e.g. production: 1× L4 GPU, vLLM, 20 concurrent requests")
     if st.button("Measure and write the brief", type="primary", key="br_go"):
-        runs = _measure({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
-                        int(repeats), pair.target)
+        runs = common.run_prompts({w: ps for w, ps in groups.items() if ps}, draft, int(gamma), int(max_new),
+                                  target=pair.target, repeats=int(repeats))
         if runs:
-            from ...costs import draft_memory
-            from ...runner import build_drafter
+            from ...measure.costs import draft_memory
+            from ...decoding.drafters import build_drafter
 
             target = shared_model(pair.target, "auto")
             st.session_state["sv_brief_runs"] = runs
             st.session_state["sv_brief_memory"] = common.errors(
                 lambda: draft_memory(target.model, build_drafter(draft, target)))
-
-
-def _measure(groups: dict[str, list[str]], draft: str, gamma: int, max_new: int, repeats: int,
-             target: str) -> dict | None:
-    """brief.measure with a progress bar: every prompt `repeats` times, interleaved, on the real model."""
-    bar = st.progress(0.0, text="loading the model ...")
-    try:
-        with st.spinner(f"loading {target} ..."):
-            shared_model(target, "auto")
-        return measure(groups, draft, gamma, max_new, repeats, target, seed=lesson.seed(),
-                       progress=lambda done, total, what: bar.progress(done / total, text=what))
-    except SpecVizError as e:
-        st.error(str(e))
-        return None
-    finally:
-        bar.empty()
 
 
 def brief() -> None:
