@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from specviz.decoding.drafters import build_drafter
 from specviz.decoding.drafters.lookup import PromptLookupDrafter  # noqa: E402
 from specviz.decoding.engine import speculative_decode  # noqa: E402
-from specviz.decoding.gamma import LOOKUP_C  # noqa: E402
+from specviz.decoding import machine  # noqa: E402
 from specviz.decoding.models import encode_prompt, eos_ids
 from specviz.decoding.record import load_target  # noqa: E402
 from specviz.decoding.sampling import SamplingParams  # noqa: E402
@@ -67,14 +67,15 @@ def rounds_of(target, drafter, lookup, max_new: int) -> list[dict]:
     return rows
 
 
-def replay(rows: list[dict], lookup_gamma: int, c: float, v: list[float], min_ngram: int = 2) -> float:
+def replay(rows: list[dict], lookup_gamma: int, c: float, lookup_c: float, v: list[float],
+           min_ngram: int = 2) -> float:
     """Tokens per plain-step time if lookup rounds drafted up to lookup_gamma tokens (v[k]: a k-token pass)."""
     tokens = cost = 0.0
     for r in rows:
         if r["n"] >= min_ngram and r["found"]:
             g = min(lookup_gamma, r["found"])
             tokens += 1 + min(r["lookup"], g)
-            cost += LOOKUP_C + v[g + 1]
+            cost += lookup_c + v[g + 1]
         else:
             tokens += 1 + r["draft"]
             cost += c + v[2]
@@ -85,12 +86,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draft", default="smollm2-135m-eagle", help="trained draft name")
     ap.add_argument("--max-new-tokens", type=int, default=48)
-    ap.add_argument("--c", type=float, default=0.075, help="the trained draft's cost ratio")
-    ap.add_argument("--v", default="1.00,1.03,1.17,1.34,1.34", help="v(1..5): k-token pass ÷ 1-token pass")
+    ap.add_argument("--c", type=float, help="the trained draft's cost ratio (default: measured here)")
+    ap.add_argument("--lookup-c", type=float, help="prompt lookup's cost ratio (default: measured here)")
+    ap.add_argument("--v", help="v(1..5), a k-token pass ÷ a 1-token pass, comma-separated "
+                               "(default: this machine's tuned kernels)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     target = load_target("smollm2-135m-instruct", "cpu")
-    drafter = build_drafter(f"trained:{args.draft}", target)
+    spec = f"trained:{args.draft}"
+    c = args.c if args.c is not None else \
+        machine.draft_cost(target, spec, lambda: build_drafter(spec, target), progress=print).c
+    lookup_c = args.lookup_c if args.lookup_c is not None else \
+        machine.draft_cost(target, "lookup", lambda: build_drafter("lookup", target), progress=print).c
+    v = [float(x) for x in args.v.split(",")] if args.v else target.tune(progress=print).v_list()[:5]
+    print(f"c {c:.3f}, lookup c {lookup_c:.3f}, v(1..{len(v)}) " + " ".join(f"{x:.2f}" for x in v))
+    drafter = build_drafter(spec, target)
     lookup = PromptLookupDrafter(target.model.config.vocab_size, 3, "lookup", set(target.tokenizer.all_special_ids))
     rows = rounds_of(target, drafter, lookup, args.max_new_tokens)
     by_n = defaultdict(list)
@@ -102,9 +112,9 @@ def main() -> None:
     for n, rs in sorted(by_n.items()):
         print(f"| {n} | {len(rs)} | {sum(r['draft'] for r in rs) / len(rs):.2f} | "
               f"{sum(r['lookup'] > 0 for r in rs) / len(rs):.2f} | {sum(r['lookup'] for r in rs) / len(rs):.2f} |")
-    v = [0.0] + [float(x) for x in args.v.split(",")]  # v[k]: a k-token pass
+    v = [0.0] + v  # v[k]: a k-token pass
     for g in range(1, len(v) - 1):
-        print(f"replay: lookup rounds at γ {g}, draft rounds at γ 1: {replay(rows, g, args.c, v):.2f}x")
+        print(f"replay: lookup rounds at γ {g}, draft rounds at γ 1: {replay(rows, g, c, lookup_c, v):.2f}x")
 
 
 if __name__ == "__main__":

@@ -196,3 +196,54 @@ def test_recording_a_trace_is_outside_the_timed_span(target, monkeypatch):
                              torch.Generator(), eos_ids(target), TokenTexts(target.tokenizer))
     assert len(res.rounds) >= 2 and clock.now > 3600 * len(res.rounds)
     assert res.decode_s < 1.0 and all(r.draft_s + r.verify_s < 1.0 for r in res.rounds)
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_the_baseline_is_decoded_between_the_rounds_and_equals_plain_decoding(target, monkeypatch, temperature):
+    """A recorded run takes plain steps after each round until plain decoding has as many tokens
+    (both loops meet the same load); neither clock counts the other loop's work, and the
+    baseline is the plain decoding of the same seed."""
+    from specviz.decoding import engine, record
+
+    events, real_steps = [], record.plain_steps
+
+    def logged_steps(*args):
+        for run_so_far in real_steps(*args):
+            events.append(("plain", len(run_so_far.output_ids)))
+            yield run_so_far
+
+    class Clock:  # a fake perf_counter that only the recording of a round advances, by an hour
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 1e-6
+            return self.now
+
+    clock, real_record = Clock(), engine._record
+
+    def slow_record(*args):
+        clock.now += 3600.0
+        return real_record(*args)
+
+    monkeypatch.setattr(record, "plain_steps", logged_steps)
+    monkeypatch.setattr(engine, "time", clock)
+    monkeypatch.setattr(engine, "_record", slow_record)
+    settings = RunSettings(PROMPTS[0], "smollm2-135m-instruct", "lookup", gamma=3,
+                           temperature=temperature, max_new_tokens=16, seed=5)
+    trace = run(settings, on_round=lambda r: events.append(("round", record.new_tokens(r))))
+    rounds = [i for i, (kind, _) in enumerate(events) if kind == "round"]
+    made = 0
+    for kind, n in events[:rounds[-1]]:  # after the last round plain decoding finishes on its own
+        if kind == "round":
+            made += n
+        else:
+            assert n <= made, "plain decoding ran ahead of the speculative run"
+    assert len(rounds) >= 3 and any(events[i + 1][0] == "plain" for i in rounds[:-1])
+    assert events[0] == ("plain", 0)  # the prefill comes before the first round
+    ids = encode_prompt(target.tokenizer, PROMPTS[0], chat=True)
+    plain = plain_decode(target.model, ids, settings.params, 16, torch.Generator().manual_seed(5), eos_ids(target))
+    assert trace.baseline.output_ids == plain.output_ids
+    if temperature == 0:
+        assert trace.output_ids == plain.output_ids
+    assert clock.now > 3600 * len(trace.rounds)
+    assert trace.timing.baseline_s < 1.0 and trace.timing.spec_s < 1.0

@@ -8,7 +8,7 @@ rows in the target's and the draft's caches.
 """
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 
@@ -69,28 +69,44 @@ def _stop(new: list[int], out: list[int], eos_ids: set[int]) -> bool:
 
 
 @torch.inference_mode()
-def plain_decode(target, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
-                 generator: torch.Generator, eos_ids: set[int],
-                 should_stop: Callable[[], bool] = lambda: False) -> Decoded:
-    """Target-only decoding, one token per forward pass: the baseline."""
+def plain_steps(target, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
+                generator: torch.Generator, eos_ids: set[int]) -> Iterator[Decoded]:
+    """Target-only decoding, one token per forward pass: the baseline, a step at a time.
+
+    Yields the run so far after the prefill and after each token. Its clock runs only inside
+    its own steps, so another loop can run between them (record.Lockstep) without being counted.
+    """
     lm = CachedLM(target)
     seq = torch.tensor([prompt_ids], device=target.device)
     start = time.perf_counter()
     _prefill(lm, seq)
-    prefill_s, start = time.perf_counter() - start, time.perf_counter()
-    out, pending, reason = [], seq[:, -1:], "max_new_tokens"
-    while len(out) < max_new_tokens:
-        if should_stop():
-            reason = "cancelled"
-            break
+    res = Decoded([], 0.0, time.perf_counter() - start, "max_new_tokens")
+    yield res
+    pending = seq[:, -1:]
+    while len(res.output_ids) < max_new_tokens:
+        start = time.perf_counter()
         p = probs_from_logits(lm.forward(pending)[-1], params)
         u = None if params.greedy else torch.rand((), generator=generator).to(p.device)
         token = choose(p, u, params.greedy)
-        if _stop([int(token)], out, eos_ids):
-            reason = "eos"
-            break
+        hit_eos = _stop([int(token)], res.output_ids, eos_ids)
+        res.decode_s += time.perf_counter() - start
+        if hit_eos:
+            res.stop_reason = "eos"
+        yield res
+        if hit_eos:
+            return
         pending = token.view(1, 1)
-    return Decoded(out, time.perf_counter() - start, prefill_s, reason)
+
+
+def plain_decode(target, prompt_ids: list[int], params: SamplingParams, max_new_tokens: int,
+                 generator: torch.Generator, eos_ids: set[int],
+                 should_stop: Callable[[], bool] = lambda: False) -> Decoded:
+    """Target-only decoding to the end (or until should_stop): the baseline."""
+    for res in plain_steps(target, prompt_ids, params, max_new_tokens, generator, eos_ids):
+        if should_stop():
+            res.stop_reason = "cancelled"
+            break
+    return res
 
 
 @torch.inference_mode()
