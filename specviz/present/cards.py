@@ -70,19 +70,23 @@ def metric_cards(trace: Trace) -> list[list[tuple[str, str, str]]]:
          "tokens after a rejection that were never checked. Not Leviathan's α (equal only at γ = 1); "
          "never fed to the formulas.")]
     speed = [
-        ("c draft cost", num(s.cost_ratio),
-         "c: draft seconds per drafted token ÷ one plain target step of this run (Leviathan's c). A "
-         "per-round fixed draft cost (EAGLE's catch-up) is spread over the round's drafted tokens."),
-        ("v verify cost", num(s.verify_cost),
-         "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in this "
-         "run. Leviathan's formula assumes v = 1."),
-        _measured_card(s),
+        *_cost_cards(s, "c: draft seconds per drafted token ÷ one plain target step of this run (Leviathan's "
+                     "c). A per-round fixed draft cost (EAGLE's catch-up) is spread over the round's drafted "
+                     "tokens.",
+                     "v: seconds of one verify pass over γ + 1 tokens ÷ one plain target step, measured in "
+                     "this run. Leviathan's formula assumes v = 1."),
         ("theory", num(s.speedup_theoretical, ".2f", "×"), _theory_help(s)),
         ("theory with v", num(s.speedup_verify_aware, ".2f", "×"),
          f"Verify-aware theory: E[τ] ÷ (γ̄c + v), the theory card's formula (the drafts this run made, "
          f"γ̄ = {s.nodes_per_pass:.2f} per pass) with the measured verify cost v instead of 1. The gap "
          "chart shows the rest of the way to the measured speedup.")]
     return [acceptance, speed]
+
+
+def _cost_cards(s: metrics.Summary, c_help: str, v_help: str) -> list[tuple[str, str, str]]:
+    """The draft cost, the verify cost and the measured speedup, a chain's or a tree's words."""
+    return [("c draft cost", num(s.cost_ratio), c_help), ("v verify cost", num(s.verify_cost), v_help),
+            _measured_card(s)]
 
 
 def _theory_help(s: metrics.Summary) -> str:
@@ -140,14 +144,11 @@ def tree_cards(trace: Trace, s: metrics.Summary) -> list[list[tuple[str, str, st
          f"accepted ÷ drafted nodes = {s.accepted} ÷ {s.drafted}: most nodes of a tree are alternatives "
          "that can never all be kept.")]
     speed = [
-        ("c draft cost", num(s.cost_ratio),
-         "c: draft seconds per drafted node ÷ one plain target step of this run (EAGLE-2 drafts a whole "
-         "depth of the tree in one batched draft call)."),
-        ("v verify cost", num(s.verify_cost),
-         "v: seconds of the one target pass over the root and every node (tree mask) ÷ one plain target "
-         "step, measured in this run. On a GPU a pass of 60 nodes costs about one step; on a small CPU "
-         "it costs more, and that is what decides the best tree size."),
-        _measured_card(s),
+        *_cost_cards(s, "c: draft seconds per drafted node ÷ one plain target step of this run (EAGLE-2 "
+                     "drafts a whole depth of the tree in one batched draft call).",
+                     "v: seconds of the one target pass over the root and every node (tree mask) ÷ one "
+                     "plain target step, measured in this run. On a GPU a pass of 60 nodes costs about one "
+                     "step; on a small CPU it costs more, and that is what decides the best tree size."),
         ("τ ÷ (N̄c + v)", num(s.speedup_from_costs, ".2f", "×"),
          "What this run's τ and measured costs predict: τ ÷ (nodes per pass × c + v). The gap to the "
          "measured speedup is the loop's own work and timing noise."),
