@@ -337,7 +337,7 @@ def test_page_follows_a_live_server_and_keeps_its_reading_on_errors(monkeypatch)
         assert _metric(at, "drafts counted") == "100"  # lifetime: the first read
         at.sidebar.button(key="srv_read").click().run()
         at.radio(key="srv_span").set_value("since you started watching").run()
-        assert _metric(at, "α (Leviathan)") == "0.750" and _metric(at, "τ tokens / verify pass") == "2.80"
+        assert _metric(at, "α (Leviathan)") == "0.750" and _metric(at, "τ per pass") == "2.80"
         at.sidebar.button(key="srv_read").click().run()
         assert _metric(at, "drafts counted") == "200"  # two windows of 100 drafts each
         assert len(at.get("plotly_chart")) == 2  # per position, over time
@@ -365,7 +365,7 @@ def test_page_reads_examples_and_offers_the_brief_section():
     at.sidebar.selectbox(key="srv_example").set_value(gauges_only).run()
     at.sidebar.button(key="srv_open").click().run()
     assert not at.exception and not at.error
-    assert _metric(at, "τ tokens / verify pass (gauge)") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
+    assert _metric(at, "τ (gauge)") == "3.12" and _metric(at, "α (Leviathan)") == "n/a"
     assert "test data" in at.caption[0].value
     assert any("no Leviathan α" in i.value for i in at.info)
     at.sidebar.selectbox(key="srv_example").set_value("vLLM format example (test data, not a live server)").run()

@@ -190,15 +190,15 @@ def _numbers(r: readout.Readout) -> None:
     _cards([("α (Leviathan)", num(r.alpha, ".3f"),
              "accepted ÷ (accepted + drafts that stopped before position k): the probability that a checked "
              "drafted token is accepted"),
-            ("τ tokens / verify pass" + (" (gauge)" if gauge else ""), num(r.tau),
+            ("τ (gauge)" if gauge else "τ per pass", num(r.tau),
              f"{r.name}'s τ gauge, {readout.WINDOWED}" if gauge else
              "generated tokens ÷ verify calls" if r.engine == "sglang" else
              "1 + accepted ÷ verify passes (only the passes that verified a draft count)"),
             ("E[τ] at α", num(r.expected_tau),
              "Leviathan's (1 − α^(k+1)) / (1 − α): close to τ when the i.i.d. model fits"),
-            ("accepted ÷ drafted" + (" (gauge)" if r.rate_from != readout.COUNTERS else ""),
+            ("vLLM rate" + (" (gauge)" if r.rate_from != readout.COUNTERS else ""),
              num(r.rate, ".3f"), f"{r.rate_label}: equals α only at k = 1, so it is never fed to "
-                                         "Leviathan's formulas"),
+                                 "Leviathan's formulas"),
             (f"{passes} counted", num(r.drafts, ",d"),
              f"k = {r.k}" if r.k else None)])
 
@@ -271,7 +271,7 @@ def _requests(reading: requests.Reading, source: str) -> None:
                                                     "(long requests weigh more)"),
             ("α (Leviathan)", num(p.alpha, ".3f"), "accepted ÷ (accepted + steps that stopped early), "
                                                           "from the pooled acceptance histograms"),
-            ("accepted ÷ drafted", num(p.rate, ".3f"), f"{p.rate_label}"),
+            ("vLLM rate", num(p.rate, ".3f"), p.rate_label),
             ("median request", f"{s.median:.2f}" if s else "n/a",
              f"the middle request's {s.by if s else 'τ'}: each request counts once, however long")])
     st.caption(f"**{p.name}'s own acceptance rate.** {reading.own_rate}.")
