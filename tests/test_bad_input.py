@@ -84,10 +84,11 @@ def _tiny_draft(path: Path) -> None:
 
 
 def inject(kind: str, after: int = 2, only_thread: str | None = None) -> None:
-    """Make the forward pass after `after` calls raise: 'oom' (torch.OutOfMemoryError) or 'fail'.
+    """Make every forward pass after `after` calls raise: 'oom' (torch.OutOfMemoryError) or 'fail'.
 
-    With the lookup drafter, call 1 is the prefill and call 1 + k verifies round k, so the
-    default fails in round 2 with exactly one round decoded.
+    With the lookup drafter and no baseline, call 1 is the prefill and call 1 + k verifies round
+    k, so the default fails in round 2 with exactly one round decoded. With the baseline (stepped
+    between the rounds) its prefill comes first: after=3 fails right after round 1.
     """
     import torch
 
@@ -369,7 +370,7 @@ def test_ui_model_fails_mid_run(kind, message, target, monkeypatch):
     from specviz.decoding import cached_lm
 
     monkeypatch.setattr(cached_lm.CachedLM, "forward", cached_lm.CachedLM.forward)  # undone after
-    inject(kind, only_thread="specviz-run")
+    inject(kind, after=3, only_thread="specviz-run")
     at = app()
     before = on_screen(at)
     at.selectbox(key="step_pair").set_value("smollm2-135m-lookup").run()
