@@ -5,6 +5,7 @@ No torch here: a page reads a machine's table and draws it without loading a mod
 (specviz.decoding.autotune measures it).
 """
 import datetime
+import functools
 import hashlib
 import json
 import os
@@ -124,9 +125,16 @@ def choose(seconds: dict[str, dict[int, float]], typical: dict | None = None) ->
 def fingerprint(model_id: str, dtype: str, threads: int, device: str = "cpu") -> dict:
     """What a kernel ranking depends on; a change in any part measures again. device: "cpu",
     or the accelerator's name."""
-    fp = {"cpu": _cpu_name(), "flags": _cpu_flags(), "torch": metadata.version("torch"),
-          "threads": threads, "model": model_id, "dtype": dtype}
+    fp = {**_this_machine(), "threads": threads, "model": model_id, "dtype": dtype}
     return fp if device == "cpu" else fp | {"device": device}
+
+
+@functools.cache
+def _this_machine() -> dict:
+    """The CPU and torch, read once per process: pages ask on every rerun, and with six
+    sessions asking at once the package metadata scan once failed ("No package metadata was
+    found for torch", tests/test_concurrency.py)."""
+    return {"cpu": _cpu_name(), "flags": _cpu_flags(), "torch": metadata.version("torch")}
 
 
 def _cpuinfo_field(name: str) -> str:
