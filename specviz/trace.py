@@ -95,6 +95,12 @@ class Round:
     verify_s: float
     tree: TreeDraft | None = None  # the whole token tree (version 3), None for a chain
 
+    @property
+    def n_new(self) -> int:
+        """Tokens the round added: its accepted drafts and the target's own token (an EOS in
+        them ends the output early)."""
+        return sum(t.accepted for t in self.draft) + 1
+
 
 @dataclass
 class Config:

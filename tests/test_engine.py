@@ -230,7 +230,7 @@ def test_the_baseline_is_decoded_between_the_rounds_and_equals_plain_decoding(ta
     monkeypatch.setattr(engine, "_record", slow_record)
     settings = RunSettings(PROMPTS[0], "smollm2-135m-instruct", "lookup", gamma=3,
                            temperature=temperature, max_new_tokens=16, seed=5)
-    trace = run(settings, on_round=lambda r: events.append(("round", record.new_tokens(r))))
+    trace = run(settings, on_round=lambda r: events.append(("round", r.n_new)))
     rounds = [i for i, (kind, _) in enumerate(events) if kind == "round"]
     made = 0
     for kind, n in events[:rounds[-1]]:  # after the last round plain decoding finishes on its own

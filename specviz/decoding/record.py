@@ -11,7 +11,7 @@ from ..errors import RunError, first_line
 from ..trace import MEASURED_ENV, Baseline, Config, Round, Timing, Trace
 from . import kerneltable, machine
 from .drafters import build_drafter
-from .engine import MAX_GAMMA, Decoded, TokenTexts, plain_decode, plain_steps, speculative_decode
+from .engine import MAX_GAMMA, Decoded, TokenTexts, plain_steps, speculative_decode
 from .grow import TreeShape
 from .models import (LoadedModel, Pair, Progress, encode_prompt, eos_ids, free_memory, load_model,
                      load_registry, spec_branches)
@@ -123,7 +123,7 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
         rounds.append(rnd)
         on_round(rnd)
         if lockstep is not None:
-            lockstep.keep_level(sum(new_tokens(r) for r in rounds))
+            lockstep.keep_level(sum(r.n_new for r in rounds))
 
     with target.lock:
         # the kernels for this thread count (and a tree's pass), before anything is timed
@@ -138,12 +138,13 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
                 t = choice.tree
                 s = replace(s, gamma=t.depth, tree=t.nodes, tree_top_k=t.top_k, tree_depth=t.depth)
             progress(f"auto {choice.reason()}")
-        base = _baseline(s, target, prompt_ids, eos, progress, should_stop) if s.baseline_first else None
-        if s.baseline and not s.baseline_first:
-            lockstep = Lockstep(s, target, prompt_ids, eos, progress)
+        lockstep = Lockstep(s, target, prompt_ids, eos, progress) if s.baseline else None
+        if lockstep is not None and s.baseline_first:  # all of it first (repeats alternate the order)
+            progress("plain decoding (the baseline) ...")
+            lockstep.finish(should_stop)
         shape = f"a tree of {s.tree} nodes (top-k {s.tree_top_k}, depth {s.tree_depth})" if s.tree \
             else f"gamma={s.gamma}"
-        between = ", plain decoding (the baseline) between its rounds" if lockstep else ""
+        between = ", plain decoding (the baseline) between its rounds" if lockstep and not s.baseline_first else ""
         progress(f"speculative decoding with {s.draft}, {shape}{between} ...")
         try:
             spec = speculative_decode(target.model, drafter, prompt_ids, s.params, s.gamma,
@@ -158,8 +159,8 @@ def run(settings: RunSettings, progress: Progress = lambda m: None,
             free_memory(target.device)
             trace = _partial_trace(s, target, prompt_ids, rounds, texts, failure)
         else:
-            if lockstep is not None and spec.stop_reason != "cancelled":
-                base = lockstep.finish(should_stop)
+            keep = lockstep is not None and (s.baseline_first or spec.stop_reason != "cancelled")
+            base = lockstep.finish(should_stop) if keep else None
             trace = _trace(s, target, prompt_ids, spec.output_ids, rounds, texts, spec.stop_reason,
                            spec.decode_s, spec.prefill_s, base)
     trace.env |= machine_notes(table, choice)
@@ -190,30 +191,11 @@ def choose_auto_gamma(target: LoadedModel, s: RunSettings, progress: Progress = 
     return machine.choose(target, pair, lambda: build_drafter(s.draft, target), s.temperature, s.retune, progress)
 
 
-def _baseline(s: RunSettings, target: LoadedModel, prompt_ids, eos, progress, should_stop):
-    """Plain decoding of the same prompt (None if off or failed: the run is kept without a speedup)."""
-    if not s.baseline:
-        return None
-    progress("plain decoding (the baseline) ...")
-    try:
-        return plain_decode(target.model, prompt_ids, s.params, s.max_new_tokens,
-                            _generator(s.seed), eos, should_stop)
-    except Exception as e:  # noqa: BLE001 - the speculative run is complete and kept
-        failure = failure_text(e)
-    free_memory(target.device)  # outside the except: the traceback no longer pins the caches
-    progress(f"the plain-decoding baseline failed ({failure}); the run is kept without a measured speedup")
-    return None
-
-
-def new_tokens(rnd: Round) -> int:
-    """Tokens a round added to the output: its accepted drafts and the target's own token."""
-    return sum(t.accepted for t in rnd.draft) + 1
-
-
 class Lockstep:
     """Plain decoding kept level with the speculative run: after each round it takes plain steps
     until it has made as many tokens. Both loops then meet the same load, which on a shared
-    machine moves within seconds (timed one after the other, a run's speedup swung 0.8-1.4x)."""
+    machine moves within seconds (docs/performance.md, "Timing inside the app"). finish() alone
+    decodes it all at once."""
 
     def __init__(self, s: RunSettings, target: LoadedModel, prompt_ids, eos, progress: Progress):
         self.device, self.progress = target.device, progress
@@ -227,10 +209,14 @@ class Lockstep:
             self._advance()
 
     def finish(self, should_stop: Callable[[], bool]) -> Decoded | None:
-        """The rest of plain decoding (None if it failed or was cancelled: no speedup then)."""
+        """The rest of plain decoding, or what it made before should_stop (None if it failed:
+        the run is kept without a speedup)."""
         while not self.done:
             if should_stop():
-                return None
+                self.run.stop_reason = "cancelled"
+                self.steps.close()  # frees its KV cache now, not when the run ends
+                self.done = True
+                break
             self._advance()
         return self.run
 

@@ -126,7 +126,7 @@ def _proposal_limits(trace: Trace, obs, cap: int) -> list[int]:
         if start <= cap:
             full = len(rnd.draft) == trace.config.gamma
             limit[start] = max(limit[start], len(rnd.draft)) if full else len(rnd.draft)
-        start += sum(t.accepted for t in rnd.draft) + 1
+        start += rnd.n_new
     return limit
 
 

@@ -219,7 +219,7 @@ def _live_body(key: str, job: Job) -> None:
     if job.done:
         st.rerun()  # the result replaces the live view
     s = job.settings
-    tokens = sum(sum(t.accepted for t in r.draft) + 1 for r in job.rounds)
+    tokens = sum(r.n_new for r in job.rounds)
     with st.container(border=True):
         shape = f"a tree of {s.tree} nodes" if s.tree else f"γ = {s.gamma}"
         st.markdown(f"#### Live run · {s.target} · draft {s.draft} · {shape}")

@@ -107,7 +107,7 @@ def strip(trace: Trace, done: int) -> None:
 
 
 def _kept(trace: Trace, done: int) -> int:
-    return sum(sum(t.accepted for t in r.draft) + 1 for r in trace.rounds[:done])
+    return sum(r.n_new for r in trace.rounds[:done])
 
 
 def anatomy_panel(trace: Trace, rnd: int, stage: int, key: str, focus: int | None = None) -> None:
