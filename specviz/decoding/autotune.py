@@ -6,7 +6,7 @@ nn.Linear was fastest up to 3 rows and slow from 4, on the next it cost 1.6-1.9x
 time at 2-3 rows while the packed oneDNN copy cost 0.55-0.64x at every row count), so the
 ranking is measured where it runs: every candidate for a pass of k tokens (each kernel, and
 each larger measured pass j > k whose extra rows are discarded) is timed through the
-Decoder's own forward, interleaved, medians of repeats. The table is cached per machine
+Decoder's own forward, interleaved sweeps, each candidate at its fastest repeat. The table is cached per machine
 fingerprint (CPU model and flags, torch version, threads, model and dtype) in the user's
 cache directory, so a later load measures nothing; retune=True measures again.
 
@@ -62,8 +62,13 @@ def measure(passes: dict, sizes, repeats: int = REPEATS,
         before = chosen
 
 
-def decoder_passes(decoder: kernels.Decoder, max_size: int, context: int = CONTEXT) -> dict:
-    """One pass of n tokens with each kernel the Decoder has, after `context` cached tokens."""
+TUNED = "tuned"  # a pass through the plan in use: the kernel and padding chosen for its size
+
+
+def decoder_passes(decoder: kernels.Decoder, max_size: int, context: int = CONTEXT,
+                   names=None) -> dict:
+    """One pass of n tokens after `context` cached tokens, per kernel name (default: every
+    kernel the Decoder has; TUNED: the plan in use)."""
     cache = decoder.new_cache(context + max_size + 1)
     ids = torch.arange(context + max_size, device=decoder.device)[None] % decoder.embed.num_embeddings
     with torch.inference_mode():
@@ -72,10 +77,13 @@ def decoder_passes(decoder: kernels.Decoder, max_size: int, context: int = CONTE
     def run(kernel: str):
         @torch.inference_mode()
         def one(n: int) -> None:
-            decoder.forward(ids[:, context:context + n], cache, kernel=kernel, rows=n)
+            if kernel == TUNED:
+                decoder.forward(ids[:, context:context + n], cache)
+            else:
+                decoder.forward(ids[:, context:context + n], cache, kernel=kernel, rows=n)
             cache.truncate(context)
         return one
-    return {kernel: run(kernel) for kernel in decoder.kernels}
+    return {kernel: run(kernel) for kernel in (names or decoder.kernels)}
 
 
 def timed_busy(table: KernelTable) -> bool:
@@ -185,16 +193,7 @@ def compare(model, table: KernelTable, sizes=SIZES, repeats: int = REPEATS) -> K
     decoder = kernels.decoder(model)
     passes = {"transformers": stock_pass(model, max(sizes))}
     if decoder is not None:
-        cache = decoder.new_cache(CONTEXT + max(sizes) + 1)
-        ids = torch.arange(CONTEXT + max(sizes), device=decoder.device)[None] % decoder.embed.num_embeddings
-        with torch.inference_mode():
-            decoder.forward(ids[:, :CONTEXT], cache)
-
-        @torch.inference_mode()
-        def tuned(n: int) -> None:  # the plan in use: the kernel and padding chosen for n
-            decoder.forward(ids[:, CONTEXT:CONTEXT + n], cache)
-            cache.truncate(CONTEXT)
-        passes["tuned"] = tuned
+        passes |= decoder_passes(decoder, max(sizes), names=[TUNED])
     times = measure(passes, sizes, repeats)
     table.reference = {"sizes": sorted(set(sizes)), "measured": now(), "load": load_average(),
                        **{name: [statistics.median(t[n]) for n in sorted(t)] for name, t in times.items()}}
