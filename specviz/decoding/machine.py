@@ -161,12 +161,19 @@ def profile(target: LoadedModel, pairs: list[Pair], build_drafter, temperature: 
     return _profile(table, costs, pairs, temperature)
 
 
-def saved_profile(spec: ModelSpec, pairs: list[Pair], threads: int, temperature: float = 0.0) -> Profile | None:
+def saved_profiles(spec: ModelSpec, pairs: list[Pair], threads: int,
+                   temperatures=(0.0,)) -> dict[float, Profile]:
     """The profile last measured on this machine for this target at this thread count (else at
-    the nearest count measured), read from the cache without loading any model; None if it
-    was never measured here."""
+    the nearest count measured) at each temperature, read from the cache once without loading
+    any model; {} if it was never measured here."""
     for n in sorted(range(1, max(threads, os.cpu_count() or 1) + 1), key=lambda n: abs(n - threads)):
         table = kerneltable.load_table(kerneltable.fingerprint(spec.model_id, spec.dtype, n))
         if table:
-            return _profile(table, _read_costs(table, lambda m: None), pairs, temperature)
-    return None
+            costs = _read_costs(table, lambda m: None)
+            return {t: _profile(table, costs, pairs, t) for t in temperatures}
+    return {}
+
+
+def saved_profile(spec: ModelSpec, pairs: list[Pair], threads: int, temperature: float = 0.0) -> Profile | None:
+    """saved_profiles at one temperature (None if never measured here)."""
+    return saved_profiles(spec, pairs, threads, (temperature,)).get(temperature)

@@ -23,15 +23,15 @@ def _panel(key: str) -> None:
     reg = run.registry()
     default, pairs = reg.default_family()
     threads = cpu_threads()
-    profiles = {t: machine.saved_profile(reg.model(default.target), pairs, threads, t) for t in TEMPERATURES}
-    prof = profiles[0.0]
+    profiles = machine.saved_profiles(reg.model(default.target), pairs, threads, TEMPERATURES)
+    prof = profiles.get(0.0)
     measure = st.button("Measure this machine again" if prof else "Measure this machine (about 30 s)",
                         key=f"{key}_machine_go", help="times the kernels for passes of 1-9 tokens, "
                         "transformers' own forward beside them, and each offline pair's draft cost c; "
                         "the results are kept for every page and run on this machine")
     if measure:
         prof = _measure(default, pairs, retune=prof is not None)
-        profiles = {t: machine.saved_profile(reg.model(default.target), pairs, threads, t) for t in TEMPERATURES}
+        profiles = machine.saved_profiles(reg.model(default.target), pairs, threads, TEMPERATURES)
     if prof is None:
         st.info(f"Not measured on this machine yet ({threads} CPU thread{'s' * (threads != 1)}). "
                 "The first run on the real model measures it (a few seconds), or press the button.")
@@ -60,7 +60,7 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
     for col, k in zip(m[1:3], (min(2, max(t.sizes)), min(5, max(t.sizes)))):
         col.metric(f"verify pass v({k})", f"{t.v(k):.2f}×", border=True,
                    help=f"{k} tokens in one pass ÷ a plain step ({t.describe(k)})")
-    choice = profiles[0.0].choices.get(default) if profiles[0.0] else None
+    choice = profiles[0.0].choices.get(default) if 0.0 in profiles else None
     if choice:
         shape = f"tree of {choice.tree.nodes}" if choice.tree else f"γ = {choice.gamma}"
         m[3].metric("chosen γ", shape, f"expected {choice.speedup:.2f}×", border=True,
@@ -79,7 +79,7 @@ def _show(prof: machine.Profile, profiles: dict, default: str) -> None:
     if rows:
         st.dataframe(rows, hide_index=True)
     for temp, p in profiles.items():
-        for key, ch in (p.choices.items() if p else ()):
+        for key, ch in p.choices.items():
             st.markdown(f"- **{key}** at T = {temp:g}: {ch.reason()}")
 
 
