@@ -40,16 +40,21 @@ class KernelTable:
     version: int = TABLE_VERSION
     reference: dict | None = None  # the tuned engine beside transformers' own forward (compare())
 
-    def best(self, k: int) -> tuple[str, int, float]:
-        """(kernel, rows, seconds) of the cheapest measured way to run k tokens: rows >= k."""
+    @functools.cached_property
+    def _chosen(self) -> dict[int, tuple[str, int, float]]:
+        """size -> (kernel, rows, seconds), chosen once per table (the measurements never change)."""
         by_size = lambda d: {kernel: dict(zip(self.sizes, s)) for kernel, s in d.items()}  # noqa: E731
         seconds = by_size(self.seconds)
-        kernel, rows = choose(seconds, by_size(self.median))[k]
-        return kernel, rows, seconds[kernel][rows]
+        return {k: (kernel, rows, seconds[kernel][rows])
+                for k, (kernel, rows) in choose(seconds, by_size(self.median)).items()}
+
+    def best(self, k: int) -> tuple[str, int, float]:
+        """(kernel, rows, seconds) of the cheapest measured way to run k tokens: rows >= k."""
+        return self._chosen[k]
 
     def choices(self) -> dict[int, tuple[str, int]]:
         """What the Decoder runs per size (a table of transformers' forward alone plans nothing)."""
-        return {k: self.best(k)[:2] for k in self.sizes if self.best(k)[0] in KERNELS}
+        return {k: (kernel, rows) for k, (kernel, rows, _) in self._chosen.items() if kernel in KERNELS}
 
     def pass_s(self, k: int) -> float:
         return self.best(k)[2]
